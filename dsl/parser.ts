@@ -618,10 +618,12 @@ export function parseSource(source: string, file: string): Result<CatgaFile> {
     }
     if (chunk.unclosed > 0) syntax.push(unclosed(chunk, file));
     p.input = chunk.unclosed > 0 ? [...chunk.tokens, ...closingBraces(chunk)] : chunk.tokens;
-    const decl = p.declaration();
-    if (decl) declarations.push(decl);
+    let decl = p.declaration();
+    const errors = p.errors;
     const after = chunk.next ? tokenSpan(chunk.next, file).start : endOfFile;
-    for (const error of p.errors) syntax.push(syntaxError(error, file, after, chunk.next === undefined));
+    for (const error of errors) syntax.push(syntaxError(error, file, after, chunk.next === undefined));
+    if (!decl && errors.length > 0) decl = salvage(p, chunk, errors[0]!.token);
+    if (decl) declarations.push(decl);
   }
 
   const all = [...lexed.diagnostics, ...syntax, ...p.literalDiagnostics];
@@ -674,6 +676,32 @@ function startsDeclaration(tokens: IToken[], i: number, depth: number): boolean 
   const startsLine = !previous || (previous.endLine ?? 0) < (token.startLine ?? 0);
   const nameFollows = next !== undefined && next.startLine === token.startLine && tokenMatcher(next, T.Name);
   return startsLine && nameFollows;
+}
+
+/**
+ * When Chevrotain cannot recover inside a declaration (typically at its last token, where there is
+ * nothing left to resynchronise on, as in `command B {} ->`), parse the tokens before the first
+ * error once more, closed with synthetic braces, so the checker still sees the declaration. The
+ * errors of this second parse are dropped: the first parse reported the real ones.
+ */
+function salvage(p: CatgaParser, chunk: Chunk, at: IToken): Declaration | undefined {
+  const cut = at.tokenType === EOF || Number.isNaN(at.startOffset) ? chunk.tokens.length : chunk.tokens.indexOf(at);
+  const literals = p.literalDiagnostics.length;
+  let decl: Declaration | undefined;
+  // The token before the error is often the culprit too (`->` with no type): try a few shorter prefixes.
+  for (let end = cut; end > 1 && end > cut - 3 && decl === undefined; end--) {
+    const prefix = chunk.tokens.slice(0, end);
+    let depth = 0;
+    for (const token of prefix) {
+      if (tokenMatcher(token, T.LCurly)) depth++;
+      else if (tokenMatcher(token, T.RCurly)) depth = Math.max(0, depth - 1);
+    }
+    p.input = [...prefix, ...closingBraces({ tokens: prefix, declaration: true, unclosed: depth })];
+    const attempt = p.declaration();
+    if (p.errors.length === 0) decl = attempt;
+  }
+  p.literalDiagnostics.length = literals;
+  return decl;
 }
 
 /** One error for a declaration whose `{` is never closed, placed right after its last token. */

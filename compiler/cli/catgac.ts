@@ -1,0 +1,235 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
+import { checkSource } from "../check/index.js";
+import { renderHuman, summary, toJson } from "./render.js";
+
+/**
+ * Exit codes of every catgac command, documented in docs/cli.md.
+ * 0: no errors (warnings allowed). 1: errors in the input (or, for `fmt --check`, unformatted files).
+ * 2: usage or I/O error.
+ */
+export const EXIT = { ok: 0, inputErrors: 1, usage: 2 } as const;
+
+/** Where a command writes; injected so tests run the CLI in-process. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether to colour human output. */
+  color: boolean;
+}
+
+/** A usage or environment problem: printed as one line, exit 2. Never used for findings in user input. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const VERSION = "0.1.0";
+
+const MAIN_HELP = `catgac — the Catga compiler
+
+Usage: catgac <command> [options] FILE...
+
+Commands:
+  check FILE...            type-check topologies and report diagnostics
+  fmt [--check] FILE...    rewrite files in the canonical layout
+
+Options:
+  -h, --help               show help (also: catgac <command> --help)
+  -v, --version            print the version
+
+Exit codes: 0 no errors (warnings allowed), 1 errors in the input, 2 usage or I/O error.
+`;
+
+const CHECK_HELP = `catgac check — type-check topologies
+
+Usage: catgac check [--format human|json] FILE...
+
+Parses and checks every FILE and prints its diagnostics: file:line:col, severity, code, message,
+the source line with the span underlined, and a hint. Codes are listed in docs/diagnostics.md.
+
+Options:
+  --format human|json      output format (default: human). json prints one array of
+                           { code, severity, message, file, line, column, endLine, endColumn, hint? }
+  -h, --help               show this help
+
+Exit codes: 0 no errors (warnings allowed), 1 errors in the input, 2 usage or I/O error.
+`;
+
+const FMT_HELP = `catgac fmt — format topologies
+
+Usage: catgac fmt [--check] FILE...
+
+Rewrites every FILE in place in the canonical layout, keeping all comments. A file with syntax
+errors is left untouched and its errors are printed.
+
+Options:
+  --check                  change nothing; list the files that are not formatted
+  -h, --help               show this help
+
+Exit codes: 0 all files formatted (or, with --check, already formatted), 1 a file has syntax
+errors (or, with --check, is not formatted), 2 usage or I/O error.
+`;
+
+/** Runs catgac with `argv` (without the node and script paths) and returns the exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        io.stdout(MAIN_HELP);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case "-v":
+      case "--version":
+        io.stdout(`${VERSION}\n`);
+        return EXIT.ok;
+      case "check":
+        return await check(rest, io);
+      case "fmt":
+        return await fmt(rest, io);
+      default:
+        throw new UsageError(`unknown command '${command}'; run 'catgac --help' for the list`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`catgac: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
+async function check(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(argv, {
+    format: { type: "string", default: "human" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.stdout(CHECK_HELP);
+    return EXIT.ok;
+  }
+  if (values.format !== "human" && values.format !== "json") {
+    throw new UsageError(`unknown format '${String(values.format)}'; use human or json`);
+  }
+  requireFiles(positionals, "check");
+  const all: Diagnostic[] = [];
+  const sources = new Map<string, string>();
+  for (const file of positionals) {
+    const bytes = await read(file);
+    const { diagnostics } = checkSource(bytes, file);
+    all.push(...diagnostics);
+    sources.set(file, decodeUtf8(bytes) ?? Buffer.from(bytes).toString("latin1"));
+  }
+  const sorted = sortDiagnostics(all);
+  if (values.format === "json") {
+    io.stdout(`${JSON.stringify(sorted.map(toJson), null, 2)}\n`);
+  } else {
+    report(sorted, sources, positionals.length, io);
+  }
+  return hasErrors(sorted) ? EXIT.inputErrors : EXIT.ok;
+}
+
+async function fmt(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(argv, {
+    check: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.stdout(FMT_HELP);
+    return EXIT.ok;
+  }
+  requireFiles(positionals, "fmt");
+  let failed = false;
+  const broken: Diagnostic[] = [];
+  const sources = new Map<string, string>();
+  for (const file of positionals) {
+    const bytes = await read(file);
+    const text = decodeUtf8(bytes);
+    if (text === undefined) {
+      broken.push(...parse(bytes, file).diagnostics);
+      failed = true;
+      continue;
+    }
+    const { value: formatted, diagnostics } = format(text, file);
+    if (formatted === undefined) {
+      // Never rewrite a file that does not parse: formatting it could lose what the user wrote.
+      broken.push(...diagnostics.filter((d) => d.severity === "error"));
+      sources.set(file, text);
+      failed = true;
+      continue;
+    }
+    if (formatted === text) continue;
+    if (values.check) {
+      io.stdout(`${file}: not formatted\n`);
+      failed = true;
+    } else {
+      await write(file, formatted);
+      io.stdout(`formatted ${file}\n`);
+    }
+  }
+  if (broken.length > 0) report(sortDiagnostics(broken), sources, positionals.length, io);
+  return failed ? EXIT.inputErrors : EXIT.ok;
+}
+
+function report(diagnostics: Diagnostic[], sources: Map<string, string>, files: number, io: Io): void {
+  for (const d of diagnostics) io.stdout(`${renderHuman(d, sources.get(d.span.file), io.color)}\n\n`);
+  if (diagnostics.length > 0) io.stdout(`${summary(diagnostics, files)}\n`);
+}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+
+function args<O extends Options>(argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function requireFiles(files: readonly string[], command: string): void {
+  if (files.length === 0) throw new UsageError(`${command} needs at least one FILE; see 'catgac ${command} --help'`);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+async function read(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new UsageError(`cannot read '${file}': ${ioReason(error)}`);
+  }
+}
+
+async function write(file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text);
+  } catch (error) {
+    throw new UsageError(`cannot write '${file}': ${ioReason(error)}`);
+  }
+}
+
+function ioReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EISDIR":
+      return "it is a directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}

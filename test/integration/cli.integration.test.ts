@@ -1,0 +1,201 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../compiler/cli/catgac.js";
+
+/** Runs catgac in-process and captures what it prints. */
+async function catgac(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), color: false });
+  return { code, out, err };
+}
+
+/** Runs the real executable, as a user would: proves there is no stack trace on any input. */
+function bin(...argv: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ["bin/catgac.js", ...argv], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+let dir: string;
+const file = (name: string, content: string | Uint8Array) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+
+const BROKEN = `topology t
+command CreateOrder { id: string } -> string
+event OrderCreated { id: string }
+service order {
+  handles CreateOrder
+  emits OrderCreated
+}
+service notifier {
+  on OrderCreatd broadcast
+}
+`;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "catgac-cli-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("catgac check", () => {
+  it("cli — the shop example checks clean with exit 0", async () => {
+    const r = await catgac("check", "examples/shop/shop.catga");
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("cli — human output: location, severity, code, source line, underline, hint", async () => {
+    const path = file("broken.catga", BROKEN);
+    const r = await catgac("check", path);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${path}:9:6: error C2001:`);
+    expect(r.out).toContain("  9 |   on OrderCreatd broadcast\n");
+    expect(r.out).toContain("    |      ^^^^^^^^^^^\n");
+    expect(r.out).toContain("hint: did you mean 'OrderCreated'?");
+    expect(r.out).toMatch(/1 error, \d+ warnings? in 1 file/);
+  });
+
+  it("cli — --format json prints the documented array", async () => {
+    const path = file("broken-json.catga", BROKEN);
+    const r = await catgac("check", "--format", "json", path);
+    expect(r.code).toBe(1);
+    const parsed = JSON.parse(r.out) as Record<string, unknown>[];
+    const unknown = parsed.find((d) => d.code === "C2001");
+    expect(unknown).toEqual({
+      code: "C2001",
+      severity: "error",
+      message: expect.any(String),
+      file: path,
+      line: 9,
+      column: 6,
+      endLine: 9,
+      endColumn: 17,
+      hint: "did you mean 'OrderCreated'?",
+    });
+    for (const d of parsed) {
+      expect(Object.keys(d).sort()).toEqual(
+        expect.arrayContaining(["code", "column", "endColumn", "endLine", "file", "line", "message", "severity"]),
+      );
+    }
+  });
+
+  it("cli — json output of a clean file is an empty array", async () => {
+    const r = await catgac("check", "--format", "json", "examples/shop/shop.catga");
+    expect(JSON.parse(r.out)).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  it("cli — warnings alone exit 0", async () => {
+    const path = file("warn.catga", "topology t\ntype Unused { a: int }\n");
+    const r = await catgac("check", "--format", "json", path);
+    const parsed = JSON.parse(r.out) as { severity: string }[];
+    expect(parsed.length).toBeGreaterThan(0);
+    expect(parsed.every((d) => d.severity === "warning")).toBe(true);
+    expect(r.code).toBe(0);
+  });
+
+  it("cli — several files are checked in one run", async () => {
+    const a = file("a.catga", "topology a\nservice s { replicas 0 }\n");
+    const b = file("b.catga", "topology b\nevent E { x: Strng }\n");
+    const r = await catgac("check", "--format", "json", a, b);
+    const files = new Set((JSON.parse(r.out) as { file: string }[]).map((d) => d.file));
+    expect(files).toEqual(new Set([a, b]));
+    expect(r.code).toBe(1);
+  });
+
+  it("cli — a missing file is an I/O error: exit 2 and one line on stderr", async () => {
+    const r = await catgac("check", join(dir, "nope.catga"));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^catgac: cannot read '.*nope\.catga': no such file\n$/);
+  });
+
+  it("cli — usage errors exit 2", async () => {
+    expect((await catgac("check")).code).toBe(2);
+    expect((await catgac("check", "--format", "xml", "x.catga")).code).toBe(2);
+    expect((await catgac("check", "--bogus", "x.catga")).code).toBe(2);
+    expect((await catgac("frobnicate")).code).toBe(2);
+  });
+
+  it("cli — --help on every command", async () => {
+    for (const argv of [["--help"], ["check", "--help"], ["fmt", "--help"]]) {
+      const r = await catgac(...argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: catgac/);
+    }
+  });
+});
+
+describe("catgac fmt", () => {
+  const messy = "topology   t\n\n\n\ncommand C {a:string,b:int}->string // keep me\nservice s {handles C\n}\n";
+
+  it("cli — rewrites a file in place, then finds nothing to do", async () => {
+    const path = file("messy.catga", messy);
+    const first = await catgac("fmt", path);
+    expect(first.code).toBe(0);
+    expect(first.out).toBe(`formatted ${path}\n`);
+    const formatted = readFileSync(path, "utf8");
+    expect(formatted).not.toBe(messy);
+    expect(formatted).toContain("// keep me");
+    const second = await catgac("fmt", path);
+    expect(second.out).toBe("");
+    expect(readFileSync(path, "utf8")).toBe(formatted);
+  });
+
+  it("cli — --check reports and changes nothing", async () => {
+    const path = file("messy-check.catga", messy);
+    const r = await catgac("fmt", "--check", path);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe(`${path}: not formatted\n`);
+    expect(readFileSync(path, "utf8")).toBe(messy);
+    expect((await catgac("fmt", "--check", "examples/shop/shop.catga")).code).toBe(0);
+  });
+
+  it("cli — never rewrites a file with syntax errors", async () => {
+    const broken = "topology t\ncommand C { a: }\n";
+    const path = file("broken-fmt.catga", broken);
+    const r = await catgac("fmt", path);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("C1004");
+    expect(readFileSync(path, "utf8")).toBe(broken);
+  });
+});
+
+describe("catgac executable on bad input", () => {
+  beforeAll(() => {
+    if (!existsSync("dist/compiler/cli/bin.js")) throw new Error("run `npm run build` first: dist/ is missing");
+  });
+
+  const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);
+
+  it("cli — empty file, binary bytes, non-UTF-8, unterminated comment: diagnostics, exit 1", () => {
+    const cases = [
+      file("empty.catga", ""),
+      file("binary.catga", new Uint8Array([0, 1, 2, 0xff, 0xfe, 0, 0x80])),
+      file("latin1.catga", Buffer.from("topology caf\xe9\n", "latin1")),
+      file("comment.catga", "topology t\n/* never closed\nservice s {}\n"),
+      file("string.catga", 'topology t\nservice s { image "never closed\n}\n'),
+      file("deep.catga", `topology t\n${"{".repeat(100_000)}${"[".repeat(100_000)}`),
+    ];
+    for (const path of cases) {
+      const r = bin("check", path);
+      expect(r.code, path).toBe(1);
+      expect(r.out, path).toMatch(/error C\d{4}/);
+      noStack(r.out + r.err);
+    }
+  });
+
+  it("cli — a 10 MB file gets diagnostics, not a crash", () => {
+    const line = "service s { replicas 1 handles X }\n";
+    const path = file("big.catga", `topology t\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`);
+    const r = bin("check", "--format", "json", path);
+    expect(r.code).toBe(1);
+    expect((JSON.parse(r.out) as unknown[]).length).toBeGreaterThan(0);
+    noStack(r.err);
+  });
+});
