@@ -48,5 +48,6 @@ export {
   type Severity,
   sortDiagnostics,
 } from "./diagnostics.js";
+export { format } from "./format.js";
 export { MAX_SOURCE_BYTES, parse } from "./source.js";
 export { closest } from "./suggest.js";

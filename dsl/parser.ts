@@ -36,6 +36,9 @@ import * as T from "./tokens.js";
 /** Syntax errors beyond this many are summarised in one C1008: the first ones are the useful ones. */
 export const MAX_SYNTAX_ERRORS = 100;
 
+/** In-repetition recoveries allowed per declaration; see the constructor of CatgaParser. */
+const MAX_RECOVERIES_PER_DECLARATION = 50;
+
 /** Durations above this (a day) are certainly typos and would overflow timers. */
 const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
 
@@ -76,7 +79,21 @@ class CatgaParser extends EmbeddedActionsParser {
   constructor() {
     super(T.ALL_TOKENS, { recoveryEnabled: true, errorMessageProvider: messages, maxLookahead: 2 });
     this.performSelfAnalysis();
+    // Chevrotain re-enters a repetition recursively once per recovered error: thousands of stray
+    // tokens in one declaration would take quadratic time and then exhaust the stack. Past a budget
+    // per declaration, stop recovering inside repetitions; the declaration then fails as a whole and
+    // `salvage` keeps what came before its first error. (attemptInRepetitionRecovery is an internal
+    // of Chevrotain's Recoverable trait, installed per instance when recovery is enabled.)
+    const self = this as unknown as { attemptInRepetitionRecovery: (...args: unknown[]) => void };
+    const recover = self.attemptInRepetitionRecovery;
+    self.attemptInRepetitionRecovery = (...args: unknown[]) => {
+      if (++this.recoveries > MAX_RECOVERIES_PER_DECLARATION) return;
+      recover.apply(this, args);
+    };
   }
+
+  /** Recoveries inside repetitions in the current declaration; reset by `parseSource` per declaration. */
+  recoveries = 0;
 
   declaration = this.RULE("declaration", (): Declaration | undefined =>
     this.OR<Declaration | undefined>([
@@ -178,36 +195,49 @@ class CatgaParser extends EmbeddedActionsParser {
     });
   });
 
-  fields = this.RULE("fields", (): Field[] => {
-    const fields: Field[] = [];
-    this.CONSUME(T.LCurly);
-    this.MANY(() => {
+  fields = this.RULE(
+    "fields",
+    (): Field[] => {
+      const fields: Field[] = [];
+      this.CONSUME(T.LCurly);
+      this.MANY(() => {
+        const first = this.LA(1);
+        const name = this.SUBRULE(this.name);
+        this.CONSUME(T.Colon);
+        const type = this.SUBRULE(this.typeRef);
+        this.ACTION(() => {
+          if (type)
+            fields.push({ kind: "Field", ...this.docAt(first), name, type, span: this.spanFrom(first) });
+        });
+        this.OPTION(() => this.CONSUME(T.Comma));
+      });
+      this.CONSUME(T.RCurly);
+      return fields;
+    },
+    { recoveryValueFunc: () => [] },
+  );
+
+  typeRef = this.RULE(
+    "typeRef",
+    (): TypeRef => {
       const first = this.LA(1);
       const name = this.SUBRULE(this.name);
-      this.CONSUME(T.Colon);
-      const type = this.SUBRULE(this.typeRef);
-      this.ACTION(() => {
-        if (type)
-          fields.push({ kind: "Field", ...this.docAt(first), name, type, span: this.spanFrom(first) });
+      let listDepth = 0;
+      this.MANY(() => {
+        this.CONSUME(T.LBracket);
+        this.CONSUME(T.RBracket);
+        listDepth++;
       });
-      this.OPTION(() => this.CONSUME(T.Comma));
-    });
-    this.CONSUME(T.RCurly);
-    return fields;
-  });
-
-  typeRef = this.RULE("typeRef", (): TypeRef => {
-    const first = this.LA(1);
-    const name = this.SUBRULE(this.name);
-    let listDepth = 0;
-    this.MANY(() => {
-      this.CONSUME(T.LBracket);
-      this.CONSUME(T.RBracket);
-      listDepth++;
-    });
-    const optional = this.OPTION(() => this.CONSUME(T.Question)) !== undefined;
-    return this.ACTION(() => ({ kind: "TypeRef", name, listDepth, optional, span: this.spanFrom(first) }));
-  });
+      const optional = this.OPTION(() => this.CONSUME(T.Question)) !== undefined;
+      return this.ACTION(() => ({ kind: "TypeRef", name, listDepth, optional, span: this.spanFrom(first) }));
+    },
+    {
+      recoveryValueFunc: (): TypeRef => {
+        const name = this.placeholderName();
+        return { kind: "TypeRef", name, listDepth: 0, optional: false, span: name.span };
+      },
+    },
+  );
 
   service = this.RULE("service", (): Declaration => {
     const start = this.CONSUME(T.Service);
@@ -412,22 +442,26 @@ class CatgaParser extends EmbeddedActionsParser {
     ]);
   });
 
-  settingsBlock = this.RULE("settingsBlock", (): Setting[] => {
-    const settings: Setting[] = [];
-    this.CONSUME(T.LCurly);
-    this.MANY(() => {
-      const first = this.LA(1);
-      const key = this.SUBRULE(this.name);
-      const value = this.SUBRULE(this.value);
-      this.ACTION(() => {
-        if (value)
-          settings.push({ kind: "Setting", ...this.docAt(first), key, value, span: this.spanFrom(first) });
+  settingsBlock = this.RULE(
+    "settingsBlock",
+    (): Setting[] => {
+      const settings: Setting[] = [];
+      this.CONSUME(T.LCurly);
+      this.MANY(() => {
+        const first = this.LA(1);
+        const key = this.SUBRULE(this.name);
+        const value = this.SUBRULE(this.value);
+        this.ACTION(() => {
+          if (value)
+            settings.push({ kind: "Setting", ...this.docAt(first), key, value, span: this.spanFrom(first) });
+        });
+        this.OPTION(() => this.CONSUME(T.Comma));
       });
-      this.OPTION(() => this.CONSUME(T.Comma));
-    });
-    this.CONSUME(T.RCurly);
-    return settings;
-  });
+      this.CONSUME(T.RCurly);
+      return settings;
+    },
+    { recoveryValueFunc: () => [] },
+  );
 
   value = this.RULE(
     "value",
@@ -438,35 +472,83 @@ class CatgaParser extends EmbeddedActionsParser {
         { ALT: () => this.SUBRULE(this.string) },
         { ALT: () => this.SUBRULE(this.name) },
       ]),
+    { recoveryValueFunc: () => this.placeholderName() },
   );
 
-  nameList = this.RULE("nameList", (): IdentNode[] => {
-    const names: IdentNode[] = [this.SUBRULE(this.name)];
-    this.MANY(() => {
-      this.CONSUME(T.Comma);
-      names.push(this.SUBRULE2(this.name));
-    });
-    return names;
+  nameList = this.RULE(
+    "nameList",
+    (): IdentNode[] => {
+      const names: IdentNode[] = [this.SUBRULE(this.name)];
+      this.MANY(() => {
+        this.CONSUME(T.Comma);
+        names.push(this.SUBRULE2(this.name));
+      });
+      return names;
+    },
+    { recoveryValueFunc: () => [] },
+  );
+
+  name = this.RULE("name", (): IdentNode => this.identifier(this.CONSUME(T.Name)), {
+    recoveryValueFunc: () => this.placeholderName(),
   });
 
-  name = this.RULE("name", (): IdentNode => this.identifier(this.CONSUME(T.Name)));
+  duration = this.RULE(
+    "duration",
+    (): DurationLiteral => {
+      const token = this.CONSUME(T.Duration);
+      return this.ACTION(() => this.durationLiteral(token));
+    },
+    {
+      recoveryValueFunc: (): DurationLiteral => ({
+        kind: "Duration",
+        ms: 0,
+        text: "",
+        span: this.spanAfterPrevious(),
+      }),
+    },
+  );
 
-  duration = this.RULE("duration", (): DurationLiteral => {
-    const token = this.CONSUME(T.Duration);
-    return this.ACTION(() => this.durationLiteral(token));
-  });
+  int = this.RULE(
+    "int",
+    (): IntLiteral => {
+      const token = this.CONSUME(T.Int);
+      return this.ACTION(() => this.intLiteral(token));
+    },
+    {
+      recoveryValueFunc: (): IntLiteral => ({
+        kind: "Int",
+        value: 0,
+        text: "",
+        span: this.spanAfterPrevious(),
+      }),
+    },
+  );
 
-  int = this.RULE("int", (): IntLiteral => {
-    const token = this.CONSUME(T.Int);
-    return this.ACTION(() => this.intLiteral(token));
-  });
-
-  string = this.RULE("string", (): StringNode => {
-    const token = this.CONSUME(T.StringLiteral);
-    return this.ACTION(() => this.stringLiteral(token));
-  });
+  string = this.RULE(
+    "string",
+    (): StringNode => {
+      const token = this.CONSUME(T.StringLiteral);
+      return this.ACTION(() => this.stringLiteral(token));
+    },
+    {
+      recoveryValueFunc: (): StringNode => ({
+        kind: "String",
+        value: "",
+        text: '""',
+        span: this.spanAfterPrevious(),
+      }),
+    },
+  );
 
   // ----- helpers: only ever called inside ACTION, never while Chevrotain records the grammar -----
+
+  /**
+   * What a sub-rule returns when Chevrotain had to skip it during recovery: an empty name at the
+   * point of the error, so the AST keeps every property its types promise.
+   */
+  placeholderName(): IdentNode {
+    return { kind: "Identifier", text: "", span: this.spanAfterPrevious() };
+  }
 
   identifier(token: IToken): IdentNode {
     const inserted = token.isInsertedInRecovery === true || Number.isNaN(token.startOffset);
@@ -617,8 +699,17 @@ export function parseSource(source: string, file: string): Result<CatgaFile> {
       continue;
     }
     if (chunk.unclosed > 0) syntax.push(unclosed(chunk, file));
+    if (lexed.diagnostics.length + syntax.length > MAX_SYNTAX_ERRORS) break; // truncate() reports the rest
     p.input = chunk.unclosed > 0 ? [...chunk.tokens, ...closingBraces(chunk)] : chunk.tokens;
-    let decl = p.declaration();
+    let decl: Declaration | undefined;
+    p.recoveries = 0;
+    try {
+      decl = p.declaration();
+    } catch (error) {
+      // Chevrotain re-enters a repetition once per recovered error, so thousands of stray tokens in
+      // one declaration can exhaust the stack. The errors found so far are kept; the rest is skipped.
+      if (!(error instanceof RangeError)) throw error;
+    }
     const errors = p.errors;
     const after = chunk.next ? tokenSpan(chunk.next, file).start : endOfFile;
     for (const error of errors) syntax.push(syntaxError(error, file, after, chunk.next === undefined));
@@ -685,7 +776,8 @@ function startsDeclaration(tokens: IToken[], i: number, depth: number): boolean 
  * errors of this second parse are dropped: the first parse reported the real ones.
  */
 function salvage(p: CatgaParser, chunk: Chunk, at: IToken): Declaration | undefined {
-  const cut = at.tokenType === EOF || Number.isNaN(at.startOffset) ? chunk.tokens.length : chunk.tokens.indexOf(at);
+  const cut =
+    at.tokenType === EOF || Number.isNaN(at.startOffset) ? chunk.tokens.length : chunk.tokens.indexOf(at);
   const literals = p.literalDiagnostics.length;
   let decl: Declaration | undefined;
   // The token before the error is often the culprit too (`->` with no type): try a few shorter prefixes.
@@ -750,7 +842,8 @@ function syntaxError(
   lastInFile: boolean,
 ): Diagnostic {
   const token = error.token;
-  const atEnd = token.tokenType === EOF || Number.isNaN(token.startOffset);
+  // Synthetic closing braces (see closingBraces) have an empty image: they stand for the end.
+  const atEnd = token.tokenType === EOF || Number.isNaN(token.startOffset) || token.image === "";
   const span: Span = atEnd ? { file, start: after, end: after } : tokenSpan(token, file);
   const found = atEnd ? (lastInFile ? "the end of the file" : "the next declaration") : `'${token.image}'`;
   let hint: string | undefined;
@@ -793,13 +886,16 @@ function attachDocs(commentTokens: IToken[], tokens: IToken[], comments: Comment
     if (token.tokenType !== T.DocComment) continue;
     // Collect consecutive doc lines.
     let last = c;
+    while (t < tokens.length && tokens[t]!.startOffset < token.startOffset) t++;
+    // Consecutive `///` lines form one doc, unless code sits between them (`x: int /// b`).
+    const codeAt = tokens[t]?.startOffset ?? Number.POSITIVE_INFINITY;
     while (
       last + 1 < commentTokens.length &&
       commentTokens[last + 1]!.tokenType === T.DocComment &&
-      commentTokens[last + 1]!.startLine === (commentTokens[last]!.startLine ?? 0) + 1
+      commentTokens[last + 1]!.startLine === (commentTokens[last]!.startLine ?? 0) + 1 &&
+      commentTokens[last + 1]!.startOffset < codeAt
     )
       last++;
-    while (t < tokens.length && tokens[t]!.startOffset < token.startOffset) t++;
     const next = tokens[t];
     const lastToken = commentTokens[last]!;
     const nextComment = commentTokens[last + 1];

@@ -3,7 +3,7 @@ import { diagnostic, type Result } from "./diagnostics.js";
 import { parseSource } from "./parser.js";
 
 /**
- * Largest accepted source: 16 MiB. A generated topology of 5,000 services is about 1 MiB; anything
+ * Largest accepted source: 16 MiB. The 5,000-service topology of bench/compiler is about 4 MiB; anything
  * far beyond is not a topology, and refusing it keeps a stray `catgac check` on a log file fast.
  */
 export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;

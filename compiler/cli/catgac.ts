@@ -190,7 +190,8 @@ function args<O extends Options>(argv: readonly string[], options: O) {
 }
 
 function requireFiles(files: readonly string[], command: string): void {
-  if (files.length === 0) throw new UsageError(`${command} needs at least one FILE; see 'catgac ${command} --help'`);
+  if (files.length === 0)
+    throw new UsageError(`${command} needs at least one FILE; see 'catgac ${command} --help'`);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });

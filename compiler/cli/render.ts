@@ -58,7 +58,9 @@ export function renderHuman(d: Diagnostic, source: string | undefined, color: bo
   const s = color ? ansi : plain;
   const { file, start, end } = d.span;
   const severity = d.severity === "error" ? s.red(s.bold("error")) : s.yellow(s.bold("warning"));
-  const lines = [`${s.bold(`${file}:${start.line}:${start.column}`)}: ${severity} ${s.dim(d.code)}: ${d.message}`];
+  const lines = [
+    `${s.bold(`${file}:${start.line}:${start.column}`)}: ${severity} ${s.dim(d.code)}: ${d.message}`,
+  ];
   const text = source === undefined ? undefined : lineAt(source, start.line);
   if (text !== undefined) {
     const gutter = String(start.line);
@@ -75,7 +77,9 @@ export function renderHuman(d: Diagnostic, source: string | undefined, color: bo
   }
   if (d.hint !== undefined) lines.push(`  ${s.cyan("hint")}: ${d.hint}`);
   for (const r of d.related ?? []) {
-    lines.push(`  ${s.cyan("note")}: ${r.span.file}:${r.span.start.line}:${r.span.start.column}: ${r.message}`);
+    lines.push(
+      `  ${s.cyan("note")}: ${r.span.file}:${r.span.start.line}:${r.span.start.column}: ${r.message}`,
+    );
   }
   return lines.join("\n");
 }

@@ -80,7 +80,16 @@ describe("catgac check", () => {
     });
     for (const d of parsed) {
       expect(Object.keys(d).sort()).toEqual(
-        expect.arrayContaining(["code", "column", "endColumn", "endLine", "file", "line", "message", "severity"]),
+        expect.arrayContaining([
+          "code",
+          "column",
+          "endColumn",
+          "endLine",
+          "file",
+          "line",
+          "message",
+          "severity",
+        ]),
       );
     }
   });
@@ -132,7 +141,8 @@ describe("catgac check", () => {
 });
 
 describe("catgac fmt", () => {
-  const messy = "topology   t\n\n\n\ncommand C {a:string,b:int}->string // keep me\nservice s {handles C\n}\n";
+  const messy =
+    "topology   t\n\n\n\ncommand C {a:string,b:int}->string // keep me\nservice s {handles C\n}\n";
 
   it("cli — rewrites a file in place, then finds nothing to do", async () => {
     const path = file("messy.catga", messy);
@@ -168,7 +178,8 @@ describe("catgac fmt", () => {
 
 describe("catgac executable on bad input", () => {
   beforeAll(() => {
-    if (!existsSync("dist/compiler/cli/bin.js")) throw new Error("run `npm run build` first: dist/ is missing");
+    if (!existsSync("dist/compiler/cli/bin.js"))
+      throw new Error("run `npm run build` first: dist/ is missing");
   });
 
   const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);

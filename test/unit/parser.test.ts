@@ -35,7 +35,7 @@ describe("parser", () => {
   });
 
   it("parser — topology and infra blocks with settings", () => {
-    const file = ok("topology shop\nnats { nodes 3 }\nredis { mode sentinel  nodes 3, master \"m1\" }");
+    const file = ok('topology shop\nnats { nodes 3 }\nredis { mode sentinel  nodes 3, master "m1" }');
     expect(only(file, "Topology").name.text).toBe("shop");
     const infra = file.declarations.filter((d) => d.kind === "Infra");
     expect(infra.map((d) => d.target)).toEqual(["nats", "redis"]);
@@ -63,7 +63,9 @@ describe("parser", () => {
       "idempotent command C { a: string } -> R\nquery Q {} -> R?\nevent E { at: timestamp }\ncommand D { x: int }",
     );
     const messages = file.declarations as MessageDecl[];
-    expect(messages.map((m) => [m.messageKind, m.name.text, Boolean(m.idempotent), m.result?.name.text])).toEqual([
+    expect(
+      messages.map((m) => [m.messageKind, m.name.text, Boolean(m.idempotent), m.result?.name.text]),
+    ).toEqual([
       ["command", "C", true, "R"],
       ["query", "Q", false, "R"],
       ["event", "E", false, undefined],
@@ -117,9 +119,18 @@ describe("parser", () => {
       "ServiceSetting",
     ]);
     const [mode, replicas, lease, handles, on, on2, , , , every, timeout, env] = service.items;
-    expect(mode?.kind === "ServiceSetting" && mode.setting.value).toMatchObject({ kind: "Identifier", text: "leader" });
-    expect(replicas?.kind === "ServiceSetting" && replicas.setting.value).toMatchObject({ kind: "Int", value: 3 });
-    expect(lease?.kind === "ServiceSetting" && lease.setting.value).toMatchObject({ kind: "Duration", ms: 10_000 });
+    expect(mode?.kind === "ServiceSetting" && mode.setting.value).toMatchObject({
+      kind: "Identifier",
+      text: "leader",
+    });
+    expect(replicas?.kind === "ServiceSetting" && replicas.setting.value).toMatchObject({
+      kind: "Int",
+      value: 3,
+    });
+    expect(lease?.kind === "ServiceSetting" && lease.setting.value).toMatchObject({
+      kind: "Duration",
+      ms: 10_000,
+    });
     expect(handles?.kind === "Handles" && handles.queue?.value).toBe("workers");
     expect(on?.kind === "On" && on.broadcast !== undefined).toBe(true);
     expect(on2?.kind === "On" && on2.broadcast === undefined).toBe(true);
@@ -135,7 +146,11 @@ describe("parser", () => {
     ) as SagaDecl;
     expect(saga.items.map((i) => i.kind)).toEqual(["SagaOn", "SagaStep", "SagaStep", "SagaStep"]);
     const [, a, c, d] = saga.items;
-    expect(a?.kind === "SagaStep" && [a.command.text, a.compensate?.text, a.timeout?.ms]).toEqual(["A", "B", 5000]);
+    expect(a?.kind === "SagaStep" && [a.command.text, a.compensate?.text, a.timeout?.ms]).toEqual([
+      "A",
+      "B",
+      5000,
+    ]);
     expect(c?.kind === "SagaStep" && c.irreversible !== undefined).toBe(true);
     expect(d?.kind === "SagaStep" && d.compensate === undefined && d.irreversible === undefined).toBe(true);
   });
@@ -176,7 +191,10 @@ describe("parser", () => {
   it("parser — block comments and string escapes", () => {
     const file = ok('/* a\n b */ service s { image "a\\"b\\\\c\\u0041" }');
     const item = (only(file, "Service") as ServiceDecl).items[0]!;
-    expect(item.kind === "ServiceSetting" && item.setting.value).toMatchObject({ kind: "String", value: 'a"b\\cA' });
+    expect(item.kind === "ServiceSetting" && item.setting.value).toMatchObject({
+      kind: "String",
+      value: 'a"b\\cA',
+    });
     expect(file.comments[0]!.style).toBe("block");
   });
 });
@@ -192,7 +210,13 @@ describe("parser recovery", () => {
       ["C1004", 4],
       ["C1004", 5],
     ]);
-    expect(value.declarations.map((d) => d.kind)).toEqual(["Topology", "Type", "Message", "Message", "Service"]);
+    expect(value.declarations.map((d) => d.kind)).toEqual([
+      "Topology",
+      "Type",
+      "Message",
+      "Message",
+      "Service",
+    ]);
   });
 
   it("parser — a missing '}' costs one error and the next declaration survives", () => {
@@ -222,7 +246,10 @@ describe("parser recovery", () => {
   });
 
   it("parser — lexical errors: unexpected characters, unterminated string and comment", () => {
-    const found = errors('service s {\n  image "abc\n  @@\n}\n/* open').map((d) => [d.code, d.span.start.line]);
+    const found = errors('service s {\n  image "abc\n  @@\n}\n/* open').map((d) => [
+      d.code,
+      d.span.start.line,
+    ]);
     expect(found).toEqual(
       expect.arrayContaining([
         ["C1002", 2],
@@ -249,7 +276,11 @@ describe("parser recovery", () => {
   });
 
   it("parser — invalid UTF-8 is C1005 at the offending byte", () => {
-    const bytes = Buffer.concat([Buffer.from("topology t\nservice "), Buffer.from([0xff, 0xfe]), Buffer.from(" {}")]);
+    const bytes = Buffer.concat([
+      Buffer.from("topology t\nservice "),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(" {}"),
+    ]);
     const [d] = parse(bytes, "t.catga").diagnostics;
     expect(d).toMatchObject({ code: "C1005", span: { start: { line: 2, column: 9 } } });
   });
@@ -261,7 +292,9 @@ describe("parser recovery", () => {
   });
 
   it("parser — garbage stops at 100 errors plus one C1008", () => {
-    const diagnostics = errors("} ".repeat(10).concat("\ntype T { a: int }\n", "service s { ] }\n".repeat(300)));
+    const diagnostics = errors(
+      "} ".repeat(10).concat("\ntype T { a: int }\n", "service s { ] }\n".repeat(300)),
+    );
     expect(diagnostics).toHaveLength(101);
     expect(diagnostics[100]!.code).toBe("C1008");
   });

@@ -1,0 +1,77 @@
+/**
+ * The checker: gives a parsed `.catga` file its meaning. It resolves every name, validates settings
+ * and topology rules, and, when nothing is wrong, returns the resolved {@link TopologyModel} that
+ * every emitter consumes. Named exports only; files starting with `_` are private to this folder.
+ */
+import {
+  type CatgaFile,
+  type Diagnostic,
+  type DiagnosticCode,
+  hasErrors,
+  parse,
+  type Result,
+  type ServiceDecl,
+  sortDiagnostics,
+} from "../../dsl/index.js";
+import type { TopologyModel } from "../model.js";
+import { repairFile } from "./_repair.js";
+import { buildModel } from "./build-model.js";
+import { checkTopology, EVERY_MIN_MS } from "./rules.js";
+import {
+  checkInfra,
+  checkServiceSettings,
+  DEFAULT_LEASE_MS,
+  LEASE_MAX_MS,
+  LEASE_MIN_MS,
+  type ServiceSettings,
+  TIMEOUT_MAX_MS,
+} from "./settings.js";
+import { collectSymbols } from "./symbols.js";
+import { checkTypes } from "./types.js";
+
+export { DEFAULT_LEASE_MS, EVERY_MIN_MS, LEASE_MAX_MS, LEASE_MIN_MS, TIMEOUT_MAX_MS };
+
+/**
+ * Checks a parsed file and reports every finding in one run (codes C2001–C3022, sorted).
+ *
+ * Runs on whatever parsed: after syntax errors the AST may be partial, and names that recovery left
+ * empty are skipped. Never throws on any input.
+ *
+ * @returns The resolved model when there is no error (warnings allow a model), otherwise undefined.
+ */
+export function check(parsed: CatgaFile): Result<TopologyModel | undefined> {
+  const diagnostics: Diagnostic[] = [];
+  const file = repairFile(parsed);
+  const table = collectSymbols(file, diagnostics);
+  const types = checkTypes(table, diagnostics);
+  const infra = checkInfra(table.nats, table.redis, diagnostics);
+  const settings = new Map<ServiceDecl, ServiceSettings>();
+  for (const service of table.services) settings.set(service, checkServiceSettings(service, diagnostics));
+  const topology = checkTopology(table, settings, diagnostics);
+  const sorted = sortDiagnostics(diagnostics);
+  const value = hasErrors(sorted) ? undefined : buildModel(table, types, infra, topology);
+  return { value, diagnostics: sorted };
+}
+
+/**
+ * Parse errors after which checking would only add noise: nothing was read (C1005, C1006), or the
+ * parser gave up counting (C1008) and the reader should fix syntax first.
+ */
+const UNCHECKABLE: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>(["C1005", "C1006", "C1008"]);
+
+/**
+ * Parses and checks one file: the whole front end in one call, for the CLI and for tests.
+ *
+ * @param source The file's text, or its raw bytes (decoded as strict UTF-8; invalid bytes are C1005).
+ * @param file The path shown in diagnostics and recorded in the model.
+ * @returns The diagnostics of both phases, sorted; the model only when there is no error.
+ */
+export function checkSource(source: string | Uint8Array, file: string): Result<TopologyModel | undefined> {
+  const parsed = parse(source, file);
+  if (parsed.diagnostics.some((d) => UNCHECKABLE.has(d.code))) {
+    return { value: undefined, diagnostics: sortDiagnostics(parsed.diagnostics) };
+  }
+  const checked = check(parsed.value);
+  const diagnostics = sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics]);
+  return { value: hasErrors(diagnostics) ? undefined : checked.value, diagnostics };
+}
