@@ -7,6 +7,7 @@ import {
   type CatgaFile,
   type Diagnostic,
   type DiagnosticCode,
+  diagnostic,
   hasErrors,
   parse,
   type Result,
@@ -73,5 +74,29 @@ export function checkSource(source: string | Uint8Array, file: string): Result<T
   }
   const checked = check(parsed.value);
   const diagnostics = sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics]);
-  return { value: hasErrors(diagnostics) ? undefined : checked.value, diagnostics };
+  return { value: hasErrors(diagnostics) ? undefined : checked.value, diagnostics: capped(diagnostics) };
+}
+
+/**
+ * Findings per file beyond which the rest are summarised in one C1008. A generated or corrupted file
+ * can produce hundreds of thousands (one per line); nobody reads past the first screens, and printing
+ * them all would cost more than checking.
+ */
+export const MAX_DIAGNOSTICS = 1000;
+
+function capped(sorted: Diagnostic[]): Diagnostic[] {
+  if (sorted.length <= MAX_DIAGNOSTICS) return sorted;
+  const kept = sorted.slice(0, MAX_DIAGNOSTICS);
+  const firstDropped = sorted[MAX_DIAGNOSTICS]!;
+  kept.push(
+    diagnostic(
+      "C1008",
+      firstDropped.span,
+      `too many errors: ${sorted.length - MAX_DIAGNOSTICS} more not shown`,
+      {
+        hint: "fix the errors above first; many of them often share one cause",
+      },
+    ),
+  );
+  return kept;
 }
