@@ -1,0 +1,221 @@
+/**
+ * Names every emitter agrees on: NATS subjects, queue groups, inbox prefixes, NATS users, Redis key
+ * prefixes, environment variables, ports and DNS-1123 object names. One file, so the wiring the
+ * runtime reads, the permissions the NATS server enforces and the manifests that start the services
+ * can never disagree about a name.
+ *
+ * Everything here is a pure function of the model: no clock, no randomness, no environment.
+ */
+import type { MessageModel, TopologyModel } from "../model.js";
+
+/** The subject token of each message kind: `shop.cmd.CreateOrder`, `shop.query.GetOrder`, `shop.event.OrderCreated`. */
+const KIND_TOKEN: Record<MessageModel["kind"], string> = { command: "cmd", query: "query", event: "event" };
+
+/**
+ * The NATS subject of a message. Topology first, so several topologies can share one NATS cluster
+ * and a permission like `shop.>` covers exactly one of them.
+ */
+export function messageSubject(topology: string, message: Pick<MessageModel, "kind" | "name">): string {
+  return `${topology}.${KIND_TOKEN[message.kind]}.${message.name}`;
+}
+
+/** Prefix of the control subjects: heartbeats and leader announcements. */
+export function controlPrefix(topology: string): string {
+  return `${topology}._catga`;
+}
+
+/** Where every instance of a service publishes its heartbeat: `shop._catga.heartbeat.order`. */
+export function heartbeatSubject(topology: string, service: string): string {
+  return `${controlPrefix(topology)}.heartbeat.${service}`;
+}
+
+/** Where a leader announces that it releases its lease (graceful shutdown): `shop._catga.leader.coordinator`. */
+export function leaderSubject(topology: string, service: string): string {
+  return `${controlPrefix(topology)}.leader.${service}`;
+}
+
+/**
+ * The reply-inbox prefix of a service's connections (`_INBOX.shop.order`): each service gets its own
+ * so its NATS user may subscribe to its own replies only, never to another service's.
+ */
+export function inboxPrefix(topology: string, user: string): string {
+  return `_INBOX.${topology}.${user}`;
+}
+
+/** The queue group of a group-delivered event subscription: the consuming service's name. */
+export function eventQueue(service: string): string {
+  return service;
+}
+
+/** The NATS user a service's instances log in as. */
+export function natsUser(service: string): string {
+  return service;
+}
+
+/**
+ * The NATS user of code outside the topology that uses the generated client (a web app calling
+ * `connectShop`): may send every command and query and subscribe to every event.
+ */
+export const CLIENT_USER = "client";
+
+/** The NATS user of operators' tools (`catga status`): reads heartbeats only. */
+export const OPS_USER = "ops";
+
+/**
+ * The environment variable holding a NATS user's password: `CATGA_NATS_PASSWORD_ORDER`. Manifests
+ * reference it (compose interpolation, Kubernetes Secret keys) and the NATS server config reads it
+ * (`$CATGA_NATS_PASSWORD_ORDER`); no password is ever written into an emitted file.
+ */
+export function natsPasswordVar(user: string): string {
+  return `CATGA_NATS_PASSWORD_${envToken(user)}`;
+}
+
+/** The environment variable holding the Redis password, when Redis requires one. */
+export const REDIS_PASSWORD_VAR = "CATGA_REDIS_PASSWORD";
+
+/**
+ * The Redis hash tag of a leader-mode service: every key a Lua script touches together (lease,
+ * fencing token, fenced values) shares it, so the script works on Redis Cluster too.
+ */
+export function redisHashTag(topology: string, service: string): string {
+  return `{catga:${topology}:${service}}`;
+}
+
+/**
+ * Environment variables the runtime (`catga run`) reads. Flags override them. Documented in
+ * docs/build.md; compose and Kubernetes manifests set them.
+ */
+export const ENV = {
+  /** Topology name, for logs and heartbeats. */
+  topology: "CATGA_TOPOLOGY",
+  /** The service this process runs. */
+  service: "CATGA_SERVICE",
+  /** Path of wiring.json. */
+  wiring: "CATGA_WIRING",
+  /** Module exporting the service's handlers (its default export, from the generated definer). */
+  handlers: "CATGA_HANDLERS",
+  /** Unique id of this instance; defaults to the host name plus the process id. */
+  instanceId: "CATGA_INSTANCE_ID",
+  /** Comma-separated NATS URLs of every server of the cluster. */
+  natsUrls: "CATGA_NATS_URLS",
+  /** NATS user name (its password is in {@link natsPasswordVar}, mapped to CATGA_NATS_PASSWORD). */
+  natsUser: "CATGA_NATS_USER",
+  natsPassword: "CATGA_NATS_PASSWORD",
+  natsToken: "CATGA_NATS_TOKEN",
+  natsCreds: "CATGA_NATS_CREDS",
+  /** Redis mode: standalone, sentinel or cluster. */
+  redisMode: "CATGA_REDIS_MODE",
+  /** Standalone: one redis:// URL. */
+  redisUrl: "CATGA_REDIS_URL",
+  /** Sentinel: comma-separated host:port of the sentinels. */
+  redisSentinels: "CATGA_REDIS_SENTINELS",
+  /** Sentinel: the monitored primary's name. */
+  redisMaster: "CATGA_REDIS_MASTER",
+  /** Cluster: comma-separated host:port of the cluster nodes. */
+  redisClusterNodes: "CATGA_REDIS_CLUSTER_NODES",
+  redisPassword: REDIS_PASSWORD_VAR,
+  redisTls: "CATGA_REDIS_TLS",
+  /** Port of /healthz, /readyz and /metrics. */
+  healthPort: "CATGA_HEALTH_PORT",
+} as const;
+
+/** The default port of `/healthz`, `/readyz` and `/metrics` when a service declares no `port`. */
+export const DEFAULT_HEALTH_PORT = 8080;
+
+/** The health port of a service. */
+export function healthPort(service: { port?: number }): number {
+  return service.port ?? DEFAULT_HEALTH_PORT;
+}
+
+/** Default request deadline when neither the service nor the step declares a `timeout`. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** The Redis primary name in sentinel mode when the topology does not name one. */
+export const DEFAULT_REDIS_MASTER = "catga";
+
+/** The sentinel master name of a topology. */
+export function redisMaster(model: TopologyModel): string {
+  return model.redis.master ?? DEFAULT_REDIS_MASTER;
+}
+
+/** NATS client, cluster (route) and monitoring ports inside containers and pods. */
+export const NATS_PORTS = { client: 4222, cluster: 6222, monitor: 8222 } as const;
+
+/**
+ * The compose service name (and so the host name on the compose network) of the i-th NATS server,
+ * i = 0 … nodes-1: `nats-0`, `nats-1`, … The NATS config's routes and the services'
+ * {@link ENV}.natsUrls both use it, so they can never disagree.
+ */
+export function natsComposeHost(index: number): string {
+  return `nats-${index}`;
+}
+
+/**
+ * The environment variable each NATS server reads its `server_name` from (`server_name:
+ * $NATS_SERVER_NAME` in nats.conf), so one config file serves every node of the cluster. Compose
+ * and Kubernetes set it per node (the compose service name, the pod name).
+ */
+export const NATS_SERVER_NAME_VAR = "NATS_SERVER_NAME";
+
+/**
+ * The user NATS servers authenticate each other's routes with (`cluster { authorization { … } } }`):
+ * without it anyone reaching the cluster port could join as a route and bypass every user's
+ * permissions. Its password is in {@link NATS_CLUSTER_PASSWORD_VAR}.
+ */
+export const NATS_CLUSTER_USER = "route";
+
+/** The environment variable holding the route password of {@link NATS_CLUSTER_USER}; every NATS server needs it. */
+export const NATS_CLUSTER_PASSWORD_VAR = "CATGA_NATS_CLUSTER_PASSWORD";
+
+/** Redis server and sentinel ports inside containers and pods. */
+export const REDIS_PORTS = { server: 6379, sentinel: 26379 } as const;
+
+/** Image of NATS servers in emitted infrastructure (pinned: output must not change under us). */
+export const NATS_IMAGE = "nats:2.10.29-alpine";
+
+/** Image of Redis servers and sentinels in emitted infrastructure. */
+export const REDIS_IMAGE = "redis:7.4.6-alpine";
+
+/** The image services run when they declare none: built from the emitted Dockerfile. */
+export function defaultServiceImage(topology: string): string {
+  return `catga-${dnsLabel(topology)}:latest`;
+}
+
+/**
+ * A DNS-1123 label (Kubernetes object and compose service names): lower case, `a-z0-9-`, starting
+ * with a letter, ending alphanumeric, at most 63 characters. `orderService` → `order-service`,
+ * `Order_2` → `order-2`. Stable: the same input always gives the same label. A name that had to be
+ * cut gets a short hash suffix so two long names do not collide.
+ */
+export function dnsLabel(name: string, max = 63): string {
+  let label = name
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^[^a-z]+/, "")
+    .replace(/-+$/, "");
+  if (label === "") label = `x${fnv1a(name).slice(0, 6)}`;
+  if (label.length > max) label = `${label.slice(0, max - 7).replace(/-+$/, "")}-${fnv1a(name).slice(0, 6)}`;
+  return label;
+}
+
+/** The DNS-safe name of a topology object: `shop-order`, `shop-nats`, `shop-redis`. */
+export function objectName(topology: string, part: string): string {
+  return dnsLabel(`${dnsLabel(topology)}-${dnsLabel(part)}`);
+}
+
+/** `CATGA_NATS_PASSWORD_ORDER_SERVICE` from `orderService` or `order-service`. */
+function envToken(name: string): string {
+  return dnsLabel(name).replace(/-/g, "_").toUpperCase();
+}
+
+/** FNV-1a (32 bit) as 8 hex digits: a tiny stable hash for name suffixes (not for security). */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}

@@ -1,0 +1,181 @@
+/**
+ * The wiring emitter: `wiring.json`, everything the runtime needs (subjects, queue groups, delivery,
+ * modes, leases, schedules, sagas, timeouts, idempotency, schema ids). Its shape is the runtime's
+ * zod schema (runtime/wiring.ts), and every output is validated against it before it is returned, so
+ * a compiler bug shows up at build time rather than as misrouted messages in production.
+ */
+import { createHash } from "node:crypto";
+import { parseWiring, WIRING_VERSION, type Wiring } from "../../runtime/wiring.js";
+import type { MessageModel, TopologyModel, TypeUse } from "../model.js";
+import type { EmitOptions, EmittedFile } from "./_files.js";
+import { stableJson } from "./_json.js";
+import {
+  controlPrefix,
+  DEFAULT_TIMEOUT_MS,
+  eventQueue,
+  healthPort,
+  heartbeatSubject,
+  inboxPrefix,
+  leaderSubject,
+  messageSubject,
+  natsUser,
+  redisHashTag,
+  redisMaster,
+} from "./_names.js";
+
+/** Emits `wiring.json`. */
+export function emitWiring(model: TopologyModel, options: EmitOptions): EmittedFile[] {
+  return [{ path: "wiring.json", content: stableJson(buildWiring(model, options)) }];
+}
+
+/**
+ * The wiring of a topology as a value, validated by the runtime's schema.
+ *
+ * @throws InvalidWiringError only on a compiler bug: the checker guarantees a consistent model.
+ */
+export function buildWiring(model: TopologyModel, options: EmitOptions): Wiring {
+  const t = model.name;
+  const messagesByName = new Map(model.messages.map((m) => [m.name, m]));
+  const servicesByName = new Map(model.services.map((s) => [s.name, s]));
+  const shapes = new Shapes(model);
+  const needsRedis = model.services.some((s) => s.mode === "leader");
+
+  const messages: Wiring["messages"] = {};
+  for (const m of model.messages) {
+    const handler = m.handledBy === undefined ? undefined : servicesByName.get(m.handledBy);
+    messages[m.name] = {
+      kind: m.kind,
+      subject: messageSubject(t, m),
+      schemaId: shapes.schemaId(m),
+      idempotent: m.idempotent,
+      fields: m.fields.map((f) => ({ name: f.name, type: typeUse(f.type) })),
+      ...(m.result ? { result: typeUse(m.result) } : {}),
+      ...(m.handledBy !== undefined ? { handledBy: m.handledBy } : {}),
+      ...(m.kind !== "event" ? { timeoutMs: handler?.timeoutMs ?? DEFAULT_TIMEOUT_MS } : {}),
+    };
+  }
+
+  const services: Wiring["services"] = {};
+  for (const s of model.services) {
+    const subjectOf = (name: string) => messageSubject(t, messagesByName.get(name) as MessageModel);
+    services[s.name] = {
+      mode: s.mode,
+      replicas: s.replicas,
+      ...(s.mode === "leader"
+        ? {
+            leader: {
+              leaseMs: s.leaseMs as number,
+              redisHashTag: redisHashTag(t, s.name),
+              releaseSubject: leaderSubject(t, s.name),
+            },
+          }
+        : {}),
+      timeoutMs: s.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      healthPort: healthPort(s),
+      handler: s.handler ?? `services/${s.name}.ts`,
+      natsUser: natsUser(s.name),
+      inboxPrefix: inboxPrefix(t, natsUser(s.name)),
+      heartbeatSubject: heartbeatSubject(t, s.name),
+      handles: s.handles.map((h) => ({
+        message: h.message,
+        subject: subjectOf(h.message),
+        queue: h.queue,
+        ...(h.saga !== undefined ? { saga: h.saga } : {}),
+      })),
+      subscriptions: s.subscriptions.map((sub) => ({
+        event: sub.event,
+        subject: subjectOf(sub.event),
+        delivery: sub.delivery,
+        ...(sub.delivery === "group" ? { queue: eventQueue(s.name) } : {}),
+      })),
+      emits: [...s.emits],
+      sends: [...s.sends],
+      sagas: [...s.runs],
+      schedules: s.schedules.map((j) => ({ job: j.job, intervalMs: j.intervalMs })),
+    };
+  }
+
+  const sagas: Wiring["sagas"] = {};
+  for (const g of model.sagas) {
+    sagas[g.name] = {
+      trigger: { kind: g.trigger.kind, name: g.trigger.name },
+      runBy: g.runBy,
+      steps: g.steps.map((step) => ({
+        command: step.command,
+        ...(step.compensate !== undefined ? { compensate: step.compensate } : {}),
+        irreversible: step.irreversible,
+        timeoutMs: step.timeoutMs ?? messages[step.command]?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      })),
+    };
+  }
+
+  const wiring = {
+    version: WIRING_VERSION,
+    topology: t,
+    source: options.sourceName,
+    nats: { nodes: model.nats.nodes, ...(model.nats.url !== undefined ? { url: model.nats.url } : {}) },
+    ...(needsRedis
+      ? {
+          redis: {
+            mode: model.redis.mode,
+            nodes: model.redis.nodes,
+            ...(model.redis.url !== undefined ? { url: model.redis.url } : {}),
+            ...(model.redis.mode === "sentinel" ? { master: redisMaster(model) } : {}),
+          },
+        }
+      : {}),
+    controlPrefix: controlPrefix(t),
+    types: Object.fromEntries(
+      model.types.map((ty) => [
+        ty.name,
+        { fields: ty.fields.map((f) => ({ name: f.name, type: typeUse(f.type) })) },
+      ]),
+    ),
+    enums: Object.fromEntries(model.enums.map((e) => [e.name, { members: e.members.map((m) => m.name) }])),
+    messages,
+    services,
+    sagas,
+  };
+  return parseWiring(wiring, "the emitted wiring");
+}
+
+function typeUse(t: TypeUse): Wiring["messages"][string]["fields"][number]["type"] {
+  return { kind: t.kind, name: t.name, listDepth: t.listDepth, optional: t.optional };
+}
+
+/**
+ * Canonical descriptions of message shapes, for schema ids. A shape includes the declared types and
+ * enums it uses, recursively (with a guard for recursive types), but not names of fields' docs or
+ * anything else that does not change what goes over the wire.
+ */
+class Shapes {
+  private readonly types: Map<string, TopologyModel["types"][number]>;
+  private readonly enums: Map<string, TopologyModel["enums"][number]>;
+
+  constructor(model: TopologyModel) {
+    this.types = new Map(model.types.map((t) => [t.name, t]));
+    this.enums = new Map(model.enums.map((e) => [e.name, e]));
+  }
+
+  schemaId(m: MessageModel): string {
+    const seen = new Set<string>();
+    const shape = {
+      kind: m.kind,
+      fields: m.fields.map((f) => [f.name, this.use(f.type, seen)]),
+      result: m.result ? this.use(m.result, seen) : null,
+    };
+    const hash = createHash("sha256").update(JSON.stringify(shape)).digest("hex").slice(0, 16);
+    return `${m.name}@${hash}`;
+  }
+
+  private use(t: TypeUse, seen: Set<string>): unknown {
+    const base = { list: t.listDepth, optional: t.optional };
+    if (t.kind === "builtin") return { ...base, builtin: t.name };
+    if (t.kind === "enum")
+      return { ...base, enum: t.name, members: this.enums.get(t.name)?.members.map((x) => x.name) };
+    if (seen.has(t.name)) return { ...base, type: t.name };
+    const inner = new Set(seen).add(t.name);
+    const decl = this.types.get(t.name);
+    return { ...base, type: t.name, fields: decl?.fields.map((f) => [f.name, this.use(f.type, inner)]) };
+  }
+}

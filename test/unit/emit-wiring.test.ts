@@ -1,0 +1,130 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { checkSource } from "../../compiler/check/index.js";
+import { buildWiring, emitWiring } from "../../compiler/emit/wiring.js";
+import { InvalidWiringError, parseWiring, type Wiring } from "../../runtime/wiring.js";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
+
+function modelOf(source: string, file = "t.catga") {
+  const { value, diagnostics } = checkSource(source, file);
+  if (value === undefined) throw new Error(diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  return value;
+}
+
+function example(name: string): Wiring {
+  const file = join(EXAMPLES, name, `${name}.catga`);
+  return buildWiring(modelOf(readFileSync(file, "utf8"), file), { sourceName: `${name}.catga` });
+}
+
+describe("wiring", () => {
+  it("wiring — every example's output validates against the runtime schema", () => {
+    const names = readdirSync(EXAMPLES).sort();
+    expect(names.length).toBeGreaterThanOrEqual(4);
+    for (const name of names) {
+      const file = join(EXAMPLES, name, `${name}.catga`);
+      const [out] = emitWiring(modelOf(readFileSync(file, "utf8"), file), { sourceName: basename(file) });
+      expect(out?.path).toBe("wiring.json");
+      expect(() => parseWiring(JSON.parse(out!.content), name)).not.toThrow();
+    }
+  });
+
+  it("wiring — shop: queue groups, broadcast, leader lease, saga steps", () => {
+    const w = example("shop");
+    expect(w.topology).toBe("shop");
+    expect(w.source).toBe("shop.catga");
+    expect(w.services.order?.handles).toEqual([
+      { message: "CreateOrder", subject: "shop.cmd.CreateOrder", queue: "order-service-workers" },
+      { message: "GetOrder", subject: "shop.query.GetOrder", queue: "order-service-workers" },
+    ]);
+    expect(w.services.inventory?.handles[0]?.queue).toBe("inventory");
+    expect(w.services.notifier?.subscriptions).toEqual([
+      { event: "OrderCreated", subject: "shop.event.OrderCreated", delivery: "broadcast" },
+    ]);
+    expect(w.services.coordinator?.leader).toEqual({
+      leaseMs: 10_000,
+      redisHashTag: "{catga:shop:coordinator}",
+      releaseSubject: "shop._catga.leader.coordinator",
+    });
+    expect(w.services.order?.leader).toBeUndefined();
+    expect(w.services.coordinator?.schedules).toEqual([{ job: "sweepStaleOrders", intervalMs: 30_000 }]);
+    expect(w.sagas.PlaceOrder?.steps.map((s) => [s.command, s.compensate, s.timeoutMs])).toEqual([
+      ["ReserveStock", "ReleaseStock", 5000],
+      ["ChargePayment", "RefundPayment", 10_000],
+    ]);
+    expect(w.messages.CreateOrder).toMatchObject({ kind: "command", idempotent: true, handledBy: "order" });
+    expect(w.messages.OrderCreated?.timeoutMs).toBeUndefined();
+    expect(w.redis).toEqual({ mode: "sentinel", nodes: 3, master: "catga" });
+    expect(w.services.order?.inboxPrefix).toBe("_INBOX.shop.order");
+  });
+
+  it("wiring — group-delivered events use the consuming service's queue", () => {
+    const w = example("pipeline");
+    expect(w.services.stats?.subscriptions).toEqual([
+      { event: "BatchStored", subject: "pipeline.event.BatchStored", delivery: "group", queue: "stats" },
+    ]);
+  });
+
+  it("wiring — a topology without leader-mode services needs no Redis", () => {
+    expect(example("pipeline").redis).toBeUndefined();
+    expect(example("scheduler").redis).toEqual({ mode: "cluster", nodes: 6 });
+    expect(example("ledger").redis).toEqual({
+      mode: "standalone",
+      nodes: 1,
+      url: "redis://redis.internal:6379",
+    });
+  });
+
+  it("wiring — timeouts: the handler's service, then the default; saga steps fall back to the command's", () => {
+    const w = example("scheduler");
+    expect(w.messages.CollectPayment?.timeoutMs).toBe(30_000);
+    expect(w.messages.IssueInvoice?.timeoutMs).toBe(5000);
+    expect(w.sagas.Collect?.steps.map((s) => s.timeoutMs)).toEqual([20_000, 5000]);
+  });
+
+  it("wiring — schema ids change with the shape, not with docs or other messages", () => {
+    const base = "topology t\ntype P { a: int }\ncommand C { p: P } -> string\nservice s { handles C }\n";
+    const id = (src: string) => buildWiring(modelOf(src), { sourceName: "t.catga" }).messages.C?.schemaId;
+    const original = id(base);
+    expect(original).toMatch(/^C@[0-9a-f]{16}$/);
+    expect(id(`/// docs do not change the wire\n${base}`)).toBe(original);
+    expect(id(`${base}command D {}\nservice u { handles D }\n`)).toBe(original);
+    expect(id(base.replace("a: int", "a: float"))).not.toBe(original);
+    expect(id(base.replace("-> string", "-> int"))).not.toBe(original);
+    expect(id(base.replace("p: P", "p: P[]"))).not.toBe(original);
+  });
+
+  it("wiring — recursive types get a schema id without looping", () => {
+    const src = "topology t\ntype Node { kids: Node[] }\nquery Tree {} -> Node\nservice s { handles Tree }\n";
+    expect(buildWiring(modelOf(src), { sourceName: "t.catga" }).messages.Tree?.schemaId).toMatch(/^Tree@/);
+  });
+
+  it("wiring — parseWiring rejects another version and dangling names, with every path", () => {
+    const good = example("shop");
+    expect(() => parseWiring({ ...good, version: 2 })).toThrow(InvalidWiringError);
+    const broken = structuredClone(good);
+    broken.services.order!.handles[0]!.message = "Nope";
+    broken.sagas.PlaceOrder!.runBy = "order";
+    try {
+      parseWiring(broken, "wiring.json");
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidWiringError);
+      const problems = (error as InvalidWiringError).problems.map((p) => p.path);
+      expect(problems).toEqual(["services.order.handles.0", "sagas.PlaceOrder.runBy"]);
+      expect((error as Error).message).toContain("wiring.json is not a valid Catga wiring");
+    }
+  });
+
+  it("wiring — the output is sorted JSON, identical across builds", () => {
+    const file = join(EXAMPLES, "shop", "shop.catga");
+    const emit = () =>
+      emitWiring(modelOf(readFileSync(file, "utf8"), file), { sourceName: "shop.catga" })[0]?.content;
+    const text = emit();
+    expect(emit()).toBe(text);
+    const keys = Object.keys(JSON.parse(text!) as object);
+    expect(keys).toEqual([...keys].sort());
+  });
+});
