@@ -1,0 +1,80 @@
+/**
+ * The wire format shared by the client side (bus) and the serving side (host): header names, JSON
+ * encoding, ids and W3C trace context. Private to runtime/.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { type CatgaError, fromWireError, InvalidMessageError, type WireError } from "./errors.js";
+import type { Headers } from "./transport/types.js";
+
+/** Header names. `traceparent` is the W3C name; the others are ours. */
+export const H = {
+  messageId: "Catga-Message-Id",
+  correlationId: "Catga-Correlation-Id",
+  traceparent: "traceparent",
+  /** Epoch milliseconds by which the caller stops waiting. */
+  deadline: "Catga-Deadline",
+  /** The schema id of the payload's message, so a mismatch between builds is visible in logs. */
+  schema: "Catga-Schema",
+  /** On a reply: `ok`, or `error` with a {@link WireError} as the body. */
+  status: "Catga-Status",
+  /** On an error reply: the error's code, readable without parsing the body. */
+  errorCode: "Catga-Error-Code",
+} as const;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** JSON bytes of a value (`Date`s become ISO strings, as JSON.stringify does). */
+export function encode(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value ?? null));
+}
+
+/**
+ * Parses JSON bytes.
+ *
+ * @throws InvalidMessageError when the bytes are not UTF-8 JSON.
+ */
+export function decode(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): unknown {
+  try {
+    return data.length === 0 ? null : JSON.parse(decoder.decode(data));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
+      cause: error,
+    });
+  }
+}
+
+/** A new message or correlation id. */
+export function newId(): string {
+  return randomUUID();
+}
+
+/**
+ * A W3C traceparent continuing `parent`'s trace with a new span, or starting a new sampled trace.
+ * (https://www.w3.org/TR/trace-context/#traceparent-header)
+ */
+export function childTraceparent(parent?: string): string {
+  const match = parent === undefined ? null : /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(parent);
+  const traceId = match?.[1] ?? randomBytes(16).toString("hex");
+  const flags = match?.[2] ?? "01";
+  return `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+}
+
+/** The typed error carried by an error reply. */
+export function errorFromReply(data: Uint8Array, headers: Headers, messageName: string): CatgaError {
+  let wire: WireError | undefined;
+  try {
+    wire = JSON.parse(decoder.decode(data)) as WireError;
+  } catch {
+    wire = undefined;
+  }
+  if (wire === undefined || typeof wire.name !== "string" || typeof wire.message !== "string") {
+    wire = {
+      name: "CatgaError",
+      code: headers[H.errorCode] ?? "INTERNAL",
+      message: `an unreadable error reply to ${messageName}`,
+    };
+  }
+  return fromWireError(wire);
+}

@@ -1,0 +1,209 @@
+/**
+ * The client side of messaging: a {@link MessageBus} over any {@link Transport}. It puts ids, the
+ * trace context and the deadline in headers, turns error replies back into typed errors, and
+ * retries idempotent requests — and only those — with jittered backoff within the deadline.
+ */
+
+import { childTraceparent, decode, encode, errorFromReply, H, newId } from "./_wire.js";
+import type {
+  CallOptions,
+  EventInfo,
+  EventSpec,
+  MessageBus,
+  PublishOptions,
+  RequestSpec,
+  SubscribeOptions,
+  Subscription,
+} from "./api.js";
+import { CatgaError, NoRespondersError, TimeoutError } from "./errors.js";
+import { type Logger, silentLogger } from "./log.js";
+import type { Headers, Transport } from "./transport/types.js";
+
+/** Retry policy for idempotent requests. */
+export interface RetryPolicy {
+  /**
+   * Each attempt of an idempotent request waits at most this share of the whole deadline before
+   * the next attempt, so a request that went to an instance that died can still succeed on another.
+   * Non-idempotent requests make one attempt that waits the whole deadline.
+   * @default 1/3
+   */
+  attemptShare?: number;
+  /**
+   * Shortest wait of one attempt, in milliseconds.
+   * @default 100
+   */
+  minAttemptMs?: number;
+  /**
+   * First backoff before a retry; doubles per retry up to {@link maxBackoffMs}, with full jitter.
+   * @default 20
+   */
+  baseBackoffMs?: number;
+  /** @default 500 */
+  maxBackoffMs?: number;
+}
+
+/** Options of {@link createBus}. */
+export interface BusOptions {
+  log?: Logger;
+  retry?: RetryPolicy;
+}
+
+/**
+ * Call options the runtime itself uses inside handlers: the trace context of the message being
+ * handled flows into the requests and events it causes.
+ */
+export interface InternalCallOptions extends CallOptions {
+  traceparent?: string;
+  /** An absolute deadline (epoch ms) that the call must not outlive. */
+  deadline?: number;
+}
+
+/** Statistics of a bus, for metrics and tests. */
+export interface BusStats {
+  requests: number;
+  retries: number;
+}
+
+/** A message bus with its transport and statistics. */
+export interface Bus extends MessageBus {
+  readonly transport: Transport;
+  readonly stats: BusStats;
+  request(spec: RequestSpec, payload: unknown, options: InternalCallOptions): Promise<unknown>;
+  publish(
+    spec: EventSpec,
+    event: unknown,
+    options?: PublishOptions & { traceparent?: string },
+  ): Promise<void>;
+}
+
+/** A bus over `transport`. Closing the bus drains the transport. */
+export function createBus(transport: Transport, options: BusOptions = {}): Bus {
+  const log = options.log ?? silentLogger;
+  const retry = {
+    attemptShare: options.retry?.attemptShare ?? 1 / 3,
+    minAttemptMs: options.retry?.minAttemptMs ?? 100,
+    baseBackoffMs: options.retry?.baseBackoffMs ?? 20,
+    maxBackoffMs: options.retry?.maxBackoffMs ?? 500,
+  };
+  const stats: BusStats = { requests: 0, retries: 0 };
+
+  async function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
+    stats.requests++;
+    const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
+    const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
+    const headers: Headers = {
+      [H.messageId]: opts.messageId ?? newId(),
+      [H.correlationId]: opts.correlationId ?? newId(),
+      [H.traceparent]: childTraceparent(opts.traceparent),
+      [H.deadline]: String(deadline),
+      [H.schema]: spec.schemaId,
+    };
+    const data = encode(payload);
+    opts.signal?.throwIfAborted();
+    for (let attempt = 0; ; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
+      const wait = spec.idempotent
+        ? Math.min(remaining, Math.max(retry.minAttemptMs, Math.round(timeoutMs * retry.attemptShare)))
+        : remaining;
+      try {
+        const reply = await abortable(
+          transport.request(spec.subject, data, { headers, timeoutMs: wait }),
+          opts.signal,
+        );
+        if (reply.headers[H.status] === "error") throw errorFromReply(reply.data, reply.headers, spec.name);
+        return decode(reply.data, spec.name, "result");
+      } catch (error) {
+        const retriable = error instanceof NoRespondersError || error instanceof TimeoutError;
+        if (!spec.idempotent || !retriable || opts.signal?.aborted) {
+          // The caller asked for the whole deadline; an attempt cut shorter is still "the deadline".
+          if (error instanceof TimeoutError)
+            throw new TimeoutError(spec.subject, timeoutMs, { cause: error });
+          throw error;
+        }
+        const backoff = Math.random() * Math.min(retry.maxBackoffMs, retry.baseBackoffMs * 2 ** attempt);
+        if (Date.now() + backoff >= deadline) {
+          if (error instanceof TimeoutError)
+            throw new TimeoutError(spec.subject, timeoutMs, { cause: error });
+          throw error;
+        }
+        stats.retries++;
+        log.debug("retrying idempotent request", { message: spec.name, attempt: attempt + 1, error });
+        await sleep(backoff, opts.signal);
+      }
+    }
+  }
+
+  return {
+    transport,
+    stats,
+    request,
+    async publish(spec, event, opts = {}) {
+      transport.publish(spec.subject, encode(event), {
+        [H.messageId]: opts.messageId ?? newId(),
+        [H.correlationId]: opts.correlationId ?? newId(),
+        [H.traceparent]: childTraceparent(opts.traceparent),
+        [H.schema]: spec.schemaId,
+      });
+    },
+    subscribe(spec, handler, opts: SubscribeOptions = {}): Subscription {
+      const running = new Set<Promise<void>>();
+      const sub = transport.subscribe(
+        spec.subject,
+        opts.queue !== undefined ? { queue: opts.queue } : {},
+        (msg) => {
+          const info: EventInfo = {
+            subject: msg.subject,
+            messageId: msg.headers[H.messageId] ?? "",
+            correlationId: msg.headers[H.correlationId] ?? "",
+          };
+          const work = (async () => handler(decode(msg.data, spec.name, "event"), info))()
+            .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
+            .finally(() => running.delete(work));
+          running.add(work);
+        },
+      );
+      return {
+        subject: spec.subject,
+        async unsubscribe() {
+          await sub.drain();
+          await Promise.all(running);
+        },
+      };
+    },
+    close: () => transport.drain(),
+  };
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new CatgaError("aborted", { code: "ABORTED" }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,478 @@
+/**
+ * The service host: runs one instance of one service from its wiring and its definition. It
+ * subscribes exactly as the wiring says (commands and queries in their queue group; events in the
+ * service's queue group or, for `broadcast`, on a plain subscription), answers requests with the
+ * result or a typed error, counts everything for `/metrics`, publishes heartbeats, and drains on
+ * shutdown: readiness off, no new messages, in-flight work finishes and replies, then the
+ * connection closes.
+ *
+ * A malformed message never stops an instance: it is answered with `InvalidMessageError` (or, for
+ * an event, logged), counted, and the next message is served.
+ */
+import { hostname } from "node:os";
+import { decode, encode, H, newId } from "./_wire.js";
+import type {
+  CallOptions,
+  Emitter,
+  EventHandlerDefinition,
+  HostContext,
+  RequestHandlerDefinition,
+  Sender,
+  ServiceDefinition,
+} from "./api.js";
+import { type Bus, createBus } from "./bus.js";
+import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "./errors.js";
+import { type HealthServer, startHealthServer } from "./health-server.js";
+import { type Logger, silentLogger } from "./log.js";
+import { publishEvent, sendRequest } from "./messaging.js";
+import { type Counter, type Gauge, type Histogram, Registry } from "./metrics.js";
+import type { IncomingMessage, Transport, TransportSubscription } from "./transport/types.js";
+import type { Wiring, WiringService } from "./wiring.js";
+
+/** The role an instance reports: a p2p peer, or the leader or a standby of a leader-mode service. */
+export type Role = "peer" | "leader" | "standby";
+
+/**
+ * Leadership of a leader-mode service, as the host needs it: the coordination layer (a Redis lease
+ * or its in-memory twin) calls `onElected` when this instance becomes leader and `onDemoted` when it
+ * stops being one.
+ */
+export interface LeaderGate {
+  start(events: {
+    onElected(term: { fencingToken: bigint; signal: AbortSignal }): void;
+    onDemoted(reason: string): void;
+  }): void;
+  /** Stops campaigning; with `release`, gives the lease up so a standby takes over at once. */
+  stop(options: { release: boolean }): Promise<void>;
+}
+
+/** Options of {@link startHost}. */
+export interface HostOptions {
+  wiring: Wiring;
+  service: string;
+  definition: ServiceDefinition;
+  transport: Transport;
+  /** @default host name and process id */
+  instanceId?: string;
+  log?: Logger;
+  /** Port of /healthz, /readyz and /metrics; `undefined` starts no HTTP server (embedded use). */
+  healthPort?: number;
+  /**
+   * Heartbeat period in milliseconds.
+   * @default 2000
+   */
+  heartbeatMs?: number;
+  /** Required in leader mode: who decides when this instance leads. */
+  leader?: LeaderGate;
+}
+
+/** Per-instance counters, as heartbeats and status report them. */
+export interface HostCounters {
+  handled: number;
+  errors: number;
+  invalid: number;
+  inFlight: number;
+}
+
+/** The heartbeat an instance publishes on its service's heartbeat subject. */
+export interface Heartbeat {
+  topology: string;
+  service: string;
+  instance: string;
+  role: Role;
+  mode: "p2p" | "leader";
+  pid: number;
+  /** Leader only: the current term's fencing token, as a decimal string (it is a 64-bit counter). */
+  fencingToken?: string;
+  counters: HostCounters;
+  ready: boolean;
+  /** Epoch ms when sent. */
+  at: number;
+}
+
+/** A running instance. */
+export interface Host {
+  readonly instanceId: string;
+  readonly role: Role;
+  readonly counters: HostCounters;
+  readonly metrics: Registry;
+  /** The bus this instance sends and emits through. */
+  readonly bus: Bus;
+  ready(): boolean;
+  /** The health server's port, when one was started. */
+  readonly healthPort: number | undefined;
+  /**
+   * Graceful shutdown: readiness off, subscriptions drained, in-flight work awaited (at most
+   * `graceMs`), leadership released, connection drained.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** The definition does not match the wiring: a handler is missing or unexpected. */
+export class DefinitionMismatchError extends CatgaError {
+  override name = "DefinitionMismatchError";
+  constructor(
+    readonly service: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`the handlers of service '${service}' do not match its wiring:\n  ${problems.join("\n  ")}`, {
+      code: "DEFINITION_MISMATCH",
+    });
+  }
+}
+
+/**
+ * Starts an instance: validates the definition against the wiring, starts the health server,
+ * subscribes (at once for p2p; on election for leader mode) and starts heartbeats.
+ *
+ * @throws DefinitionMismatchError when the handler module does not fit the wiring.
+ */
+export async function startHost(options: HostOptions): Promise<Host> {
+  const { wiring, service, definition, transport } = options;
+  const ws = wiring.services[service];
+  if (ws === undefined) {
+    throw new DefinitionMismatchError(service, [
+      `the wiring has no service '${service}'; it has ${Object.keys(wiring.services).join(", ")}`,
+    ]);
+  }
+  checkDefinition(wiring, service, ws, definition);
+  const instanceId = options.instanceId ?? `${hostname()}-${process.pid}`;
+  const log = (options.log ?? silentLogger).child({
+    topology: wiring.topology,
+    service,
+    instance: instanceId,
+  });
+  const bus = createBus(transport, { log });
+  const metrics = new Registry();
+  const m = instruments(metrics);
+  const counters: HostCounters = { handled: 0, errors: 0, invalid: 0, inFlight: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const shutdown = new AbortController();
+  let role: Role = ws.mode === "p2p" ? "peer" : "standby";
+  let subscriptions: TransportSubscription[] = [];
+  let subscribed = false;
+  let draining = false;
+  let term: { fencingToken: bigint; signal: AbortSignal } | undefined;
+
+  const track = (work: Promise<void>) => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+
+  function context(msg: IncomingMessage | undefined, deadline: number, signals: AbortSignal[]): HostContext {
+    const correlationId = msg?.headers[H.correlationId] || newId();
+    const traceparent = msg?.headers[H.traceparent];
+    const signal = AbortSignal.any([...signals, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]);
+    const emit: Record<string, Emitter<unknown>> = {};
+    for (const [member, spec] of Object.entries(definition.emits)) {
+      emit[member] = (event) =>
+        publishEvent(bus, spec, event, {
+          correlationId,
+          ...(traceparent ? { traceparent } : {}),
+        } as CallOptions);
+    }
+    const send: Record<string, Sender<unknown, unknown>> = {};
+    for (const [member, spec] of Object.entries(definition.sends)) {
+      send[member] = (input, opts) =>
+        sendRequest(bus, spec, input, {
+          correlationId,
+          signal,
+          ...opts,
+          // Work caused by this message must not outlive the deadline it was given.
+          ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
+        });
+    }
+    const base = {
+      service,
+      instance: instanceId,
+      messageId: msg?.headers[H.messageId] || newId(),
+      correlationId,
+      deadline,
+      signal,
+      log: log.child({ correlationId }),
+      emit,
+      send,
+    };
+    if (ws?.mode !== "leader" || term === undefined) return base;
+    const current = term;
+    return {
+      ...base,
+      fencingToken: current.fencingToken,
+      get isLeader() {
+        return role === "leader" && term === current && !current.signal.aborted;
+      },
+    };
+  }
+
+  function reply(
+    msg: IncomingMessage,
+    subjectName: string,
+    body: Uint8Array,
+    ok: boolean,
+    code?: string,
+  ): void {
+    if (msg.reply === undefined) return;
+    const headers = { [H.status]: ok ? "ok" : "error", ...(code ? { [H.errorCode]: code } : {}) };
+    try {
+      transport.publish(msg.reply, body, headers);
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError && ok) {
+        // The caller would otherwise wait for its deadline: tell it why there is no result.
+        const tooLarge = new PayloadTooLargeError(subjectName, error.size, error.limit);
+        transport.publish(msg.reply, encode(toWireError(tooLarge)), {
+          [H.status]: "error",
+          [H.errorCode]: tooLarge.code,
+        });
+      } else {
+        log.error("cannot send reply", { message: subjectName, error });
+      }
+    }
+  }
+
+  function onRequest(handler: RequestHandlerDefinition, msg: IncomingMessage): void {
+    const name = handler.spec.name;
+    const started = performance.now();
+    const deadlineHeader = Number(msg.headers[H.deadline]);
+    const deadline =
+      Number.isFinite(deadlineHeader) && deadlineHeader > 0 ? deadlineHeader : Date.now() + ws!.timeoutMs;
+    counters.inFlight++;
+    m.inFlight.inc({ message: name });
+    const work = (async () => {
+      let outcome = "ok";
+      try {
+        if (Date.now() >= deadline) {
+          // The caller has given up already: doing the work now would only be wasted (or harmful).
+          outcome = "expired";
+          return;
+        }
+        const payload = decode(msg.data, name, "request");
+        const signals = [shutdown.signal, ...(term ? [term.signal] : [])];
+        const result = await handler.handle(payload, context(msg, deadline, signals));
+        reply(msg, handler.spec.subject, encode(result), true);
+        counters.handled++;
+      } catch (error) {
+        outcome = error instanceof InvalidMessageError ? "invalid" : "error";
+        if (error instanceof InvalidMessageError) {
+          counters.invalid++;
+          m.invalid.inc({ message: name });
+          log.warn("invalid message", { message: name, error });
+        } else if (!(error instanceof CatgaError)) {
+          log.error("handler failed", { message: name, error });
+        }
+        counters.errors++;
+        const wire = toWireError(error);
+        reply(msg, handler.spec.subject, encode(wire), false, wire.code);
+      } finally {
+        counters.inFlight--;
+        m.inFlight.dec({ message: name });
+        m.handled.inc({ message: name, kind: handler.spec.kind, outcome });
+        m.duration.observe({ message: name }, (performance.now() - started) / 1000);
+      }
+    })();
+    track(work);
+  }
+
+  function onEvent(handler: EventHandlerDefinition, msg: IncomingMessage): void {
+    const name = handler.spec.name;
+    const started = performance.now();
+    counters.inFlight++;
+    m.inFlight.inc({ message: name });
+    const work = (async () => {
+      let outcome = "ok";
+      try {
+        const payload = decode(msg.data, name, "event");
+        const signals = [shutdown.signal, ...(term ? [term.signal] : [])];
+        await handler.handle(payload, context(msg, Date.now() + ws!.timeoutMs, signals));
+        counters.handled++;
+      } catch (error) {
+        counters.errors++;
+        if (error instanceof InvalidMessageError) {
+          outcome = "invalid";
+          counters.invalid++;
+          m.invalid.inc({ message: name });
+          log.warn("invalid event", { message: name, error });
+        } else {
+          outcome = "error";
+          log.error("event handler failed", { message: name, error });
+        }
+      } finally {
+        counters.inFlight--;
+        m.inFlight.dec({ message: name });
+        m.handled.inc({ message: name, kind: "event", outcome });
+        m.duration.observe({ message: name }, (performance.now() - started) / 1000);
+      }
+    })();
+    track(work);
+  }
+
+  function subscribe(): void {
+    if (subscribed || draining) return;
+    const subs: TransportSubscription[] = [];
+    for (const h of ws!.handles) {
+      const handler = definition.handlers[h.message];
+      if (handler === undefined) continue; // saga-started commands: answered by the saga runner (issue: sagas)
+      subs.push(transport.subscribe(h.subject, { queue: h.queue }, (msg) => onRequest(handler, msg)));
+    }
+    for (const s of ws!.subscriptions) {
+      const handler = definition.events[s.event];
+      if (handler === undefined) continue;
+      subs.push(
+        transport.subscribe(s.subject, s.delivery === "group" && s.queue ? { queue: s.queue } : {}, (msg) =>
+          onEvent(handler, msg),
+        ),
+      );
+    }
+    subscriptions = subs;
+    subscribed = true;
+  }
+
+  async function unsubscribe(): Promise<void> {
+    const subs = subscriptions;
+    subscriptions = [];
+    subscribed = false;
+    await Promise.all(subs.map((s) => s.drain()));
+  }
+
+  const ready = () => transport.isConnected() && !draining && (role === "standby" || subscribed);
+
+  const heartbeat = (): Heartbeat => ({
+    topology: wiring.topology,
+    service,
+    instance: instanceId,
+    role,
+    mode: ws.mode,
+    pid: process.pid,
+    ...(role === "leader" && term ? { fencingToken: term.fencingToken.toString() } : {}),
+    counters: { ...counters },
+    ready: ready(),
+    at: Date.now(),
+  });
+  const beat = () => {
+    try {
+      transport.publish(ws.heartbeatSubject, encode(heartbeat()));
+    } catch (error) {
+      log.warn("heartbeat failed", { error });
+    }
+  };
+
+  let health: HealthServer | undefined;
+  if (options.healthPort !== undefined) {
+    health = await startHealthServer(
+      {
+        alive: () => true,
+        ready,
+        details: () => ({
+          role,
+          service,
+          instance: instanceId,
+          connected: transport.isConnected(),
+          draining,
+        }),
+        metrics: () => {
+          m.ready.set({}, ready() ? 1 : 0);
+          m.leader.set({}, role === "leader" ? 1 : 0);
+          return metrics.render();
+        },
+      },
+      options.healthPort,
+    );
+  }
+
+  if (ws.mode === "p2p") {
+    subscribe();
+  } else {
+    if (options.leader === undefined) {
+      throw new DefinitionMismatchError(service, [
+        "a leader-mode service needs leader election (Redis or in-memory)",
+      ]);
+    }
+    options.leader.start({
+      onElected: (t) => {
+        term = t;
+        role = "leader";
+        log.info("elected leader", { fencingToken: t.fencingToken.toString() });
+        subscribe();
+        beat();
+      },
+      onDemoted: (reason) => {
+        role = "standby";
+        term = undefined;
+        log.warn("no longer leader", { reason });
+        void unsubscribe();
+        beat();
+      },
+    });
+  }
+  await transport.flush();
+  const timer = setInterval(beat, options.heartbeatMs ?? 2000);
+  timer.unref();
+  beat();
+  log.info("instance started", { role, mode: ws.mode });
+
+  return {
+    instanceId,
+    get role() {
+      return role;
+    },
+    counters,
+    metrics,
+    bus,
+    ready,
+    healthPort: health?.port,
+    async stop({ graceMs = 10_000 } = {}) {
+      if (draining) return;
+      draining = true;
+      log.info("draining", { inFlight: counters.inFlight });
+      clearInterval(timer);
+      await unsubscribe();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([Promise.all(inFlight), grace]);
+      shutdown.abort(new CatgaError("the instance is shutting down", { code: "SHUTDOWN" }));
+      if (options.leader) await options.leader.stop({ release: true });
+      role = ws.mode === "p2p" ? "peer" : "standby";
+      beat();
+      await transport.drain();
+      await health?.close();
+      log.info("stopped");
+    },
+  };
+}
+
+function instruments(r: Registry): {
+  handled: Counter;
+  invalid: Counter;
+  duration: Histogram;
+  inFlight: Gauge;
+  ready: Gauge;
+  leader: Gauge;
+} {
+  return {
+    handled: r.counter("catga_messages_total", "Messages handled, by message, kind and outcome."),
+    invalid: r.counter("catga_invalid_messages_total", "Messages that failed their schema, by message."),
+    duration: r.histogram("catga_message_duration_seconds", "Time to handle a message, by message."),
+    inFlight: r.gauge("catga_messages_in_flight", "Messages being handled now, by message."),
+    ready: r.gauge("catga_ready", "1 when the instance is ready to serve."),
+    leader: r.gauge("catga_leader", "1 when this instance leads its service."),
+  };
+}
+
+/** Every handler the wiring routes to must exist, and the definition must be for this service. */
+function checkDefinition(wiring: Wiring, service: string, ws: WiringService, def: ServiceDefinition): void {
+  const problems: string[] = [];
+  if (def.topology !== wiring.topology || def.service !== service) {
+    problems.push(
+      `the module defines service '${def.topology}.${def.service}', not '${wiring.topology}.${service}'`,
+    );
+  }
+  for (const h of ws.handles) {
+    if (h.saga !== undefined) continue;
+    if (def.handlers[h.message] === undefined) problems.push(`no handler for ${h.message}`);
+  }
+  for (const s of ws.subscriptions) {
+    const isSagaTrigger = ws.sagas.some((g) => wiring.sagas[g]?.trigger.name === s.event);
+    if (def.events[s.event] === undefined && !isSagaTrigger) problems.push(`no event handler for ${s.event}`);
+  }
+  for (const j of ws.schedules) if (def.jobs[j.job] === undefined) problems.push(`no job '${j.job}'`);
+  for (const g of ws.sagas) if (def.sagas[g] === undefined) problems.push(`no mapping for saga ${g}`);
+  if (problems.length > 0) throw new DefinitionMismatchError(service, problems);
+}

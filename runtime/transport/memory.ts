@@ -1,0 +1,218 @@
+/**
+ * The in-memory transport: NATS core semantics inside one process, for the demo, unit tests and
+ * `catga up --memory`. Every {@link memoryTransport} is one "connection" to a shared
+ * {@link MemoryHub}, like instances connected to one NATS server:
+ *
+ * - a message goes to every plain subscription on its subject and to exactly one member of each
+ *   queue group subscribed to it (picked at random, as the NATS server does);
+ * - a request with no subscriber fails at once with `NoRespondersError`; one without a reply in time
+ *   fails with `TimeoutError`; a payload over the limit fails with `PayloadTooLargeError`;
+ * - delivery is asynchronous (a later macrotask), never inside the publisher's call stack, so code
+ *   that works here does not depend on re-entrancy that NATS would never give it;
+ * - subjects support the `*` and `>` wildcards.
+ */
+import { randomUUID } from "node:crypto";
+import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
+import {
+  type Headers,
+  type IncomingMessage,
+  messageSize,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Transport,
+  type TransportSubscription,
+} from "./types.js";
+
+/** The default payload limit: NATS's default `max_payload`, 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+interface Entry {
+  subject: string;
+  tokens: string[];
+  queue?: string;
+  connection: symbol;
+  deliver(msg: IncomingMessage): void;
+  /** Set when unsubscribed or drained: nothing more is delivered. */
+  closed: boolean;
+  /** Deliveries scheduled but not yet handed to the handler, for drain. */
+  pending: number;
+  idle?: () => void;
+}
+
+/** The shared "server" of in-memory connections. */
+export class MemoryHub {
+  private readonly entries = new Set<Entry>();
+  /** @param maxPayload Payload limit of every connection, like the server's `max_payload`. */
+  constructor(readonly maxPayload = DEFAULT_MAX_PAYLOAD) {}
+
+  /** @internal */
+  add(entry: Entry): void {
+    this.entries.add(entry);
+  }
+
+  /** @internal */
+  remove(entry: Entry): void {
+    this.entries.delete(entry);
+  }
+
+  /** Whether anyone would receive a message on `subject`. */
+  hasInterest(subject: string): boolean {
+    const tokens = subject.split(".");
+    for (const e of this.entries) if (!e.closed && matches(e.tokens, tokens)) return true;
+    return false;
+  }
+
+  /** @internal Routes one message: every plain subscriber, one member per queue group. */
+  route(subject: string, msg: IncomingMessage): void {
+    const tokens = subject.split(".");
+    const groups = new Map<string, Entry[]>();
+    for (const e of this.entries) {
+      if (e.closed || !matches(e.tokens, tokens)) continue;
+      if (e.queue === undefined) {
+        schedule(e, msg);
+      } else {
+        let members = groups.get(e.queue);
+        if (members === undefined) groups.set(e.queue, (members = []));
+        members.push(e);
+      }
+    }
+    for (const members of groups.values()) {
+      schedule(members[Math.floor(Math.random() * members.length)] as Entry, msg);
+    }
+  }
+}
+
+function schedule(entry: Entry, msg: IncomingMessage): void {
+  entry.pending++;
+  // A copy per subscriber: a handler mutating its headers must not affect another's.
+  const copy: IncomingMessage = { ...msg, headers: { ...msg.headers } };
+  setImmediate(() => {
+    entry.pending--;
+    // Drained subscriptions still receive what was already on its way; unsubscribed ones do not.
+    if (!entry.closed || entry.idle !== undefined) entry.deliver(copy);
+    if (entry.pending === 0) entry.idle?.();
+  });
+}
+
+function matches(pattern: string[], subject: string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p === ">") return subject.length > i;
+    if (i >= subject.length) return false;
+    if (p !== "*" && p !== subject[i]) return false;
+  }
+  return pattern.length === subject.length;
+}
+
+/** Options of {@link memoryTransport}. */
+export interface MemoryTransportOptions {
+  /**
+   * Prefix of this connection's reply inboxes, as nats.js's `inboxPrefix`.
+   * @default "_INBOX"
+   */
+  inboxPrefix?: string;
+}
+
+/** A new connection to `hub`. */
+export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions = {}): Transport {
+  const id = Symbol("memory-connection");
+  const inboxPrefix = options.inboxPrefix ?? "_INBOX";
+  const mine = new Set<Entry>();
+  let closed = false;
+
+  const ensureOpen = () => {
+    if (closed) throw new Error("the in-memory connection is closed");
+  };
+  const checkSize = (subject: string, data: Uint8Array, headers: Headers | undefined) => {
+    const size = messageSize(data, headers);
+    if (size > hub.maxPayload) throw new PayloadTooLargeError(subject, size, hub.maxPayload);
+  };
+
+  const subscribe = (
+    subject: string,
+    opts: SubscribeOptions,
+    handler: (msg: IncomingMessage) => void,
+  ): TransportSubscription => {
+    ensureOpen();
+    const entry: Entry = {
+      subject,
+      tokens: subject.split("."),
+      ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+      connection: id,
+      deliver: handler,
+      closed: false,
+      pending: 0,
+    };
+    hub.add(entry);
+    mine.add(entry);
+    const remove = () => {
+      entry.closed = true;
+      hub.remove(entry);
+      mine.delete(entry);
+    };
+    return {
+      unsubscribe: remove,
+      drain: () =>
+        new Promise<void>((resolve) => {
+          entry.idle = resolve;
+          remove();
+          if (entry.pending === 0) resolve();
+        }),
+    };
+  };
+
+  return {
+    kind: "memory",
+    maxPayload: () => hub.maxPayload,
+    isConnected: () => !closed,
+    publish(subject, data, headers) {
+      ensureOpen();
+      checkSize(subject, data, headers);
+      hub.route(subject, { subject, data, headers: { ...(headers ?? {}) } });
+    },
+    request(subject, data, opts: RequestOptions) {
+      ensureOpen();
+      checkSize(subject, data, opts.headers);
+      if (!hub.hasInterest(subject)) return Promise.reject(new NoRespondersError(subject));
+      return new Promise<IncomingMessage>((resolve, reject) => {
+        const inbox = `${inboxPrefix}.${randomUUID().replace(/-/g, "")}`;
+        let timer: NodeJS.Timeout | undefined;
+        const sub = subscribe(inbox, {}, (reply) => {
+          sub.unsubscribe();
+          clearTimeout(timer);
+          resolve(reply);
+        });
+        timer = setTimeout(() => {
+          sub.unsubscribe();
+          reject(new TimeoutError(subject, opts.timeoutMs));
+        }, opts.timeoutMs);
+        hub.route(subject, { subject, data, headers: { ...(opts.headers ?? {}) }, reply: inbox });
+      });
+    },
+    subscribe,
+    flush: async () => {},
+    async drain() {
+      await Promise.all(
+        [...mine].map(
+          (e) =>
+            new Promise<void>((resolve) => {
+              e.idle = resolve;
+              e.closed = true;
+              hub.remove(e);
+              mine.delete(e);
+              if (e.pending === 0) resolve();
+            }),
+        ),
+      );
+      closed = true;
+    },
+    async close() {
+      for (const e of mine) {
+        e.closed = true;
+        hub.remove(e);
+      }
+      mine.clear();
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The NATS transport, on the v3 client (`@nats-io/transport-node`). It connects to every URL of the
+ * cluster, reconnects forever with jittered waits (an instance outliving a NATS restart is the
+ * point of a cluster), and maps the client's request errors onto the runtime's typed errors.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  errors as natsErrors,
+  headers as natsHeaders,
+} from "@nats-io/transport-node";
+import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
+import type { Logger } from "../log.js";
+import {
+  type Headers,
+  type IncomingMessage,
+  messageSize,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Transport,
+  type TransportSubscription,
+} from "./types.js";
+
+/** How to reach and log in to NATS. */
+export interface NatsConnectOptions {
+  /** Every server of the cluster: `nats://host:4222`. The client spreads connections over them. */
+  servers: readonly string[];
+  /** Connection name shown by the server's monitoring (`shop/order/<instance>`). */
+  name?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** Path of a `.creds` file (JWT and NKey seed), read at connect. */
+  credsFile?: string;
+  /** TLS: CA file, and a client certificate and key for mutual TLS. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Prefix of reply inboxes: a service's NATS user may subscribe to its own prefix only. */
+  inboxPrefix?: string;
+  /**
+   * How long to keep trying the first connection, in milliseconds, before giving up.
+   * @default 0: try each server once
+   */
+  connectTimeoutMs?: number;
+  /** Logs disconnects and reconnects. */
+  log?: Logger;
+}
+
+/** Connects to NATS. */
+export async function natsTransport(options: NatsConnectOptions): Promise<Transport> {
+  const connectOptions: ConnectionOptions = {
+    servers: [...options.servers],
+    // Reconnect forever: the cluster may be restarted under a running instance.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 250,
+    reconnectJitterTLS: 500,
+    waitOnFirstConnect: (options.connectTimeoutMs ?? 0) > 0,
+    ...(options.connectTimeoutMs ? { timeout: options.connectTimeoutMs } : {}),
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.password !== undefined ? { pass: options.password } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
+  };
+  if (options.credsFile !== undefined) {
+    connectOptions.authenticator = credsAuthenticator(await readFile(options.credsFile));
+  }
+  if (options.tls !== undefined) {
+    connectOptions.tls = {
+      ...(options.tls.caFile !== undefined ? { caFile: options.tls.caFile } : {}),
+      ...(options.tls.certFile !== undefined ? { certFile: options.tls.certFile } : {}),
+      ...(options.tls.keyFile !== undefined ? { keyFile: options.tls.keyFile } : {}),
+    };
+  }
+  const nc = await connect(connectOptions);
+  watchStatus(nc, options.log);
+  return wrap(nc);
+}
+
+async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise<void> {
+  if (log === undefined) return;
+  for await (const s of nc.status()) {
+    if (s.type === "disconnect") log.warn("nats disconnected", { server: s.server });
+    else if (s.type === "reconnect") log.info("nats reconnected", { server: s.server });
+    else if (s.type === "error") log.error("nats error", { error: s.error });
+  }
+}
+
+function toNatsHeaders(headers: Headers | undefined): MsgHdrs | undefined {
+  if (headers === undefined || Object.keys(headers).length === 0) return undefined;
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(headers)) h.set(k, v);
+  return h;
+}
+
+function fromMsg(msg: Msg): IncomingMessage {
+  const headers: Headers = {};
+  if (msg.headers) for (const [k, v] of msg.headers) headers[k] = v[0] ?? "";
+  return { subject: msg.subject, data: msg.data, headers, ...(msg.reply ? { reply: msg.reply } : {}) };
+}
+
+function wrap(nc: NatsConnection): Transport {
+  const limit = () => nc.info?.max_payload ?? 1024 * 1024;
+  const checkSize = (subject: string, data: Uint8Array, headers: Headers | undefined) => {
+    const size = messageSize(data, headers);
+    if (size > limit()) throw new PayloadTooLargeError(subject, size, limit());
+  };
+  return {
+    kind: "nats",
+    maxPayload: limit,
+    isConnected: () => !nc.isClosed() && !nc.isDraining() && nc.getServer() !== "",
+    async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
+      checkSize(subject, data, options.headers);
+      const h = toNatsHeaders(options.headers);
+      try {
+        return fromMsg(
+          await nc.request(subject, data, { timeout: options.timeoutMs, ...(h ? { headers: h } : {}) }),
+        );
+      } catch (error) {
+        throw mapRequestError(error, subject, options.timeoutMs);
+      }
+    },
+    publish(subject, data, headers) {
+      checkSize(subject, data, headers);
+      const h = toNatsHeaders(headers);
+      nc.publish(subject, data, h ? { headers: h } : undefined);
+    },
+    subscribe(
+      subject: string,
+      options: SubscribeOptions,
+      handler: (msg: IncomingMessage) => void,
+    ): TransportSubscription {
+      const sub = nc.subscribe(subject, {
+        ...(options.queue !== undefined ? { queue: options.queue } : {}),
+        callback: (error, msg) => {
+          if (error === null) handler(fromMsg(msg));
+        },
+      });
+      return {
+        unsubscribe: () => sub.unsubscribe(),
+        drain: async () => {
+          if (!sub.isClosed() && !nc.isClosed()) await sub.drain();
+        },
+      };
+    },
+    flush: () => nc.flush(),
+    async drain() {
+      if (!nc.isClosed() && !nc.isDraining()) await nc.drain();
+    },
+    async close() {
+      if (!nc.isClosed()) await nc.close();
+    },
+  };
+}
+
+function mapRequestError(error: unknown, subject: string, timeoutMs: number): unknown {
+  if (error instanceof natsErrors.RequestError && error.isNoResponders()) {
+    return new NoRespondersError(subject, { cause: error });
+  }
+  if (error instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject, { cause: error });
+  if (
+    error instanceof natsErrors.TimeoutError ||
+    (error as Error | undefined)?.cause instanceof natsErrors.TimeoutError
+  ) {
+    return new TimeoutError(subject, timeoutMs, { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,316 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bus, createBus } from "../../runtime/bus.js";
+import {
+  DomainError,
+  InvalidMessageError,
+  NoRespondersError,
+  PayloadTooLargeError,
+  TimeoutError,
+} from "../../runtime/errors.js";
+import { type Host, startHost } from "../../runtime/host.js";
+import { publishEvent, requestSpec, sendRequest } from "../../runtime/messaging.js";
+import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
+import { natsTransport } from "../../runtime/transport/nats.js";
+import type { Transport } from "../../runtime/transport/types.js";
+import {
+  conformanceWiring,
+  echoDefinition,
+  newProbe,
+  type Probe,
+  pingDefinition,
+  specs,
+} from "../fixtures/conformance.js";
+import { type NatsServer, startNats } from "../harness/nats.js";
+
+/**
+ * One suite, two transports: the in-memory transport must behave like NATS (one instance per queue
+ * group per message, every instance for broadcast, the same typed errors and headers), because the
+ * demo and unit tests run on it and users deploy on NATS.
+ */
+interface Env {
+  connect(): Promise<Transport>;
+  /** The server's max_payload. */
+  maxPayload: number;
+}
+
+const envs: { name: string; setup(): Promise<Env & { stop(): Promise<void> }> }[] = [
+  {
+    name: "memory",
+    setup: async () => {
+      const hub = new MemoryHub();
+      return { connect: async () => memoryTransport(hub), maxPayload: hub.maxPayload, stop: async () => {} };
+    },
+  },
+  {
+    name: "nats",
+    setup: async () => {
+      const server: NatsServer = await startNats();
+      return {
+        connect: () => natsTransport({ servers: [server.url] }),
+        maxPayload: 1024 * 1024,
+        stop: () => server.stop(),
+      };
+    },
+  },
+];
+
+const wiring = conformanceWiring();
+const s = specs(wiring);
+
+for (const envDef of envs) {
+  describe(`transport conformance (${envDef.name})`, () => {
+    let env: Env & { stop(): Promise<void> };
+    let hosts: Host[] = [];
+    let clients: Bus[] = [];
+
+    beforeAll(async () => {
+      env = await envDef.setup();
+    });
+    afterAll(async () => {
+      await env.stop();
+    });
+
+    async function echo(count: number): Promise<{ hosts: Host[]; probes: Probe[] }> {
+      const probes: Probe[] = [];
+      const started: Host[] = [];
+      for (let i = 0; i < count; i++) {
+        const probe = newProbe();
+        probes.push(probe);
+        started.push(
+          await startHost({
+            wiring,
+            service: "echo",
+            definition: echoDefinition(wiring, probe),
+            transport: await env.connect(),
+            instanceId: `echo-${i}`,
+          }),
+        );
+      }
+      hosts.push(...started);
+      return { hosts: started, probes };
+    }
+
+    async function pingers(service: string, count: number): Promise<Probe[]> {
+      const probes: Probe[] = [];
+      for (let i = 0; i < count; i++) {
+        const probe = newProbe();
+        probes.push(probe);
+        hosts.push(
+          await startHost({
+            wiring,
+            service,
+            definition: pingDefinition(wiring, service, probe),
+            transport: await env.connect(),
+            instanceId: `${service}-${i}`,
+          }),
+        );
+      }
+      return probes;
+    }
+
+    async function client(): Promise<Bus> {
+      const bus = createBus(await env.connect());
+      clients.push(bus);
+      return bus;
+    }
+
+    async function cleanup(): Promise<void> {
+      await Promise.all(hosts.map((h) => h.stop({ graceMs: 1000 })));
+      await Promise.all(clients.map((c) => c.close()));
+      hosts = [];
+      clients = [];
+    }
+
+    it(`${envDef.name} — 5 instances in one queue group share 10,000 requests, each answered once`, async () => {
+      const { probes } = await echo(5);
+      const bus = await client();
+      const total = 10_000;
+      const replies: string[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < total) {
+          const i = next++;
+          replies[i] = await sendRequest(bus, s.Echo, { text: `r${i}`, delayMs: 0 });
+        }
+      };
+      await Promise.all(Array.from({ length: 100 }, worker));
+      await cleanup();
+      expect(replies.filter((r, i) => r === `r${i}`)).toHaveLength(total);
+      const counts = probes.map((p) => p.handled.length);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(total);
+      expect(new Set(probes.flatMap((p) => p.handled)).size).toBe(total);
+      for (const c of counts) {
+        expect(c).toBeGreaterThan(0);
+        expect(c).toBeLessThanOrEqual((2 * total) / 5);
+      }
+      console.log(`${envDef.name}: requests per instance ${counts.join(", ")}`);
+    }, 60_000);
+
+    it(`${envDef.name} — broadcast reaches every instance once; group delivery one instance per service`, async () => {
+      const everyone = await pingers("everyone", 3);
+      const first = await pingers("first", 2);
+      const second = await pingers("second", 2);
+      const bus = await client();
+      const n = 50;
+      for (let i = 0; i < n; i++) await publishEvent(bus, s.Ping, { n: i });
+      await bus.transport.flush();
+      const all = [...everyone, ...first, ...second];
+      const expected = everyone.length * n + 2 * n;
+      const deadline = Date.now() + 10_000;
+      while (all.reduce((a, p) => a + p.pings.length, 0) < expected && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 200)); // anything extra (a duplicate) would arrive now
+      await cleanup();
+      const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+      const range = Array.from({ length: n }, (_, i) => i);
+      for (const p of everyone) expect(sorted(p.pings)).toEqual(range);
+      expect(sorted(first.flatMap((p) => p.pings))).toEqual(range);
+      expect(sorted(second.flatMap((p) => p.pings))).toEqual(range);
+    }, 30_000);
+
+    it(`${envDef.name} — a domain error arrives typed, with its code, message and details`, async () => {
+      await echo(1);
+      const bus = await client();
+      const error = await sendRequest(bus, s.Fail, { code: "OUT_OF_STOCK" }).catch((e: unknown) => e);
+      await cleanup();
+      expect(error).toBeInstanceOf(DomainError);
+      expect(error).toMatchObject({
+        code: "OUT_OF_STOCK",
+        message: "failed with OUT_OF_STOCK",
+        details: { retry: false },
+      });
+    });
+
+    it(`${envDef.name} — a slow handler gives TimeoutError at the deadline; the instance keeps serving`, async () => {
+      await echo(1);
+      const bus = await client();
+      const started = performance.now();
+      const error = await sendRequest(bus, s.Once, { text: "slow", delayMs: 1500 }, { timeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
+      const waited = performance.now() - started;
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(waited).toBeGreaterThanOrEqual(290);
+      expect(waited).toBeLessThan(1400);
+      expect(await sendRequest(bus, s.Echo, { text: "after", delayMs: 0 })).toBe("after");
+      await cleanup();
+    });
+
+    it(`${envDef.name} — nobody serving gives NoRespondersError at once, not at the deadline`, async () => {
+      const bus = await client();
+      const nobody = requestSpec({ ...s.Once, subject: "conf.cmd.Nobody", timeoutMs: 5000 });
+      const started = performance.now();
+      const error = await sendRequest(bus, nobody, { text: "x", delayMs: 0 }).catch((e: unknown) => e);
+      await cleanup();
+      expect(error).toBeInstanceOf(NoRespondersError);
+      expect(performance.now() - started).toBeLessThan(2500);
+    });
+
+    it(`${envDef.name} — an idempotent request is retried until an instance appears; others are not`, async () => {
+      const bus = await client();
+      const once = sendRequest(bus, s.Once, { text: "once", delayMs: 0 }).catch((e: unknown) => e);
+      const retried = sendRequest(bus, s.Echo, { text: "retried", delayMs: 0 }, { timeoutMs: 2000 });
+      expect(await once).toBeInstanceOf(NoRespondersError);
+      await new Promise((r) => setTimeout(r, 200));
+      await echo(1);
+      expect(await retried).toBe("retried");
+      expect(bus.stats.retries).toBeGreaterThan(0);
+      await cleanup();
+    });
+
+    it(`${envDef.name} — invalid payloads are answered with InvalidMessageError and the instance keeps serving`, async () => {
+      const {
+        hosts: [host],
+        probes,
+      } = await echo(1);
+      const bus = await client();
+      const raw = async (data: string) => {
+        const reply = await bus.transport.request(s.Echo.subject, new TextEncoder().encode(data), {
+          timeoutMs: 2000,
+        });
+        return {
+          status: reply.headers["Catga-Status"],
+          body: JSON.parse(new TextDecoder().decode(reply.data)),
+        };
+      };
+      const wrongType = await raw(JSON.stringify({ text: 5, delayMs: 0 }));
+      expect(wrongType.status).toBe("error");
+      expect(wrongType.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
+      expect(wrongType.body.invalid.issues[0].path).toBe("text");
+      const notJson = await raw("{not json");
+      expect(notJson.body).toMatchObject({ name: "InvalidMessageError" });
+      // Through the client API the same error arrives typed:
+      const viaBus = await bus
+        .request(s.Echo, { text: 1, delayMs: "x" }, { timeoutMs: 2000 })
+        .catch((e: unknown) => e);
+      expect(viaBus).toBeInstanceOf(InvalidMessageError);
+      expect((viaBus as InvalidMessageError).issues.map((i) => i.path).sort()).toEqual(["delayMs", "text"]);
+      // The client validates before sending: this one never reaches the instance.
+      const local = await sendRequest(bus, s.Echo, { text: 1 } as never).catch((e: unknown) => e);
+      expect(local).toBeInstanceOf(InvalidMessageError);
+      expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
+      expect(host!.counters.invalid).toBe(3);
+      expect(host!.metrics.render()).toContain('catga_invalid_messages_total{message="Echo"} 3');
+      expect(probes[0]!.handled).toHaveLength(1);
+      await cleanup();
+    });
+
+    it(`${envDef.name} — oversized payloads fail with PayloadTooLargeError both ways; the instance keeps serving`, async () => {
+      await echo(1);
+      const bus = await client();
+      const tooBig = env.maxPayload + 10;
+      const request = await sendRequest(bus, s.Echo, { text: "y".repeat(tooBig), delayMs: 0 }).catch(
+        (e: unknown) => e,
+      );
+      expect(request).toBeInstanceOf(PayloadTooLargeError);
+      const reply = await sendRequest(bus, s.Big, { bytes: tooBig }).catch((e: unknown) => e);
+      expect(reply).toBeInstanceOf(Error);
+      expect((reply as { code?: string }).code).toBe("PAYLOAD_TOO_LARGE");
+      expect(await sendRequest(bus, s.Echo, { text: "fine", delayMs: 0 })).toBe("fine");
+      await cleanup();
+    });
+
+    it(`${envDef.name} — handlers see the caller's message id, correlation id and deadline; headers carry traceparent`, async () => {
+      await echo(1);
+      const bus = await client();
+      const spy = bus.transport.subscribe(s.Whoami.subject, {}, (msg) => seen.push(msg.headers));
+      const seen: Record<string, string>[] = [];
+      await bus.transport.flush();
+      const before = Date.now();
+      const who = await sendRequest(
+        bus,
+        s.Whoami,
+        {},
+        { messageId: "m-1", correlationId: "c-1", timeoutMs: 1500 },
+      );
+      expect(who).toMatchObject({ instance: "echo-0", messageId: "m-1", correlationId: "c-1" });
+      expect(who.deadline).toBeGreaterThanOrEqual(before + 1500);
+      expect(who.deadline).toBeLessThanOrEqual(Date.now() + 1500);
+      spy.unsubscribe();
+      expect(seen[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(seen[0]?.["Catga-Schema"]).toBe(s.Whoami.schemaId);
+      await cleanup();
+    });
+
+    it(`${envDef.name} — drain: readiness goes off, in-flight requests still get their replies`, async () => {
+      const {
+        hosts: [host],
+      } = await echo(1);
+      const bus = await client();
+      const slow = Array.from({ length: 5 }, (_, i) =>
+        sendRequest(bus, s.Once, { text: `s${i}`, delayMs: 300 }),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      expect(host!.ready()).toBe(true);
+      const stopping = host!.stop({ graceMs: 5000 });
+      expect(host!.ready()).toBe(false);
+      expect(await Promise.all(slow)).toEqual(["s0", "s1", "s2", "s3", "s4"]);
+      await stopping;
+      hosts = hosts.filter((h) => h !== host);
+      const after = await sendRequest(bus, s.Once, { text: "late", delayMs: 0 }).catch((e: unknown) => e);
+      expect(after).toBeInstanceOf(NoRespondersError);
+      await cleanup();
+    });
+  });
+}
