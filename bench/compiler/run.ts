@@ -1,6 +1,7 @@
 /**
- * Compiler benchmark: times `parse` and `checkSource` (parse + check) on generated topologies of
- * 10 to 5,000 services and prints a markdown table. With `--write` it also replaces the section of
+ * Compiler benchmark: times `parse`, `checkSource` (parse + check) and a full build (check plus every
+ * emitter of `catgac build`, without writing files) on generated topologies of 10 to 5,000 services
+ * and prints a markdown table. With `--write` it also replaces the section of
  * docs/benchmarks.md between the `bench:compiler` markers.
  *
  *   npx tsx bench/compiler/run.ts [--write] [--sizes 10,100,1000,5000]
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { checkSource } from "../../compiler/check/index.js";
+import { emitAll } from "../../compiler/emit/index.js";
 import { hasErrors, parse } from "../../dsl/index.js";
 import { generateTopology } from "./generate.js";
 
@@ -46,6 +48,7 @@ interface Row {
   runs: number;
   parse: Timing;
   full: Timing;
+  build: Timing;
 }
 
 /**
@@ -92,6 +95,7 @@ function measure(services: number): Row {
   const { warmup, measured } = runsFor(services);
   const parseTiming = time(() => parse(text, FILE), warmup, measured);
   const fullTiming = time(() => checkSource(text, FILE), warmup, measured);
+  const buildTiming = time(() => emitAll(checkSource(text, FILE).value!, { sourceName: FILE }), warmup, measured);
   return {
     services,
     lines: text.split("\n").length,
@@ -99,6 +103,7 @@ function measure(services: number): Row {
     runs: measured,
     parse: parseTiming,
     full: fullTiming,
+    build: buildTiming,
   };
 }
 
@@ -121,8 +126,11 @@ function table(rows: Row[]): string {
     "parse ms/service",
     "parse+check median (min) ms",
     "parse+check ms/service",
+    "build median (min) ms",
+    "build ms/service",
     `per service vs ${BASELINE}: parse`,
     `per service vs ${BASELINE}: parse+check`,
+    `per service vs ${BASELINE}: build`,
   ];
   const body = rows.map((row) => [
     int(row.services),
@@ -133,8 +141,11 @@ function table(rows: Row[]): string {
     perService(row.parse, row.services).toFixed(3),
     `${ms(row.full.median)} (${ms(row.full.min)})`,
     perService(row.full, row.services).toFixed(3),
+    `${ms(row.build.median)} (${ms(row.build.min)})`,
+    perService(row.build, row.services).toFixed(3),
     ratio(row, (r) => r.parse),
     ratio(row, (r) => r.full),
+    ratio(row, (r) => r.build),
   ]);
   return rightAligned(header, body);
 }
@@ -160,8 +171,10 @@ function section(rows: Row[], command: string): string {
     `Command: \`${command}\`.`,
     "",
     "Median and minimum of the measured runs, after warm-up runs, with a full garbage collection",
-    "before each measured run. The last two columns divide the per-service cost at each size by the",
-    `per-service cost at ${BASELINE} services: values near 1× mean the cost grows linearly.`,
+    "before each measured run. "build" is parse, check and every emitter of `catgac build` (TypeScript,",
+    "wiring, compose, Kubernetes, NATS config) without writing files. The last three columns divide the",
+    `per-service cost at each size by the per-service cost at ${BASELINE} services: values near 1× mean`,
+    "the cost grows linearly.",
     "",
     table(rows),
     END,

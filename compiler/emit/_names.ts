@@ -167,6 +167,26 @@ export const NATS_CLUSTER_USER = "route";
 /** The environment variable holding the route password of {@link NATS_CLUSTER_USER}; every NATS server needs it. */
 export const NATS_CLUSTER_PASSWORD_VAR = "CATGA_NATS_CLUSTER_PASSWORD";
 
+/**
+ * The environment variable holding the URL of the i-th route, credentials included
+ * (`CATGA_NATS_ROUTE_0` = `nats://route:<password>@nats-0:6222`). nats-server sends only a route
+ * URL's own credentials when it dials a listed route, and its config cannot build a string from a
+ * variable, so nats.conf lists `$CATGA_NATS_ROUTE_0 …` and compose/Kubernetes set each one with
+ * {@link natsRouteUrl} (the NATS Helm chart does the same).
+ */
+export function natsRouteVar(index: number): string {
+  return `CATGA_NATS_ROUTE_${index}`;
+}
+
+/**
+ * A route URL with the route credentials: `natsRouteUrl("nats-0", "${CATGA_NATS_CLUSTER_PASSWORD}")`
+ * for compose interpolation, `natsRouteUrl(host, "$(CATGA_NATS_CLUSTER_PASSWORD)")` for a Kubernetes
+ * env value that refers to an earlier env var. `password` is that reference, never a literal secret.
+ */
+export function natsRouteUrl(host: string, password: string, port: number = NATS_PORTS.cluster): string {
+  return `nats://${NATS_CLUSTER_USER}:${password}@${host}:${port}`;
+}
+
 /** Redis server and sentinel ports inside containers and pods. */
 export const REDIS_PORTS = { server: 6379, sentinel: 26379 } as const;
 

@@ -71,9 +71,9 @@ export class MemoryHub {
       if (e.queue === undefined) {
         schedule(e, msg);
       } else {
-        let members = groups.get(e.queue);
-        if (members === undefined) groups.set(e.queue, (members = []));
+        const members = groups.get(e.queue) ?? [];
         members.push(e);
+        groups.set(e.queue, members);
       }
     }
     for (const members of groups.values()) {

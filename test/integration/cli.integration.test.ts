@@ -228,4 +228,41 @@ describe("catgac executable on bad input", () => {
     expect(r.code).toBe(1);
     expect(r.out.split(path).join("shop.catga")).toBe(shown);
   });
+
+  it("cli — build writes every output, then rewrites nothing on a second run", async () => {
+    const out = join(dir, "build-out");
+    const first = await catgac("build", "--out", out, "examples/shop/shop.catga");
+    expect(first.code).toBe(0);
+    for (const path of ["client.ts", "wiring.json", "docker-compose.yml", "k8s.yaml", "nats/nats.conf"]) {
+      expect(existsSync(join(out, path)), path).toBe(true);
+      expect(first.out).toContain(`wrote ${join(out, path).replace(`${process.cwd()}/`, "")}`);
+    }
+    expect(first.out).toMatch(/built shop: \d+ files in .* \((\d+) changed\)/);
+    const second = await catgac("build", "--out", out, "examples/shop/shop.catga");
+    expect(second.code).toBe(0);
+    expect(second.out).not.toContain("wrote ");
+    expect(second.out).toContain("(0 changed)");
+  });
+
+  it("cli — build with errors prints them and writes nothing", async () => {
+    const out = join(dir, "broken-out");
+    const r = await catgac("build", "--out", out, file("broken.catga", BROKEN));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("C2001");
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("cli — build into a path blocked by a file exits 2 with one line, no stack", () => {
+    const blocker = file("blocker", "not a folder");
+    const r = bin("build", "--out", join(blocker, "sub"), "examples/shop/shop.catga");
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^catgac: cannot (create|write) '.*blocker.*': /);
+    noStack(r.err);
+  });
+
+  it("cli — build takes exactly one file", async () => {
+    const r = await catgac("build", "examples/shop/shop.catga", "examples/pipeline/pipeline.catga");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("build takes one FILE");
+  });
 });
