@@ -1,0 +1,759 @@
+/**
+ * `k8s.yaml`: the Kubernetes manifests of a topology, synthesized with cdk8s.
+ *
+ * What is emitted: a ConfigMap with wiring.json; per service a Deployment (p2p) or a StatefulSet with
+ * its headless Service (leader mode), and a PodDisruptionBudget; the NATS cluster (unless
+ * `nats { url }`); Redis per mode (only when some service is in leader mode, unless `redis { url }`).
+ * The NATS passwords live in a Secret the operator creates (the file's header says how): no password
+ * is ever written into the manifests.
+ *
+ * Objects are the typed L1 constructs of cdk8s-plus-33 (`k8s.Kube*`, the Kubernetes 1.33 API), not
+ * its L2 classes: those add selector labels carrying construct-path hashes and opinionated defaults
+ * (resource limits, read-only root file systems) that would change the meaning of the manifests.
+ * Every object gets an explicit name, so cdk8s never generates one.
+ *
+ * Pure: the cdk8s app is built in memory and rendered with cdk8s's own YAML writer; nothing touches
+ * the file system, the clock or the environment (keys are sorted here, so cdk8s's
+ * `CDK8S_DISABLE_SORT` cannot change the output).
+ */
+import { createHash } from "node:crypto";
+import { App, Chart, Yaml } from "cdk8s";
+import { k8s } from "cdk8s-plus-33";
+import type { Construct } from "constructs";
+import type { ServiceModel, TopologyModel } from "../model.js";
+import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
+import {
+  CLIENT_USER,
+  defaultServiceImage,
+  dnsLabel,
+  ENV,
+  healthPort,
+  NATS_CLUSTER_PASSWORD_VAR,
+  NATS_IMAGE,
+  NATS_PORTS,
+  NATS_SERVER_NAME_VAR,
+  natsPasswordVar,
+  natsRouteUrl,
+  natsRouteVar,
+  natsUser,
+  OPS_USER,
+  objectName,
+  REDIS_IMAGE,
+  REDIS_PORTS,
+  redisMaster,
+} from "./_names.js";
+import { natsServerConf } from "./nats.js";
+
+/** Options of {@link emitK8s}. */
+export interface K8sEmitOptions extends EmitOptions {
+  /**
+   * The content of `wiring.json` (from `emitWiring`), put verbatim into the wiring ConfigMap. Passed
+   * in rather than rebuilt so the manifests carry exactly the file the build wrote.
+   */
+  wiringJson: string;
+  /**
+   * Namespace written into every object's `metadata.namespace`.
+   * @default none: objects land in the namespace kubectl uses (`kubectl apply -n NS`)
+   */
+  namespace?: string;
+}
+
+/** Where the wiring ConfigMap is mounted in service containers. */
+const WIRING_DIR = "/etc/catga";
+/** Where the nats.conf ConfigMap is mounted in NATS containers. */
+const NATS_CONF_DIR = "/etc/nats";
+/** Data directory of Redis servers (the image's working directory), on a persistent volume. */
+const REDIS_DATA_DIR = "/data";
+/** Size of each Redis server's volume: leases, fencing counters and saga state are small. */
+const REDIS_VOLUME_SIZE = "1Gi";
+/** Sentinels per sentinel-mode deployment: three, so a majority (two) survives one loss. */
+const SENTINELS = 3;
+/** Port name of the services' health endpoint (named ports read better in probes). */
+const HEALTH_PORT_NAME = "health";
+
+/** Pod template annotations whose value changes when a mounted config changes, so pods roll. */
+const WIRING_CHECKSUM = "catgac/wiring-sha256";
+const NATS_CONF_CHECKSUM = "catgac/nats-conf-sha256";
+
+/** `app.kubernetes.io/component` of each kind of workload. */
+type Component = "service" | "nats" | "redis" | "redis-sentinel" | "redis-cluster-init" | "wiring";
+
+/**
+ * The manifests of a topology as `k8s.yaml`.
+ *
+ * @throws only on a compiler bug (see `natsPermissions`); never on a checked model.
+ */
+export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedFile[] {
+  const ctx = new Context(model, options);
+  const app = new App({ outdir: ".", recordConstructMetadata: false });
+  const chart = new Chart(
+    app,
+    "catga",
+    options.namespace === undefined ? {} : { namespace: options.namespace },
+  );
+
+  wiringConfigMap(chart, ctx, options.wiringJson);
+  if (model.nats.url === undefined) nats(chart, ctx);
+  if (ctx.needsRedis && model.redis.url === undefined) {
+    if (model.redis.mode === "standalone") redisStandalone(chart, ctx);
+    else if (model.redis.mode === "sentinel") redisSentinel(chart, ctx);
+    else redisCluster(chart, ctx);
+  }
+  for (const service of model.services) catgaService(chart, ctx, service, options.wiringJson);
+
+  // chart.toJson() is what app.synthYaml() renders; sorting here instead of relying on cdk8s's
+  // default keeps the bytes independent of CDK8S_DISABLE_SORT in the environment.
+  const docs = (chart.toJson() as Record<string, unknown>[]).map(canonical);
+  return [{ path: "k8s.yaml", content: `${header(ctx, options)}${Yaml.stringify(...docs)}` }];
+}
+
+/** Names and derived values every builder needs, computed once. */
+class Context {
+  readonly topology: string;
+  readonly needsRedis: boolean;
+  /** The Secret holding every NATS password (created by the operator, never emitted). */
+  readonly natsSecret: string;
+  readonly wiringConfigMap: string;
+  readonly nats: string;
+  readonly natsClient: string;
+  readonly natsConfig: string;
+  readonly redis: string;
+  readonly sentinel: string;
+  readonly clusterInit: string;
+  /** Object names of the services (unique, and distinct from every infrastructure name). */
+  readonly serviceNames = new Map<string, string>();
+
+  constructor(
+    readonly model: TopologyModel,
+    readonly options: K8sEmitOptions,
+  ) {
+    const t = model.name;
+    this.topology = dnsLabel(t);
+    this.needsRedis = model.services.some((s) => s.mode === "leader");
+    this.natsSecret = objectName(t, "nats-users");
+    this.wiringConfigMap = objectName(t, "wiring");
+    // StatefulSet names stay within 52 characters: the controller-revision-hash label of their
+    // pods is the name plus an 11-character suffix and must fit in 63.
+    this.nats = dnsLabel(objectName(t, "nats"), 52);
+    this.natsClient = objectName(t, "nats-client");
+    this.natsConfig = objectName(t, "nats-config");
+    this.redis = dnsLabel(objectName(t, "redis"), 52);
+    this.sentinel = dnsLabel(objectName(t, "redis-sentinel"), 52);
+    this.clusterInit = objectName(t, "redis-cluster-init");
+    // A service called `nats` or `redis` must not take the name of an infrastructure object of the
+    // same kind; services are never addressed by their object names, so they give way.
+    const taken = new Set([
+      this.nats,
+      this.natsClient,
+      this.natsConfig,
+      this.redis,
+      this.sentinel,
+      this.clusterInit,
+      this.wiringConfigMap,
+    ]);
+    for (const s of model.services) {
+      const base = dnsLabel(objectName(t, s.name), 52);
+      let name = base;
+      for (let i = 2; taken.has(name); i++) name = dnsLabel(`${base}-${i}`, 52);
+      taken.add(name);
+      this.serviceNames.set(s.name, name);
+    }
+  }
+
+  /** Pod DNS name `<sts>-<i>.<headless service>`, resolvable from any pod of the namespace. */
+  podHost(statefulSet: string, index: number): string {
+    return `${statefulSet}-${index}.${statefulSet}`;
+  }
+
+  /** `nats://…:4222` of every emitted NATS server, or the external URLs as written. */
+  natsUrls(): string {
+    if (this.model.nats.url !== undefined) return this.model.nats.url;
+    return range(this.model.nats.nodes)
+      .map((i) => `nats://${this.podHost(this.nats, i)}:${NATS_PORTS.client}`)
+      .join(",");
+  }
+
+  /** Every NATS user that logs in: the services' users (plus client and ops on emitted NATS). */
+  natsUsers(): string[] {
+    const users = this.model.services.map((s) => natsUser(s.name));
+    if (this.model.nats.url === undefined) users.push(CLIENT_USER, OPS_USER);
+    return [...new Set(users)].sort();
+  }
+
+  /** The keys of the NATS Secret, sorted. */
+  secretKeys(): string[] {
+    const keys = this.natsUsers().map(natsPasswordVar);
+    if (this.model.nats.url === undefined && this.model.nats.nodes > 1) keys.push(NATS_CLUSTER_PASSWORD_VAR);
+    return keys.sort();
+  }
+}
+
+/** The comment block opening k8s.yaml: what it is and the Secret to create first. */
+function header(ctx: Context, options: K8sEmitOptions): string {
+  const ns = options.namespace === undefined ? "" : ` -n ${options.namespace}`;
+  const lines = [
+    generatedHeader(options.sourceName, "#"),
+    `# Kubernetes manifests of topology ${ctx.model.name}. Create the Secret with the NATS passwords`,
+    "# first (letters and digits, starting with a letter; never commit them), then apply this file:",
+    "#   pw() { printf 'p%s' \"$(openssl rand -hex 20)\"; }",
+    `#   kubectl create secret generic ${ctx.natsSecret}${ns} \\`,
+    ...ctx
+      .secretKeys()
+      .map((key, i, all) => `#     --from-literal=${key}="$(pw)"${i < all.length - 1 ? " \\" : ""}`),
+    `#   kubectl apply${ns} -f k8s.yaml`,
+  ];
+  if (ctx.model.nats.url !== undefined) {
+    lines.push("# NATS is external: the passwords must be those of its users of the same names.");
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** The standard labels of an object. `name` is the workload's object name, unique in the topology. */
+function labels(ctx: Context, name: string, component: Component): Record<string, string> {
+  return {
+    ...selector(ctx, name, component),
+    "app.kubernetes.io/managed-by": "catgac",
+    "app.kubernetes.io/part-of": ctx.topology,
+  };
+}
+
+/** The labels a workload's selector, Service and PodDisruptionBudget match its pods by. */
+function selector(ctx: Context, name: string, component: Component): Record<string, string> {
+  return {
+    "app.kubernetes.io/component": component,
+    "app.kubernetes.io/instance": ctx.topology,
+    "app.kubernetes.io/name": name,
+  };
+}
+
+function meta(ctx: Context, name: string, component: Component): k8s.ObjectMeta {
+  return { name, labels: labels(ctx, name, component) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring and services
+
+function wiringConfigMap(scope: Construct, ctx: Context, wiringJson: string): void {
+  new k8s.KubeConfigMap(scope, "wiring", {
+    metadata: meta(ctx, ctx.wiringConfigMap, "wiring"),
+    data: { "wiring.json": wiringJson },
+  });
+}
+
+/**
+ * One Catga service: a Deployment in p2p mode (replicas are interchangeable), a StatefulSet with a
+ * headless Service in leader mode (stable pod names make lease owners and logs readable, and the
+ * headless Service gives each instance a DNS name), and a PodDisruptionBudget either way.
+ */
+function catgaService(scope: Construct, ctx: Context, service: ServiceModel, wiringJson: string): void {
+  const name = ctx.serviceNames.get(service.name)!;
+  const sel = selector(ctx, name, "service");
+  const template: k8s.PodTemplateSpec = {
+    metadata: {
+      labels: labels(ctx, name, "service"),
+      annotations: { [WIRING_CHECKSUM]: sha256(wiringJson) },
+    },
+    spec: {
+      enableServiceLinks: false,
+      containers: [serviceContainer(ctx, service)],
+      volumes: [{ name: "wiring", configMap: { name: ctx.wiringConfigMap } }],
+    },
+  };
+  const id = `service-${name}`;
+  if (service.mode === "p2p") {
+    new k8s.KubeDeployment(scope, id, {
+      metadata: meta(ctx, name, "service"),
+      spec: { replicas: service.replicas, selector: { matchLabels: sel }, template },
+    });
+  } else {
+    headlessService(scope, `${id}-headless`, ctx, name, "service", [
+      { name: HEALTH_PORT_NAME, port: healthPort(service) },
+    ]);
+    new k8s.KubeStatefulSet(scope, id, {
+      metadata: meta(ctx, name, "service"),
+      spec: {
+        replicas: service.replicas,
+        serviceName: name,
+        // Instances are alike (the lease, not the ordinal, picks the leader): start them together.
+        podManagementPolicy: "Parallel",
+        selector: { matchLabels: sel },
+        template,
+      },
+    });
+  }
+  disruptionBudget(scope, `${id}-pdb`, ctx, name, "service");
+}
+
+/** The container of a service: `catga run`, its environment, health port and probes. */
+function serviceContainer(ctx: Context, service: ServiceModel): k8s.Container {
+  const image = service.image ?? defaultServiceImage(ctx.model.name);
+  const port = healthPort(service);
+  const container: k8s.Container = {
+    name: dnsLabel(service.name),
+    image,
+    // `command`, not `args`: the runtime entry is the same whatever the image's entrypoint is.
+    command: ["catga", "run", "--wiring", `${WIRING_DIR}/wiring.json`, "--service", service.name],
+    env: serviceEnv(ctx, service),
+    ports: [{ name: HEALTH_PORT_NAME, containerPort: port }],
+    livenessProbe: httpProbe("/healthz", HEALTH_PORT_NAME, 10),
+    readinessProbe: httpProbe("/readyz", HEALTH_PORT_NAME, 5),
+    volumeMounts: [{ name: "wiring", mountPath: WIRING_DIR, readOnly: true }],
+  };
+  // The default image is built locally from the emitted Dockerfile and tagged :latest, which
+  // Kubernetes would otherwise always try to pull from a registry.
+  const withPolicy =
+    service.image === undefined ? { ...container, imagePullPolicy: "IfNotPresent" } : container;
+  const requests: Record<string, k8s.Quantity> = {};
+  if (service.resources?.cpu !== undefined) requests.cpu = k8s.Quantity.fromString(service.resources.cpu);
+  if (service.resources?.memory !== undefined)
+    requests.memory = k8s.Quantity.fromString(service.resources.memory);
+  return Object.keys(requests).length > 0 ? { ...withPolicy, resources: { requests } } : withPolicy;
+}
+
+/**
+ * The environment of a service's container, sorted by name: what `catga run` reads (NATS, Redis
+ * for leader-mode services, identity, health port), then the service's declared `env`. A declared
+ * variable overrides a plain value but never the Secret-backed password or the pod-name instance id.
+ */
+function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
+  const user = natsUser(service.name);
+  const env = new Map<string, k8s.EnvVar>();
+  const plain = (name: string, value: string) => env.set(name, { name, value });
+  plain(ENV.topology, ctx.model.name);
+  plain(ENV.service, service.name);
+  plain(ENV.healthPort, String(healthPort(service)));
+  plain(ENV.natsUrls, ctx.natsUrls());
+  plain(ENV.natsUser, user);
+  if (service.mode === "leader") for (const [k, v] of redisEnv(ctx)) plain(k, v);
+  for (const [k, v] of Object.entries(service.env)) plain(k, v);
+  env.set(ENV.instanceId, { name: ENV.instanceId, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
+  env.set(ENV.natsPassword, secretEnv(ctx, ENV.natsPassword, natsPasswordVar(user)));
+  return [...env.values()].sort((a, b) => compare(a.name, b.name));
+}
+
+/** How services reach Redis, per mode: the emitted servers, or the external URLs. */
+function redisEnv(ctx: Context): [string, string][] {
+  const { mode, url } = ctx.model.redis;
+  const out: [string, string][] = [[ENV.redisMode, mode]];
+  const master = (): [string, string] => [ENV.redisMaster, redisMaster(ctx.model)];
+  if (url !== undefined) {
+    const urls = url.split(",").map((u) => u.trim());
+    if (urls.some((u) => u.startsWith("rediss://"))) out.push([ENV.redisTls, "true"]);
+    if (mode === "standalone") out.push([ENV.redisUrl, url]);
+    else if (mode === "sentinel")
+      out.push([ENV.redisSentinels, hostPorts(urls, REDIS_PORTS.sentinel)], master());
+    else out.push([ENV.redisClusterNodes, hostPorts(urls, REDIS_PORTS.server)]);
+    return out;
+  }
+  if (mode === "standalone") {
+    out.push([ENV.redisUrl, `redis://${ctx.podHost(ctx.redis, 0)}:${REDIS_PORTS.server}`]);
+  } else if (mode === "sentinel") {
+    const sentinels = range(SENTINELS).map((i) => `${ctx.podHost(ctx.sentinel, i)}:${REDIS_PORTS.sentinel}`);
+    out.push([ENV.redisSentinels, sentinels.join(",")], master());
+  } else {
+    const nodes = range(ctx.model.redis.nodes).map(
+      (i) => `${ctx.podHost(ctx.redis, i)}:${REDIS_PORTS.server}`,
+    );
+    out.push([ENV.redisClusterNodes, nodes.join(",")]);
+  }
+  return out;
+}
+
+/** `host:port` of each URL (`redis://a:6380` → `a:6380`), the default port when none is given. */
+function hostPorts(urls: string[], defaultPort: number): string {
+  return urls
+    .map((u) => {
+      // The checker accepted only redis:// and rediss:// URLs; URL parses both.
+      const parsed = new URL(u);
+      return `${parsed.hostname}:${parsed.port === "" ? defaultPort : parsed.port}`;
+    })
+    .join(",");
+}
+
+// ---------------------------------------------------------------------------------------------
+// NATS
+
+/**
+ * The NATS cluster: nats.conf in a ConfigMap (routes to every pod by DNS name), a StatefulSet of
+ * `nats.nodes` servers behind a headless Service (stable names for routes and clients), and a
+ * ClusterIP Service for applications that use the generated client.
+ */
+function nats(scope: Construct, ctx: Context): void {
+  const { model } = ctx;
+  const routeHosts = model.nats.nodes > 1 ? range(model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)) : [];
+  const routes = routeHosts.map((host) => `nats://${host}:${NATS_PORTS.cluster}`);
+  const conf = natsServerConf(model, { sourceName: ctx.options.sourceName, routes });
+  new k8s.KubeConfigMap(scope, "nats-config", {
+    metadata: meta(ctx, ctx.natsConfig, "nats"),
+    data: { "nats.conf": conf },
+  });
+  const ports = [
+    { name: "client", port: NATS_PORTS.client },
+    { name: "cluster", port: NATS_PORTS.cluster },
+    { name: "monitor", port: NATS_PORTS.monitor },
+  ];
+  headlessService(scope, "nats-headless", ctx, ctx.nats, "nats", ports);
+  new k8s.KubeService(scope, "nats-client", {
+    metadata: meta(ctx, ctx.natsClient, "nats"),
+    spec: {
+      selector: selector(ctx, ctx.nats, "nats"),
+      ports: [{ name: "client", port: NATS_PORTS.client, targetPort: k8s.IntOrString.fromString("client") }],
+    },
+  });
+  const secrets: k8s.EnvVar[] = [
+    { name: NATS_SERVER_NAME_VAR, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    ...ctx.secretKeys().map((key) => secretEnv(ctx, key, key)),
+  ].sort((a, b) => compare(a.name, b.name));
+  // Each route URL carries the route password: the kubelet substitutes `$(VAR)` from a variable
+  // defined earlier in the list, so the route variables come after the Secret-backed ones and the
+  // password is never written here.
+  const routeEnv: k8s.EnvVar[] = routeHosts.map((host, i) => ({
+    name: natsRouteVar(i),
+    value: natsRouteUrl(host, `$(${NATS_CLUSTER_PASSWORD_VAR})`),
+  }));
+  const env = [...secrets, ...routeEnv];
+  new k8s.KubeStatefulSet(scope, "nats", {
+    metadata: meta(ctx, ctx.nats, "nats"),
+    spec: {
+      replicas: model.nats.nodes,
+      serviceName: ctx.nats,
+      // Routes form a full mesh and retry until peers resolve: no need to start one by one.
+      podManagementPolicy: "Parallel",
+      selector: { matchLabels: selector(ctx, ctx.nats, "nats") },
+      template: {
+        metadata: {
+          labels: labels(ctx, ctx.nats, "nats"),
+          annotations: { [NATS_CONF_CHECKSUM]: sha256(conf) },
+        },
+        spec: {
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: "nats",
+              image: NATS_IMAGE,
+              command: ["nats-server", "--config", `${NATS_CONF_DIR}/nats.conf`],
+              env,
+              ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
+              livenessProbe: httpProbe("/healthz", "monitor", 10),
+              readinessProbe: httpProbe("/healthz", "monitor", 5),
+              volumeMounts: [{ name: "config", mountPath: NATS_CONF_DIR, readOnly: true }],
+            },
+          ],
+          volumes: [{ name: "config", configMap: { name: ctx.natsConfig } }],
+        },
+      },
+    },
+  });
+  disruptionBudget(scope, "nats-pdb", ctx, ctx.nats, "nats");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+/** Arguments every emitted Redis server starts with. */
+function redisServerArgs(): string[] {
+  // Protected mode refuses remote clients when no password is set; access is limited to the
+  // cluster network instead. Append-only persistence on a volume: fencing tokens must never go
+  // back after a restart, or a stale leader's writes would be accepted again.
+  return ["--protected-mode", "no", "--appendonly", "yes", "--dir", REDIS_DATA_DIR];
+}
+
+/** Standalone: one server in a StatefulSet of one, on its own volume. */
+function redisStandalone(scope: Construct, ctx: Context): void {
+  headlessService(scope, "redis-headless", ctx, ctx.redis, "redis", [
+    { name: "redis", port: REDIS_PORTS.server },
+  ]);
+  redisStatefulSet(scope, ctx, 1, ["redis-server", ...redisServerArgs()], []);
+  disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
+}
+
+/**
+ * Sentinel: `redis.nodes` servers (pod 0 starts as primary, the others as its replicas) and three
+ * sentinels watching them. A restarting server or sentinel first asks the sentinels who the primary
+ * is now, so a pod 0 that lost its role in a failover comes back as a replica, not a second primary.
+ * Everything is announced by DNS name (`resolve-hostnames`, `announce-hostnames`): pod IPs change.
+ */
+function redisSentinel(scope: Construct, ctx: Context): void {
+  const master = redisMaster(ctx.model);
+  const primary0 = ctx.podHost(ctx.redis, 0);
+  const sentinelHosts = range(SENTINELS).map((i) => ctx.podHost(ctx.sentinel, i));
+  // Prints the primary's host as the sentinels know it, or pod 0 when none answers yet.
+  const findPrimary = [
+    `primary="${primary0}"`,
+    `for s in ${sentinelHosts.join(" ")}; do`,
+    `  found="$(timeout 3 redis-cli -h "$s" -p ${REDIS_PORTS.sentinel} --raw sentinel get-master-addr-by-name ${master} 2>/dev/null | head -n 1 || true)"`,
+    `  case "$found" in *.${ctx.redis}) primary="$found"; break ;; esac`,
+    "done",
+  ];
+  const serverScript = [
+    "set -e",
+    `self="\${HOSTNAME}.${ctx.redis}"`,
+    ...findPrimary,
+    `set -- redis-server ${redisServerArgs().join(" ")} --replica-announce-ip "$self"`,
+    `if [ "$primary" != "$self" ]; then set -- "$@" --replicaof "$primary" ${REDIS_PORTS.server}; fi`,
+    'exec "$@"',
+  ].join("\n");
+  headlessService(scope, "redis-headless", ctx, ctx.redis, "redis", [
+    { name: "redis", port: REDIS_PORTS.server },
+  ]);
+  redisStatefulSet(scope, ctx, ctx.model.redis.nodes, ["sh", "-c", serverScript], []);
+  disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
+
+  const quorum = Math.floor(SENTINELS / 2) + 1;
+  const sentinelScript = [
+    "set -e",
+    `self="\${HOSTNAME}.${ctx.sentinel}"`,
+    ...findPrimary,
+    // Sentinel refuses a monitor whose host does not resolve yet.
+    `until redis-cli -h "$primary" -p ${REDIS_PORTS.server} ping >/dev/null 2>&1; do echo "waiting for $primary"; sleep 2; done`,
+    "cat > /tmp/sentinel.conf <<EOF",
+    `port ${REDIS_PORTS.sentinel}`,
+    "sentinel resolve-hostnames yes",
+    "sentinel announce-hostnames yes",
+    "sentinel announce-ip $self",
+    `sentinel monitor ${master} $primary ${REDIS_PORTS.server} ${quorum}`,
+    `sentinel down-after-milliseconds ${master} 5000`,
+    `sentinel failover-timeout ${master} 60000`,
+    `sentinel parallel-syncs ${master} 1`,
+    "EOF",
+    "exec redis-sentinel /tmp/sentinel.conf",
+  ].join("\n");
+  headlessService(scope, "sentinel-headless", ctx, ctx.sentinel, "redis-sentinel", [
+    { name: "sentinel", port: REDIS_PORTS.sentinel },
+  ]);
+  const ping = ["redis-cli", "-p", String(REDIS_PORTS.sentinel), "ping"];
+  new k8s.KubeStatefulSet(scope, "sentinel", {
+    metadata: meta(ctx, ctx.sentinel, "redis-sentinel"),
+    spec: {
+      replicas: SENTINELS,
+      serviceName: ctx.sentinel,
+      podManagementPolicy: "Parallel",
+      selector: { matchLabels: selector(ctx, ctx.sentinel, "redis-sentinel") },
+      template: {
+        metadata: { labels: labels(ctx, ctx.sentinel, "redis-sentinel") },
+        spec: {
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: "sentinel",
+              image: REDIS_IMAGE,
+              command: ["sh", "-c", sentinelScript],
+              ports: [{ name: "sentinel", containerPort: REDIS_PORTS.sentinel }],
+              livenessProbe: execProbe(ping, 10),
+              readinessProbe: execProbe(ping, 5),
+            },
+          ],
+        },
+      },
+    },
+  });
+  disruptionBudget(scope, "sentinel-pdb", ctx, ctx.sentinel, "redis-sentinel");
+}
+
+/**
+ * Cluster: `redis.nodes` servers with cluster mode on, announcing their DNS names, and a Job that
+ * waits for all of them and runs `redis-cli --cluster create` once (it does nothing when the
+ * cluster already knows more than one node, so re-running it is harmless).
+ */
+function redisCluster(scope: Construct, ctx: Context): void {
+  const nodes = range(ctx.model.redis.nodes).map((i) => ctx.podHost(ctx.redis, i));
+  headlessService(scope, "redis-headless", ctx, ctx.redis, "redis", [
+    { name: "redis", port: REDIS_PORTS.server },
+    { name: "bus", port: REDIS_PORTS.server + 10000 },
+  ]);
+  const command = [
+    "redis-server",
+    ...redisServerArgs(),
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    `${REDIS_DATA_DIR}/nodes.conf`,
+    "--cluster-node-timeout",
+    "5000",
+    // Clients follow MOVED replies to DNS names, which survive pod restarts; IPs do not.
+    "--cluster-announce-hostname",
+    `$(POD_NAME).${ctx.redis}`,
+    "--cluster-preferred-endpoint-type",
+    "hostname",
+  ];
+  redisStatefulSet(scope, ctx, ctx.model.redis.nodes, command, [
+    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+  ]);
+  disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
+
+  const first = nodes[0]!;
+  const list = nodes.map((n) => `${n}:${REDIS_PORTS.server}`).join(" ");
+  const script = [
+    "set -e",
+    `for host in ${nodes.join(" ")}; do`,
+    `  until redis-cli -h "$host" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $host"; sleep 2; done`,
+    "done",
+    `known="$(redis-cli -h ${first} -p ${REDIS_PORTS.server} cluster info | tr -d '\\r' | sed -n 's/^cluster_known_nodes://p')"`,
+    'if [ "$known" != "1" ]; then echo "cluster already formed ($known nodes)"; exit 0; fi',
+    `redis-cli --cluster create ${list} --cluster-replicas 1 --cluster-yes`,
+  ].join("\n");
+  new k8s.KubeJob(scope, "redis-cluster-init", {
+    metadata: meta(ctx, ctx.clusterInit, "redis-cluster-init"),
+    spec: {
+      backoffLimit: 10,
+      template: {
+        metadata: { labels: labels(ctx, ctx.clusterInit, "redis-cluster-init") },
+        spec: {
+          enableServiceLinks: false,
+          restartPolicy: "OnFailure",
+          containers: [{ name: "cluster-init", image: REDIS_IMAGE, command: ["sh", "-c", script] }],
+        },
+      },
+    },
+  });
+}
+
+/** The StatefulSet of Redis servers, each with its own persistent volume. */
+function redisStatefulSet(
+  scope: Construct,
+  ctx: Context,
+  replicas: number,
+  command: string[],
+  env: k8s.EnvVar[],
+): void {
+  const ping = ["redis-cli", "-p", String(REDIS_PORTS.server), "ping"];
+  const container: k8s.Container = {
+    name: "redis",
+    image: REDIS_IMAGE,
+    command,
+    ports: [
+      { name: "redis", containerPort: REDIS_PORTS.server },
+      ...(ctx.model.redis.mode === "cluster"
+        ? [{ name: "bus", containerPort: REDIS_PORTS.server + 10000 }]
+        : []),
+    ],
+    livenessProbe: execProbe(ping, 10),
+    readinessProbe: execProbe(ping, 5),
+    volumeMounts: [{ name: "data", mountPath: REDIS_DATA_DIR }],
+  };
+  new k8s.KubeStatefulSet(scope, "redis", {
+    metadata: meta(ctx, ctx.redis, "redis"),
+    spec: {
+      replicas,
+      serviceName: ctx.redis,
+      podManagementPolicy: "Parallel",
+      selector: { matchLabels: selector(ctx, ctx.redis, "redis") },
+      template: {
+        metadata: { labels: labels(ctx, ctx.redis, "redis") },
+        spec: { enableServiceLinks: false, containers: [env.length > 0 ? { ...container, env } : container] },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: "data" },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            resources: { requests: { storage: k8s.Quantity.fromString(REDIS_VOLUME_SIZE) } },
+          },
+        },
+      ],
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+/**
+ * A headless Service giving each pod of a StatefulSet the DNS name `<pod>.<service>`. Not-ready
+ * pods are published too: peers (NATS routes, Redis replicas, sentinels) must find each other
+ * before any of them is ready.
+ */
+function headlessService(
+  scope: Construct,
+  id: string,
+  ctx: Context,
+  name: string,
+  component: Component,
+  ports: { name: string; port: number }[],
+): void {
+  new k8s.KubeService(scope, id, {
+    metadata: meta(ctx, name, component),
+    spec: {
+      clusterIp: "None",
+      publishNotReadyAddresses: true,
+      selector: selector(ctx, name, component),
+      ports: ports.map((p) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: k8s.IntOrString.fromString(p.name),
+      })),
+    },
+  });
+}
+
+/**
+ * `maxUnavailable: 1` for every workload, p2p or leader: voluntary disruptions (node drains) take
+ * one pod at a time, so a p2p service keeps all but one replica and a leader-mode service keeps a
+ * standby to take over. `maxUnavailable` rather than `minAvailable: replicas - 1` follows later
+ * scaling, and with a single replica it lets a drain proceed instead of blocking it forever.
+ * Crash-looping pods may always be evicted, so a broken pod never blocks a drain.
+ */
+function disruptionBudget(
+  scope: Construct,
+  id: string,
+  ctx: Context,
+  name: string,
+  component: Component,
+): void {
+  new k8s.KubePodDisruptionBudget(scope, id, {
+    metadata: meta(ctx, name, component),
+    spec: {
+      maxUnavailable: k8s.IntOrString.fromNumber(1),
+      selector: { matchLabels: selector(ctx, name, component) },
+      unhealthyPodEvictionPolicy: "AlwaysAllow",
+    },
+  });
+}
+
+function httpProbe(path: string, port: string, periodSeconds: number): k8s.Probe {
+  return { httpGet: { path, port: k8s.IntOrString.fromString(port) }, periodSeconds, failureThreshold: 3 };
+}
+
+function execProbe(command: string[], periodSeconds: number): k8s.Probe {
+  return { exec: { command }, periodSeconds, failureThreshold: 3, timeoutSeconds: 3 };
+}
+
+/** An env var read from the NATS Secret: never a literal password. */
+function secretEnv(ctx: Context, name: string, key: string): k8s.EnvVar {
+  return { name, valueFrom: { secretKeyRef: { name: ctx.natsSecret, key } } };
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Keys sorted at every level, with `apiVersion`, `kind` and `metadata` first: cdk8s's own layout,
+ * made independent of its environment switch. Array order is kept (it is meaningful).
+ */
+function canonical(doc: Record<string, unknown>): Record<string, unknown> {
+  const sorted = sortKeys(doc) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of ["apiVersion", "kind", "metadata", ...Object.keys(sorted)]) {
+    if (key in sorted && !(key in out)) out[key] = sorted[key];
+  }
+  return out;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}

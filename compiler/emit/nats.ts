@@ -1,0 +1,308 @@
+/**
+ * The NATS server configuration of a topology: one user per service plus `client` and `ops`, each
+ * with publish/subscribe allow-lists derived from the declared call graph (least privilege), and
+ * passwords referenced as environment variables, never written. One file serves every node of the
+ * cluster: the server name and every secret come from the node's environment.
+ *
+ * Pure: a model in, text out. JetStream and the system account are not used, so no user gets `$JS`
+ * or `$SYS` subjects.
+ */
+import type { ServiceModel, TopologyModel } from "../model.js";
+import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
+import {
+  CLIENT_USER,
+  controlPrefix,
+  heartbeatSubject,
+  inboxPrefix,
+  leaderSubject,
+  messageSubject,
+  NATS_CLUSTER_PASSWORD_VAR,
+  NATS_CLUSTER_USER,
+  NATS_PORTS,
+  NATS_SERVER_NAME_VAR,
+  natsComposeHost,
+  natsPasswordVar,
+  natsRouteVar,
+  natsUser,
+  OPS_USER,
+} from "./_names.js";
+
+/** What one NATS user may do. Subject lists are sorted and free of duplicates. */
+export interface NatsUserPermissions {
+  /** Subjects the user may publish to (besides replies, see `allowResponses`). */
+  publish: string[];
+  /** Subjects the user may subscribe to, plainly or in a queue group. */
+  subscribe: string[];
+  /**
+   * May publish one reply to the reply subject of each request it received (`allow_responses`):
+   * set for users that answer commands or queries, whose callers' inboxes are not known in advance.
+   */
+  allowResponses: boolean;
+}
+
+/** Options of {@link natsServerConf}. */
+export interface NatsServerConfOptions {
+  /** The topology file's base name, for the header. */
+  sourceName: string;
+  /**
+   * Route URLs of every server of the cluster, without credentials (`nats://nats-0:6222`, …). A
+   * node listing itself is fine: nats-server drops the route to itself. Empty: a single server, no
+   * `cluster` block. The config reads route i from `$CATGA_NATS_ROUTE_<i>` ({@link natsRouteVar}),
+   * which must hold this URL with the route credentials (`natsRouteUrl` in _names.ts); the URLs given
+   * here appear in the config's comments, saying what each variable holds.
+   */
+  routes: string[];
+  /**
+   * Ports the server listens on. Manifests keep the defaults (containers and pods have their own
+   * network); tests running several servers on one host give free ports. The cluster port must be
+   * set here rather than with nats-server's `--cluster` flag, which drops the cluster's
+   * authorization when its URL carries no credentials.
+   * @default NATS_PORTS (4222, 6222, 8222)
+   */
+  ports?: { client?: number; cluster?: number; monitor?: number };
+}
+
+/**
+ * The permissions of every NATS user of a topology, keyed by user name (sorted).
+ *
+ * A service user may:
+ * - subscribe to the commands and queries it handles, the events it consumes (and the trigger events
+ *   of the sagas it runs), its own leader subject in leader mode (standbys wait there for the
+ *   leader's release) and its own reply inbox;
+ * - publish the events it emits, the commands and queries it sends, the step and compensation
+ *   commands of the sagas it runs, its heartbeat, and its leader subject in leader mode;
+ * - answer requests (`allowResponses`) only when it handles something.
+ *
+ * `client` publishes every command and query and subscribes to every event and its inbox; `ops`
+ * subscribes to the control subjects (heartbeats, leader announcements) and its inbox and publishes
+ * nothing.
+ *
+ * @throws Error when a service is named like a built-in user (`client`, `ops`): merging the two
+ *   would silently widen one of them.
+ */
+export function natsPermissions(model: TopologyModel): Record<string, NatsUserPermissions> {
+  const topology = model.name;
+  const messages = new Map(model.messages.map((m) => [m.name, m]));
+  const subject = (name: string): string => {
+    const message = messages.get(name);
+    // The checker resolves every name; an unknown one here is a compiler bug, not user input.
+    if (message === undefined) throw new Error(`NATS permissions: unknown message ${name} in ${topology}`);
+    return messageSubject(topology, message);
+  };
+  const sagas = new Map(model.sagas.map((s) => [s.name, s]));
+  const out: Record<string, NatsUserPermissions> = {};
+
+  for (const service of model.services) {
+    const user = natsUser(service.name);
+    if (user === CLIENT_USER || user === OPS_USER) {
+      throw new Error(
+        `NATS permissions: service ${service.name} has the name of the built-in NATS user ${user}; rename the service`,
+      );
+    }
+    const publish: string[] = [heartbeatSubject(topology, service.name)];
+    const subscribe: string[] = [`${inboxPrefix(topology, user)}.>`];
+    for (const handler of service.handles) subscribe.push(subject(handler.message));
+    for (const subscription of service.subscriptions) subscribe.push(subject(subscription.event));
+    for (const event of service.emits) publish.push(subject(event));
+    for (const sent of service.sends) publish.push(subject(sent));
+    for (const sagaName of sagasOf(service)) {
+      const saga = sagas.get(sagaName);
+      if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
+      // An event trigger is consumed by the runner; a command trigger is already among its handlers.
+      if (saga.trigger.kind === "event") subscribe.push(subject(saga.trigger.name));
+      for (const step of saga.steps) {
+        publish.push(subject(step.command));
+        if (step.compensate !== undefined) publish.push(subject(step.compensate));
+      }
+    }
+    if (service.mode === "leader") {
+      // The leader announces its release; the standbys listen to take over at once.
+      publish.push(leaderSubject(topology, service.name));
+      subscribe.push(leaderSubject(topology, service.name));
+    }
+    out[user] = {
+      publish: sortedSet(publish),
+      subscribe: sortedSet(subscribe),
+      allowResponses: service.handles.length > 0,
+    };
+  }
+
+  const requests = model.messages.filter((m) => m.kind !== "event");
+  const events = model.messages.filter((m) => m.kind === "event");
+  out[CLIENT_USER] = {
+    publish: sortedSet(requests.map((m) => messageSubject(topology, m))),
+    subscribe: sortedSet([
+      `${inboxPrefix(topology, CLIENT_USER)}.>`,
+      ...events.map((m) => messageSubject(topology, m)),
+    ]),
+    allowResponses: false,
+  };
+  out[OPS_USER] = {
+    publish: [],
+    subscribe: sortedSet([`${controlPrefix(topology)}.>`, `${inboxPrefix(topology, OPS_USER)}.>`]),
+    allowResponses: false,
+  };
+
+  const sorted: Record<string, NatsUserPermissions> = {};
+  for (const key of Object.keys(out).sort()) sorted[key] = out[key]!;
+  return sorted;
+}
+
+/**
+ * The text of the nats-server config (2.9/2.10 syntax) every node of the cluster runs with.
+ *
+ * - `listen 0.0.0.0:4222`, monitoring on 8222 (`/healthz`, `/varz`), default `max_payload` (1 MB:
+ *   messages are JSON commands and events, not blobs);
+ * - `server_name: $NATS_SERVER_NAME`: each node's name comes from its environment;
+ * - with routes, a `cluster` block whose routes authenticate as {@link NATS_CLUSTER_USER} with
+ *   `$CATGA_NATS_CLUSTER_PASSWORD`, and whose route URLs come from `$CATGA_NATS_ROUTE_<i>` with the
+ *   credentials in them (nats-server dials a listed route with the URL's credentials only);
+ * - one user per service, plus `client` and `ops`, passwords `$CATGA_NATS_PASSWORD_<USER>`.
+ *
+ * nats-server refuses to start when a referenced variable is not set, so a missing secret is loud.
+ */
+export function natsServerConf(model: TopologyModel, options: NatsServerConfOptions): string {
+  const permissions = natsPermissions(model);
+  const ports = { ...NATS_PORTS, ...options.ports };
+  const services = new Map<string, ServiceModel>(model.services.map((s) => [natsUser(s.name), s]));
+  const lines: string[] = [
+    generatedHeader(options.sourceName, "#"),
+    `# NATS server configuration of topology ${model.name}, shared by every node: the server name and`,
+    "# every password come from the environment (nats-server resolves $VAR references at start-up and",
+    "# refuses to start when one is missing). Passwords: letters and digits, starting with a letter",
+    "# (nats-server parses a variable's value as a config value; see docs/build.md).",
+    "",
+    `server_name: $${NATS_SERVER_NAME_VAR}`,
+    `listen: "0.0.0.0:${ports.client}"`,
+    "# Monitoring: /healthz for probes, /varz, /connz and /routez for operators.",
+    `http: ${ports.monitor}`,
+  ];
+  if (options.routes.length > 0) {
+    const password = `<${NATS_CLUSTER_PASSWORD_VAR}>`;
+    lines.push(
+      "",
+      "# Full mesh of routes; a node listing itself is fine (nats-server drops the route to itself).",
+      "# Routes authenticate: without it anyone reaching the cluster port could join as a server and",
+      "# read or inject every message, bypassing the users' permissions below. nats-server dials a",
+      "# listed route with that URL's own credentials only, and a config cannot splice a variable into",
+      "# a string, so each route URL, credentials included, comes from the environment:",
+      ...options.routes.map(
+        (route, i) =>
+          `#   ${natsRouteVar(i)}=${route.replace("://", `://${NATS_CLUSTER_USER}:${password}@`)}`,
+      ),
+      "cluster {",
+      `  name: ${quote(model.name)}`,
+      `  listen: "0.0.0.0:${ports.cluster}"`,
+      "  authorization {",
+      `    user: ${quote(NATS_CLUSTER_USER)}`,
+      `    password: $${NATS_CLUSTER_PASSWORD_VAR}`,
+      "  }",
+      "  routes = [",
+      ...options.routes.map((_, i) => `    $${natsRouteVar(i)}`),
+      "  ]",
+      "}",
+    );
+  }
+  lines.push("", "authorization {", "  users = [");
+  const users = Object.entries(permissions);
+  users.forEach(([user, perms], index) => {
+    if (index > 0) lines.push("");
+    for (const comment of userComments(model, user, services.get(user))) lines.push(`    # ${comment}`);
+    lines.push(
+      "    {",
+      `      user: ${quote(user)}`,
+      `      password: $${natsPasswordVar(user)}`,
+      "      permissions: {",
+    );
+    lines.push(...subjectBlock("publish", perms.publish), ...subjectBlock("subscribe", perms.subscribe));
+    if (perms.allowResponses) lines.push("        allow_responses: true");
+    lines.push("      }", "    }");
+  });
+  lines.push("  ]", "}", "");
+  return lines.join("\n");
+}
+
+/**
+ * `nats/nats.conf` for the compose deployment: routes to every NATS node by its compose host name
+ * (`nats://nats-0:6222`, …, read from `$CATGA_NATS_ROUTE_<i>` with credentials), none for a single
+ * node. The same file serves Kubernetes: there the route variables name the pods instead. Nothing when the topology connects to an
+ * existing NATS (`nats { url … }`): its operators own that server's configuration.
+ */
+export function emitNats(model: TopologyModel, options: EmitOptions): EmittedFile[] {
+  if (model.nats.url !== undefined) return [];
+  const routes: string[] = [];
+  if (model.nats.nodes > 1) {
+    for (let i = 0; i < model.nats.nodes; i++)
+      routes.push(`nats://${natsComposeHost(i)}:${NATS_PORTS.cluster}`);
+  }
+  return [
+    { path: "nats/nats.conf", content: natsServerConf(model, { sourceName: options.sourceName, routes }) },
+  ];
+}
+
+/** Sagas whose messages a service sends: those it runs and those its handlers start. */
+function sagasOf(service: ServiceModel): string[] {
+  const names = [...service.runs];
+  for (const handler of service.handles) if (handler.saga !== undefined) names.push(handler.saga);
+  return sortedSet(names);
+}
+
+/** The `publish = { allow: [...] }` lines; an empty list denies everything explicitly. */
+function subjectBlock(kind: "publish" | "subscribe", subjects: string[]): string[] {
+  // nats-server reads an empty allow list as "no restriction" in some versions; deny all instead.
+  if (subjects.length === 0) return [`        ${kind}: { deny: [">"] }`];
+  return [
+    `        ${kind}: {`,
+    "          allow: [",
+    ...subjects.map((s) => `            ${quote(s)}`),
+    "          ]",
+    "        }",
+  ];
+}
+
+/** Why the user has its grants: a title line, then one line per reason. */
+function userComments(model: TopologyModel, user: string, service: ServiceModel | undefined): string[] {
+  if (user === CLIENT_USER) {
+    return [
+      `${user}: applications using the generated client`,
+      "  sends every command and query; hears every event; replies arrive in its own inbox",
+    ];
+  }
+  if (user === OPS_USER) {
+    return [
+      `${user}: operators' tools (catga status)`,
+      "  reads heartbeats and leader announcements; publishes nothing",
+    ];
+  }
+  if (service === undefined) return [user];
+  const lines = [`${user}: service ${service.name} (${service.mode})`];
+  const names = (list: string[]): string => list.join(", ");
+  const handled = service.handles.map((h) => h.message);
+  if (handled.length > 0)
+    lines.push(`  handles ${names(handled)}: subscribes, answers through allow_responses`);
+  const consumed = service.subscriptions.map((s) => s.event);
+  if (consumed.length > 0) lines.push(`  consumes ${names(consumed)}`);
+  if (service.emits.length > 0) lines.push(`  emits ${names(service.emits)}`);
+  if (service.sends.length > 0) lines.push(`  sends ${names(service.sends)}`);
+  for (const sagaName of sagasOf(service)) {
+    const saga = model.sagas.find((s) => s.name === sagaName);
+    if (saga === undefined) continue;
+    const commands = saga.steps.flatMap((s) =>
+      s.compensate === undefined ? [s.command] : [s.command, s.compensate],
+    );
+    const trigger = saga.trigger.kind === "event" ? `hears ${saga.trigger.name}, ` : "";
+    lines.push(`  runs saga ${saga.name}: ${trigger}sends ${names(commands)}`);
+  }
+  if (service.mode === "leader") lines.push("  announces its leader release; its standbys listen for it");
+  lines.push("  publishes its heartbeat; replies arrive in its own inbox");
+  return lines;
+}
+
+function sortedSet(values: string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+/** A double-quoted config string (subjects contain `.`, `>` and `*`, which read better quoted). */
+function quote(value: string): string {
+  return JSON.stringify(value);
+}

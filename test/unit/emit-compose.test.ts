@@ -1,0 +1,472 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv } from "ajv";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { checkSource } from "../../compiler/check/index.js";
+import { composeCpus, composeMemory, emitCompose } from "../../compiler/emit/compose.js";
+import { emitNats } from "../../compiler/emit/nats.js";
+import type { TopologyModel } from "../../compiler/model.js";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
+const SCHEMA_FILE = fileURLToPath(new URL("../schemas/compose-spec.json", import.meta.url));
+
+/** The compose specification's JSON schema (draft-07), vendored: see test/schemas/README.md. */
+const validateCompose = (() => {
+  const { $schema: _draft, ...schema } = JSON.parse(readFileSync(SCHEMA_FILE, "utf8"));
+  // The schema names draft-07 by its https URL, which ajv does not register; draft-07 is ajv's
+  // default, so the declaration is dropped. Union types are how the spec is written (strings or
+  // numbers), not a mistake of ours.
+  const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strictTypes: false });
+  return ajv.compile(schema);
+})();
+
+interface Service {
+  image: string;
+  build?: { context: string; dockerfile: string; additional_contexts?: Record<string, string> };
+  command: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  deploy?: {
+    replicas: number;
+    resources?: { limits: Record<string, string>; reservations: Record<string, string> };
+  };
+  healthcheck?: { test: string[] };
+  restart?: string;
+  volumes?: string[];
+  ports?: unknown[];
+}
+
+interface Compose {
+  name: string;
+  services: Record<string, Service>;
+}
+
+function modelOf(source: string, file = "t.catga"): TopologyModel {
+  const { value, diagnostics } = checkSource(source, file);
+  if (value === undefined) throw new Error(diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  return value;
+}
+
+function exampleModel(name: string): TopologyModel {
+  const file = join(EXAMPLES, name, `${name}.catga`);
+  return modelOf(readFileSync(file, "utf8"), file);
+}
+
+function files(model: TopologyModel, sourceName = `${model.name}.catga`): Record<string, string> {
+  return Object.fromEntries(emitCompose(model, { sourceName }).map((f) => [f.path, f.content]));
+}
+
+function compose(model: TopologyModel): Compose {
+  return parse(files(model)["docker-compose.yml"]!) as Compose;
+}
+
+const EXAMPLE_NAMES = readdirSync(EXAMPLES).sort();
+
+/** Every `${VAR…}` reference in a text (compose's `$$` escapes excluded). */
+function referencedVars(text: string): string[] {
+  const out = new Set<string>();
+  for (const m of text.matchAll(/(\$*)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    // An odd number of `$` before `{` means the last one is a real reference.
+    if (m[1]!.length % 2 === 0) out.add(m[2]!);
+  }
+  return [...out].sort();
+}
+
+/** The variables `.env.example` lists (`NAME=` lines). */
+function listedVars(envExample: string): string[] {
+  return envExample
+    .split("\n")
+    .filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line))
+    .map((line) => line.slice(0, line.indexOf("=")))
+    .sort();
+}
+
+/** A compose interpolation, `${inner}`, spelled so that no literal in this file looks like one. */
+function ref(inner: string): string {
+  return `${DOLLAR}{${inner}}`;
+}
+
+/** A required variable as the emitter writes it. */
+function required(variable: string): string {
+  return ref(`${variable}:?set ${variable} in .env`);
+}
+
+const DOLLAR = "$";
+
+const SECRET_REF = /^\$\{[A-Z_][A-Z0-9_]*(:\?[^}]*|:-)\}$/;
+
+describe("compose", () => {
+  it("compose — every example's docker-compose.yml validates against the compose specification schema", () => {
+    expect(EXAMPLE_NAMES.length).toBeGreaterThanOrEqual(4);
+    for (const name of EXAMPLE_NAMES) {
+      const doc = compose(exampleModel(name));
+      const ok = validateCompose(doc);
+      expect({ name, errors: validateCompose.errors ?? null }).toEqual({ name, errors: null });
+      expect(ok).toBe(true);
+    }
+  });
+
+  it("compose — the schema check rejects a malformed file (the validation is not vacuous)", () => {
+    const doc = compose(exampleModel("shop")) as unknown as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    doc.services.order!.depends_on = { "nats-0": {} };
+    expect(validateCompose(doc)).toBe(false);
+    const doc2 = compose(exampleModel("shop")) as unknown as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    doc2.services.order!.replica_count = 5;
+    expect(validateCompose(doc2)).toBe(false);
+  });
+
+  it("compose — headers name the source file, not its path", () => {
+    const out = files(exampleModel("shop"));
+    for (const path of ["docker-compose.yml", ".env.example", "Dockerfile"]) {
+      expect(out[path]!.split("\n")[0]).toBe("# Generated by catgac from shop.catga — do not edit");
+    }
+    expect(Object.keys(out).sort()).toEqual([".env.example", "Dockerfile", "docker-compose.yml"]);
+  });
+
+  it("compose — shop: a 3-node NATS cluster, Redis primary + 2 replicas + 3 sentinels, replicas per service", () => {
+    const doc = compose(exampleModel("shop"));
+    const names = Object.keys(doc.services);
+    expect(names).toEqual([
+      "nats-0",
+      "nats-1",
+      "nats-2",
+      "redis-0",
+      "redis-1",
+      "redis-2",
+      "sentinel-0",
+      "sentinel-1",
+      "sentinel-2",
+      "order",
+      "inventory",
+      "payment",
+      "notifier",
+      "coordinator",
+    ]);
+    expect(doc.services.order?.deploy?.replicas).toBe(5);
+    expect(doc.services.coordinator?.deploy?.replicas).toBe(3);
+    expect(doc.services.notifier?.deploy?.replicas).toBe(3);
+
+    // Replicas follow the primary; the primary follows nobody.
+    expect(doc.services["redis-0"]?.command).not.toContain("--replicaof");
+    for (const r of ["redis-1", "redis-2"]) {
+      const cmd = doc.services[r]!.command;
+      expect(cmd.slice(cmd.indexOf("--replicaof"), cmd.indexOf("--replicaof") + 3)).toEqual([
+        "--replicaof",
+        "redis-0",
+        "6379",
+      ]);
+    }
+    // Sentinels generate a writable config that monitors the primary with quorum 2.
+    const script = doc.services["sentinel-0"]!.command.join(" ");
+    expect(script).toContain("sentinel resolve-hostnames yes");
+    expect(script).toContain("sentinel monitor catga redis-0 6379 2");
+    expect(script).toContain("exec redis-sentinel /tmp/sentinel.conf");
+
+    // Only the leader-mode coordinator gets Redis; everyone gets every NATS URL.
+    const coordinator = doc.services.coordinator!.environment!;
+    expect(coordinator.CATGA_REDIS_MODE).toBe("sentinel");
+    expect(coordinator.CATGA_REDIS_SENTINELS).toBe("sentinel-0:26379,sentinel-1:26379,sentinel-2:26379");
+    expect(coordinator.CATGA_REDIS_MASTER).toBe("catga");
+    expect(Object.keys(doc.services.coordinator!.depends_on!)).toEqual([
+      "nats-0",
+      "nats-1",
+      "nats-2",
+      "sentinel-0",
+      "sentinel-1",
+      "sentinel-2",
+    ]);
+    const order = doc.services.order!.environment!;
+    expect(order.CATGA_REDIS_MODE).toBeUndefined();
+    expect(order.CATGA_NATS_URLS).toBe("nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222");
+    expect(order.CATGA_NATS_USER).toBe("order");
+    expect(order.CATGA_SERVICE).toBe("order");
+    expect(order.CATGA_TOPOLOGY).toBe("shop");
+    expect(order.CATGA_HEALTH_PORT).toBe("8080");
+    expect(order.CATGA_HANDLERS).toBe("/app/services/order.ts");
+    expect(order.CATGA_NATS_PASSWORD).toBe(required("CATGA_NATS_PASSWORD_ORDER"));
+    expect(doc.services.order!.command).toEqual([
+      "catga",
+      "run",
+      "--wiring",
+      "/etc/catga/wiring.json",
+      "--service",
+      "order",
+    ]);
+    expect(doc.services.order!.volumes).toEqual(["./wiring.json:/etc/catga/wiring.json:ro"]);
+    expect(doc.services.order!.depends_on).toEqual({
+      "nats-0": { condition: "service_healthy" },
+      "nats-1": { condition: "service_healthy" },
+      "nats-2": { condition: "service_healthy" },
+    });
+    expect(doc.services.order!.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:8080/readyz");
+    expect(doc.services.order!.image).toBe("catga-shop:latest");
+    expect(doc.services.order!.build?.dockerfile).toBe("Dockerfile");
+  });
+
+  it("compose — only the first NATS node is published, on the loopback interface", () => {
+    const doc = compose(exampleModel("shop"));
+    expect(doc.services["nats-0"]!.ports).toEqual([
+      { target: 4222, published: ref("CATGA_NATS_HOST_PORT:-4222"), host_ip: "127.0.0.1", protocol: "tcp" },
+    ]);
+    expect(doc.services["nats-1"]!.ports).toBeUndefined();
+    expect(doc.services["nats-0"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats.conf"]);
+    expect(doc.services["nats-0"]!.environment!.NATS_SERVER_NAME).toBe("nats-0");
+    expect(doc.services["nats-2"]!.environment!.NATS_SERVER_NAME).toBe("nats-2");
+    // Route URLs carry the route password as a reference, never a value.
+    expect(doc.services["nats-1"]!.environment!.CATGA_NATS_ROUTE_2).toBe(
+      `nats://route:${required("CATGA_NATS_CLUSTER_PASSWORD")}@nats-2:6222`,
+    );
+  });
+
+  it("compose — every $VAR nats.conf reads is set in every NATS container", () => {
+    for (const name of EXAMPLE_NAMES) {
+      const model = exampleModel(name);
+      const conf = emitNats(model, { sourceName: `${name}.catga` })[0]?.content;
+      const doc = compose(model);
+      const natsNodes = Object.keys(doc.services).filter((s) => s.startsWith("nats-"));
+      if (conf === undefined) {
+        expect(natsNodes).toEqual([]);
+        continue;
+      }
+      const settings = conf
+        .split("\n")
+        .filter((line) => !line.trimStart().startsWith("#"))
+        .join("\n");
+      const vars = [...new Set([...settings.matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!))].sort();
+      expect(vars.length).toBeGreaterThan(0);
+      for (const node of natsNodes) {
+        expect(Object.keys(doc.services[node]!.environment!).sort()).toEqual(vars);
+      }
+    }
+  });
+
+  it("compose — pipeline: no leader, so no Redis at all", () => {
+    const doc = compose(exampleModel("pipeline"));
+    expect(Object.keys(doc.services)).toEqual(["nats-0", "ingest", "stats", "alerter"]);
+    for (const s of Object.values(doc.services)) {
+      expect(Object.keys(s.environment ?? {}).filter((k) => k.includes("REDIS"))).toEqual([]);
+    }
+    expect(doc.services.ingest?.deploy?.replicas).toBe(4);
+    // A single NATS server has no routes, so no route password.
+    expect(doc.services["nats-0"]!.environment!.CATGA_NATS_CLUSTER_PASSWORD).toBeUndefined();
+    expect(files(exampleModel("pipeline"))[".env.example"]).not.toContain("REDIS");
+  });
+
+  it("compose — ledger: external NATS and Redis, no servers, services get the URLs", () => {
+    const doc = compose(exampleModel("ledger"));
+    expect(Object.keys(doc.services)).toEqual(["accounts", "transfers", "audit"]);
+    for (const s of Object.values(doc.services)) {
+      expect(s.environment!.CATGA_NATS_URLS).toBe("nats://nats-a.internal:4222,nats://nats-b.internal:4222");
+      expect(s.depends_on).toBeUndefined();
+    }
+    const transfers = doc.services.transfers!.environment!;
+    expect(transfers.CATGA_REDIS_MODE).toBe("standalone");
+    expect(transfers.CATGA_REDIS_URL).toBe("redis://redis.internal:6379");
+    expect(transfers.CATGA_REDIS_PASSWORD).toBe(ref("CATGA_REDIS_PASSWORD:-"));
+    expect(doc.services.accounts!.environment!.CATGA_REDIS_URL).toBeUndefined();
+  });
+
+  it("compose — scheduler: a 6-node Redis Cluster and an init job the leaders wait for", () => {
+    const doc = compose(exampleModel("scheduler"));
+    expect(Object.keys(doc.services)).toEqual([
+      "nats-0",
+      "nats-1",
+      "nats-2",
+      "redis-0",
+      "redis-1",
+      "redis-2",
+      "redis-3",
+      "redis-4",
+      "redis-5",
+      "redis-cluster-init",
+      "billing",
+      "collector",
+      "reports",
+      "reminder",
+    ]);
+    for (let i = 0; i < 6; i++) {
+      const cmd = doc.services[`redis-${i}`]!.command;
+      expect(cmd[cmd.indexOf("--cluster-enabled") + 1]).toBe("yes");
+      expect(doc.services[`redis-${i}`]!.healthcheck!.test).toEqual(["CMD", "redis-cli", "ping"]);
+    }
+    const init = doc.services["redis-cluster-init"]!;
+    expect(init.restart).toBe("no");
+    expect(init.command.join(" ")).toContain("--cluster create");
+    expect(init.command.join(" ")).toContain("--cluster-replicas 1 --cluster-yes");
+    expect(Object.keys(init.depends_on!)).toEqual([
+      "redis-0",
+      "redis-1",
+      "redis-2",
+      "redis-3",
+      "redis-4",
+      "redis-5",
+    ]);
+    expect(doc.services.billing!.depends_on!["redis-cluster-init"]).toEqual({
+      condition: "service_completed_successfully",
+    });
+    expect(doc.services.billing!.environment!.CATGA_REDIS_CLUSTER_NODES).toBe(
+      "redis-0:6379,redis-1:6379,redis-2:6379,redis-3:6379,redis-4:6379,redis-5:6379",
+    );
+    // The peer-mode reminder needs no Redis.
+    expect(doc.services.reminder!.environment!.CATGA_REDIS_MODE).toBeUndefined();
+    expect(doc.services.reminder!.depends_on!["redis-cluster-init"]).toBeUndefined();
+  });
+
+  it("compose — scheduler: a declared image, port, env and resources are used; no build for it", () => {
+    const billing = compose(exampleModel("scheduler")).services.billing!;
+    expect(billing.image).toBe("ghcr.io/acme/billing:2.3.1");
+    expect(billing.build).toBeUndefined();
+    expect(billing.environment!.CATGA_HANDLERS).toBeUndefined();
+    expect(billing.environment!.CATGA_HEALTH_PORT).toBe("9100");
+    expect(billing.environment!.LOG_LEVEL).toBe("info");
+    expect(billing.environment!.CURRENCY).toBe("EUR");
+    expect(billing.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:9100/readyz");
+    expect(billing.deploy).toEqual({
+      replicas: 3,
+      resources: { limits: { cpus: "0.25", memory: "256M" }, reservations: { cpus: "0.25", memory: "256M" } },
+    });
+    expect(files(exampleModel("scheduler")).Dockerfile).toContain("EXPOSE 8080\n");
+  });
+
+  it("compose — no literal password: every secret is a compose variable reference", () => {
+    for (const name of EXAMPLE_NAMES) {
+      const doc = compose(exampleModel(name));
+      for (const [service, s] of Object.entries(doc.services)) {
+        for (const [key, value] of Object.entries(s.environment ?? {})) {
+          if (/PASSWORD|AUTH|SECRET|TOKEN/.test(key) && key !== "NATS_SERVER_NAME") {
+            expect({ service, key, value }).toEqual({
+              service,
+              key,
+              value: expect.stringMatching(SECRET_REF),
+            });
+          }
+          if (/_ROUTE_/.test(key))
+            expect(value).toMatch(/^nats:\/\/route:\$\{[A-Z_]+:\?[^}]*\}@[a-z0-9-]+:6222$/);
+        }
+        const cmd = s.command ?? [];
+        cmd.forEach((arg, i) => {
+          if (arg === "--requirepass" || arg === "--masterauth") expect(cmd[i + 1]).toMatch(SECRET_REF);
+          // Inside shell scripts passwords come from the container's environment, never inline.
+          if (/auth-pass/.test(arg)) expect(arg).toMatch(/auth-pass \S+ \$\$CATGA_REDIS_PASSWORD"/);
+        });
+      }
+      for (const line of files(exampleModel(name))[".env.example"]!.split("\n")) {
+        if (/^[A-Z_][A-Z0-9_]*=/.test(line)) expect(line).toMatch(/=$/);
+      }
+    }
+  });
+
+  it("compose — .env.example lists exactly the variables docker-compose.yml references", () => {
+    for (const name of EXAMPLE_NAMES) {
+      const out = files(exampleModel(name));
+      const used = referencedVars(out["docker-compose.yml"]!);
+      expect(used.length).toBeGreaterThan(0);
+      expect({ name, vars: listedVars(out[".env.example"]!) }).toEqual({ name, vars: used });
+    }
+  });
+
+  it("compose — the same model gives the same bytes", () => {
+    for (const name of EXAMPLE_NAMES) {
+      const a = emitCompose(exampleModel(name), { sourceName: `${name}.catga` });
+      const b = emitCompose(exampleModel(name), { sourceName: `${name}.catga` });
+      expect(b).toEqual(a);
+    }
+  });
+
+  it("compose — declared env values are literal: `$` is escaped from compose interpolation", () => {
+    const model = modelOf(`topology t
+service api { replicas 1  env { PRICE "$5", HOME_REF "\${HOME}" } }
+`);
+    const out = files(model);
+    const env = compose(model).services.api!.environment!;
+    expect(env.PRICE).toBe("$$5");
+    expect(env.HOME_REF).toBe("$${HOME}");
+    expect(referencedVars(out["docker-compose.yml"]!)).not.toContain("HOME");
+  });
+
+  it("compose — standalone Redis: one `redis` server with a required password", () => {
+    const model = modelOf(`topology t
+redis { mode standalone }
+service boss { mode leader  replicas 2 }
+`);
+    const doc = compose(model);
+    expect(Object.keys(doc.services)).toEqual(["nats-0", "redis", "boss"]);
+    expect(doc.services.redis!.command).toContain("--requirepass");
+    expect(doc.services.boss!.environment!.CATGA_REDIS_URL).toBe("redis://redis:6379");
+    expect(doc.services.boss!.depends_on!.redis).toEqual({ condition: "service_healthy" });
+    expect(validateCompose(doc)).toBe(true);
+  });
+
+  it("compose — a service whose name is taken gives way: topology prefix, then a counter", () => {
+    const model = modelOf(`topology t
+service Redis { mode leader  replicas 2 }
+service orderService { replicas 1 }
+service order_service { replicas 1 }
+`);
+    const doc = compose(model);
+    expect(Object.keys(doc.services)).toEqual([
+      "nats-0",
+      "redis",
+      "t-redis",
+      "order-service",
+      "t-order-service",
+    ]);
+    expect(doc.services["t-redis"]!.environment!.CATGA_SERVICE).toBe("Redis");
+    expect(doc.services["t-order-service"]!.environment!.CATGA_SERVICE).toBe("order_service");
+  });
+
+  it("compose — CPU quantities become compose's decimal CPUs", () => {
+    expect(composeCpus("250m")).toBe("0.25");
+    expect(composeCpus("500m")).toBe("0.5");
+    expect(composeCpus("1500m")).toBe("1.5");
+    expect(composeCpus("1000m")).toBe("1");
+    expect(composeCpus("5m")).toBe("0.005");
+    expect(composeCpus("2")).toBe("2");
+    expect(composeCpus("0.5")).toBe("0.5");
+    expect(composeCpus("1.50")).toBe("1.5");
+    expect(() => composeCpus("1.5m")).toThrow(/CPU quantity/);
+  });
+
+  it("compose — memory quantities become exact Docker (binary) sizes", () => {
+    expect(composeMemory("256Mi")).toBe("256M");
+    expect(composeMemory("1Gi")).toBe("1G");
+    expect(composeMemory("1.5Gi")).toBe("1536M");
+    expect(composeMemory("512Ki")).toBe("512k");
+    expect(composeMemory("2Ti")).toBe("2T");
+    // Decimal units are not Docker's: 1M = 1 000 000 bytes = 976.5625 KiB.
+    expect(composeMemory("1M")).toBe("1000000b");
+    expect(composeMemory("512M")).toBe("500000k");
+    expect(composeMemory("1G")).toBe("1000000000b");
+    expect(composeMemory("1024")).toBe("1k");
+    expect(composeMemory("100")).toBe("100b");
+    // A fraction of a byte rounds up.
+    expect(composeMemory("0.5")).toBe("1b");
+    expect(() => composeMemory("12 MB")).toThrow(/memory quantity/);
+  });
+
+  it("compose — Dockerfile: node:20-slim, the app context, catga on PATH, health ports exposed", () => {
+    const dockerfile = files(exampleModel("shop")).Dockerfile!;
+    expect(dockerfile).toContain("\nFROM node:20-slim\n");
+    expect(dockerfile).toContain("\nCOPY --from=app . /app\n");
+    expect(dockerfile).toContain("npm ci --omit=dev");
+    expect(dockerfile).toContain("\nENV PATH=/app/node_modules/.bin:$PATH\n");
+    expect(dockerfile).toContain("\nEXPOSE 8080\n");
+    expect(dockerfile).toContain("\nUSER node\n");
+    expect(dockerfile.trimEnd().split("\n").at(-1)).toBe(
+      'CMD ["catga", "run", "--wiring", "/etc/catga/wiring.json"]',
+    );
+  });
+
+  it("compose — the sourceName, not the model's path, appears in the output", () => {
+    const model = exampleModel("shop");
+    const a = files(model, "shop.catga");
+    for (const content of Object.values(a)) expect(content).not.toContain(EXAMPLES);
+    expect(basename(model.source)).toBe("shop.catga");
+  });
+});
