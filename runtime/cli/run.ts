@@ -1,0 +1,235 @@
+/**
+ * `catga run`: one instance of one service — the command the emitted compose files and Kubernetes
+ * manifests start. It reads the wiring, loads the service's handler module, connects to NATS (and
+ * Redis in leader mode), starts the host, and drains on SIGTERM or SIGINT; a second signal exits at
+ * once.
+ */
+import { readFile } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import type { ServiceDefinition } from "../api.js";
+import { ConfigError, type RunFlags, readRunConfig } from "../config.js";
+import { type Host, type LeaderGate, startHost } from "../host.js";
+import { createLogger } from "../log.js";
+import { natsTransport } from "../transport/nats.js";
+import { parseWiring, type Wiring } from "../wiring.js";
+
+export const RUN_HELP = `catga run — run one instance of a service
+
+Usage: catga run --wiring FILE --service NAME [--handlers MODULE] [options]
+
+Options (each also from an environment variable; flags win):
+  --wiring FILE          wiring.json from 'catgac build'             CATGA_WIRING
+  --service NAME         the service this instance runs               CATGA_SERVICE
+  --handlers MODULE      module whose default export is the service's
+                         definition (from its generated definer)      CATGA_HANDLERS
+  --nats URLS            NATS servers, comma-separated                CATGA_NATS_URLS
+  --nats-user USER       NATS user (password: CATGA_NATS_PASSWORD)    CATGA_NATS_USER
+  --nats-creds FILE      NATS credentials file                        CATGA_NATS_CREDS
+  --redis URL            Redis (leader mode)                          CATGA_REDIS_URL
+  --instance-id ID       this instance's id (default host-pid)        CATGA_INSTANCE_ID
+  --health-port PORT     /healthz /readyz /metrics                    CATGA_HEALTH_PORT
+  --grace-ms MS          how long a graceful stop waits (10000)       CATGA_GRACE_MS
+  -h, --help             show this help
+
+Also read from the environment: CATGA_NATS_TOKEN, CATGA_NATS_TLS_CA/CERT/KEY, CATGA_REDIS_MODE
+(standalone|sentinel|cluster), CATGA_REDIS_SENTINELS, CATGA_REDIS_MASTER, CATGA_REDIS_CLUSTER_NODES,
+CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS. Details: docs/runtime.md.
+
+SIGTERM or SIGINT drains (readiness off, in-flight work finishes) and exits 0; a second signal
+exits at once with 130. Exit 2: usage or configuration error.
+`;
+
+/**
+ * Creates the leadership gate of a leader-mode instance. Provided by the coordination layer; kept
+ * as a parameter so `run` stays testable and the Redis client is only loaded when needed.
+ */
+export type LeaderGateFactory = (args: {
+  wiring: Wiring;
+  service: string;
+  instanceId: string;
+  redis: NonNullable<ReturnType<typeof readRunConfig>["redis"]>;
+  announce: { publish(): void; onRelease(listener: () => void): void };
+}) => Promise<LeaderGate>;
+
+/** Runs `catga run` with `argv` (after `run`); resolves with the exit code once the instance stopped. */
+export async function run(
+  argv: readonly string[],
+  io: { stdout(t: string): void; stderr(t: string): void },
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  leaderGate?: LeaderGateFactory,
+): Promise<number> {
+  let flags: RunFlags & { help?: boolean };
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        wiring: { type: "string" },
+        service: { type: "string" },
+        handlers: { type: "string" },
+        "instance-id": { type: "string" },
+        "health-port": { type: "string" },
+        nats: { type: "string" },
+        "nats-user": { type: "string" },
+        "nats-creds": { type: "string" },
+        redis: { type: "string" },
+        "grace-ms": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values as RunFlags & { help?: boolean };
+  } catch (error) {
+    io.stderr(`catga run: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  if (flags.help) {
+    io.stdout(RUN_HELP);
+    return 0;
+  }
+  let host: Host;
+  let graceMs: number;
+  try {
+    const preliminary = readRunConfig(flags, env);
+    const wiring = await loadWiring(preliminary.wiringFile);
+    const ws = wiring.services[preliminary.service];
+    if (ws === undefined) {
+      throw new ConfigError(
+        `service '${preliminary.service}' is not in ${preliminary.wiringFile}; it has ${Object.keys(wiring.services).join(", ")}`,
+      );
+    }
+    const config = readRunConfig(flags, env, { healthPort: ws.healthPort });
+    graceMs = config.graceMs;
+    const log = createLogger({
+      topology: wiring.topology,
+      service: config.service,
+      instance: config.instanceId,
+    });
+    const definition = await loadDefinition(config.handlers ?? ws.handler, config.service);
+    const transport = await natsTransport({
+      servers: config.nats.servers,
+      name: `${wiring.topology}/${config.service}/${config.instanceId}`,
+      inboxPrefix: ws.inboxPrefix,
+      connectTimeoutMs: 10_000,
+      log,
+      ...(config.nats.user !== undefined ? { user: config.nats.user } : {}),
+      ...(config.nats.password !== undefined ? { password: config.nats.password } : {}),
+      ...(config.nats.token !== undefined ? { token: config.nats.token } : {}),
+      ...(config.nats.credsFile !== undefined ? { credsFile: config.nats.credsFile } : {}),
+      ...(config.nats.tls !== undefined ? { tls: config.nats.tls } : {}),
+    });
+    let leader: LeaderGate | undefined;
+    if (ws.mode === "leader") {
+      if (config.redis === undefined) {
+        throw new ConfigError(
+          `service '${config.service}' runs in leader mode and needs Redis: set --redis URL or CATGA_REDIS_MODE and its address`,
+        );
+      }
+      if (leaderGate === undefined) throw new ConfigError("leader mode is not available in this build");
+      const releaseSubject = ws.leader?.releaseSubject as string;
+      leader = await leaderGate({
+        wiring,
+        service: config.service,
+        instanceId: config.instanceId,
+        redis: config.redis,
+        announce: {
+          publish: () => transport.publish(releaseSubject, new TextEncoder().encode(config.instanceId)),
+          onRelease: (listener) => transport.subscribe(releaseSubject, {}, () => listener()),
+        },
+      });
+    }
+    host = await startHost({
+      wiring,
+      service: config.service,
+      definition,
+      transport,
+      instanceId: config.instanceId,
+      log,
+      healthPort: config.healthPort,
+      ...(leader !== undefined ? { leader } : {}),
+    });
+  } catch (error) {
+    io.stderr(`catga run: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  return await new Promise<number>((resolveExit) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        // The operator insists: stop now, even with work in flight.
+        resolveExit(130);
+        return;
+      }
+      io.stderr(`catga run: ${signal}: draining (send it again to exit at once)\n`);
+      host.stop({ graceMs }).then(
+        () => resolveExit(0),
+        (error: unknown) => {
+          io.stderr(`catga run: drain failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+async function loadWiring(file: string): Promise<Wiring> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `cannot read the wiring '${file}': ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `the wiring '${file}' is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  return parseWiring(json, file);
+}
+
+/**
+ * Imports the handler module. A `.ts` module is loaded through tsx, so a project can run its
+ * TypeScript handlers without a build step (the convention of `catga up`).
+ */
+async function loadDefinition(module: string, service: string): Promise<ServiceDefinition> {
+  const path = isAbsolute(module) ? module : resolve(module);
+  if (/\.(c|m)?tsx?$/.test(path)) {
+    const { register } = await import("tsx/esm/api");
+    register();
+  }
+  let loaded: { default?: unknown; [name: string]: unknown };
+  try {
+    loaded = (await import(pathToFileURL(path).href)) as typeof loaded;
+  } catch (error) {
+    throw new ConfigError(
+      `cannot load the handlers of '${service}' from '${module}': ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const candidate = loaded.default;
+  const byService = (candidate as Record<string, unknown> | undefined)?.[service];
+  const definition = isDefinition(candidate) ? candidate : isDefinition(byService) ? byService : undefined;
+  if (definition === undefined) {
+    throw new ConfigError(
+      `'${module}' must export default the definition of '${service}' (from its generated definer, e.g. define${service[0]?.toUpperCase()}${service.slice(1)}({ ... }))`,
+    );
+  }
+  return definition;
+}
+
+function isDefinition(value: unknown): value is ServiceDefinition {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ServiceDefinition).service === "string" &&
+    typeof (value as ServiceDefinition).handlers === "object"
+  );
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { createBus } from "../../runtime/bus.js";
+import type { Heartbeat } from "../../runtime/host.js";
+import { startHost } from "../../runtime/host.js";
+import { sendRequest } from "../../runtime/messaging.js";
+import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
+import { conformanceWiring, echoDefinition, newProbe, specs } from "../fixtures/conformance.js";
+
+const wiring = conformanceWiring();
+const s = specs(wiring);
+
+describe("host", () => {
+  it("host — /healthz, /readyz and /metrics answer over HTTP; readiness drops while draining", async () => {
+    const hub = new MemoryHub();
+    const host = await startHost({
+      wiring,
+      service: "echo",
+      definition: echoDefinition(wiring, newProbe()),
+      transport: memoryTransport(hub),
+      instanceId: "echo-h",
+      healthPort: 0,
+    });
+    const base = `http://127.0.0.1:${host.healthPort}`;
+    const bus = createBus(memoryTransport(hub));
+    expect(await sendRequest(bus, s.Echo, { text: "a", delayMs: 0 })).toBe("a");
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: "ready",
+      role: "peer",
+      service: "echo",
+      instance: "echo-h",
+    });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('catga_messages_total{kind="command",message="Echo",outcome="ok"} 1');
+    expect(metrics).toContain('catga_message_duration_seconds_count{message="Echo"} 1');
+    expect(metrics).toContain("catga_ready 1");
+    const slow = sendRequest(bus, s.Once, { text: "slow", delayMs: 300 });
+    await new Promise((r) => setTimeout(r, 50));
+    const stopping = host.stop();
+    const during = await fetch(`${base}/readyz`);
+    expect(during.status).toBe(503);
+    expect(await slow).toBe("slow");
+    await stopping;
+    await bus.close();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+
+  it("host — heartbeats carry topology, service, instance, role and counters", async () => {
+    const hub = new MemoryHub();
+    const watcher = memoryTransport(hub);
+    const beats: Heartbeat[] = [];
+    watcher.subscribe("conf._catga.heartbeat.>", {}, (msg) =>
+      beats.push(JSON.parse(new TextDecoder().decode(msg.data))),
+    );
+    const host = await startHost({
+      wiring,
+      service: "echo",
+      definition: echoDefinition(wiring, newProbe()),
+      transport: memoryTransport(hub),
+      instanceId: "echo-b",
+      heartbeatMs: 50,
+    });
+    const bus = createBus(memoryTransport(hub));
+    await sendRequest(bus, s.Echo, { text: "a", delayMs: 0 });
+    await sendRequest(bus, s.Fail, { code: "X" }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    await host.stop();
+    await bus.close();
+    await new Promise((r) => setTimeout(r, 20)); // the farewell beat is delivered asynchronously
+    expect(beats.length).toBeGreaterThanOrEqual(3);
+    const last = beats.at(-2)!;
+    expect(last).toMatchObject({
+      topology: "conf",
+      service: "echo",
+      instance: "echo-b",
+      role: "peer",
+      mode: "p2p",
+      ready: true,
+      counters: { handled: 1, errors: 1, invalid: 0, inFlight: 0 },
+    });
+    expect(beats.at(-1)!.ready).toBe(false);
+  });
+
+  it("host — a definition for another service is refused with every problem listed", async () => {
+    const hub = new MemoryHub();
+    const def = echoDefinition(wiring, newProbe());
+    await expect(
+      startHost({ wiring, service: "everyone", definition: def, transport: memoryTransport(hub) }),
+    ).rejects.toThrow(
+      /module defines service 'conf.echo', not 'conf.everyone'[\s\S]*no event handler for Ping/,
+    );
+    const { Echo: _, ...rest } = def.handlers;
+    await expect(
+      startHost({
+        wiring,
+        service: "echo",
+        definition: { ...def, handlers: rest },
+        transport: memoryTransport(hub),
+      }),
+    ).rejects.toThrow(/no handler for Echo/);
+  });
+});
