@@ -159,49 +159,72 @@ export async function startHost(options: HostOptions): Promise<Host> {
     void work.finally(() => inFlight.delete(work));
   };
 
+  // Built per message, so everything costly (an AbortSignal with its timer, the emit/send tables,
+  // a child logger) is created only when the handler first touches it: most handlers never do, and
+  // a timer per request is what caps a 2-core machine's request rate.
   function context(msg: IncomingMessage | undefined, deadline: number, signals: AbortSignal[]): HostContext {
     const correlationId = msg?.headers[H.correlationId] || newId();
     const traceparent = msg?.headers[H.traceparent];
-    const signal = AbortSignal.any([...signals, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]);
-    const emit: Record<string, Emitter<unknown>> = {};
-    for (const [member, spec] of Object.entries(definition.emits)) {
-      emit[member] = (event) =>
-        publishEvent(bus, spec, event, {
-          correlationId,
-          ...(traceparent ? { traceparent } : {}),
-        } as CallOptions);
-    }
-    const send: Record<string, Sender<unknown, unknown>> = {};
-    for (const [member, spec] of Object.entries(definition.sends)) {
-      send[member] = (input, opts) =>
-        sendRequest(bus, spec, input, {
-          correlationId,
-          signal,
-          ...opts,
-          // Work caused by this message must not outlive the deadline it was given.
-          ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
-        });
-    }
+    let signal: AbortSignal | undefined;
+    let emit: Record<string, Emitter<unknown>> | undefined;
+    let send: Record<string, Sender<unknown, unknown>> | undefined;
+    let childLog: Logger | undefined;
+    const getSignal = () => {
+      signal ??= AbortSignal.any([...signals, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]);
+      return signal;
+    };
     const base = {
       service,
       instance: instanceId,
       messageId: msg?.headers[H.messageId] || newId(),
       correlationId,
       deadline,
-      signal,
-      log: log.child({ correlationId }),
-      emit,
-      send,
+      get signal() {
+        return getSignal();
+      },
+      get log() {
+        childLog ??= log.child({ correlationId });
+        return childLog;
+      },
+      get emit() {
+        if (emit === undefined) {
+          emit = {};
+          for (const [member, spec] of Object.entries(definition.emits)) {
+            emit[member] = (event) =>
+              publishEvent(bus, spec, event, {
+                correlationId,
+                ...(traceparent ? { traceparent } : {}),
+              } as CallOptions);
+          }
+        }
+        return emit;
+      },
+      get send() {
+        if (send === undefined) {
+          send = {};
+          for (const [member, spec] of Object.entries(definition.sends)) {
+            send[member] = (input, opts) =>
+              sendRequest(bus, spec, input, {
+                correlationId,
+                signal: getSignal(),
+                ...opts,
+                // Work caused by this message must not outlive the deadline it was given.
+                ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
+              });
+          }
+        }
+        return send;
+      },
     };
     if (ws?.mode !== "leader" || term === undefined) return base;
     const current = term;
-    return {
-      ...base,
-      fencingToken: current.fencingToken,
-      get isLeader() {
-        return role === "leader" && term === current && !current.signal.aborted;
+    return Object.defineProperties(base, {
+      fencingToken: { value: current.fencingToken, enumerable: true },
+      isLeader: {
+        get: () => role === "leader" && term === current && !current.signal.aborted,
+        enumerable: true,
       },
-    };
+    }) as HostContext;
   }
 
   function reply(

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import {
   type ConnectionOptions,
   connect,
+  createInbox,
   credsAuthenticator,
   type Msg,
   type MsgHdrs,
@@ -79,7 +80,7 @@ export async function natsTransport(options: NatsConnectOptions): Promise<Transp
   }
   const nc = await connect(connectOptions);
   watchStatus(nc, options.log);
-  return wrap(nc);
+  return wrap(nc, options.inboxPrefix ?? "_INBOX");
 }
 
 async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise<void> {
@@ -104,25 +105,89 @@ function fromMsg(msg: Msg): IncomingMessage {
   return { subject: msg.subject, data: msg.data, headers, ...(msg.reply ? { reply: msg.reply } : {}) };
 }
 
-function wrap(nc: NatsConnection): Transport {
+/** A request waiting for its reply on the shared inbox. */
+interface Pending {
+  resolve(msg: IncomingMessage): void;
+  reject(error: unknown): void;
+  subject: string;
+  timeoutMs: number;
+  expires: number;
+}
+
+/** How often expired requests are failed: the precision of deadlines, traded for one timer in total. */
+const SWEEP_MS = 10;
+
+function wrap(nc: NatsConnection, inboxPrefix: string): Transport {
   const limit = () => nc.info?.max_payload ?? 1024 * 1024;
   const checkSize = (subject: string, data: Uint8Array, headers: Headers | undefined) => {
     const size = messageSize(data, headers);
     if (size > limit()) throw new PayloadTooLargeError(subject, size, limit());
   };
+
+  // Requests share one wildcard subscription on a per-connection inbox and are matched by token,
+  // and deadlines are enforced by one sweeping timer: the client's stock request() creates a timer
+  // per request, which caps a 2-core machine far below what NATS itself sustains.
+  const inbox = createInbox(inboxPrefix);
+  const pending = new Map<string, Pending>();
+  let nextToken = 0;
+  let sweeper: NodeJS.Timeout | undefined;
+  let muxStarted = false;
+  const startMux = () => {
+    muxStarted = true;
+    nc.subscribe(`${inbox}.*`, {
+      callback: (error, msg) => {
+        if (error !== null) return;
+        const token = msg.subject.slice(inbox.length + 1);
+        const p = pending.get(token);
+        if (p === undefined) return; // late reply to a request that already timed out
+        pending.delete(token);
+        // The server answers a request nobody subscribes to with an empty 503 status message.
+        if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new NoRespondersError(p.subject));
+        else p.resolve(fromMsg(msg));
+      },
+    });
+  };
+  const sweep = () => {
+    const now = Date.now();
+    for (const [token, p] of pending) {
+      if (p.expires <= now) {
+        pending.delete(token);
+        p.reject(new TimeoutError(p.subject, p.timeoutMs));
+      }
+    }
+    if (pending.size === 0 && sweeper !== undefined) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+
   return {
     kind: "nats",
     maxPayload: limit,
     isConnected: () => !nc.isClosed() && !nc.isDraining() && nc.getServer() !== "",
-    async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
-      checkSize(subject, data, options.headers);
-      const h = toNatsHeaders(options.headers);
+    request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
       try {
-        return fromMsg(
-          await nc.request(subject, data, { timeout: options.timeoutMs, ...(h ? { headers: h } : {}) }),
-        );
+        checkSize(subject, data, options.headers);
+        if (!muxStarted) startMux();
+        const token = (nextToken++).toString(36);
+        const h = toNatsHeaders(options.headers);
+        const promise = new Promise<IncomingMessage>((resolve, reject) => {
+          pending.set(token, {
+            resolve,
+            reject,
+            subject,
+            timeoutMs: options.timeoutMs,
+            expires: Date.now() + options.timeoutMs,
+          });
+        });
+        if (sweeper === undefined) {
+          sweeper = setInterval(sweep, SWEEP_MS);
+          sweeper.unref();
+        }
+        nc.publish(subject, data, { reply: `${inbox}.${token}`, ...(h ? { headers: h } : {}) });
+        return promise;
       } catch (error) {
-        throw mapRequestError(error, subject, options.timeoutMs);
+        return Promise.reject(mapRequestError(error, subject, options.timeoutMs));
       }
     },
     publish(subject, data, headers) {
@@ -154,6 +219,9 @@ function wrap(nc: NatsConnection): Transport {
     },
     async close() {
       if (!nc.isClosed()) await nc.close();
+      for (const p of pending.values()) p.reject(new TimeoutError(p.subject, p.timeoutMs));
+      pending.clear();
+      if (sweeper !== undefined) clearInterval(sweeper);
     },
   };
 }
