@@ -95,7 +95,11 @@ function measure(services: number): Row {
   const { warmup, measured } = runsFor(services);
   const parseTiming = time(() => parse(text, FILE), warmup, measured);
   const fullTiming = time(() => checkSource(text, FILE), warmup, measured);
-  const buildTiming = time(() => emitAll(checkSource(text, FILE).value!, { sourceName: FILE }), warmup, measured);
+  const buildTiming = time(
+    () => emitAll(checkSource(text, FILE).value!, { sourceName: FILE }),
+    warmup,
+    measured,
+  );
   return {
     services,
     lines: text.split("\n").length,
@@ -171,7 +175,7 @@ function section(rows: Row[], command: string): string {
     `Command: \`${command}\`.`,
     "",
     "Median and minimum of the measured runs, after warm-up runs, with a full garbage collection",
-    "before each measured run. "build" is parse, check and every emitter of `catgac build` (TypeScript,",
+    'before each measured run. "build" is parse, check and every emitter of `catgac build` (TypeScript,',
     "wiring, compose, Kubernetes, NATS config) without writing files. The last three columns divide the",
     `per-service cost at each size by the per-service cost at ${BASELINE} services: values near 1× mean`,
     "the cost grows linearly.",

@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
 import { checkSource } from "../check/index.js";
@@ -186,7 +186,7 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
     await mkdirFor(target);
     await write(target, f.content);
     written++;
-    io.stdout(`wrote ${relative(".", target) || target}\n`);
+    io.stdout(`wrote ${target}\n`);
   }
   io.stdout(`built ${model.name}: ${files.length} files in ${out} (${written} changed)\n`);
   return EXIT.ok;

@@ -212,7 +212,7 @@ describe("catgac executable on bad input", () => {
     expect(found[0]).toMatchObject({ code: "C2002", line: 2 });
     expect(found.at(-1)?.code).toBe("C1008");
     noStack(r.err);
-  });
+  }, 180_000);
 
   it("cli — the README's 30-second example prints what the README shows", () => {
     const readme = readFileSync("README.md", "utf8");
@@ -235,7 +235,7 @@ describe("catgac executable on bad input", () => {
     expect(first.code).toBe(0);
     for (const path of ["client.ts", "wiring.json", "docker-compose.yml", "k8s.yaml", "nats/nats.conf"]) {
       expect(existsSync(join(out, path)), path).toBe(true);
-      expect(first.out).toContain(`wrote ${join(out, path).replace(`${process.cwd()}/`, "")}`);
+      expect(first.out).toContain(`wrote ${join(out, path)}\n`);
     }
     expect(first.out).toMatch(/built shop: \d+ files in .* \((\d+) changed\)/);
     const second = await catgac("build", "--out", out, "examples/shop/shop.catga");

@@ -1,0 +1,45 @@
+/**
+ * Every emitter of `catgac build`, and `emitAll`, which runs them in a fixed order. Emitters are
+ * pure: a model and options in, files as data out. Writing them is the CLI's job.
+ */
+import type { TopologyModel } from "../model.js";
+import type { EmitOptions, EmittedFile } from "./_files.js";
+import { emitCompose } from "./compose.js";
+import { emitK8s } from "./k8s.js";
+import { emitNats } from "./nats.js";
+import { emitTypeScript } from "./typescript.js";
+import { emitWiring } from "./wiring.js";
+
+export type { EmitOptions, EmittedFile } from "./_files.js";
+export { stableJson } from "./_json.js";
+export { emitCompose } from "./compose.js";
+export { emitK8s } from "./k8s.js";
+export { emitNats, natsPermissions, natsServerConf } from "./nats.js";
+export { emitTypeScript } from "./typescript.js";
+export { buildWiring, emitWiring } from "./wiring.js";
+
+/**
+ * Every output of a build: TypeScript, wiring.json, docker-compose.yml with its .env.example and
+ * Dockerfile, k8s.yaml and the NATS server config, sorted by path.
+ *
+ * @throws only on a compiler bug (an emitter producing an invalid wiring); never on user input,
+ *   which the checker has already validated.
+ */
+export function emitAll(model: TopologyModel, options: EmitOptions): EmittedFile[] {
+  const wiring = emitWiring(model, options);
+  const wiringJson = wiring[0]?.content ?? "";
+  const files = [
+    ...emitTypeScript(model, options),
+    ...wiring,
+    ...emitCompose(model, options),
+    ...emitK8s(model, { ...options, wiringJson }),
+    ...emitNats(model, options),
+  ];
+  const seen = new Set<string>();
+  for (const f of files) {
+    // Two emitters claiming one path would make the output depend on emitter order.
+    if (seen.has(f.path)) throw new Error(`catgac bug: two emitters wrote '${f.path}'`);
+    seen.add(f.path);
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

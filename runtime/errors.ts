@@ -1,0 +1,203 @@
+/**
+ * The runtime's errors: named classes, so callers can `instanceof` them and logs show what
+ * happened. An error thrown by a remote handler travels back in the reply ({@link toWireError}) and
+ * is rethrown at the caller as the same class ({@link fromWireError}), so a `DomainError` thrown in
+ * the `order` service is a `DomainError` in the web app that called `createOrder`.
+ */
+import type { SchemaIssue } from "./api.js";
+
+/** The `code` of each built-in error; a {@link DomainError} carries its handler's own code. */
+export const ERROR_CODES = {
+  internal: "INTERNAL",
+  timeout: "TIMEOUT",
+  noResponders: "NO_RESPONDERS",
+  invalidMessage: "INVALID_MESSAGE",
+  payloadTooLarge: "PAYLOAD_TOO_LARGE",
+  notLeader: "NOT_LEADER",
+} as const;
+
+/** The base of every error the runtime throws or relays. */
+export class CatgaError extends Error {
+  override name = "CatgaError";
+  /** A stable machine-readable code: one of {@link ERROR_CODES}, or a domain error's own code. */
+  readonly code: string;
+  constructor(message: string, options: { code: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
+ * An error a handler reports on purpose (`throw new DomainError("OUT_OF_STOCK", "sku 42 is sold
+ * out")`): it travels back to the caller with its code, message and details, and is never retried.
+ * Any other exception a handler throws reaches the caller as a {@link CatgaError} with code
+ * `INTERNAL`.
+ */
+export class DomainError extends CatgaError {
+  override name = "DomainError";
+  /** JSON details for the caller, if the handler gave any. */
+  readonly details: unknown;
+  constructor(code: string, message: string, options: { details?: unknown; cause?: unknown } = {}) {
+    super(message, { code, cause: options.cause });
+    this.details = options.details;
+  }
+}
+
+/** No reply arrived within the deadline. The handler may still have run: retry only idempotent messages. */
+export class TimeoutError extends CatgaError {
+  override name = "TimeoutError";
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`no reply on '${subject}' within ${timeoutMs} ms`, {
+      code: ERROR_CODES.timeout,
+      cause: options.cause,
+    });
+  }
+}
+
+/**
+ * Nobody handles the subject right now (no instance of the handling service is subscribed). Thrown
+ * at once instead of waiting for the deadline.
+ */
+export class NoRespondersError extends CatgaError {
+  override name = "NoRespondersError";
+  constructor(
+    readonly subject: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`no responders on '${subject}': is the handling service running?`, {
+      code: ERROR_CODES.noResponders,
+      cause: options.cause,
+    });
+  }
+}
+
+/** One problem of an invalid message: a dotted path into the payload (`""` for the root) and what is wrong. */
+export interface MessageIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * A payload failed its message's schema: a request before it was sent or when it arrived, a reply,
+ * or an event. The instance that found it keeps serving.
+ */
+export class InvalidMessageError extends CatgaError {
+  override name = "InvalidMessageError";
+  constructor(
+    /** The declared message name: `CreateOrder`. */
+    readonly messageName: string,
+    /** Which payload failed: the request (or event) itself, or the reply to it. */
+    readonly part: "request" | "result" | "event",
+    /** Every problem, with its path. */
+    readonly issues: readonly MessageIssue[],
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `invalid ${part} of ${messageName}: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`,
+      { code: ERROR_CODES.invalidMessage, cause: options.cause },
+    );
+  }
+
+  /** From the issues of a schema (zod's `error.issues`): paths joined with dots. */
+  static fromSchemaIssues(
+    messageName: string,
+    part: InvalidMessageError["part"],
+    issues: readonly SchemaIssue[],
+    options: { cause?: unknown } = {},
+  ): InvalidMessageError {
+    const flat = issues.map((i) => ({ path: i.path.map((k) => String(k)).join("."), message: i.message }));
+    return new InvalidMessageError(messageName, part, flat, options);
+  }
+}
+
+/** The encoded payload is larger than the NATS server's `max_payload`. */
+export class PayloadTooLargeError extends CatgaError {
+  override name = "PayloadTooLargeError";
+  constructor(
+    readonly subject: string,
+    /** Encoded size in bytes. */
+    readonly size: number,
+    /** The server's limit in bytes. */
+    readonly limit: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`payload on '${subject}' is ${size} bytes; the server accepts at most ${limit}`, {
+      code: ERROR_CODES.payloadTooLarge,
+      cause: options.cause,
+    });
+  }
+}
+
+/**
+ * A leader-mode operation ran on an instance that is not (or no longer) the leader of its service:
+ * a fenced write with a stale token, or work started after leadership was lost.
+ */
+export class NotLeaderError extends CatgaError {
+  override name = "NotLeaderError";
+  constructor(
+    readonly service: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`this instance is not the leader of service '${service}'`, {
+      code: ERROR_CODES.notLeader,
+      cause: options.cause,
+    });
+  }
+}
+
+/** An error as it travels in a reply: plain JSON. */
+export interface WireError {
+  /** The class name: `DomainError`, `InvalidMessageError`, … */
+  name: string;
+  code: string;
+  message: string;
+  /** `DomainError` only. */
+  details?: unknown;
+  /** `InvalidMessageError` only: the message name, the failing part and the issues. */
+  invalid?: { messageName: string; part: InvalidMessageError["part"]; issues: MessageIssue[] };
+}
+
+/** Encodes an error a handler threw for the reply. Unknown exceptions become code `INTERNAL`. */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof DomainError) {
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    };
+  }
+  if (error instanceof InvalidMessageError) {
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      invalid: { messageName: error.messageName, part: error.part, issues: [...error.issues] },
+    };
+  }
+  if (error instanceof CatgaError) return { name: error.name, code: error.code, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { name: "CatgaError", code: ERROR_CODES.internal, message };
+}
+
+/**
+ * Rebuilds the typed error of a reply at the caller: `DomainError` and `InvalidMessageError` as
+ * themselves, anything else as a {@link CatgaError} with the remote code and message.
+ */
+export function fromWireError(wire: WireError): CatgaError {
+  if (wire.name === "DomainError") {
+    return new DomainError(
+      wire.code,
+      wire.message,
+      wire.details === undefined ? {} : { details: wire.details },
+    );
+  }
+  if (wire.name === "InvalidMessageError" && wire.invalid) {
+    return new InvalidMessageError(wire.invalid.messageName, wire.invalid.part, wire.invalid.issues);
+  }
+  return new CatgaError(wire.message, { code: wire.code });
+}

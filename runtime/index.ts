@@ -1,0 +1,71 @@
+/**
+ * `catga/runtime`: what generated code and handler modules import. Named exports only; each file
+ * of the runtime says what it owns.
+ */
+export type {
+  Awaitable,
+  CallOptions,
+  ClientOptions,
+  Emitter,
+  EventHandler,
+  EventHandlerDefinition,
+  EventInfo,
+  EventSpec,
+  HandlerContext,
+  HostContext,
+  IrreversibleSagaStep,
+  JobDefinition,
+  LeaderServiceContext,
+  Leadership,
+  Logger,
+  MessageBus,
+  MessageSpec,
+  PublishOptions,
+  RequestHandlerDefinition,
+  RequestSpec,
+  SagaDefinition,
+  SagaInfo,
+  SagaStep,
+  SagaStepDefinition,
+  Schema,
+  SchemaIssue,
+  Sender,
+  ServiceContext,
+  ServiceDefinition,
+  SubscribeOptions,
+  Subscription,
+} from "./api.js";
+export {
+  CatgaError,
+  DomainError,
+  ERROR_CODES,
+  fromWireError,
+  InvalidMessageError,
+  type MessageIssue,
+  NoRespondersError,
+  NotLeaderError,
+  PayloadTooLargeError,
+  TimeoutError,
+  toWireError,
+  type WireError,
+} from "./errors.js";
+export {
+  eventSpec,
+  parseMessage,
+  publishEvent,
+  requester,
+  requestSpec,
+  sendRequest,
+  subscribeEvent,
+  subscriber,
+} from "./messaging.js";
+export {
+  commandSaga,
+  eventHandler,
+  eventSaga,
+  irreversibleSagaStep,
+  requestHandler,
+  sagaStep,
+  scheduledJob,
+} from "./service-definition.js";
+export { parseWiring, WIRING_VERSION, type Wiring, wiringSchema } from "./wiring.js";
