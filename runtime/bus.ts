@@ -17,6 +17,8 @@ import type {
 } from "./api.js";
 import { CatgaError, NoRespondersError, TimeoutError } from "./errors.js";
 import { type Logger, silentLogger } from "./log.js";
+import { type MemoryHub, memoryTransport } from "./transport/memory.js";
+import { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
 import type { Headers, Transport } from "./transport/types.js";
 
 /** Retry policy for idempotent requests. */
@@ -206,4 +208,17 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       { once: true },
     );
   });
+}
+
+/**
+ * A bus on NATS: what an application passes to a generated client (`connectShop(await
+ * connectNats({ servers, user: "client", password, inboxPrefix: "_INBOX.shop.client" }))`).
+ */
+export async function connectNats(options: NatsConnectOptions, busOptions: BusOptions = {}): Promise<Bus> {
+  return createBus(await natsTransport(options), busOptions);
+}
+
+/** A bus on an in-memory hub: every bus on the same hub talks to every other, with NATS semantics. */
+export function memoryBus(hub: MemoryHub, busOptions: BusOptions = {}): Bus {
+  return createBus(memoryTransport(hub), busOptions);
 }

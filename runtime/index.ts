@@ -36,6 +36,16 @@ export type {
   Subscription,
 } from "./api.js";
 export {
+  type Bus,
+  type BusOptions,
+  type BusStats,
+  connectNats,
+  createBus,
+  memoryBus,
+  type RetryPolicy,
+} from "./bus.js";
+export { ConfigError, type RedisTarget, type RunConfig, readRunConfig } from "./config.js";
+export {
   CatgaError,
   DomainError,
   ERROR_CODES,
@@ -50,6 +60,17 @@ export {
   type WireError,
 } from "./errors.js";
 export {
+  DefinitionMismatchError,
+  type Heartbeat,
+  type Host,
+  type HostCounters,
+  type HostOptions,
+  type LeaderGate,
+  type Role,
+  startHost,
+} from "./host.js";
+export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
+export {
   eventSpec,
   parseMessage,
   publishEvent,
@@ -59,6 +80,7 @@ export {
   subscribeEvent,
   subscriber,
 } from "./messaging.js";
+export { Registry } from "./metrics.js";
 export {
   commandSaga,
   eventHandler,
@@ -68,4 +90,7 @@ export {
   sagaStep,
   scheduledJob,
 } from "./service-definition.js";
+export { DEFAULT_MAX_PAYLOAD, MemoryHub, memoryTransport } from "./transport/memory.js";
+export { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
+export type { Headers, IncomingMessage, Transport, TransportSubscription } from "./transport/types.js";
 export { parseWiring, WIRING_VERSION, type Wiring, wiringSchema } from "./wiring.js";
