@@ -48,6 +48,8 @@ export const DIAGNOSTIC_CODES = {
   C3020: { name: "ignored-in-leader-mode", severity: "warning" },
   C3021: { name: "idle-service", severity: "warning" },
   C3022: { name: "infinite-type", severity: "error" },
+  C3023: { name: "reserved-name", severity: "error" },
+  C3024: { name: "deployment-name-clash", severity: "error" },
 } as const satisfies Record<string, { name: string; severity: Severity }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -16,6 +16,7 @@ import type {
   ScheduleModel,
   SubscriptionModel,
 } from "../model.js";
+import { dnsLabel } from "../naming.js";
 import { quoteList, withArticle } from "./_text.js";
 import { isPlaceholder } from "./_values.js";
 import { checkQueueName, type ServiceSettings } from "./settings.js";
@@ -211,6 +212,7 @@ export function checkTopology(
     });
     services.push(facts);
   }
+  checkServiceNames(table.services, table.duplicated, out);
 
   const sagas: SagaFacts[] = [];
   /** Commands that start a saga: their handler is the saga's runner. */
@@ -506,6 +508,66 @@ function checkService(
     );
   }
   return facts;
+}
+
+/**
+ * Service names the runtime takes for itself: NATS users of applications (`client`) and operators'
+ * tools (`ops`) in the emitted permissions. A service with such a name would merge its grants with
+ * theirs.
+ */
+const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(["client", "ops"]);
+
+/**
+ * Reserved names (C3023), and names that differ in the file but become the same name in
+ * deployments (C3024): `orderService` and `order_service` are both `order-service` in compose and
+ * Kubernetes and both `ORDER_SERVICE` in environment variables.
+ */
+function checkServiceNames(
+  services: readonly ServiceDecl[],
+  duplicated: ReadonlySet<string>,
+  out: Diagnostic[],
+): void {
+  const byLabel = new Map<string, ServiceDecl[]>();
+  for (const service of services) {
+    const name = service.name.text;
+    if (name === "") continue;
+    if (RESERVED_SERVICE_NAMES.has(name)) {
+      out.push(
+        diagnostic(
+          "C3023",
+          service.name.span,
+          `'${name}' is reserved: the runtime's NATS user '${name}' has this name`,
+          {
+            hint: `rename the service, e.g. '${name}Service'`,
+          },
+        ),
+      );
+    }
+    if (duplicated.has(name)) continue;
+    add(byLabel, dnsLabel(name), service);
+  }
+  for (const [label, sites] of byLabel) {
+    const distinct = [...new Set(sites.map((s) => s.name.text))];
+    if (distinct.length < 2) continue;
+    for (const site of sites) {
+      out.push(
+        diagnostic(
+          "C3024",
+          site.name.span,
+          `service '${site.name.text}' would be deployed as '${label}', like ${quoteList(
+            distinct.filter((n) => n !== site.name.text),
+          )}`,
+          {
+            hint: "compose and Kubernetes names are lower case with dashes: rename one so they differ",
+            related: sites
+              .filter((other) => other !== site)
+              .slice(0, MAX_RELATED)
+              .map((other) => ({ message: `'${other.name.text}' is declared here`, span: other.name.span })),
+          },
+        ),
+      );
+    }
+  }
 }
 
 function checkSaga(

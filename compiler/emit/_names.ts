@@ -7,6 +7,9 @@
  * Everything here is a pure function of the model: no clock, no randomness, no environment.
  */
 import type { MessageModel, TopologyModel } from "../model.js";
+import { dnsLabel } from "../naming.js";
+
+export { dnsLabel };
 
 /** The subject token of each message kind: `shop.cmd.CreateOrder`, `shop.query.GetOrder`, `shop.event.OrderCreated`. */
 const KIND_TOKEN: Record<MessageModel["kind"], string> = { command: "cmd", query: "query", event: "event" };
@@ -201,25 +204,6 @@ export function defaultServiceImage(topology: string): string {
   return `catga-${dnsLabel(topology)}:latest`;
 }
 
-/**
- * A DNS-1123 label (Kubernetes object and compose service names): lower case, `a-z0-9-`, starting
- * with a letter, ending alphanumeric, at most 63 characters. `orderService` → `order-service`,
- * `Order_2` → `order-2`. Stable: the same input always gives the same label. A name that had to be
- * cut gets a short hash suffix so two long names do not collide.
- */
-export function dnsLabel(name: string, max = 63): string {
-  let label = name
-    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, "-")
-    .replace(/-+/g, "-")
-    .replace(/^[^a-z]+/, "")
-    .replace(/-+$/, "");
-  if (label === "") label = `x${fnv1a(name).slice(0, 6)}`;
-  if (label.length > max) label = `${label.slice(0, max - 7).replace(/-+$/, "")}-${fnv1a(name).slice(0, 6)}`;
-  return label;
-}
-
 /** The DNS-safe name of a topology object: `shop-order`, `shop-nats`, `shop-redis`. */
 export function objectName(topology: string, part: string): string {
   return dnsLabel(`${dnsLabel(topology)}-${dnsLabel(part)}`);
@@ -228,14 +212,4 @@ export function objectName(topology: string, part: string): string {
 /** `CATGA_NATS_PASSWORD_ORDER_SERVICE` from `orderService` or `order-service`. */
 function envToken(name: string): string {
   return dnsLabel(name).replace(/-/g, "_").toUpperCase();
-}
-
-/** FNV-1a (32 bit) as 8 hex digits: a tiny stable hash for name suffixes (not for security). */
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, "0");
 }
