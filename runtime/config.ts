@@ -5,12 +5,7 @@
  * compose files and Kubernetes manifests set (docs/runtime.md lists them).
  */
 import { hostname } from "node:os";
-
-/** Redis connection of an instance, by deployment mode. */
-export type RedisTarget =
-  | { mode: "standalone"; url: string }
-  | { mode: "sentinel"; sentinels: { host: string; port: number }[]; masterName: string }
-  | { mode: "cluster"; nodes: { host: string; port: number }[] };
+import { parseRedisConfig, type RedisConfig } from "./coordination/redis-connection.js";
 
 /** Everything `catga run` needs besides the wiring and the handlers. */
 export interface RunConfig {
@@ -28,7 +23,8 @@ export interface RunConfig {
     credsFile?: string;
     tls?: { caFile?: string; certFile?: string; keyFile?: string };
   };
-  redis?: RedisTarget & { password?: string; tls: boolean };
+  /** Absent when neither --redis nor CATGA_REDIS_MODE / CATGA_REDIS_URL is given. */
+  redis?: RedisConfig;
   /** How long a graceful stop may wait for in-flight work, in ms. */
   graceMs: number;
 }
@@ -107,31 +103,11 @@ function redisConfig(
   url: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Pick<RunConfig, "redis"> {
-  const mode = env.CATGA_REDIS_MODE || (url !== undefined ? "standalone" : undefined);
-  if (mode === undefined) return {};
-  const common = {
-    ...(env.CATGA_REDIS_PASSWORD ? { password: env.CATGA_REDIS_PASSWORD } : {}),
-    tls: env.CATGA_REDIS_TLS === "1" || env.CATGA_REDIS_TLS === "true",
-  };
-  switch (mode) {
-    case "standalone":
-      if (url === undefined)
-        throw new ConfigError("CATGA_REDIS_MODE=standalone needs --redis URL or CATGA_REDIS_URL");
-      return { redis: { mode, url, ...common } };
-    case "sentinel": {
-      const sentinels = addresses(env.CATGA_REDIS_SENTINELS, "CATGA_REDIS_SENTINELS");
-      return { redis: { mode, sentinels, masterName: env.CATGA_REDIS_MASTER || "catga", ...common } };
-    }
-    case "cluster":
-      return {
-        redis: {
-          mode,
-          nodes: addresses(env.CATGA_REDIS_CLUSTER_NODES, "CATGA_REDIS_CLUSTER_NODES"),
-          ...common,
-        },
-      };
-    default:
-      throw new ConfigError(`CATGA_REDIS_MODE is '${mode}'; use standalone, sentinel or cluster`);
+  if (!env.CATGA_REDIS_MODE && url === undefined) return {};
+  try {
+    return { redis: parseRedisConfig({ ...env, ...(url !== undefined ? { CATGA_REDIS_URL: url } : {}) }) };
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error), { cause: error });
   }
 }
 
@@ -140,17 +116,6 @@ function list(text: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
-}
-
-function addresses(text: string | undefined, name: string): { host: string; port: number }[] {
-  const items = list(text ?? "");
-  if (items.length === 0)
-    throw new ConfigError(`${name} is empty: give host:port of every node, separated by commas`);
-  return items.map((item) => {
-    const at = item.lastIndexOf(":");
-    const host = at > 0 ? item.slice(0, at) : item;
-    return { host, port: at > 0 ? port(item.slice(at + 1), name) : 6379 };
-  });
 }
 
 function port(text: string, name: string): number {

@@ -21,6 +21,8 @@ import type {
   ServiceDefinition,
 } from "./api.js";
 import { type Bus, createBus } from "./bus.js";
+import type { CoordinationBackend } from "./coordination/backend.js";
+import { runSchedule, type ScheduleHandle } from "./coordination/schedule.js";
 import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "./errors.js";
 import { type HealthServer, startHealthServer } from "./health-server.js";
 import { type Logger, silentLogger } from "./log.js";
@@ -64,6 +66,11 @@ export interface HostOptions {
   heartbeatMs?: number;
   /** Required in leader mode: who decides when this instance leads. */
   leader?: LeaderGate;
+  /**
+   * Required for scheduled jobs (leader mode): where ticks are claimed, so each tick runs at most
+   * once across the cluster, even across a change of leader.
+   */
+  coordination?: CoordinationBackend;
 }
 
 /** Per-instance counters, as heartbeats and status report them. */
@@ -153,6 +160,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
   let subscribed = false;
   let draining = false;
   let term: { fencingToken: bigint; signal: AbortSignal } | undefined;
+  /** The schedules of the current (or last) term: the next term awaits them, so runs never overlap. */
+  let schedules: ScheduleHandle[] = [];
 
   const track = (work: Promise<void>) => {
     inFlight.add(work);
@@ -356,6 +365,61 @@ export async function startHost(options: HostOptions): Promise<Host> {
     await Promise.all(subs.map((s) => s.drain()));
   }
 
+  function startSchedules(t: { fencingToken: bigint; signal: AbortSignal }): void {
+    if (ws!.schedules.length === 0) return;
+    const backend = options.coordination;
+    const tag = ws!.leader?.redisHashTag;
+    if (backend === undefined || tag === undefined) {
+      log.error("scheduled jobs need coordination (Redis or in-memory); none were started");
+      return;
+    }
+    const previous = schedules;
+    schedules = [];
+    const token = Number(t.fencingToken);
+    for (const s of ws!.schedules) {
+      const job = definition.jobs[s.job];
+      if (job === undefined) continue;
+      const start = () =>
+        runSchedule({
+          backend,
+          hashTag: tag,
+          job: s.job,
+          intervalMs: s.intervalMs,
+          token: () => (term === t && role === "leader" ? token : undefined),
+          signal: t.signal,
+          logger: log,
+          run: async (r) => {
+            const started = performance.now();
+            try {
+              await job.run(tickContext(r, t));
+              m.jobs.inc({ job: s.job, outcome: "ok" });
+            } catch (error) {
+              m.jobs.inc({ job: s.job, outcome: "error" });
+              throw error;
+            } finally {
+              m.duration.observe({ message: `job:${s.job}` }, (performance.now() - started) / 1000);
+            }
+          },
+        });
+      // A new term in the same process waits for the last term's run of the job to finish.
+      const handle = previous.length === 0 ? start() : undefined;
+      if (handle) schedules.push(handle);
+      else
+        void Promise.all(previous.map((p) => p.done)).then(() => {
+          if (term === t && !t.signal.aborted) schedules.push(start());
+        });
+    }
+  }
+
+  function tickContext(
+    r: { job: string; tick: number },
+    t: { fencingToken: bigint; signal: AbortSignal },
+  ): HostContext {
+    const ctx = context(undefined, Date.now() + ws!.timeoutMs, [shutdown.signal, t.signal]);
+    // A tick's id is stable across instances: a job can deduplicate its effects on it.
+    return Object.defineProperty(ctx, "messageId", { value: `${r.job}:${r.tick}`, enumerable: true });
+  }
+
   const ready = () => transport.isConnected() && !draining && (role === "standby" || subscribed);
 
   const heartbeat = (): Heartbeat => ({
@@ -415,6 +479,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         role = "leader";
         log.info("elected leader", { fencingToken: t.fencingToken.toString() });
         subscribe();
+        startSchedules(t);
         beat();
       },
       onDemoted: (reason) => {
@@ -452,6 +517,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       await Promise.race([Promise.all(inFlight), grace]);
       shutdown.abort(new CatgaError("the instance is shutting down", { code: "SHUTDOWN" }));
       if (options.leader) await options.leader.stop({ release: true });
+      await Promise.all(schedules.map((h) => h.done));
       role = ws.mode === "p2p" ? "peer" : "standby";
       beat();
       await transport.drain();
@@ -468,6 +534,7 @@ function instruments(r: Registry): {
   inFlight: Gauge;
   ready: Gauge;
   leader: Gauge;
+  jobs: Counter;
 } {
   return {
     handled: r.counter("catga_messages_total", "Messages handled, by message, kind and outcome."),
@@ -475,6 +542,7 @@ function instruments(r: Registry): {
     duration: r.histogram("catga_message_duration_seconds", "Time to handle a message, by message."),
     inFlight: r.gauge("catga_messages_in_flight", "Messages being handled now, by message."),
     ready: r.gauge("catga_ready", "1 when the instance is ready to serve."),
+    jobs: r.counter("catga_job_runs_total", "Scheduled job runs, by job and outcome."),
     leader: r.gauge("catga_leader", "1 when this instance leads its service."),
   };
 }

@@ -44,7 +44,26 @@ export {
   memoryBus,
   type RetryPolicy,
 } from "./bus.js";
-export { ConfigError, type RedisTarget, type RunConfig, readRunConfig } from "./config.js";
+export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
+export {
+  acquireLock,
+  CoordinationUnavailableError,
+  createRedis,
+  FencedStore,
+  LeaderElector,
+  LeadershipLostError,
+  type Lock,
+  LockLostError,
+  type LockOptions,
+  LockTimeoutError,
+  MemoryCoordination,
+  parseRedisConfig,
+  type RedisConfig,
+  RedisConfigError,
+  RedisCoordination,
+  runSchedule,
+  StaleTokenError,
+} from "./coordination/index.js";
 export {
   CatgaError,
   DomainError,
@@ -69,6 +88,7 @@ export {
   type Role,
   startHost,
 } from "./host.js";
+export { type ElectedGate, type LeaderGateOptions, leaderGate } from "./leadership.js";
 export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
 export {
   eventSpec,

@@ -8,9 +8,14 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Cluster, Redis } from "ioredis";
 import type { ServiceDefinition } from "../api.js";
 import { ConfigError, type RunFlags, readRunConfig } from "../config.js";
+import type { CoordinationBackend } from "../coordination/backend.js";
+import { createRedis } from "../coordination/redis-connection.js";
+import { RedisCoordination } from "../coordination/redis-coordination.js";
 import { type Host, type LeaderGate, startHost } from "../host.js";
+import { leaderGate } from "../leadership.js";
 import { createLogger } from "../log.js";
 import { natsTransport } from "../transport/nats.js";
 import { parseWiring, type Wiring } from "../wiring.js";
@@ -41,24 +46,11 @@ SIGTERM or SIGINT drains (readiness off, in-flight work finishes) and exits 0; a
 exits at once with 130. Exit 2: usage or configuration error.
 `;
 
-/**
- * Creates the leadership gate of a leader-mode instance. Provided by the coordination layer; kept
- * as a parameter so `run` stays testable and the Redis client is only loaded when needed.
- */
-export type LeaderGateFactory = (args: {
-  wiring: Wiring;
-  service: string;
-  instanceId: string;
-  redis: NonNullable<ReturnType<typeof readRunConfig>["redis"]>;
-  announce: { publish(): void; onRelease(listener: () => void): void };
-}) => Promise<LeaderGate>;
-
 /** Runs `catga run` with `argv` (after `run`); resolves with the exit code once the instance stopped. */
 export async function run(
   argv: readonly string[],
   io: { stdout(t: string): void; stderr(t: string): void },
   env: Readonly<Record<string, string | undefined>> = process.env,
-  leaderGate?: LeaderGateFactory,
 ): Promise<number> {
   let flags: RunFlags & { help?: boolean };
   try {
@@ -90,6 +82,7 @@ export async function run(
   }
   let host: Host;
   let graceMs: number;
+  let redis: Redis | Cluster | undefined;
   try {
     const preliminary = readRunConfig(flags, env);
     const wiring = await loadWiring(preliminary.wiringFile);
@@ -120,23 +113,24 @@ export async function run(
       ...(config.nats.tls !== undefined ? { tls: config.nats.tls } : {}),
     });
     let leader: LeaderGate | undefined;
+    let coordination: CoordinationBackend | undefined;
     if (ws.mode === "leader") {
       if (config.redis === undefined) {
         throw new ConfigError(
           `service '${config.service}' runs in leader mode and needs Redis: set --redis URL or CATGA_REDIS_MODE and its address`,
         );
       }
-      if (leaderGate === undefined) throw new ConfigError("leader mode is not available in this build");
-      const releaseSubject = ws.leader?.releaseSubject as string;
-      leader = await leaderGate({
-        wiring,
-        service: config.service,
+      redis = createRedis(config.redis);
+      // Unreachable Redis at start is not fatal: the instance stays a standby (ready, not leading)
+      // and the elector keeps trying; commands fail fast meanwhile, so nothing piles up.
+      redis.on("error", (error: Error) => log.warn("redis error", { error: error.message }));
+      coordination = new RedisCoordination(redis);
+      leader = leaderGate({
+        backend: coordination,
+        service: ws,
         instanceId: config.instanceId,
-        redis: config.redis,
-        announce: {
-          publish: () => transport.publish(releaseSubject, new TextEncoder().encode(config.instanceId)),
-          onRelease: (listener) => transport.subscribe(releaseSubject, {}, () => listener()),
-        },
+        transport,
+        log,
       });
     }
     host = await startHost({
@@ -148,6 +142,7 @@ export async function run(
       log,
       healthPort: config.healthPort,
       ...(leader !== undefined ? { leader } : {}),
+      ...(coordination !== undefined ? { coordination } : {}),
     });
   } catch (error) {
     io.stderr(`catga run: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -164,7 +159,10 @@ export async function run(
       }
       io.stderr(`catga run: ${signal}: draining (send it again to exit at once)\n`);
       host.stop({ graceMs }).then(
-        () => resolveExit(0),
+        () => {
+          redis?.disconnect();
+          resolveExit(0);
+        },
         (error: unknown) => {
           io.stderr(`catga run: drain failed: ${error instanceof Error ? error.message : String(error)}\n`);
           resolveExit(1);

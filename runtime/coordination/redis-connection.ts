@@ -1,0 +1,273 @@
+/**
+ * Redis connections for coordination: standalone, Sentinel and Cluster, configured so a leader can
+ * trust what its commands tell it.
+ *
+ * The defaults of ioredis are wrong for leases. ioredis queues commands while disconnected and
+ * replays them after reconnecting (offline queue, 20 retries per request), so a renew sent during an
+ * outage could "succeed" long after the lease expired, and a leader would wait on it instead of
+ * stepping down. Here commands fail fast while disconnected (no offline queue, no resend of
+ * in-flight commands, a command timeout), while the connection itself reconnects forever with
+ * jittered, capped backoff so the instance recovers on its own when Redis comes back.
+ */
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { RedisConfigError } from "./errors.js";
+
+/** `host:port` of a sentinel or cluster node. */
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+/** Settings shared by every mode. */
+export interface RedisCommonConfig {
+  /**
+   * Password of the Redis data nodes (AUTH). A password inside a standalone URL wins over this one.
+   * Sentinels are contacted without a password.
+   * @default no password
+   */
+  password?: string;
+  /**
+   * Connect with TLS (to data nodes and, in Sentinel mode, to the sentinels).
+   * @default false
+   */
+  tls?: boolean;
+}
+
+/** Where Redis is: one server, a Sentinel-monitored primary, or a Cluster. */
+export type RedisConfig =
+  | ({ mode: "standalone" /** `redis://host:port` or `rediss://…` */; url: string } & RedisCommonConfig)
+  | ({
+      mode: "sentinel";
+      /** The sentinels to ask for the current primary. */
+      sentinels: readonly RedisAddress[];
+      /** The monitored primary's name (`sentinel monitor <name> …`). */
+      masterName: string;
+    } & RedisCommonConfig)
+  | ({
+      mode: "cluster" /** Seed nodes; the rest of the cluster is discovered. */;
+      nodes: readonly RedisAddress[];
+    } & RedisCommonConfig);
+
+/** How the client behaves on failures. The defaults suit leases of a few seconds and more. */
+export interface RedisConnectionOptions {
+  /**
+   * A command without a reply within this time fails (`Command timed out`), so a renew stuck on a
+   * half-dead connection cannot hold a leader past its renew deadline. Keep it well below the
+   * lease's renew deadline.
+   * @default 1000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Time allowed to establish a connection before it is dropped and retried.
+   * @default 2000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * First reconnect delay; it doubles per attempt up to {@link maxBackoffMs}, each delay jittered to
+   * 50–100 % so a fleet of instances does not reconnect in lockstep.
+   * @default 50
+   */
+  minBackoffMs?: number;
+  /**
+   * Cap of the reconnect delay.
+   * @default 2000
+   */
+  maxBackoffMs?: number;
+  /**
+   * Name shown in `CLIENT LIST`, e.g. the instance id.
+   * @default none
+   */
+  connectionName?: string;
+  /**
+   * Called with connection errors (ioredis emits them on every failed reconnect).
+   * @default errors are dropped: the callers see failures through their commands
+   */
+  onError?: (error: Error) => void;
+  /**
+   * Random numbers in [0, 1), for the jitter.
+   * @default Math.random
+   */
+  random?: () => number;
+}
+
+/**
+ * Jittered exponential backoff: attempt 1 waits about `min`, each further attempt doubles, capped at
+ * `max`; the delay is uniformly 50–100 % of that ("equal jitter").
+ */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
+  const exp = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+  return Math.max(1, Math.round(exp / 2 + (exp / 2) * random()));
+}
+
+/**
+ * A client for `config`: `Redis` for standalone and Sentinel, `Cluster` for Cluster. It connects at
+ * once, reconnects forever, and fails commands fast while disconnected (see the file comment).
+ * The caller owns it and ends it with `disconnect()` or `quit()`.
+ */
+export function createRedis(config: RedisConfig, options: RedisConnectionOptions = {}): Redis | Cluster {
+  const minBackoff = options.minBackoffMs ?? 50;
+  const maxBackoff = options.maxBackoffMs ?? 2000;
+  const random = options.random ?? Math.random;
+  const retry = (times: number): number => backoffDelay(times, minBackoff, maxBackoff, random);
+  const common: RedisOptions = {
+    commandTimeout: options.commandTimeoutMs ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    // Fail fast: a command issued while disconnected errors at once instead of waiting in a queue.
+    enableOfflineQueue: false,
+    // Commands in flight when the connection drops fail instead of being replayed after reconnect:
+    // a replayed renew would arrive after its lease could have expired.
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    // After a Sentinel failover the old primary (if it comes back) is a replica and refuses writes:
+    // reconnect so the connector asks the sentinels for the new primary.
+    reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
+    ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
+    ...(config.password !== undefined ? { password: config.password } : {}),
+    ...(config.tls ? { tls: {} } : {}),
+  };
+  let client: Redis | Cluster;
+  switch (config.mode) {
+    case "standalone":
+      client = new Redis(config.url, { ...common, retryStrategy: retry });
+      break;
+    case "sentinel":
+      client = new Redis({
+        ...common,
+        sentinels: config.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: config.masterName,
+        retryStrategy: retry,
+        // With all sentinels down, keep asking (the ioredis default gives up after a while).
+        sentinelRetryStrategy: retry,
+        // Subscribe to +switch-master so a failover is noticed before the old socket times out.
+        failoverDetector: true,
+        ...(config.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      });
+      break;
+    case "cluster": {
+      const { password, tls, ...nodeOptions } = common;
+      const clusterOptions: ClusterOptions = {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retry,
+        // Retry MOVED/ASK/CLUSTERDOWN briefly (a resharding or a failover in progress), then fail.
+        maxRedirections: 6,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+        redisOptions: {
+          ...nodeOptions,
+          ...(password !== undefined ? { password } : {}),
+          ...(tls !== undefined ? { tls } : {}),
+        },
+      };
+      client = new Cluster(
+        config.nodes.map((n) => ({ host: n.host, port: n.port })),
+        clusterOptions,
+      );
+      break;
+    }
+  }
+  // Without a listener ioredis prints every reconnect failure to the console.
+  client.on("error", options.onError ?? (() => {}));
+  return client;
+}
+
+/** Environment variables read by {@link parseRedisConfig} (the same names as the compiler's `ENV`). */
+export const REDIS_ENV = {
+  mode: "CATGA_REDIS_MODE",
+  url: "CATGA_REDIS_URL",
+  sentinels: "CATGA_REDIS_SENTINELS",
+  master: "CATGA_REDIS_MASTER",
+  clusterNodes: "CATGA_REDIS_CLUSTER_NODES",
+  password: "CATGA_REDIS_PASSWORD",
+  tls: "CATGA_REDIS_TLS",
+} as const;
+
+/**
+ * Reads a {@link RedisConfig} from environment variables:
+ * - `CATGA_REDIS_MODE`: `standalone` (default), `sentinel` or `cluster`;
+ * - standalone: `CATGA_REDIS_URL` (`redis://host:port`);
+ * - sentinel: `CATGA_REDIS_SENTINELS` (`host:port,host:port`) and `CATGA_REDIS_MASTER` (default `catga`);
+ * - cluster: `CATGA_REDIS_CLUSTER_NODES` (`host:port,…`);
+ * - any mode: `CATGA_REDIS_PASSWORD`, `CATGA_REDIS_TLS` (`true`/`false`, `1`/`0`).
+ *
+ * @param env Usually `process.env`.
+ * @throws RedisConfigError naming the variable that is missing or malformed.
+ */
+export function parseRedisConfig(env: Readonly<Record<string, string | undefined>>): RedisConfig {
+  const value = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const required = (name: string, why: string): string => {
+    const v = value(name);
+    if (v === undefined) throw new RedisConfigError(`${name} is not set (${why})`, name);
+    return v;
+  };
+  const common: RedisCommonConfig = {};
+  const password = value(REDIS_ENV.password);
+  if (password !== undefined) common.password = password;
+  const tls = value(REDIS_ENV.tls);
+  if (tls !== undefined) {
+    if (/^(true|1|yes)$/i.test(tls)) common.tls = true;
+    else if (/^(false|0|no)$/i.test(tls)) common.tls = false;
+    else throw new RedisConfigError(`${REDIS_ENV.tls} must be true or false, got '${tls}'`, REDIS_ENV.tls);
+  }
+  const mode = value(REDIS_ENV.mode) ?? "standalone";
+  switch (mode) {
+    case "standalone": {
+      const url = required(REDIS_ENV.url, "standalone mode connects to this URL, e.g. redis://redis:6379");
+      if (!/^rediss?:\/\/[^/\s]+/.test(url)) {
+        throw new RedisConfigError(
+          `${REDIS_ENV.url} must look like redis://host:port or rediss://host:port, got '${url}'`,
+          REDIS_ENV.url,
+        );
+      }
+      return { mode, url, ...common };
+    }
+    case "sentinel":
+      return {
+        mode,
+        sentinels: addresses(
+          REDIS_ENV.sentinels,
+          required(
+            REDIS_ENV.sentinels,
+            "sentinel mode asks these sentinels for the primary, e.g. s1:26379,s2:26379",
+          ),
+        ),
+        masterName: value(REDIS_ENV.master) ?? "catga",
+        ...common,
+      };
+    case "cluster":
+      return {
+        mode,
+        nodes: addresses(
+          REDIS_ENV.clusterNodes,
+          required(REDIS_ENV.clusterNodes, "cluster mode starts from these nodes, e.g. r1:6379,r2:6379"),
+        ),
+        ...common,
+      };
+    default:
+      throw new RedisConfigError(
+        `${REDIS_ENV.mode} must be standalone, sentinel or cluster, got '${mode}'`,
+        REDIS_ENV.mode,
+      );
+  }
+}
+
+function addresses(variable: string, text: string): RedisAddress[] {
+  const list = text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .map((part) => {
+      // host:port, the host possibly an IPv6 literal in brackets.
+      const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(part);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        throw new RedisConfigError(`${variable}: '${part}' is not host:port`, variable);
+      }
+      return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+    });
+  if (list.length === 0) throw new RedisConfigError(`${variable} lists no host:port`, variable);
+  return list;
+}
