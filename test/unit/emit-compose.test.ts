@@ -403,22 +403,15 @@ service boss { mode leader  replicas 2 }
     expect(validateCompose(doc)).toBe(true);
   });
 
-  it("compose — a service whose name is taken gives way: topology prefix, then a counter", () => {
+  it("compose — a service whose name is taken gives way with the topology prefix", () => {
     const model = modelOf(`topology t
 service Redis { mode leader  replicas 2 }
-service orderService { replicas 1 }
-service order_service { replicas 1 }
+service tRedis { replicas 1 }
 `);
     const doc = compose(model);
-    expect(Object.keys(doc.services)).toEqual([
-      "nats-0",
-      "redis",
-      "t-redis",
-      "order-service",
-      "t-order-service",
-    ]);
+    expect(Object.keys(doc.services)).toEqual(["nats-0", "redis", "t-redis", "t-t-redis"]);
     expect(doc.services["t-redis"]!.environment!.CATGA_SERVICE).toBe("Redis");
-    expect(doc.services["t-order-service"]!.environment!.CATGA_SERVICE).toBe("order_service");
+    expect(doc.services["t-t-redis"]!.environment!.CATGA_SERVICE).toBe("tRedis");
   });
 
   it("compose — CPU quantities become compose's decimal CPUs", () => {

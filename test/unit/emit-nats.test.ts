@@ -134,8 +134,11 @@ describe("nats permissions", () => {
   });
 
   it("nats — a service named like a built-in user is refused rather than merged", () => {
-    const model = modelOf("topology t\ncommand Go {}\nservice client { handles Go }\n");
-    expect(() => natsPermissions(model)).toThrow(/built-in NATS user client/);
+    // The checker rejects such a topology (C3023); the emitter still refuses rather than merge grants
+    // if a model ever reaches it another way.
+    const model = modelOf("topology t\ncommand Go {}\nservice svc { handles Go }\n");
+    const renamed = { ...model, services: model.services.map((s) => ({ ...s, name: "client" })) };
+    expect(() => natsPermissions(renamed)).toThrow(/built-in NATS user client/);
   });
 });
 
