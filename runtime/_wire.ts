@@ -2,7 +2,7 @@
  * The wire format shared by the client side (bus) and the serving side (host): header names, JSON
  * encoding, ids and W3C trace context. Private to runtime/.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomFillSync, randomUUID } from "node:crypto";
 import { type CatgaError, fromWireError, InvalidMessageError, type WireError } from "./errors.js";
 import type { Headers } from "./transport/types.js";
 
@@ -21,12 +21,13 @@ export const H = {
   errorCode: "Catga-Error-Code",
 } as const;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** JSON bytes of a value (`Date`s become ISO strings, as JSON.stringify does). */
 export function encode(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value ?? null));
+  // Buffer.from, not TextEncoder: for the small payloads of most messages it is about ten times
+  // faster (it copies into a shared slab instead of allocating), and the bytes are the same UTF-8.
+  return Buffer.from(JSON.stringify(value ?? null));
 }
 
 /**
@@ -55,10 +56,30 @@ export function newId(): string {
  * (https://www.w3.org/TR/trace-context/#traceparent-header)
  */
 export function childTraceparent(parent?: string): string {
-  const match = parent === undefined ? null : /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(parent);
-  const traceId = match?.[1] ?? randomBytes(16).toString("hex");
+  const match = parent === undefined ? null : TRACEPARENT.exec(parent);
+  const traceId = match?.[1] ?? randomHex(16);
   const flags = match?.[2] ?? "01";
-  return `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+  return `00-${traceId}-${randomHex(8)}-${flags}`;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+
+// Random bytes are drawn from the system in large blocks, as crypto.randomUUID does: a
+// `randomBytes` call per trace and span id cost more than everything else a request does on the
+// calling side, and the cost of a fill is mostly per call, not per byte.
+const RANDOM_BLOCK = 65536;
+const randomBlock = Buffer.allocUnsafe(RANDOM_BLOCK);
+let randomOffset = RANDOM_BLOCK;
+
+/** `bytes` cryptographically random bytes, as hex. */
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > RANDOM_BLOCK) {
+    randomFillSync(randomBlock);
+    randomOffset = 0;
+  }
+  const hex = randomBlock.toString("hex", randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return hex;
 }
 
 /** The typed error carried by an error reply. */

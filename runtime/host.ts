@@ -27,7 +27,16 @@ import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } fr
 import { type HealthServer, startHealthServer } from "./health-server.js";
 import { type Logger, silentLogger } from "./log.js";
 import { publishEvent, sendRequest } from "./messaging.js";
-import { type Counter, type Gauge, type Histogram, Registry } from "./metrics.js";
+import {
+  type Counter,
+  type CounterSeries,
+  type Gauge,
+  type GaugeSeries,
+  type Histogram,
+  type HistogramSeries,
+  Registry,
+} from "./metrics.js";
+import { type SagaRunner, startSagaRunner } from "./saga.js";
 import type { IncomingMessage, Transport, TransportSubscription } from "./transport/types.js";
 import type { Wiring, WiringService } from "./wiring.js";
 
@@ -105,6 +114,8 @@ export interface Host {
   readonly metrics: Registry;
   /** The bus this instance sends and emits through. */
   readonly bus: Bus;
+  /** Leader of a service that runs sagas: the current term's saga runner. */
+  readonly sagas: SagaRunner | undefined;
   ready(): boolean;
   /** The health server's port, when one was started. */
   readonly healthPort: number | undefined;
@@ -113,6 +124,14 @@ export interface Host {
    * `graceMs`), leadership released, connection drained.
    */
   stop(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Simulates a crash, as a SIGKILL would end a process (in-process topologies and tests): the
+   * instance stops answering at once, its subscriptions vanish with its connection (nothing is
+   * drained), work in flight is abandoned (its signal aborts and its replies go nowhere), and it
+   * stops campaigning WITHOUT releasing its lease, so a standby takes over only once the lease has
+   * run out, with a higher fencing token.
+   */
+  crash(): Promise<void>;
 }
 
 /** The definition does not match the wiring: a handler is missing or unexpected. */
@@ -153,78 +172,151 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const metrics = new Registry();
   const m = instruments(metrics);
   const counters: HostCounters = { handled: 0, errors: 0, invalid: 0, inFlight: 0 };
-  const inFlight = new Set<Promise<void>>();
+  /** What a draining stop() waits on: called when the last in-flight message is done. */
+  let idleWaiters: (() => void)[] = [];
   const shutdown = new AbortController();
   let role: Role = ws.mode === "p2p" ? "peer" : "standby";
   let subscriptions: TransportSubscription[] = [];
   let subscribed = false;
   let draining = false;
+  let crashed = false;
   let term: { fencingToken: bigint; signal: AbortSignal } | undefined;
   /** The schedules of the current (or last) term: the next term awaits them, so runs never overlap. */
   let schedules: ScheduleHandle[] = [];
+  /** The saga runner of the current (or last) term: the next term's resumes after it has stopped. */
+  let sagaRunner: SagaRunner | undefined;
 
-  const track = (work: Promise<void>) => {
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+  // The metric series of each message, bound once: addressing them by labels per message (sorting
+  // and quoting the labels into a key, four times) cost more than the rest of the bookkeeping.
+  const perMessage = new Map<string, MessageMetrics>();
+  const messageMetrics = (message: string, kind: string): MessageMetrics => {
+    let mm = perMessage.get(message);
+    if (mm === undefined) {
+      const outcomes = new Map<string, CounterSeries>();
+      mm = {
+        inFlight: m.inFlight.series({ message }),
+        invalid: m.invalid.series({ message }),
+        duration: m.duration.series({ message }),
+        handled: (outcome) => {
+          let c = outcomes.get(outcome);
+          if (c === undefined) {
+            c = m.handled.series({ message, kind, outcome });
+            outcomes.set(outcome, c);
+          }
+          return c;
+        },
+      };
+      perMessage.set(message, mm);
+    }
+    return mm;
   };
+  // What a handler's signal follows besides its deadline: shutdown, and in leader mode the term.
+  const shutdownOnly = [shutdown.signal];
+  const handlerSignals = () => (term ? [shutdown.signal, term.signal] : shutdownOnly);
+
+  // In-flight work is counted rather than kept as a set of promises: stop() waits for the count to
+  // reach zero, which saves a set entry and a `finally` promise per message.
+  const begin = () => {
+    counters.inFlight++;
+  };
+  const end = () => {
+    if (--counters.inFlight === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+  const idle = () =>
+    counters.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
 
   // Built per message, so everything costly (an AbortSignal with its timer, the emit/send tables,
-  // a child logger) is created only when the handler first touches it: most handlers never do, and
-  // a timer per request is what caps a 2-core machine's request rate.
+  // a child logger, even the ids from the headers) is created only when the handler first touches
+  // it: most handlers never do, and a timer per request is what caps a 2-core machine's request
+  // rate. A class rather than an object literal with getters: one small object per message instead
+  // of an object plus a closure per getter.
+  class MessageContext {
+    readonly service = service;
+    readonly instance = instanceId;
+    readonly deadline: number;
+    readonly #msg: IncomingMessage | undefined;
+    readonly #signals: readonly AbortSignal[];
+    #messageId: string | undefined;
+    #correlationId: string | undefined;
+    #signal: AbortSignal | undefined;
+    #log: Logger | undefined;
+    #emit: Record<string, Emitter<unknown>> | undefined;
+    #send: Record<string, Sender<unknown, unknown>> | undefined;
+
+    constructor(msg: IncomingMessage | undefined, deadline: number, signals: readonly AbortSignal[]) {
+      this.#msg = msg;
+      this.deadline = deadline;
+      this.#signals = signals;
+    }
+
+    get messageId(): string {
+      this.#messageId ??= this.#msg?.headers[H.messageId] || newId();
+      return this.#messageId;
+    }
+
+    get correlationId(): string {
+      this.#correlationId ??= this.#msg?.headers[H.correlationId] || newId();
+      return this.#correlationId;
+    }
+
+    get signal(): AbortSignal {
+      this.#signal ??= AbortSignal.any([
+        ...this.#signals,
+        AbortSignal.timeout(Math.max(1, this.deadline - Date.now())),
+      ]);
+      return this.#signal;
+    }
+
+    get log(): Logger {
+      this.#log ??= log.child({ correlationId: this.correlationId });
+      return this.#log;
+    }
+
+    get emit(): Record<string, Emitter<unknown>> {
+      if (this.#emit === undefined) {
+        const emit: Record<string, Emitter<unknown>> = {};
+        const correlationId = this.correlationId;
+        const traceparent = this.#msg?.headers[H.traceparent];
+        for (const [member, spec] of Object.entries(definition.emits)) {
+          emit[member] = (event) =>
+            publishEvent(bus, spec, event, {
+              correlationId,
+              ...(traceparent ? { traceparent } : {}),
+            } as CallOptions);
+        }
+        this.#emit = emit;
+      }
+      return this.#emit;
+    }
+
+    get send(): Record<string, Sender<unknown, unknown>> {
+      if (this.#send === undefined) {
+        const send: Record<string, Sender<unknown, unknown>> = {};
+        const correlationId = this.correlationId;
+        const traceparent = this.#msg?.headers[H.traceparent];
+        const deadline = this.deadline;
+        for (const [member, spec] of Object.entries(definition.sends)) {
+          send[member] = (input, opts) =>
+            sendRequest(bus, spec, input, {
+              correlationId,
+              signal: this.signal,
+              ...opts,
+              // Work caused by this message must not outlive the deadline it was given.
+              ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
+            });
+        }
+        this.#send = send;
+      }
+      return this.#send;
+    }
+  }
+
   function context(msg: IncomingMessage | undefined, deadline: number, signals: AbortSignal[]): HostContext {
-    const correlationId = msg?.headers[H.correlationId] || newId();
-    const traceparent = msg?.headers[H.traceparent];
-    let signal: AbortSignal | undefined;
-    let emit: Record<string, Emitter<unknown>> | undefined;
-    let send: Record<string, Sender<unknown, unknown>> | undefined;
-    let childLog: Logger | undefined;
-    const getSignal = () => {
-      signal ??= AbortSignal.any([...signals, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]);
-      return signal;
-    };
-    const base = {
-      service,
-      instance: instanceId,
-      messageId: msg?.headers[H.messageId] || newId(),
-      correlationId,
-      deadline,
-      get signal() {
-        return getSignal();
-      },
-      get log() {
-        childLog ??= log.child({ correlationId });
-        return childLog;
-      },
-      get emit() {
-        if (emit === undefined) {
-          emit = {};
-          for (const [member, spec] of Object.entries(definition.emits)) {
-            emit[member] = (event) =>
-              publishEvent(bus, spec, event, {
-                correlationId,
-                ...(traceparent ? { traceparent } : {}),
-              } as CallOptions);
-          }
-        }
-        return emit;
-      },
-      get send() {
-        if (send === undefined) {
-          send = {};
-          for (const [member, spec] of Object.entries(definition.sends)) {
-            send[member] = (input, opts) =>
-              sendRequest(bus, spec, input, {
-                correlationId,
-                signal: getSignal(),
-                ...opts,
-                // Work caused by this message must not outlive the deadline it was given.
-                ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
-              });
-          }
-        }
-        return send;
-      },
-    };
+    const base = new MessageContext(msg, deadline, signals);
     if (ws?.mode !== "leader" || term === undefined) return base;
     const current = term;
     return Object.defineProperties(base, {
@@ -243,7 +335,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     ok: boolean,
     code?: string,
   ): void {
-    if (msg.reply === undefined) return;
+    // A crashed instance's replies go nowhere, as a dead process's would.
+    if (msg.reply === undefined || crashed) return;
     const headers = { [H.status]: ok ? "ok" : "error", ...(code ? { [H.errorCode]: code } : {}) };
     try {
       transport.publish(msg.reply, body, headers);
@@ -267,9 +360,10 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const deadlineHeader = Number(msg.headers[H.deadline]);
     const deadline =
       Number.isFinite(deadlineHeader) && deadlineHeader > 0 ? deadlineHeader : Date.now() + ws!.timeoutMs;
-    counters.inFlight++;
-    m.inFlight.inc({ message: name });
-    const work = (async () => {
+    const mm = messageMetrics(name, handler.spec.kind);
+    begin();
+    mm.inFlight.inc();
+    void (async () => {
       let outcome = "ok";
       try {
         if (Date.now() >= deadline) {
@@ -278,15 +372,14 @@ export async function startHost(options: HostOptions): Promise<Host> {
           return;
         }
         const payload = decode(msg.data, name, "request");
-        const signals = [shutdown.signal, ...(term ? [term.signal] : [])];
-        const result = await handler.handle(payload, context(msg, deadline, signals));
+        const result = await handler.handle(payload, context(msg, deadline, handlerSignals()));
         reply(msg, handler.spec.subject, encode(result), true);
         counters.handled++;
       } catch (error) {
         outcome = error instanceof InvalidMessageError ? "invalid" : "error";
         if (error instanceof InvalidMessageError) {
           counters.invalid++;
-          m.invalid.inc({ message: name });
+          mm.invalid.inc();
           log.warn("invalid message", { message: name, error });
         } else if (!(error instanceof CatgaError)) {
           log.error("handler failed", { message: name, error });
@@ -295,46 +388,44 @@ export async function startHost(options: HostOptions): Promise<Host> {
         const wire = toWireError(error);
         reply(msg, handler.spec.subject, encode(wire), false, wire.code);
       } finally {
-        counters.inFlight--;
-        m.inFlight.dec({ message: name });
-        m.handled.inc({ message: name, kind: handler.spec.kind, outcome });
-        m.duration.observe({ message: name }, (performance.now() - started) / 1000);
+        mm.inFlight.dec();
+        mm.handled(outcome).inc();
+        mm.duration.observe((performance.now() - started) / 1000);
+        end();
       }
     })();
-    track(work);
   }
 
   function onEvent(handler: EventHandlerDefinition, msg: IncomingMessage): void {
     const name = handler.spec.name;
     const started = performance.now();
-    counters.inFlight++;
-    m.inFlight.inc({ message: name });
-    const work = (async () => {
+    const mm = messageMetrics(name, "event");
+    begin();
+    mm.inFlight.inc();
+    void (async () => {
       let outcome = "ok";
       try {
         const payload = decode(msg.data, name, "event");
-        const signals = [shutdown.signal, ...(term ? [term.signal] : [])];
-        await handler.handle(payload, context(msg, Date.now() + ws!.timeoutMs, signals));
+        await handler.handle(payload, context(msg, Date.now() + ws!.timeoutMs, handlerSignals()));
         counters.handled++;
       } catch (error) {
         counters.errors++;
         if (error instanceof InvalidMessageError) {
           outcome = "invalid";
           counters.invalid++;
-          m.invalid.inc({ message: name });
+          mm.invalid.inc();
           log.warn("invalid event", { message: name, error });
         } else {
           outcome = "error";
           log.error("event handler failed", { message: name, error });
         }
       } finally {
-        counters.inFlight--;
-        m.inFlight.dec({ message: name });
-        m.handled.inc({ message: name, kind: "event", outcome });
-        m.duration.observe({ message: name }, (performance.now() - started) / 1000);
+        mm.inFlight.dec();
+        mm.handled(outcome).inc();
+        mm.duration.observe((performance.now() - started) / 1000);
+        end();
       }
     })();
-    track(work);
   }
 
   function subscribe(): void {
@@ -411,6 +502,32 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }
   }
 
+  function startSagas(t: { fencingToken: bigint; signal: AbortSignal }): void {
+    if (ws!.sagas.length === 0) return;
+    const backend = options.coordination;
+    const tag = ws!.leader?.redisHashTag;
+    if (backend === undefined || tag === undefined) {
+      log.error("sagas need coordination (Redis or in-memory); none were started");
+      return;
+    }
+    const previous = sagaRunner?.done;
+    // The runner subscribes to the saga triggers itself, for this term only, and stops advancing
+    // the moment the term's signal (or shutdown) aborts.
+    sagaRunner = startSagaRunner({
+      wiring,
+      service,
+      definition,
+      bus,
+      backend,
+      hashTag: tag,
+      token: Number(t.fencingToken),
+      signal: AbortSignal.any([t.signal, shutdown.signal]),
+      log,
+      metrics,
+      ...(previous ? { after: previous } : {}),
+    });
+  }
+
   function tickContext(
     r: { job: string; tick: number },
     t: { fencingToken: bigint; signal: AbortSignal },
@@ -435,6 +552,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     at: Date.now(),
   });
   const beat = () => {
+    // A crashed instance is silent: its last heartbeat is the one before the crash, as with a process.
+    if (crashed) return;
     try {
       transport.publish(ws.heartbeatSubject, encode(heartbeat()));
     } catch (error) {
@@ -480,6 +599,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         log.info("elected leader", { fencingToken: t.fencingToken.toString() });
         subscribe();
         startSchedules(t);
+        startSagas(t);
         beat();
       },
       onDemoted: (reason) => {
@@ -505,6 +625,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
     counters,
     metrics,
     bus,
+    get sagas() {
+      return sagaRunner;
+    },
     ready,
     healthPort: health?.port,
     async stop({ graceMs = 10_000 } = {}) {
@@ -514,8 +637,10 @@ export async function startHost(options: HostOptions): Promise<Host> {
       clearInterval(timer);
       await unsubscribe();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([Promise.all(inFlight), grace]);
+      await Promise.race([idle(), grace]);
       shutdown.abort(new CatgaError("the instance is shutting down", { code: "SHUTDOWN" }));
+      // Sagas stop advancing before the lease goes: the next leader resumes them from the store.
+      await sagaRunner?.done;
       if (options.leader) await options.leader.stop({ release: true });
       await Promise.all(schedules.map((h) => h.done));
       role = ws.mode === "p2p" ? "peer" : "standby";
@@ -524,7 +649,30 @@ export async function startHost(options: HostOptions): Promise<Host> {
       await health?.close();
       log.info("stopped");
     },
+    async crash() {
+      if (crashed) return;
+      crashed = true;
+      draining = true;
+      clearInterval(timer);
+      subscriptions = [];
+      subscribed = false;
+      // Closing (not draining) the connection drops every subscription and pending delivery at once.
+      await transport.close();
+      shutdown.abort(new CatgaError("the instance crashed", { code: "CRASHED" }));
+      // No release: the lease stays in the store until it expires, as after a SIGKILL.
+      if (options.leader) await options.leader.stop({ release: false });
+      await health?.close();
+      log.warn("crashed (simulated)");
+    },
   };
+}
+
+/** The metric series the handling of one message touches. */
+interface MessageMetrics {
+  inFlight: GaugeSeries;
+  invalid: CounterSeries;
+  duration: HistogramSeries;
+  handled(outcome: string): CounterSeries;
 }
 
 function instruments(r: Registry): {

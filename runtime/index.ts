@@ -89,6 +89,14 @@ export {
   startHost,
 } from "./host.js";
 export { type ElectedGate, type LeaderGateOptions, leaderGate } from "./leadership.js";
+export {
+  type MemoryInstance,
+  type MemoryTopology,
+  type MemoryTopologyOptions,
+  startMemoryTopology,
+  UnknownInstanceError,
+  UnknownServiceError,
+} from "./local/memory.js";
 export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
 export {
   eventSpec,
@@ -101,6 +109,24 @@ export {
   subscriber,
 } from "./messaging.js";
 export { Registry } from "./metrics.js";
+export {
+  type SagaCounts,
+  type SagaErrorRecord,
+  type SagaRecord,
+  type SagaRetryPolicy,
+  type SagaRunner,
+  type SagaRunnerOptions,
+  type SagaRunnerStats,
+  type SagaStarted,
+  type SagaStatus,
+  type SagaStatusEntry,
+  type SagaStatusReport,
+  sagaId,
+  sagaKeys,
+  sagaStatus,
+  startSagaRunner,
+  stepKey,
+} from "./saga.js";
 export {
   commandSaga,
   eventHandler,

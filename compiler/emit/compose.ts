@@ -392,7 +392,9 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
 
 function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
   const model = plan.model;
-  const usesRedis = plan.needsRedis && s.mode === "leader";
+  // Every service gets the Redis connection when the topology has Redis: leader-mode services need
+  // it for leases and sagas, and p2p handlers may keep their own data there (the shop's orders).
+  const usesRedis = plan.needsRedis;
   const image = s.image ?? defaultServiceImage(model.name);
   const port = healthPort(s);
   const environment: Record<string, string> = {};

@@ -312,7 +312,7 @@ function serviceContainer(ctx: Context, service: ServiceModel): k8s.Container {
 
 /**
  * The environment of a service's container, sorted by name: what `catga run` reads (NATS, Redis
- * for leader-mode services, identity, health port), then the service's declared `env`. A declared
+ * when the topology has it, identity, health port), then the service's declared `env`. A declared
  * variable overrides a plain value but never the Secret-backed password or the pod-name instance id.
  */
 function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
@@ -324,7 +324,8 @@ function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
   plain(ENV.healthPort, String(healthPort(service)));
   plain(ENV.natsUrls, ctx.natsUrls());
   plain(ENV.natsUser, user);
-  if (service.mode === "leader") for (const [k, v] of redisEnv(ctx)) plain(k, v);
+  // Every service gets Redis when the topology has it: p2p handlers may keep their data there too.
+  if (ctx.needsRedis) for (const [k, v] of redisEnv(ctx)) plain(k, v);
   for (const [k, v] of Object.entries(service.env)) plain(k, v);
   env.set(ENV.instanceId, { name: ENV.instanceId, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
   env.set(ENV.natsPassword, secretEnv(ctx, ENV.natsPassword, natsPasswordVar(user)));

@@ -1,4 +1,7 @@
+import { down, kill, scale, status } from "./cluster.js";
 import { RUN_HELP, run } from "./run.js";
+import { sagas } from "./sagas.js";
+import { up } from "./up.js";
 
 const VERSION = "0.1.0";
 
@@ -8,6 +11,12 @@ Usage: catga <command> [options]
 
 Commands:
   run        run one instance of a service (what compose and Kubernetes start)
+  up         run a topology locally: NATS, Redis and every replica as processes (--memory: in one process)
+  status     services, instances, roles, leader and fencing token, NATS routes, Redis roles
+  kill       end one instance of the local cluster (SIGKILL; --graceful: SIGTERM)
+  scale      change a service's instance count: catga scale SERVICE=N
+  down       drain and stop the local cluster, leaving no process behind
+  sagas      sagas in flight (with their step), failed ones (with the error), counts per status
 
 Options:
   -h, --help       show help (also: catga <command> --help)
@@ -34,6 +43,31 @@ export function runCatga(argv: readonly string[]): void {
     case "-h":
     case "--help":
       io.stdout(HELP);
+      return;
+    case "up":
+    case "status":
+    case "kill":
+    case "scale":
+    case "down": {
+      const commands = { up, status, kill, scale, down };
+      commands[command](rest, { ...io, tty: process.stdout.isTTY === true }).then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+          if (process.env.CATGA_DEBUG && error instanceof Error) io.stderr(`${error.stack}\n`);
+          process.exit(3);
+        },
+      );
+      return;
+    }
+    case "sagas":
+      sagas(rest, io).then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+          process.exit(3);
+        },
+      );
       return;
     case "run":
       run(rest, io).then(

@@ -110,6 +110,25 @@ return {1, 0}
 `,
 );
 
+/**
+ * KEYS: data, fence, token. ARGV: token, n (pairs to set), field1, value1, …, fieldN, valueN, then
+ * the fields to remove. → {1, 0} | {0, highest}.
+ */
+export const FENCED_HUPDATE = script(
+  "fencedHupdate",
+  3,
+  `${FENCE_CHECK}
+local n = tonumber(ARGV[2])
+for i = 0, n - 1 do
+  redis.call('HSET', KEYS[1], ARGV[3 + 2 * i], ARGV[4 + 2 * i])
+end
+for i = 3 + 2 * n, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+return {1, 0}
+`,
+);
+
 /** KEYS: data, fence, token. ARGV: token. → {1, 0} | {0, highest}. */
 export const FENCED_DELETE = script(
   "fencedDelete",

@@ -63,6 +63,19 @@ export interface CoordinationBackend {
   /** Sets one field of the hash at data key `key`, fenced like {@link fencedSet}. */
   fencedHset(scope: string, key: string, field: string, value: string, token: number): Promise<FenceResult>;
   /**
+   * Sets the fields `set` and removes the fields `remove` of the hash at data key `key` in one
+   * atomic step, fenced like {@link fencedSet}: a saga's record changes several fields per
+   * transition, and an index gains and loses members, without a reader ever seeing half of it.
+   * Removing the last field deletes the key (as Redis does); its fence stays.
+   */
+  fencedHupdate(
+    scope: string,
+    key: string,
+    set: Readonly<Record<string, string>>,
+    remove: readonly string[],
+    token: number,
+  ): Promise<FenceResult>;
+  /**
    * Deletes data key `key`, fenced like {@link fencedSet}. The key's fence stays, so a stale writer
    * cannot recreate the key afterwards.
    */

@@ -52,6 +52,19 @@ export class FencedStore {
     this.check(key, token, await this.backend.fencedHset(this.hashTag, key, field, value, token));
   }
 
+  /**
+   * Sets the fields `set` and removes the fields `remove` of the hash at `key` in one atomic step
+   * under `token`. Throws like {@link set}.
+   */
+  async hupdate(
+    key: string,
+    set: Readonly<Record<string, string>>,
+    remove: readonly string[],
+    token: number,
+  ): Promise<void> {
+    this.check(key, token, await this.backend.fencedHupdate(this.hashTag, key, set, remove, token));
+  }
+
   /** Deletes `key` under `token`. Throws like {@link set}. */
   async delete(key: string, token: number): Promise<void> {
     this.check(key, token, await this.backend.fencedDelete(this.hashTag, key, token));

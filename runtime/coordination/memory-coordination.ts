@@ -124,6 +124,28 @@ export class MemoryCoordination implements CoordinationBackend {
     return result;
   }
 
+  async fencedHupdate(
+    scope: string,
+    key: string,
+    set: Readonly<Record<string, string>>,
+    remove: readonly string[],
+    token: number,
+  ): Promise<FenceResult> {
+    this.enter("fencedHupdate", scope);
+    const result = this.fence(scope, key, token);
+    if (result.ok) {
+      const data = k.data(scope, key);
+      this.strings.delete(data);
+      const hash = this.hashes.get(data) ?? new Map<string, string>();
+      for (const [field, value] of Object.entries(set)) hash.set(field, value);
+      for (const field of remove) hash.delete(field);
+      // As in Redis: a hash without fields does not exist.
+      if (hash.size === 0) this.hashes.delete(data);
+      else this.hashes.set(data, hash);
+    }
+    return result;
+  }
+
   async fencedDelete(scope: string, key: string, token: number): Promise<FenceResult> {
     this.enter("fencedDelete", scope);
     const result = this.fence(scope, key, token);

@@ -9,6 +9,7 @@ import {
   CLAIM_TICK,
   FENCED_DELETE,
   FENCED_HSET,
+  FENCED_HUPDATE,
   FENCED_SET,
   type LuaScript,
   RELEASE,
@@ -116,6 +117,17 @@ export class RedisCoordination implements CoordinationBackend {
 
   fencedHset(scope: string, key: string, field: string, value: string, token: number): Promise<FenceResult> {
     return this.fenced(FENCED_HSET, scope, key, [token, field, value]);
+  }
+
+  fencedHupdate(
+    scope: string,
+    key: string,
+    set: Readonly<Record<string, string>>,
+    remove: readonly string[],
+    token: number,
+  ): Promise<FenceResult> {
+    const pairs = Object.entries(set);
+    return this.fenced(FENCED_HUPDATE, scope, key, [token, pairs.length, ...pairs.flat(), ...remove]);
   }
 
   fencedDelete(scope: string, key: string, token: number): Promise<FenceResult> {

@@ -93,16 +93,113 @@ async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise
 }
 
 function toNatsHeaders(headers: Headers | undefined): MsgHdrs | undefined {
-  if (headers === undefined || Object.keys(headers).length === 0) return undefined;
-  const h = natsHeaders();
-  for (const [k, v] of Object.entries(headers)) h.set(k, v);
+  if (headers === undefined) return undefined;
+  let h: MsgHdrs | undefined;
+  for (const k in headers) {
+    h ??= FAST_HEADERS ? new WireHeaders() : natsHeaders();
+    h.append(k, headers[k] as string);
+  }
   return h;
 }
 
+const HEADER_NAME = /^[!-9;-~]+$/;
+const LINE_BREAK = /[\r\n]/;
+
+/**
+ * Message headers as the client's own `headers()` object holds and encodes them (the same checks,
+ * the same bytes: `NATS/1.0`, then `Name: value` per line), made for the publish path: the
+ * client's object validates a name by rebuilding it character by character, searches its keys
+ * twice per header and encodes with TextEncoder, which together cost more than everything else a
+ * publish does. Values are single (a runtime header never repeats); names match exactly.
+ */
+class WireHeaders implements MsgHdrs {
+  readonly #values = new Map<string, string>();
+  readonly hasError = false;
+  readonly status = "";
+  readonly code = 0;
+  readonly description = "";
+
+  get(k: string): string {
+    return this.#values.get(k) ?? "";
+  }
+  set(k: string, v: string): void {
+    this.append(k, v);
+  }
+  append(k: string, v: string): void {
+    if (!HEADER_NAME.test(k)) {
+      throw natsErrors.InvalidArgumentError.format("header", `'${k}' is not a valid header name`);
+    }
+    if (LINE_BREAK.test(v)) {
+      throw natsErrors.InvalidArgumentError.format("header", "values cannot contain \\r or \\n");
+    }
+    this.#values.set(k, v.trim());
+  }
+  has(k: string): boolean {
+    return this.#values.has(k);
+  }
+  keys(): string[] {
+    return [...this.#values.keys()];
+  }
+  values(k: string): string[] {
+    const v = this.#values.get(k);
+    return v === undefined ? [] : [v];
+  }
+  delete(k: string): void {
+    this.#values.delete(k);
+  }
+  last(k: string): string {
+    return this.get(k);
+  }
+  *[Symbol.iterator](): Iterator<[string, string[]]> {
+    for (const [k, v] of this.#values) yield [k, [v]];
+  }
+  /** What the client calls to write the headers: the bytes its own headers object would write. */
+  encode(): Uint8Array {
+    let text = "NATS/1.0";
+    for (const [k, v] of this.#values) text += `\r\n${k}: ${v}`;
+    return Buffer.from(`${text}\r\n\r\n`);
+  }
+}
+
+/**
+ * Whether the client writes headers through their `encode()` (as @nats-io/nats-core 3.x does):
+ * only then can {@link WireHeaders} stand in for its own headers object; otherwise the client's is
+ * used.
+ */
+const FAST_HEADERS = typeof (natsHeaders() as unknown as { encode?: unknown }).encode === "function";
+
 function fromMsg(msg: Msg): IncomingMessage {
-  const headers: Headers = {};
-  if (msg.headers) for (const [k, v] of msg.headers) headers[k] = v[0] ?? "";
-  return { subject: msg.subject, data: msg.data, headers, ...(msg.reply ? { reply: msg.reply } : {}) };
+  return new NatsMessage(msg);
+}
+
+/**
+ * A delivered message whose headers are decoded on first read: an event handler that never looks
+ * at its message's ids (most do not) costs no header parsing at all.
+ */
+class NatsMessage implements IncomingMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  declare readonly reply?: string;
+  readonly #msg: Msg;
+  #headers: Headers | undefined;
+
+  constructor(msg: Msg) {
+    this.#msg = msg;
+    this.subject = msg.subject;
+    this.data = msg.data;
+    const reply = msg.reply;
+    if (reply) (this as { reply?: string }).reply = reply;
+  }
+
+  get headers(): Headers {
+    if (this.#headers === undefined) {
+      const headers: Headers = {};
+      const h = this.#msg.headers;
+      if (h) for (const [k, v] of h) headers[k] = v[0] ?? "";
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
 }
 
 /** A request waiting for its reply on the shared inbox. */
@@ -120,8 +217,14 @@ const SWEEP_MS = 10;
 function wrap(nc: NatsConnection, inboxPrefix: string): Transport {
   const limit = () => nc.info?.max_payload ?? 1024 * 1024;
   const checkSize = (subject: string, data: Uint8Array, headers: Headers | undefined) => {
+    const max = limit();
+    // Most messages are far below the limit: count the headers' exact bytes only when an upper
+    // bound (3 UTF-8 bytes per UTF-16 unit) does not already show that the message fits.
+    let chars = 12;
+    if (headers !== undefined) for (const k in headers) chars += k.length + (headers[k] as string).length + 4;
+    if (data.length + 3 * chars <= max) return;
     const size = messageSize(data, headers);
-    if (size > limit()) throw new PayloadTooLargeError(subject, size, limit());
+    if (size > max) throw new PayloadTooLargeError(subject, size, max);
   };
 
   // Requests share one wildcard subscription on a per-connection inbox and are matched by token,

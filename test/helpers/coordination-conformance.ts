@@ -124,6 +124,24 @@ export function coordinationConformance(label: string, target: () => Conformance
     expect(await b.hgetall(s, "saga:1")).toEqual({});
   });
 
+  it(`${label} — fenced hash updates set and remove fields in one step, fenced`, async () => {
+    const t = target();
+    const b = t.backend();
+    const s = t.scope();
+    const old = (await b.acquire(s, "a", t.ttlMs))!;
+    expect(await b.fencedHupdate(s, "idx", { a: "1", b: "2", c: "3" }, [], old)).toEqual({ ok: true });
+    expect(await b.fencedHupdate(s, "idx", { d: "4" }, ["a", "absent"], old)).toEqual({ ok: true });
+    expect(await b.hgetall(s, "idx")).toEqual({ b: "2", c: "3", d: "4" });
+    expect(await b.fencedHupdate(s, "idx", {}, ["b", "c", "d"], old)).toEqual({ ok: true });
+    expect(await b.hgetall(s, "idx")).toEqual({});
+    await b.release(s, "a", old);
+    const fresh = (await b.acquire(s, "b", t.ttlMs))!;
+    expect(await b.fencedHupdate(s, "idx", { x: "stale" }, [], old)).toEqual({ ok: false, highest: fresh });
+    expect(await b.hgetall(s, "idx")).toEqual({});
+    expect(await b.fencedHupdate(s, "idx", { x: "1" }, [], fresh)).toEqual({ ok: true });
+    expect(await b.hgetall(s, "idx")).toEqual({ x: "1" });
+  });
+
   it(`${label} — tick claims: increasing ticks only, current term only, with the gap reported`, async () => {
     const t = target();
     const b = t.backend();

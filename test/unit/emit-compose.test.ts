@@ -182,7 +182,8 @@ describe("compose", () => {
       "sentinel-2",
     ]);
     const order = doc.services.order!.environment!;
-    expect(order.CATGA_REDIS_MODE).toBeUndefined();
+    // Every service gets Redis when the topology has it: p2p handlers may keep their data there.
+    expect(order.CATGA_REDIS_MODE).toBe("sentinel");
     expect(order.CATGA_NATS_URLS).toBe("nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222");
     expect(order.CATGA_NATS_USER).toBe("order");
     expect(order.CATGA_SERVICE).toBe("order");
@@ -203,6 +204,9 @@ describe("compose", () => {
       "nats-0": { condition: "service_healthy" },
       "nats-1": { condition: "service_healthy" },
       "nats-2": { condition: "service_healthy" },
+      "sentinel-0": { condition: "service_healthy" },
+      "sentinel-1": { condition: "service_healthy" },
+      "sentinel-2": { condition: "service_healthy" },
     });
     expect(doc.services.order!.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:8080/readyz");
     expect(doc.services.order!.image).toBe("catga-shop:latest");
@@ -269,7 +273,7 @@ describe("compose", () => {
     expect(transfers.CATGA_REDIS_MODE).toBe("standalone");
     expect(transfers.CATGA_REDIS_URL).toBe("redis://redis.internal:6379");
     expect(transfers.CATGA_REDIS_PASSWORD).toBe(ref("CATGA_REDIS_PASSWORD:-"));
-    expect(doc.services.accounts!.environment!.CATGA_REDIS_URL).toBeUndefined();
+    expect(doc.services.accounts!.environment!.CATGA_REDIS_URL).toBe("redis://redis.internal:6379");
   });
 
   it("compose — scheduler: a 6-node Redis Cluster and an init job the leaders wait for", () => {
@@ -313,9 +317,9 @@ describe("compose", () => {
     expect(doc.services.billing!.environment!.CATGA_REDIS_CLUSTER_NODES).toBe(
       "redis-0:6379,redis-1:6379,redis-2:6379,redis-3:6379,redis-4:6379,redis-5:6379",
     );
-    // The peer-mode reminder needs no Redis.
-    expect(doc.services.reminder!.environment!.CATGA_REDIS_MODE).toBeUndefined();
-    expect(doc.services.reminder!.depends_on!["redis-cluster-init"]).toBeUndefined();
+    // The peer-mode reminder gets Redis too, and waits for the cluster like the leaders.
+    expect(doc.services.reminder!.environment!.CATGA_REDIS_MODE).toBe("cluster");
+    expect(doc.services.reminder!.depends_on!["redis-cluster-init"]).toBeDefined();
   });
 
   it("compose — scheduler: a declared image, port, env and resources are used; no build for it", () => {

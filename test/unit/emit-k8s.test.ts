@@ -246,8 +246,8 @@ describe("k8s emitter — shop (sentinel Redis, 3 NATS nodes)", () => {
     expect(env.CATGA_NATS_URLS.value).toBe(
       "nats://shop-nats-0.shop-nats:4222,nats://shop-nats-1.shop-nats:4222,nats://shop-nats-2.shop-nats:4222",
     );
-    // p2p services do not need Redis.
-    expect(Object.keys(env).filter((k) => k.includes("REDIS"))).toEqual([]);
+    // Every service gets Redis when the topology has it: p2p handlers may keep their data there.
+    expect(env.CATGA_REDIS_MODE.value).toBe("sentinel");
     const names = (c.env as Doc[]).map((e) => e.name);
     expect(names).toEqual([...names].sort());
   });
@@ -346,7 +346,7 @@ describe("k8s emitter — other examples", () => {
     expect(transfers.CATGA_REDIS_URL.value).toBe("redis://redis.internal:6379");
     const accounts = envOf(container(find(built.ledger, "Deployment", "ledger-accounts")));
     expect(accounts.CATGA_NATS_URLS.value).toBe("nats://nats-a.internal:4222,nats://nats-b.internal:4222");
-    expect(accounts.CATGA_REDIS_URL).toBeUndefined();
+    expect(accounts.CATGA_REDIS_URL.value).toBe("redis://redis.internal:6379");
   });
 
   it("k8s — scheduler: Redis Cluster of 6 with its init Job; billing's image, port, env and resources", () => {

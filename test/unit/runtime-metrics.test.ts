@@ -37,6 +37,31 @@ describe("metrics", () => {
     expect(duration.count({ message: "A" })).toBe(3);
   });
 
+  it("metrics — a bound series counts into the labelled series and appears only once used", () => {
+    const r = new Registry();
+    const handled = r.counter("h_total", "h");
+    const inFlight = r.gauge("f", "f");
+    const duration = r.histogram("d_seconds", "d", [1]);
+    const boundHandled = handled.series({ message: "A", outcome: "ok" });
+    const boundFlight = inFlight.series({ message: "A" });
+    const boundDuration = duration.series({ message: "A" });
+    expect(r.render()).not.toContain("{");
+    handled.inc({ outcome: "ok", message: "A" });
+    boundHandled.inc();
+    boundHandled.inc(3);
+    boundFlight.inc();
+    boundFlight.inc();
+    boundFlight.dec();
+    boundDuration.observe(0.5);
+    boundDuration.observe(2);
+    expect(handled.get({ message: "A", outcome: "ok" })).toBe(5);
+    expect(inFlight.get({ message: "A" })).toBe(1);
+    expect(duration.count({ message: "A" })).toBe(2);
+    expect(r.render()).toContain('d_seconds_bucket{le="1",message="A"} 1');
+    boundFlight.set(7);
+    expect(inFlight.get({ message: "A" })).toBe(7);
+  });
+
   it("metrics — escapes label values and refuses a name reused with another type", () => {
     const r = new Registry();
     r.counter("x_total", "x").inc({ v: 'a"b\\c\nd' });

@@ -1,0 +1,213 @@
+/**
+ * The part of a benchmark worker process that is the same for every contender: the load loop of a
+ * caller, the flow-controlled loop of a publisher, the counting of a subscriber, and the IPC with
+ * the orchestrator (bench/rpc/run.ts). A contender module (raw.ts, catga.ts, moleculer/worker.mjs)
+ * only says how to answer, call, publish and subscribe, and calls {@link runWorker}.
+ *
+ * A worker is started as `node --import tsx <contender module> <role> <nats url>`; the role is
+ * `responder`, `caller`, `publisher` or `subscriber`.
+ */
+
+/** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
+export const PAYLOAD = { text: "hello", n: 42 } as const;
+
+/** Something to close when the worker stops. */
+export interface Closer {
+  close(): Promise<void>;
+}
+
+/** How one contender answers, calls, publishes and subscribes. */
+export interface Contender {
+  /** Starts one instance answering the echo request. */
+  responder(url: string): Promise<Closer>;
+  /** Connects a caller; `call` sends one echo request and resolves with the reply. */
+  caller(url: string): Promise<Closer & { call(): Promise<unknown> }>;
+  /** Starts one instance receiving every broadcast event; `onEvent` is called per event. */
+  subscriber(url: string, onEvent: () => void): Promise<Closer>;
+  /** Connects a publisher; `publish` broadcasts one event. */
+  publisher(url: string): Promise<Closer & { publish(): unknown }>;
+}
+
+/** Messages from the orchestrator. */
+export type Command =
+  | { op: "load"; concurrency: number; warmupMs: number; durationMs: number }
+  | { op: "credit"; upTo: number }
+  | { op: "publish" }
+  | { op: "halt" }
+  | { op: "mark" }
+  | { op: "stop" };
+
+/** Messages to the orchestrator. */
+export type Report =
+  | { type: "ready" }
+  | {
+      type: "load";
+      count: number;
+      errors: number;
+      firstError?: string;
+      rps: number;
+      p50: number;
+      p99: number;
+    }
+  | { type: "progress"; count: number }
+  | { type: "mark"; count: number; at: number }
+  | { type: "halted"; sent: number }
+  | { type: "failed"; error: string };
+
+/** A subscriber reports its count every this many events: the publisher's credit follows it. */
+export const PROGRESS_EVERY = 1000;
+
+const send = (report: Report): void => {
+  // The orchestrator may already be gone (stopped with Ctrl-C): then there is nobody to tell.
+  if (process.connected) process.send?.(report, undefined, undefined, () => {});
+};
+
+/**
+ * Runs `concurrency` loops of `call` for `warmupMs` and then `durationMs`, and measures the
+ * requests that completed within the measured window: their number per second, and the median and
+ * 99th percentile of their latency (from the call to its reply, in ms).
+ */
+export async function loadLoop(
+  call: () => Promise<unknown>,
+  concurrency: number,
+  warmupMs: number,
+  durationMs: number,
+): Promise<Extract<Report, { type: "load" }>> {
+  const from = performance.now() + warmupMs;
+  const to = from + durationMs;
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const loop = async () => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= to) return;
+      try {
+        await call();
+      } catch (error) {
+        errors++;
+        firstError ??= String(error);
+        continue;
+      }
+      const t1 = performance.now();
+      if (t1 >= from && t1 < to) latencies.push(t1 - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    type: "load",
+    count: latencies.length,
+    errors,
+    ...(firstError !== undefined ? { firstError } : {}),
+    rps: latencies.length / (durationMs / 1000),
+    p50: at(0.5),
+    p99: at(0.99),
+  };
+}
+
+/** Starts the role named on the command line and serves the orchestrator's commands until `stop`. */
+export async function runWorker(contender: Contender): Promise<void> {
+  const [role, url] = process.argv.slice(2);
+  if (url === undefined) throw new Error("usage: <worker> responder|caller|publisher|subscriber <nats url>");
+  const handlers: Partial<Record<Command["op"], (cmd: never) => void | Promise<void>>> = {};
+  let closer: Closer;
+
+  if (role === "responder") {
+    closer = await contender.responder(url);
+  } else if (role === "caller") {
+    const caller = await contender.caller(url);
+    closer = caller;
+    const reply = await caller.call();
+    // A contender that answers something else than the echo would measure nothing.
+    if (JSON.stringify(reply) !== JSON.stringify(PAYLOAD)) {
+      throw new Error(`the echo answered ${JSON.stringify(reply)}`);
+    }
+    handlers.load = async (cmd: Extract<Command, { op: "load" }>) => {
+      send(await loadLoop(caller.call, cmd.concurrency, cmd.warmupMs, cmd.durationMs));
+    };
+  } else if (role === "subscriber") {
+    let count = 0;
+    closer = await contender.subscriber(url, () => {
+      if (++count % PROGRESS_EVERY === 0) send({ type: "progress", count });
+    });
+    handlers.mark = () => send({ type: "mark", count, at: performance.now() });
+  } else if (role === "publisher") {
+    const publisher = await contender.publisher(url);
+    closer = publisher;
+    let allowed = 0;
+    let sent = 0;
+    let running = false;
+    let wake: (() => void) | undefined;
+    const pump = async () => {
+      while (running) {
+        if (sent >= allowed) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          continue;
+        }
+        // Publish a batch without waiting on each event (as a handler emitting a batch would): the
+        // client then writes the batch to the socket at once instead of one write per event.
+        const end = Math.min(allowed, sent + 500);
+        const acks: Promise<unknown>[] = [];
+        while (sent < end) {
+          const ack = publisher.publish();
+          if (ack instanceof Promise) acks.push(ack);
+          sent++;
+        }
+        await Promise.all(acks);
+        // Let the connection write and the orchestrator's credits arrive.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    handlers.credit = (cmd: Extract<Command, { op: "credit" }>) => {
+      allowed = Math.max(allowed, cmd.upTo);
+      wake?.();
+    };
+    let pumping = false;
+    handlers.publish = () => {
+      running = true;
+      if (pumping) return; // the last round's loop is still finishing its batch: it goes on
+      pumping = true;
+      void pump()
+        .catch((error: unknown) => send({ type: "failed", error: String(error) }))
+        .finally(() => {
+          pumping = false;
+        });
+    };
+    handlers.halt = () => {
+      running = false;
+      wake?.();
+      send({ type: "halted", sent });
+    };
+  } else {
+    throw new Error(`unknown role '${role}'`);
+  }
+
+  process.on("message", (cmd: Command) => {
+    if (cmd.op === "stop") {
+      void closer.close().finally(() => process.exit(0));
+      return;
+    }
+    const handler = handlers[cmd.op];
+    if (handler === undefined) {
+      send({ type: "failed", error: `a ${role} cannot '${cmd.op}'` });
+      return;
+    }
+    void (async () => handler(cmd as never))().catch((error: unknown) =>
+      send({ type: "failed", error: String(error) }),
+    );
+  });
+  send({ type: "ready" });
+}
+
+/** {@link runWorker}, reporting a start-up failure to the orchestrator instead of hanging it. */
+export function main(contender: Contender): void {
+  runWorker(contender).catch((error: unknown) => {
+    send({ type: "failed", error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+}

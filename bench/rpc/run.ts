@@ -1,0 +1,488 @@
+/**
+ * The RPC and event fan-out benchmark (`npm run bench:rpc`): Catga's generated client and service
+ * host against a raw baseline on the NATS client alone and against Moleculer, all over one
+ * nats-server this script starts on a free port.
+ *
+ * Requests: one responder process and one caller process per contender; the caller runs
+ * 1, 100 and 1,000 concurrent loops of an echo request ({text: "hello", n: 42}) and measures
+ * requests/s and the median and 99th percentile latency after a warm-up. Contenders take turns at
+ * each concurrency, and the whole sequence is repeated `--rounds` times (the table shows the median
+ * of the rounds), so a slow moment of the machine does not land on one contender.
+ *
+ * Fan-out: three subscriber processes receive every event a publisher process broadcasts; the
+ * publisher stays at most `WINDOW` events ahead of the slowest subscriber (credit from the
+ * subscribers' progress reports), so nothing is lost to a slow consumer. Measured: events/s
+ * received per instance over the measured window.
+ *
+ * Writes bench/results/rpc.json; with `--write` also replaces the section of docs/benchmarks.md
+ * between the `bench:rpc` markers. Needs `npm run build` first (the generated code imports
+ * `catga/runtime`, i.e. dist/), which the npm script does.
+ *
+ *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
+ *     [--levels 1,100,1000] [--only raw,catga,moleculer] [--profile catga]
+ */
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, platform, release } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { checkSource } from "../../compiler/check/index.js";
+import { emitAll } from "../../compiler/emit/index.js";
+import { startNats } from "../../test/harness/nats.js";
+import type { Command, Report } from "./_worker.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const HERE = join(ROOT, "bench/rpc");
+const OUT = join(ROOT, "out/bench-rpc");
+const DOC = join(ROOT, "docs/benchmarks.md");
+const RESULTS = join(ROOT, "bench/results/rpc.json");
+const START = "<!-- bench:rpc:start -->";
+const END = "<!-- bench:rpc:end -->";
+/** How many events the publisher may be ahead of the slowest subscriber. */
+const WINDOW = 20_000;
+const SUBSCRIBERS = 3;
+
+type Name = "raw" | "catga" | "moleculer";
+const CONTENDERS: Record<Name, string> = {
+  raw: join(HERE, "raw.ts"),
+  catga: join(HERE, "catga.ts"),
+  moleculer: join(HERE, "moleculer/worker.mjs"),
+};
+
+const { values } = parseArgs({
+  options: {
+    write: { type: "boolean", default: false },
+    rounds: { type: "string", default: "3" },
+    duration: { type: "string", default: "2000" },
+    warmup: { type: "string", default: "1000" },
+    levels: { type: "string", default: "1,100,1000" },
+    only: { type: "string", default: "raw,catga,moleculer" },
+    profile: { type: "string", default: "" },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const DURATION = Number(values.duration);
+const WARMUP = Number(values.warmup);
+const LEVELS = values.levels.split(",").map(Number);
+const ONLY = values.only.split(",") as Name[];
+const PROFILE = new Set(values.profile.split(",").filter((s) => s !== ""));
+if (
+  ![ROUNDS, DURATION, WARMUP, ...LEVELS].every((n) => Number.isInteger(n) && n > 0) ||
+  !ONLY.every((n) => n in CONTENDERS)
+) {
+  console.error(
+    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,catga,moleculer",
+  );
+  process.exit(2);
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A worker process and the reports it sends. */
+class Worker {
+  private readonly waiting = new Map<string, { resolve(r: Report): void; reject(e: Error): void }>();
+  private exited = false;
+  onProgress: (count: number) => void = () => {};
+
+  private constructor(
+    readonly label: string,
+    private readonly child: ChildProcess,
+  ) {
+    child.on("message", (report: Report) => {
+      if (report.type === "progress") return this.onProgress(report.count);
+      if (report.type === "failed") return this.fail(new Error(`${label}: ${report.error}`));
+      const w = this.waiting.get(report.type);
+      this.waiting.delete(report.type);
+      w?.resolve(report);
+    });
+    // Sends racing a worker's exit (credits after a halt) fail with EPIPE: nothing to do about it.
+    child.on("error", () => {});
+    child.once("exit", (code) => {
+      this.exited = true;
+      this.fail(new Error(`${label} exited with ${code}`));
+    });
+  }
+
+  static async start(name: Name, role: string, url: string): Promise<Worker> {
+    const profile = PROFILE.has(name)
+      ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "out/bench-rpc-prof")}`]
+      : [];
+    const child = fork(CONTENDERS[name], [role, url], {
+      execArgv: [
+        "--import",
+        "tsx",
+        ...profile,
+        ...(process.env.BENCH_PRELOAD ? ["--import", process.env.BENCH_PRELOAD] : []),
+      ],
+      env: { ...process.env, CATGA_BENCH_OUT: OUT, BENCH_SUBSCRIBERS: String(SUBSCRIBERS) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const worker = new Worker(`${name} ${role}`, child);
+    await worker.next("ready", 30_000);
+    return worker;
+  }
+
+  send(cmd: Command): void {
+    // A worker that died has already failed whoever waits on it; credits to it go nowhere.
+    if (this.child.connected) this.child.send(cmd);
+  }
+
+  next<T extends Report["type"]>(type: T, timeoutMs = 60_000): Promise<Extract<Report, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.label}: no '${type}' in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiting.set(type, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r as Extract<Report, { type: T }>);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const exit = new Promise((resolve) => this.child.once("exit", resolve));
+    this.send({ op: "stop" });
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    await exit;
+    clearTimeout(timer);
+  }
+
+  private fail(error: Error): void {
+    for (const w of this.waiting.values()) w.reject(error);
+    this.waiting.clear();
+  }
+}
+
+interface RpcResult {
+  contender: Name;
+  concurrency: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+interface FanoutResult {
+  contender: Name;
+  subscribers: number;
+  /** Mean over the instances of the events each received per second. */
+  events_per_s_per_instance: number;
+  /** The slowest instance. */
+  min_events_per_s: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** Emits the bench topology's TypeScript and wiring with the compiler, as `catgac build` does. */
+function generate(): void {
+  const file = join(HERE, "bench.catga");
+  const checked = checkSource(readFileSync(file), "bench.catga");
+  if (checked.value === undefined || checked.diagnostics.length > 0) {
+    throw new Error(`bench.catga: ${JSON.stringify(checked.diagnostics, null, 2)}`);
+  }
+  for (const f of emitAll(checked.value, { sourceName: "bench.catga" })) {
+    mkdirSync(dirname(join(OUT, f.path)), { recursive: true });
+    writeFileSync(join(OUT, f.path), f.content);
+  }
+}
+
+function prepare(): void {
+  if (!existsSync(join(ROOT, "dist/runtime/index.js"))) {
+    throw new Error("dist/runtime is missing: run `npm run build` (or `npm run bench:rpc`, which does)");
+  }
+  generate();
+  const moleculerDir = join(HERE, "moleculer");
+  if (ONLY.includes("moleculer") && !existsSync(join(moleculerDir, "node_modules/moleculer/package.json"))) {
+    console.log("installing Moleculer (bench/rpc/moleculer: npm ci) …");
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: moleculerDir, stdio: "inherit" });
+  }
+}
+
+async function rpc(url: string): Promise<{ rounds: RpcResult[][]; results: RpcResult[] }> {
+  const pairs = new Map<Name, { responder: Worker; caller: Worker }>();
+  try {
+    for (const name of ONLY) {
+      const responder = await Worker.start(name, "responder", url);
+      pairs.set(name, { responder, caller: await Worker.start(name, "caller", url) });
+    }
+    const rounds: RpcResult[][] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const results: RpcResult[] = [];
+      // Rotate who goes first, so no contender always runs right after the same neighbour.
+      const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
+      for (const concurrency of LEVELS) {
+        for (const name of order) {
+          const { caller } = pairs.get(name)!;
+          const report = caller.next("load", WARMUP + DURATION + 60_000);
+          caller.send({ op: "load", concurrency, warmupMs: WARMUP, durationMs: DURATION });
+          const r = await report;
+          if (r.errors > 0)
+            throw new Error(`${name} at ${concurrency}: ${r.errors} errors, first ${r.firstError}`);
+          const result = { contender: name, concurrency, rps: r.rps, p50_ms: r.p50, p99_ms: r.p99 };
+          console.log(
+            `round ${round + 1} ${name.padEnd(9)} c=${String(concurrency).padStart(4)} ` +
+              `${Math.round(r.rps).toLocaleString("en-US").padStart(7)} req/s  ` +
+              `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`,
+          );
+          results.push(result);
+        }
+      }
+      rounds.push(results);
+    }
+    const results: RpcResult[] = [];
+    for (const concurrency of LEVELS) {
+      for (const contender of ONLY) {
+        const all = rounds.flat().filter((r) => r.contender === contender && r.concurrency === concurrency);
+        results.push({
+          contender,
+          concurrency,
+          rps: Math.round(median(all.map((r) => r.rps))),
+          p50_ms: round2(median(all.map((r) => r.p50_ms))),
+          p99_ms: round2(median(all.map((r) => r.p99_ms))),
+        });
+      }
+    }
+    return { rounds, results };
+  } finally {
+    for (const { responder, caller } of pairs.values()) await Promise.all([responder.stop(), caller.stop()]);
+  }
+}
+
+/** One contender's fan-out: three subscriber processes and a publisher, kept for every round. */
+async function startFanout(name: Name, url: string) {
+  const subs: Worker[] = [];
+  for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await Worker.start(name, "subscriber", url));
+  const pub = await Worker.start(name, "publisher", url);
+  const progress = subs.map(() => 0);
+  let granted = WINDOW;
+  subs.forEach((sub, i) => {
+    sub.onProgress = (count) => {
+      progress[i] = count;
+      const upTo = Math.min(...progress) + WINDOW;
+      if (upTo > granted) {
+        granted = upTo;
+        pub.send({ op: "credit", upTo });
+      }
+    };
+  });
+  pub.send({ op: "credit", upTo: granted });
+  const mark = () =>
+    Promise.all(
+      subs.map((s) => {
+        const m = s.next("mark");
+        s.send({ op: "mark" });
+        return m;
+      }),
+    );
+  return {
+    /** Publishes for the warm-up and the measured window; each instance's rate over the window. */
+    async run(): Promise<FanoutResult> {
+      pub.send({ op: "publish" });
+      await sleep(WARMUP);
+      const first = await mark();
+      await sleep(DURATION);
+      const second = await mark();
+      const halted = pub.next("halted");
+      pub.send({ op: "halt" });
+      await halted;
+      const rates = second.map((m, i) => (m.count - first[i]!.count) / ((m.at - first[i]!.at) / 1000));
+      const result: FanoutResult = {
+        contender: name,
+        subscribers: SUBSCRIBERS,
+        events_per_s_per_instance: Math.round(rates.reduce((a, b) => a + b, 0) / rates.length),
+        min_events_per_s: Math.round(Math.min(...rates)),
+      };
+      console.log(
+        `fan-out ${name.padEnd(9)} ${result.events_per_s_per_instance.toLocaleString("en-US").padStart(8)} ` +
+          `events/s per instance (slowest ${result.min_events_per_s.toLocaleString("en-US")})`,
+      );
+      return result;
+    },
+    async stop(): Promise<void> {
+      for (const sub of subs) sub.onProgress = () => {};
+      await Promise.all([...subs, pub].map((w) => w.stop()));
+    },
+  };
+}
+
+async function fanout(url: string): Promise<{ rounds: FanoutResult[][]; results: FanoutResult[] }> {
+  const runs = new Map<Name, Awaited<ReturnType<typeof startFanout>>>();
+  try {
+    for (const name of ONLY) runs.set(name, await startFanout(name, url));
+    const rounds: FanoutResult[][] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
+      const results: FanoutResult[] = [];
+      for (const name of order) results.push(await runs.get(name)!.run());
+      rounds.push(results);
+    }
+    const results = ONLY.map((contender) => {
+      const all = rounds.flat().filter((r) => r.contender === contender);
+      return {
+        contender,
+        subscribers: SUBSCRIBERS,
+        events_per_s_per_instance: Math.round(median(all.map((r) => r.events_per_s_per_instance))),
+        min_events_per_s: Math.round(median(all.map((r) => r.min_events_per_s))),
+      };
+    });
+    return { rounds, results };
+  } finally {
+    for (const run of runs.values()) await run.stop();
+  }
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
+
+function table(header: string[], rows: string[][], right: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
+  const rule = `| ${widths.map((w, i) => (right[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+function rpcTable(results: RpcResult[]): string {
+  const get = (c: Name, n: number) => results.find((r) => r.contender === c && r.concurrency === n);
+  const rows = results.map((r) => {
+    const catga = get("catga", r.concurrency);
+    return [
+      r.contender,
+      int(r.concurrency),
+      int(r.rps),
+      r.p50_ms.toFixed(2),
+      r.p99_ms.toFixed(2),
+      r.contender === "catga" ? "" : ratio(catga?.rps, r.rps),
+      r.contender === "catga" ? "" : ratio(catga?.p99_ms, r.p99_ms),
+    ];
+  });
+  return table(
+    ["contender", "concurrency", "requests/s", "p50 ms", "p99 ms", "catga req/s ÷ this", "catga p99 ÷ this"],
+    rows,
+    [false, true, true, true, true, true, true],
+  );
+}
+
+function fanoutTable(results: FanoutResult[]): string {
+  const catga = results.find((r) => r.contender === "catga");
+  return table(
+    ["contender", "subscribers", "events/s per instance", "slowest instance", "catga ÷ this"],
+    results.map((r) => [
+      r.contender,
+      String(r.subscribers),
+      int(r.events_per_s_per_instance),
+      int(r.min_events_per_s),
+      r.contender === "catga" ? "" : ratio(catga?.events_per_s_per_instance, r.events_per_s_per_instance),
+    ]),
+    [false, true, true, true, true],
+  );
+}
+
+function machine() {
+  const version = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8" }).trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  const moleculerPkg = join(HERE, "moleculer/node_modules/moleculer/package.json");
+  return {
+    cpu: cpus()[0]?.model.trim() ?? "unknown",
+    cores: cpus().length,
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    natsServer: version("nats-server", ["--version"]).replace(/^nats-server: /, ""),
+    natsClient: (
+      JSON.parse(readFileSync(join(ROOT, "node_modules/@nats-io/transport-node/package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version,
+    moleculer: existsSync(moleculerPkg)
+      ? (JSON.parse(readFileSync(moleculerPkg, "utf8")) as { version: string }).version
+      : "not installed",
+  };
+}
+
+prepare();
+const loadBefore = loadavg()[0]!;
+const nats = await startNats();
+console.log(`nats-server at ${nats.url}; ${ROUNDS} rounds of ${WARMUP} ms warm-up + ${DURATION} ms measured`);
+let rpcRun: Awaited<ReturnType<typeof rpc>>;
+let fanoutRun: Awaited<ReturnType<typeof fanout>>;
+try {
+  rpcRun = await rpc(nats.url);
+  fanoutRun = await fanout(nats.url);
+} finally {
+  await nats.stop();
+}
+
+const m = {
+  ...machine(),
+  // Other work on the machine skews every contender; the load average says how much there was.
+  loadAverage: { before: round2(loadBefore), after: round2(loadavg()[0]!) },
+};
+const command = `npm run bench:rpc${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+mkdirSync(dirname(RESULTS), { recursive: true });
+writeFileSync(
+  RESULTS,
+  `${JSON.stringify(
+    {
+      machine: m,
+      command,
+      settings: { rounds: ROUNDS, warmupMs: WARMUP, durationMs: DURATION, fanoutWindow: WINDOW },
+      results: rpcRun.results,
+      fanout: fanoutRun.results,
+      rounds: { results: rpcRun.rounds, fanout: fanoutRun.rounds },
+    },
+    null,
+    2,
+  )}\n`,
+);
+
+const rpcText = rpcTable(rpcRun.results);
+const fanoutText = fanoutTable(fanoutRun.results);
+console.log(
+  `\nRequests (median of ${ROUNDS} rounds)\n${rpcText}\n\nFan-out to ${SUBSCRIBERS} instances\n${fanoutText}`,
+);
+console.log(`\nwrote ${RESULTS}`);
+
+if (values.write) {
+  const section = [
+    START,
+    `Machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.os}, nats-server ${m.natsServer}, ` +
+      `@nats-io/transport-node ${m.natsClient}, Moleculer ${m.moleculer}; ` +
+      `1-minute load average ${m.loadAverage.before} before and ${m.loadAverage.after} after the run.  `,
+    `Command: \`${command}\` (${ROUNDS} rounds; each measurement ${WARMUP} ms warm-up, then ${DURATION} ms measured; ` +
+      "medians of the rounds).",
+    "",
+    'Request/reply, echo of `{text: "hello", n: 42}`:',
+    "",
+    rpcText,
+    "",
+    `Event fan-out, one publisher broadcasting \`{text: "hello", n: 42}\` to ${SUBSCRIBERS} instances:`,
+    "",
+    fanoutText,
+    END,
+  ].join("\n");
+  // Read right before writing: other benchmarks update their own sections of the same file.
+  const doc = readFileSync(DOC, "utf8");
+  const start = doc.indexOf(START);
+  const end = doc.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md has no ${START} … ${END} section`);
+  writeFileSync(DOC, doc.slice(0, start) + section + doc.slice(end + END.length));
+  console.log(`updated ${DOC}`);
+}

@@ -1,0 +1,304 @@
+/**
+ * `catga up`: compile a topology, start its infrastructure and every replica as local processes,
+ * and show a live view from the heartbeats until Ctrl-C, which drains and stops everything. With
+ * `--detach` it starts, writes `.catga/`, prints a summary and exits; with `--memory` it runs the
+ * whole topology in this process on the in-memory transport and coordination, with no servers.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import type { ServiceDefinition } from "../api.js";
+import type { Heartbeat } from "../host.js";
+import { sleep } from "../local/_process.js";
+import {
+  BuildFailedError,
+  buildTopology,
+  defaultOut,
+  startLocalCluster,
+  stopLocalCluster,
+} from "../local/cluster.js";
+import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
+import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
+import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
+import { type LocalState, readState, statePaths } from "../local/state.js";
+import { natsTransport } from "../transport/nats.js";
+import type { Transport } from "../transport/types.js";
+import { InvalidWiringError } from "../wiring.js";
+
+/** The text of `catga up --help`. */
+export const UP_HELP = `catga up — run a topology locally
+
+Usage: catga up FILE.catga [--detach] [--memory] [--out DIR]
+
+Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
+(nats-server and redis-server from PATH), then every replica of every service as its own
+'catga run' process with its handler module (services/<service>.ts beside FILE unless the topology
+says otherwise), and shows a live view of the instances. Ctrl-C drains and stops everything.
+State (ports, pids, logs) is kept in .catga/ in the working directory for 'catga status', 'kill',
+'scale' and 'down'.
+
+Options:
+  --detach         start, print a summary and exit; the cluster keeps running ('catga down' stops it)
+  --memory         everything in this process: in-memory transport and coordination, no servers
+  --out DIR        build output folder (default out/<name>, as catgac build)
+  -h, --help       show this help
+
+Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
+failed to start; 2 usage error, missing binary (nats-server, redis-server) or a cluster already
+runs here; 130 a second Ctrl-C cut the drain short.
+`;
+
+interface Io {
+  stdout(t: string): void;
+  stderr(t: string): void;
+  /** Whether stdout is a terminal (the live view is then redrawn in place). */
+  tty?: boolean;
+}
+
+/** Runs `catga up` with `argv` (after `up`); resolves with the exit code. */
+export async function up(argv: readonly string[], io: Io): Promise<number> {
+  let values: { detach?: boolean; memory?: boolean; out?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      options: {
+        detach: { type: "boolean" },
+        memory: { type: "boolean" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    io.stderr(`catga up: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(UP_HELP);
+    return 0;
+  }
+  const [file, ...extra] = positionals;
+  if (file === undefined || extra.length > 0) {
+    io.stderr("catga up: expected exactly one FILE.catga; run 'catga up --help'\n");
+    return 2;
+  }
+  if (values.memory) {
+    if (values.detach) {
+      io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
+      return 2;
+    }
+    return await upInMemory(file, values.out, io);
+  }
+
+  const progress = (line: string) => io.stderr(`catga up: ${line}\n`);
+  let state: LocalState;
+  try {
+    state = await startLocalCluster({
+      file,
+      ...(values.out !== undefined ? { out: values.out } : {}),
+      progress,
+      ...(values.detach ? {} : { supervisor: process.pid }),
+    });
+  } catch (error) {
+    return failure(error, io);
+  }
+  if (values.detach) {
+    io.stdout(summary(state));
+    return 0;
+  }
+  return await liveView(state, io);
+}
+
+/** One line and the exit code for a failed start. */
+function failure(error: unknown, io: Io): number {
+  if (error instanceof BuildFailedError) {
+    io.stderr(`${error.output.trimEnd()}\ncatga up: the topology has errors; nothing was started\n`);
+    return 1;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr(`catga up: ${message}\n`);
+  if (
+    error instanceof MissingBinaryError ||
+    error instanceof LocalClusterError ||
+    error instanceof InvalidWiringError
+  ) {
+    return 2;
+  }
+  return 1;
+}
+
+/** What `--detach` prints: where everything runs and how to reach it. */
+function summary(state: LocalState): string {
+  const lines = [`${state.topology} is running (state in ${statePaths().dir})`];
+  lines.push(`  nats     ${state.nats.urls.join(",")}${state.nats.external ? " (external)" : ""}`);
+  if (state.redis !== undefined) {
+    const where = Object.entries(state.redis.env)
+      .filter(([k]) => k !== "CATGA_REDIS_MODE")
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
+    lines.push(`  redis    ${state.redis.mode}${state.redis.external ? " (external)" : ""}: ${where}`);
+  }
+  const byService = new Map<string, string[]>();
+  for (const i of state.instances)
+    byService.set(i.service, [...(byService.get(i.service) ?? []), `${i.id} (pid ${i.pid})`]);
+  for (const [service, ids] of byService) lines.push(`  ${service.padEnd(8)} ${ids.join(", ")}`);
+  lines.push("catga status shows roles and load; catga kill / scale / down operate on it");
+  return `${lines.join("\n")}\n`;
+}
+
+/** The foreground mode: redraw the view every second until Ctrl-C (or `catga down` elsewhere). */
+async function liveView(state: LocalState, io: Io): Promise<number> {
+  const board = new HeartbeatBoard();
+  let transport: Transport | undefined;
+  try {
+    transport = await natsTransport({ servers: state.nats.urls, name: "catga up", connectTimeoutMs: 5000 });
+    watchHeartbeats(transport, board, state.topology);
+  } catch (error) {
+    io.stderr(
+      `catga up: cannot watch heartbeats: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+  }
+  const painter = new LiveViewPainter(io.stdout, io.tty ?? false);
+  const subtitle = `${state.nats.urls.length} NATS${state.redis ? `, redis ${state.redis.mode}` : ""} — Ctrl-C stops everything`;
+  let stopping: Promise<number> | undefined;
+  const stopAll = (): Promise<number> => {
+    stopping ??= (async () => {
+      painter.reset();
+      io.stderr("catga up: draining and stopping everything (Ctrl-C again to kill at once)\n");
+      await transport?.close().catch(() => {});
+      try {
+        await stopLocalCluster({ progress: (line) => io.stderr(`catga up: ${line}\n`) });
+        io.stderr("catga up: stopped; no process left\n");
+        return 0;
+      } catch (error) {
+        io.stderr(`catga up: ${error instanceof Error ? error.message : String(error)}\n`);
+        return 1;
+      }
+    })();
+    return stopping;
+  };
+  return await new Promise<number>((resolveExit) => {
+    let signals = 0;
+    const onSignal = () => {
+      signals++;
+      if (signals === 1) {
+        void stopAll().then(resolveExit);
+        return;
+      }
+      // The operator insists: kill what still runs, without a drain.
+      void stopLocalCluster({ graceMs: 0 })
+        .catch(() => undefined)
+        .then(() => resolveExit(130));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    const tick = async () => {
+      while (stopping === undefined) {
+        const current = readState();
+        if (current === undefined) {
+          // `catga down` ran in another terminal: it stopped everything already.
+          await transport?.close().catch(() => {});
+          io.stderr("catga up: the cluster was stopped (catga down)\n");
+          resolveExit(0);
+          return;
+        }
+        painter.paint(
+          renderLiveView({
+            topology: state.topology,
+            beats: board.list(),
+            expected: current.instances,
+            subtitle,
+          }),
+        );
+        await sleep(1000);
+      }
+    };
+    void tick();
+  });
+}
+
+/** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
+async function upInMemory(file: string, out: string | undefined, io: Io): Promise<number> {
+  const { startMemoryTopology } = await import("../local/memory.js");
+  let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
+  const definitions: Record<string, ServiceDefinition> = {};
+  try {
+    io.stderr(`catga up: building ${file}\n`);
+    ({ wiring } = await buildTopology(resolve(file), resolve(out ?? defaultOut(file))));
+    for (const [name, s] of Object.entries(wiring.services)) {
+      definitions[name] = await loadDefinition(resolve(dirname(resolve(file)), s.handler), name);
+    }
+  } catch (error) {
+    return failure(error, io);
+  }
+  const topology = await startMemoryTopology({ wiring, definitions });
+  io.stderr(`catga up: ${topology.instances().length} instances running in this process (no servers)\n`);
+  const painter = new LiveViewPainter(io.stdout, io.tty ?? false);
+  const board = new HeartbeatBoard();
+  const seen = new Map<string, number>();
+  return await new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) {
+        resolveExit(130);
+        return;
+      }
+      stopping = true;
+      io.stderr("catga up: draining and stopping every instance\n");
+      topology.stop().then(
+        () => resolveExit(0),
+        () => resolveExit(1),
+      );
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    void (async () => {
+      while (!stopping) {
+        for (const beat of topology.heartbeats() as Heartbeat[]) {
+          // Only a new heartbeat counts as one: the topology keeps the last of stopped instances too.
+          if (seen.get(beat.instance) !== beat.at) board.add(beat, beat.at);
+          seen.set(beat.instance, beat.at);
+        }
+        const expected = topology.instances().map((i) => ({ id: i.id, service: i.service }));
+        painter.paint(
+          renderLiveView({
+            topology: wiring.topology,
+            beats: board.list(),
+            expected,
+            subtitle: "in memory — Ctrl-C stops",
+          }),
+        );
+        await sleep(1000);
+      }
+    })();
+  });
+}
+
+/** Imports a handler module (`.ts` through tsx, as `catga run` does) and returns its definition. */
+async function loadDefinition(module: string, service: string): Promise<ServiceDefinition> {
+  const path = isAbsolute(module) ? module : resolve(module);
+  try {
+    readFileSync(path);
+  } catch {
+    throw new LocalClusterError(`service '${service}' has no handler module: expected ${path}`);
+  }
+  if (/\.(c|m)?tsx?$/.test(path)) {
+    const { register } = await import("tsx/esm/api");
+    register();
+  }
+  const loaded = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  const candidate = loaded.default as ServiceDefinition | Record<string, ServiceDefinition> | undefined;
+  const definition =
+    candidate !== undefined && typeof (candidate as ServiceDefinition).service === "string"
+      ? (candidate as ServiceDefinition)
+      : (candidate as Record<string, ServiceDefinition> | undefined)?.[service];
+  if (definition === undefined || typeof definition.handlers !== "object") {
+    throw new LocalClusterError(
+      `'${path}' must export default the definition of '${service}' (from its generated definer)`,
+    );
+  }
+  return definition;
+}

@@ -1,0 +1,347 @@
+/**
+ * The local cluster: compile a topology, start its infrastructure and every replica as its own
+ * `catga run` process, and kill, scale and stop them later from the state in `.catga/`.
+ *
+ * Replicas are named `<service>-<n>` (n from 0). Each gets the NATS URLs, the Redis variables (for
+ * leader mode), its own free health port and its handler module: the wiring's `handler` (by
+ * convention `services/<service>.ts`) resolved against the folder of the topology file.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { parseWiring, type Wiring } from "../wiring.js";
+import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
+import { LocalClusterError } from "./errors.js";
+import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
+import { type CommandLine, launchers, runToEnd } from "./launcher.js";
+import {
+  anythingAlive,
+  type LocalInstance,
+  type LocalState,
+  readState,
+  recordedPids,
+  removeState,
+  requireState,
+  statePaths,
+  writeState,
+} from "./state.js";
+
+/** Options shared by the commands that operate on the cluster of a working directory. */
+export interface LocalOptions {
+  /** The working directory whose `.catga/` holds the state. @default process.cwd() */
+  cwd?: string;
+  /** Progress lines for the user. @default none */
+  progress?: (line: string) => void;
+}
+
+/** Options of {@link startLocalCluster}. */
+export interface StartLocalClusterOptions extends LocalOptions {
+  /** The `.catga` file. */
+  file: string;
+  /** Build output folder. @default `out/<file name without .catga>` in the working directory, as `catgac build` */
+  out?: string;
+  /** Environment of every process started. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** The pid recorded as the supervisor (the `catga up` showing the live view). @default none (detached) */
+  supervisor?: number;
+  /**
+   * How long to wait for each instance to report ready on /readyz.
+   * @default 90000 (a loaded two-core machine starts a dozen TypeScript processes slowly)
+   */
+  readyTimeoutMs?: number;
+}
+
+/** `catgac build` failed: its output says why. */
+export class BuildFailedError extends Error {
+  override name = "BuildFailedError";
+  constructor(
+    readonly output: string,
+    readonly exitCode: number,
+  ) {
+    super(`catgac build failed (exit ${exitCode}):\n${output.trimEnd()}`);
+  }
+}
+
+/**
+ * Compiles `file` with `catgac build` in a separate process (the runtime cannot import the
+ * compiler) and reads the wiring it wrote.
+ *
+ * @throws BuildFailedError with catgac's output when the topology has errors.
+ */
+export async function buildTopology(
+  file: string,
+  out: string,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ wiring: Wiring; wiringFile: string }> {
+  const cwd = options.cwd ?? process.cwd();
+  const result = await runToEnd(launchers().catgac, ["build", file, "--out", out], {
+    cwd,
+    ...(options.env !== undefined ? { env: options.env } : {}),
+  });
+  if (result.code !== 0) throw new BuildFailedError(`${result.stdout}${result.stderr}`, result.code);
+  const wiringFile = resolve(cwd, out, "wiring.json");
+  return { wiring: parseWiring(JSON.parse(readFileSync(wiringFile, "utf8")), wiringFile), wiringFile };
+}
+
+/** The default build folder of `file`: `out/<name>` (as `catgac build`, whose topology name is usually the file's). */
+export function defaultOut(file: string): string {
+  return join("out", basename(file).replace(/\.catga$/, ""));
+}
+
+/**
+ * `catga up` without the live view: builds, starts the infrastructure and every replica, waits until
+ * each replica is ready, and writes the state. On any failure everything started so far is stopped
+ * and the state removed before the error is rethrown.
+ *
+ * @throws LocalClusterError when a cluster already runs in this working directory or a handler
+ *   module is missing; MissingBinaryError when a server binary is not on PATH; BuildFailedError.
+ */
+export async function startLocalCluster(options: StartLocalClusterOptions): Promise<LocalState> {
+  const cwd = options.cwd ?? process.cwd();
+  const progress = options.progress ?? (() => {});
+  const previous = readState(cwd);
+  if (previous !== undefined) {
+    if (anythingAlive(previous)) {
+      throw new LocalClusterError(
+        `a local cluster of '${previous.topology}' already runs here (${statePaths(cwd).dir}): stop it with 'catga down'`,
+      );
+    }
+    removeState(cwd); // left behind by a crash: nothing of it runs any more
+  }
+  const file = resolve(cwd, options.file);
+  if (!existsSync(file)) throw new LocalClusterError(`cannot read '${options.file}': no such file`);
+  const out = resolve(cwd, options.out ?? defaultOut(options.file));
+  progress(`building ${options.file} into ${out}`);
+  const env = options.env ?? process.env;
+  const { wiring, wiringFile } = await buildTopology(file, out, { cwd, env });
+  checkBinaries(wiring, env.PATH ?? "");
+  const handlers: Record<string, string> = {};
+  for (const [name, service] of Object.entries(wiring.services)) {
+    const module = resolve(dirname(file), service.handler);
+    if (!existsSync(module)) {
+      throw new LocalClusterError(
+        `service '${name}' has no handler module: expected ${module} (the topology's 'handler', by default services/${name}.ts beside ${basename(file)})`,
+      );
+    }
+    handlers[name] = module;
+  }
+
+  const paths = statePaths(cwd);
+  mkdirSync(paths.logs, { recursive: true });
+  const pids: number[] = [];
+  const infra = { dir: paths.dir, logs: paths.logs, started: (pid: number) => pids.push(pid), progress, env };
+  try {
+    const nats = await startNatsInfra(wiring, infra);
+    const redis = await startRedisInfra(wiring, infra);
+    const state: LocalState = {
+      version: 1,
+      topology: wiring.topology,
+      file,
+      wiring: wiringFile,
+      ...(options.supervisor !== undefined ? { supervisor: options.supervisor } : {}),
+      nats,
+      ...(redis !== undefined ? { redis } : {}),
+      launcher: [...launchers().catga],
+      handlers,
+      instances: [],
+    };
+    writeState(state, cwd);
+    const all = Object.entries(wiring.services).flatMap(([service, s]) =>
+      Array.from({ length: s.replicas }, (_, n) => ({ service, n })),
+    );
+    progress(`starting ${all.length} instances of ${Object.keys(wiring.services).length} services`);
+    await startInstances(state, all, {
+      cwd,
+      env,
+      onSpawn: (pid) => pids.push(pid),
+      ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+    });
+    return state;
+  } catch (error) {
+    await stopProcesses(pids, 2000);
+    removeState(cwd);
+    throw error;
+  }
+}
+
+/**
+ * Starts instances `<service>-<n>` of a running cluster, records them in the state (written after
+ * each spawn, so a failure leaves nothing unrecorded) and waits until every one is ready.
+ *
+ * @throws Error with the instance's log when one exits or is not ready in time.
+ */
+export async function startInstances(
+  state: LocalState,
+  wanted: readonly { service: string; n: number }[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void; readyTimeoutMs?: number },
+): Promise<LocalInstance[]> {
+  const paths = statePaths(options.cwd);
+  const taken = new Set(state.instances.map((i) => i.healthPort));
+  const started: LocalInstance[] = [];
+  for (const { service, n } of wanted) {
+    const id = `${service}-${n}`;
+    const healthPort = await freePort(taken);
+    taken.add(healthPort);
+    const [exe, ...first] = state.launcher as unknown as CommandLine;
+    const pid = await spawnDetached(exe, [...first, "run", "--wiring", state.wiring, "--service", service], {
+      cwd: options.cwd,
+      env: instanceEnv(state, service, id, healthPort, options.env ?? process.env),
+      logFile: join(paths.logs, `${id}.log`),
+    });
+    options.onSpawn?.(pid);
+    const instance: LocalInstance = { id, service, n, pid, healthPort };
+    started.push(instance);
+    state.instances.push(instance);
+    writeState(state, options.cwd);
+  }
+  await Promise.all(
+    started.map((i) =>
+      waitUntil(`instance ${i.id} to be ready`, () => ready(i), {
+        timeoutMs: options.readyTimeoutMs ?? 90_000,
+        intervalMs: 200,
+        describe: () => `--- ${join(paths.logs, `${i.id}.log`)}\n${tail(join(paths.logs, `${i.id}.log`))}`,
+      }).then(() => {
+        if (!isAlive(i.pid))
+          throw new Error(`instance ${i.id} exited:\n${tail(join(paths.logs, `${i.id}.log`))}`);
+      }),
+    ),
+  );
+  return started;
+
+  async function ready(i: LocalInstance): Promise<boolean> {
+    if (!isAlive(i.pid)) {
+      throw new LocalClusterError(
+        `instance ${i.id} exited during start-up; its log (${join(paths.logs, `${i.id}.log`)}):\n${tail(join(paths.logs, `${i.id}.log`))}`,
+      );
+    }
+    try {
+      return (await fetch(`http://127.0.0.1:${i.healthPort}/readyz`, { signal: AbortSignal.timeout(1000) }))
+        .ok;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The environment of one instance: what `catga run` reads, on top of the caller's. */
+function instanceEnv(
+  state: LocalState,
+  service: string,
+  id: string,
+  healthPort: number,
+  base: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  // Variables of another deployment in the caller's shell must not leak into this one's instances;
+  // credentials for an external NATS or Redis are the exception: they come only from there.
+  for (const key of Object.keys(env)) {
+    if (/^CATGA_(WIRING|SERVICE|HANDLERS|INSTANCE_ID|HEALTH_PORT|NATS_URLS)$/.test(key)) delete env[key];
+    if (!state.nats.external && key.startsWith("CATGA_NATS_")) delete env[key];
+    if (state.redis !== undefined && !state.redis.external && key.startsWith("CATGA_REDIS_")) delete env[key];
+  }
+  return {
+    ...env,
+    ...(state.redis?.env ?? {}),
+    CATGA_NATS_URLS: state.nats.urls.join(","),
+    CATGA_HANDLERS: state.handlers[service],
+    CATGA_INSTANCE_ID: id,
+    CATGA_HEALTH_PORT: String(healthPort),
+  };
+}
+
+/**
+ * `catga kill`: SIGKILL (a crash) or, with `graceful`, SIGTERM (a drain) to one instance; resolves
+ * once it exited, and removes it from the state.
+ *
+ * @throws LocalClusterError when the instance is not in the state.
+ */
+export async function killInstance(
+  id: string,
+  options: LocalOptions & { graceful?: boolean; graceMs?: number } = {},
+): Promise<LocalInstance> {
+  const cwd = options.cwd ?? process.cwd();
+  const state = requireState(cwd);
+  const instance = state.instances.find((i) => i.id === id);
+  if (instance === undefined) {
+    throw new LocalClusterError(
+      `no instance '${id}' in the local cluster; it has ${state.instances.map((i) => i.id).join(", ") || "none"}`,
+    );
+  }
+  if (options.graceful) await stopProcesses([instance.pid], options.graceMs ?? 15_000);
+  else signalGroup(instance.pid, "SIGKILL");
+  await waitUntil(`${id} to exit`, () => !isAlive(instance.pid), { timeoutMs: 10_000, intervalMs: 20 });
+  const fresh = requireState(cwd);
+  fresh.instances = fresh.instances.filter((i) => i.id !== id);
+  writeState(fresh, cwd);
+  return instance;
+}
+
+/**
+ * `catga scale SERVICE=N`: starts instances numbered after the highest one, or drains the
+ * highest-numbered ones (SIGTERM, SIGKILL after the grace), until the service has `replicas`.
+ *
+ * @throws LocalClusterError for an unknown service or a count below 0.
+ */
+export async function scaleService(
+  service: string,
+  replicas: number,
+  options: LocalOptions & { env?: NodeJS.ProcessEnv; graceMs?: number; readyTimeoutMs?: number } = {},
+): Promise<{ started: string[]; stopped: string[] }> {
+  const cwd = options.cwd ?? process.cwd();
+  const state = requireState(cwd);
+  if (state.handlers[service] === undefined) {
+    throw new LocalClusterError(
+      `no service '${service}' in '${state.topology}'; it has ${Object.keys(state.handlers).join(", ")}`,
+    );
+  }
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    throw new LocalClusterError(`cannot scale '${service}' to ${replicas}: expected a whole number ≥ 0`);
+  }
+  const current = state.instances.filter((i) => i.service === service).sort((a, b) => a.n - b.n);
+  if (replicas > current.length) {
+    let next = (current.at(-1)?.n ?? -1) + 1;
+    const wanted = Array.from({ length: replicas - current.length }, () => ({ service, n: next++ }));
+    options.progress?.(`starting ${wanted.map((w) => `${service}-${w.n}`).join(", ")}`);
+    const started = await startInstances(state, wanted, {
+      cwd,
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+    });
+    return { started: started.map((i) => i.id), stopped: [] };
+  }
+  const excess = current.slice(replicas);
+  options.progress?.(`draining ${excess.map((i) => i.id).join(", ")}`);
+  await stopProcesses(
+    excess.map((i) => i.pid),
+    options.graceMs ?? 15_000,
+  );
+  const fresh = requireState(cwd);
+  fresh.instances = fresh.instances.filter((i) => !excess.some((e) => e.id === i.id));
+  writeState(fresh, cwd);
+  return { started: [], stopped: excess.map((i) => i.id) };
+}
+
+/**
+ * `catga down`: drains every instance (SIGTERM; SIGKILL after `graceMs`), then stops the servers the
+ * same way, checks that nothing recorded still runs, and removes `.catga/`.
+ *
+ * @returns the pids that were stopped; `undefined` when no cluster runs here.
+ */
+export async function stopLocalCluster(
+  options: LocalOptions & { graceMs?: number } = {},
+): Promise<{ topology: string; pids: number[] } | undefined> {
+  const cwd = options.cwd ?? process.cwd();
+  const state = readState(cwd);
+  if (state === undefined) return undefined;
+  const { infra, instances } = recordedPids(state);
+  options.progress?.(`draining ${instances.filter(isAlive).length} instances`);
+  // Instances first: while they drain they still need NATS (to reply) and Redis (to release).
+  await stopProcesses(instances, options.graceMs ?? 15_000);
+  options.progress?.(`stopping ${infra.filter(isAlive).length} servers`);
+  await stopProcesses(infra, 5000);
+  const left = [...instances, ...infra].filter(isAlive);
+  if (left.length > 0) {
+    throw new LocalClusterError(`processes ${left.join(", ")} did not stop; ${statePaths(cwd).dir} is kept`);
+  }
+  removeState(cwd);
+  return { topology: state.topology, pids: [...instances, ...infra] };
+}

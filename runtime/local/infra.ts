@@ -1,0 +1,369 @@
+/**
+ * The infrastructure of a local cluster as local processes on free loopback ports: a full-mesh
+ * NATS cluster of the wiring's `nats.nodes` (each with a monitoring port), and Redis in the wiring's
+ * mode (one server; a primary with replicas and three sentinels; or a cluster created with
+ * `redis-cli --cluster create`). Data lives under `.catga/`, nothing is persisted across runs.
+ *
+ * Locally there is no authentication: the emitted `nats.conf` with one user per service is what
+ * compose and Kubernetes run; here every instance connects without credentials.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import type { Wiring } from "../wiring.js";
+import { freePort, onPath, spawnDetached, tail, waitUntil } from "./_process.js";
+import { MissingBinaryError } from "./errors.js";
+import type { LocalNatsServer, LocalRedisNode, LocalState } from "./state.js";
+
+/** Where the infrastructure keeps its files and logs, and what was started so far. */
+export interface InfraContext {
+  /** `.catga/` */
+  dir: string;
+  /** `.catga/logs/` */
+  logs: string;
+  /** Called with every pid right after its spawn, so a failure half-way can still stop it. */
+  started(pid: number): void;
+  /** Progress lines. */
+  progress(line: string): void;
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Checks that the binaries the wiring needs are on PATH, before anything starts.
+ *
+ * @throws MissingBinaryError naming the binary and its Debian package.
+ */
+export function checkBinaries(wiring: Wiring, path = process.env.PATH ?? ""): void {
+  if (wiring.nats.url === undefined && onPath("nats-server", path) === undefined) {
+    throw new MissingBinaryError("nats-server", "nats-server");
+  }
+  if (wiring.redis !== undefined && wiring.redis.url === undefined) {
+    if (onPath("redis-server", path) === undefined)
+      throw new MissingBinaryError("redis-server", "redis-server");
+    if (wiring.redis.mode === "cluster" && onPath("redis-cli", path) === undefined) {
+      throw new MissingBinaryError("redis-cli", "redis-tools");
+    }
+  }
+}
+
+/** Starts the NATS cluster of the wiring, or records the external one. */
+export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise<LocalState["nats"]> {
+  if (wiring.nats.url !== undefined) {
+    return { urls: splitList(wiring.nats.url), external: true, servers: [] };
+  }
+  const n = wiring.nats.nodes;
+  const taken = new Set<number>();
+  const take = async () => {
+    const port = await freePort(taken);
+    taken.add(port);
+    return port;
+  };
+  const nodes: Omit<LocalNatsServer, "pid">[] = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push({
+      name: `nats-${i}`,
+      port: await take(),
+      clusterPort: await take(),
+      monitorPort: await take(),
+    });
+  }
+  const routes = nodes.map((s) => `nats://127.0.0.1:${s.clusterPort}`);
+  const servers: LocalNatsServer[] = [];
+  for (const node of nodes) {
+    const folder = join(ctx.dir, "nats", node.name);
+    mkdirSync(folder, { recursive: true });
+    const config = join(folder, "nats.conf");
+    // Every node lists every route, itself included, as the emitted configs do; a server ignores
+    // the route to itself.
+    writeFileSync(
+      config,
+      [
+        `server_name: "${node.name}"`,
+        `listen: "127.0.0.1:${node.port}"`,
+        `http: "127.0.0.1:${node.monitorPort}"`,
+        "cluster {",
+        `  name: "${wiring.topology}"`,
+        `  listen: "127.0.0.1:${node.clusterPort}"`,
+        `  routes: [${routes.map((r) => `"${r}"`).join(", ")}]`,
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const pid = await spawnDetached("nats-server", ["-c", config], {
+      cwd: folder,
+      env: ctx.env ?? process.env,
+      logFile: join(ctx.logs, `${node.name}.log`),
+    });
+    ctx.started(pid);
+    servers.push({ ...node, pid });
+  }
+  ctx.progress(`nats: ${n} server${n === 1 ? "" : "s"} on ${servers.map((s) => s.port).join(", ")}`);
+  await waitUntil(
+    `the NATS cluster to form (${n} servers, ${n - 1} routes each)`,
+    async () => {
+      const counts = await Promise.all(servers.map((s) => natsRoutes(s.monitorPort)));
+      return counts.every((c) => c !== undefined && c >= n - 1);
+    },
+    {
+      timeoutMs: 30_000,
+      describe: () =>
+        servers.map((s) => `--- ${s.name}\n${tail(join(ctx.logs, `${s.name}.log`))}`).join("\n"),
+    },
+  );
+  return { urls: servers.map((s) => `nats://127.0.0.1:${s.port}`), external: false, servers };
+}
+
+/** Starts Redis in the wiring's mode, or records the external one; `undefined` when none is needed. */
+export async function startRedisInfra(
+  wiring: Wiring,
+  ctx: InfraContext,
+): Promise<LocalState["redis"] | undefined> {
+  const redis = wiring.redis;
+  if (redis === undefined) return undefined;
+  if (redis.url !== undefined) {
+    return { mode: redis.mode, external: true, env: externalRedisEnv(redis), nodes: [] };
+  }
+  const env = ctx.env ?? process.env;
+  const taken = new Set<number>();
+  const take = async () => {
+    const port = await freePort(taken);
+    taken.add(port);
+    taken.add(port + 10_000); // a cluster node's bus port
+    return port;
+  };
+  const nodes: LocalRedisNode[] = [];
+  const server = async (name: string, kind: LocalRedisNode["kind"], args: string[] = []) => {
+    const port = await take();
+    const folder = join(ctx.dir, "redis", name);
+    mkdirSync(folder, { recursive: true });
+    const pid = await spawnDetached(
+      "redis-server",
+      // A local cluster starts from nothing and leaves nothing: no snapshots, no append-only file.
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        folder,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        ...args,
+      ],
+      { cwd: folder, env, logFile: join(ctx.logs, `redis-${name}.log`) },
+    );
+    ctx.started(pid);
+    const node: LocalRedisNode = { name, kind, pid, port };
+    nodes.push(node);
+    await waitUntil(`redis ${name} on port ${port}`, () => ping(port), {
+      timeoutMs: 20_000,
+      describe: () => tail(join(ctx.logs, `redis-${name}.log`)),
+    });
+    return node;
+  };
+
+  switch (redis.mode) {
+    case "standalone": {
+      const node = await server("standalone", "standalone");
+      ctx.progress(`redis: standalone on ${node.port}`);
+      return {
+        mode: "standalone",
+        external: false,
+        env: { CATGA_REDIS_MODE: "standalone", CATGA_REDIS_URL: `redis://127.0.0.1:${node.port}` },
+        nodes,
+      };
+    }
+    case "sentinel": {
+      const master = redis.master ?? "catga";
+      const primary = await server("primary", "primary");
+      for (let i = 1; i < redis.nodes; i++) {
+        await server(`replica-${i}`, "replica", ["--replicaof", "127.0.0.1", String(primary.port)]);
+      }
+      const sentinels: LocalRedisNode[] = [];
+      for (let i = 0; i < 3; i++) {
+        const port = await take();
+        const name = `sentinel-${i}`;
+        const folder = join(ctx.dir, "redis", name);
+        mkdirSync(folder, { recursive: true });
+        const conf = join(folder, "sentinel.conf");
+        // A sentinel rewrites its config as it learns the topology: each gets its own copy.
+        writeFileSync(
+          conf,
+          [
+            `port ${port}`,
+            "bind 127.0.0.1",
+            `dir ${folder}`,
+            `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
+            `sentinel down-after-milliseconds ${master} 2000`,
+            `sentinel failover-timeout ${master} 10000`,
+            `sentinel parallel-syncs ${master} 1`,
+            "",
+          ].join("\n"),
+        );
+        const pid = await spawnDetached("redis-server", [conf, "--sentinel"], {
+          cwd: folder,
+          env,
+          logFile: join(ctx.logs, `redis-${name}.log`),
+        });
+        ctx.started(pid);
+        const node: LocalRedisNode = { name, kind: "sentinel", pid, port };
+        nodes.push(node);
+        sentinels.push(node);
+      }
+      await waitUntil(
+        `the sentinels to see the primary '${master}'`,
+        async () => {
+          for (const s of sentinels) {
+            const answer = (await ask(s.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as unknown;
+            if (!Array.isArray(answer) || Number(answer[1]) !== primary.port) return false;
+          }
+          return true;
+        },
+        {
+          timeoutMs: 20_000,
+          describe: () => sentinels.map((s) => tail(join(ctx.logs, `redis-${s.name}.log`))).join("\n"),
+        },
+      );
+      ctx.progress(
+        `redis: sentinel '${master}', primary on ${primary.port}, ${redis.nodes - 1} replica(s), sentinels on ${sentinels.map((s) => s.port).join(", ")}`,
+      );
+      return {
+        mode: "sentinel",
+        external: false,
+        env: {
+          CATGA_REDIS_MODE: "sentinel",
+          CATGA_REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
+          CATGA_REDIS_MASTER: master,
+        },
+        nodes,
+      };
+    }
+    case "cluster": {
+      const count = Math.max(redis.nodes, 3);
+      for (let i = 0; i < count; i++) {
+        await server(`cluster-${i}`, "cluster", [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          "5000",
+        ]);
+      }
+      await createCluster(
+        nodes.map((n) => `127.0.0.1:${n.port}`),
+        Math.max(Math.floor(count / 3) - 1, 0),
+        env,
+      );
+      await waitUntil(
+        "cluster_state:ok on every Redis Cluster node",
+        async () => {
+          for (const n of nodes) {
+            if (!String(await ask(n.port, "CLUSTER", "INFO")).includes("cluster_state:ok")) return false;
+          }
+          return true;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      ctx.progress(`redis: cluster of ${count} on ${nodes.map((n) => n.port).join(", ")}`);
+      return {
+        mode: "cluster",
+        external: false,
+        env: {
+          CATGA_REDIS_MODE: "cluster",
+          CATGA_REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
+        },
+        nodes,
+      };
+    }
+  }
+}
+
+/** The `CATGA_REDIS_*` variables for an existing Redis (`redis { url }`), as the compose emitter sets them. */
+export function externalRedisEnv(redis: NonNullable<Wiring["redis"]>): Record<string, string> {
+  const urls = splitList(redis.url ?? "");
+  const env: Record<string, string> = { CATGA_REDIS_MODE: redis.mode };
+  if (urls.some((u) => u.startsWith("rediss://"))) env.CATGA_REDIS_TLS = "true";
+  if (redis.mode === "standalone") env.CATGA_REDIS_URL = urls[0] ?? "";
+  else if (redis.mode === "sentinel") {
+    env.CATGA_REDIS_SENTINELS = urls.map((u) => hostPort(u, 26_379)).join(",");
+    env.CATGA_REDIS_MASTER = redis.master ?? "catga";
+  } else env.CATGA_REDIS_CLUSTER_NODES = urls.map((u) => hostPort(u, 6379)).join(",");
+  return env;
+}
+
+/** The number of routes of the NATS server with this monitoring port; `undefined` when it does not answer. */
+export async function natsRoutes(monitorPort: number, host = "127.0.0.1"): Promise<number | undefined> {
+  try {
+    const response = await fetch(`http://${host}:${monitorPort}/routez`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    if (!response.ok) return undefined;
+    return ((await response.json()) as { num_routes?: number }).num_routes ?? 0;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends one command to the Redis (or sentinel) on `port` of 127.0.0.1 and returns the reply. */
+export async function ask(port: number, ...command: [string, ...string[]]): Promise<unknown> {
+  const client = new Redis({
+    port,
+    host: "127.0.0.1",
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return await client.call(...command);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function ping(port: number): Promise<boolean> {
+  return (await ask(port, "PING")) === "PONG";
+}
+
+function createCluster(addresses: string[], replicas: number, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "redis-cli",
+      ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
+      { env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`redis-cli --cluster create failed (exit ${code}):\n${output}`)),
+    );
+  });
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+function hostPort(url: string, defaultPort: number): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || defaultPort}`;
+  } catch {
+    return url.includes(":") ? url : `${url}:${defaultPort}`;
+  }
+}

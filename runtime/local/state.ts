@@ -1,0 +1,148 @@
+/**
+ * The state of a local cluster: `.catga/state.json` in the working directory, written by `catga up`
+ * and updated by `kill` and `scale`, so every command finds the servers, their ports and every
+ * instance's pid. `down` removes the whole `.catga/` folder (logs and server data included).
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { isAlive } from "./_process.js";
+import { LocalClusterError } from "./errors.js";
+
+/** The folder of the local cluster's state, logs and server data, relative to the working directory. */
+export const STATE_DIR = ".catga";
+
+const natsServerSchema = z.strictObject({
+  name: z.string(),
+  pid: z.number().int(),
+  port: z.number().int(),
+  clusterPort: z.number().int(),
+  monitorPort: z.number().int(),
+});
+
+const redisNodeSchema = z.strictObject({
+  name: z.string(),
+  /** What it was started as; the current role (after a failover) is asked at `status`. */
+  kind: z.enum(["standalone", "primary", "replica", "sentinel", "cluster"]),
+  pid: z.number().int(),
+  port: z.number().int(),
+});
+
+const instanceSchema = z.strictObject({
+  /** `<service>-<n>`. */
+  id: z.string(),
+  service: z.string(),
+  n: z.number().int().min(0),
+  pid: z.number().int(),
+  healthPort: z.number().int(),
+});
+
+/** `.catga/state.json`. */
+export const stateSchema = z.strictObject({
+  version: z.literal(1),
+  topology: z.string(),
+  /** The topology file (absolute). */
+  file: z.string(),
+  /** The built wiring (absolute). */
+  wiring: z.string(),
+  /** The pid of the `catga up` that shows the live view; absent once it exited (`--detach`). */
+  supervisor: z.number().int().optional(),
+  nats: z.strictObject({
+    /** Client URLs of every server. */
+    urls: z.array(z.string()),
+    /** True when the wiring names an existing cluster (`nats { url }`): nothing was started. */
+    external: z.boolean(),
+    servers: z.array(natsServerSchema),
+  }),
+  /** Absent when no service is in leader mode. */
+  redis: z
+    .strictObject({
+      mode: z.enum(["standalone", "sentinel", "cluster"]),
+      external: z.boolean(),
+      /** The `CATGA_REDIS_*` variables every instance gets. */
+      env: z.record(z.string(), z.string()),
+      nodes: z.array(redisNodeSchema),
+    })
+    .optional(),
+  /** How to start `catga run`: the command and its first arguments. */
+  launcher: z.array(z.string()).min(1),
+  /** Handler module of each service (absolute). */
+  handlers: z.record(z.string(), z.string()),
+  instances: z.array(instanceSchema),
+});
+
+/** The parsed state file. */
+export type LocalState = z.infer<typeof stateSchema>;
+
+/** One instance as the state records it. */
+export type LocalInstance = LocalState["instances"][number];
+
+/** One NATS server as the state records it. */
+export type LocalNatsServer = LocalState["nats"]["servers"][number];
+
+/** One Redis process as the state records it. */
+export type LocalRedisNode = NonNullable<LocalState["redis"]>["nodes"][number];
+
+/** Paths under the state folder of the working directory `cwd`. */
+export function statePaths(cwd: string = process.cwd()): { dir: string; file: string; logs: string } {
+  const dir = resolve(cwd, STATE_DIR);
+  return { dir, file: join(dir, "state.json"), logs: join(dir, "logs") };
+}
+
+/** Reads the state, or `undefined` when there is none. */
+export function readState(cwd?: string): LocalState | undefined {
+  const { file } = statePaths(cwd);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const parsed = stateSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new LocalClusterError(
+      `${file} is not a state file of this catga version; stop its processes and remove ${STATE_DIR}/`,
+      { cause: parsed.error },
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads the state and fails with a helpful message when no cluster was started here. */
+export function requireState(cwd?: string): LocalState {
+  const state = readState(cwd);
+  if (state === undefined) {
+    throw new LocalClusterError(
+      `no local cluster in ${statePaths(cwd).dir}: start one with 'catga up FILE.catga' (or pass --nats URL)`,
+    );
+  }
+  return state;
+}
+
+/** Writes the state atomically (a reader never sees half a file). */
+export function writeState(state: LocalState, cwd?: string): void {
+  const { dir, file } = statePaths(cwd);
+  mkdirSync(dir, { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(temp, file);
+}
+
+/** Removes the whole state folder. */
+export function removeState(cwd?: string): void {
+  rmSync(statePaths(cwd).dir, { recursive: true, force: true });
+}
+
+/** Every pid the state records: servers, instances and the supervising `catga up`. */
+export function recordedPids(state: LocalState): { infra: number[]; instances: number[] } {
+  return {
+    infra: [...state.nats.servers.map((s) => s.pid), ...(state.redis?.nodes.map((n) => n.pid) ?? [])],
+    instances: state.instances.map((i) => i.pid),
+  };
+}
+
+/** Whether anything the state records still runs. */
+export function anythingAlive(state: LocalState): boolean {
+  const { infra, instances } = recordedPids(state);
+  return [...infra, ...instances].some(isAlive);
+}

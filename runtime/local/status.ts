@@ -1,0 +1,335 @@
+/**
+ * `catga status`: services, instances, roles, the leader and its fencing token (from heartbeats),
+ * the NATS servers and their routes (from their monitoring endpoints), and Redis (each node's role
+ * from `INFO replication`, or the cluster's state from `CLUSTER INFO`).
+ */
+import { readFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import { createRedis, parseRedisConfig } from "../coordination/redis-connection.js";
+import { RedisCoordination } from "../coordination/redis-coordination.js";
+import type { Role } from "../host.js";
+import { type SagaCounts, sagaStatus } from "../saga.js";
+import { natsTransport } from "../transport/nats.js";
+import { parseWiring } from "../wiring.js";
+import { sleep } from "./_process.js";
+import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
+import { natsRoutes } from "./infra.js";
+import type { LocalState } from "./state.js";
+
+/** One instance in the status. */
+export interface InstanceStatus {
+  id: string;
+  role: Role;
+  /** Present for instances of the local cluster (from `.catga/`) and in every heartbeat. */
+  pid?: number;
+  handled: number;
+  /** Milliseconds since its last heartbeat arrived. */
+  lastSeenMs: number;
+}
+
+/** One service in the status. */
+export interface ServiceStatus {
+  name: string;
+  mode: "p2p" | "leader";
+  /** Instances the local cluster runs (after `scale`); without `.catga/`, instances heard. */
+  replicas: number;
+  /** Leader mode: the instance leading now and its term's fencing token (decimal); `null` when none leads. */
+  leader: { instance: string; fencingToken: string } | null;
+  instances: InstanceStatus[];
+}
+
+/** One Redis process in the status. */
+export interface RedisNodeStatus {
+  /** `host:port` */
+  address: string;
+  /** The name `catga up` gave it; absent for an external Redis. */
+  name?: string;
+  /** What it is now: after a failover a former replica reports `primary`. */
+  role: "primary" | "replica" | "sentinel" | "unreachable";
+  /** A replica's primary, or the primary a sentinel names (`host:port`). */
+  primary?: string;
+  /** Redis Cluster only: `ok` or `fail` from `CLUSTER INFO`. */
+  clusterState?: string;
+}
+
+/** What `catga status --json` prints. */
+export interface StatusReport {
+  services: ServiceStatus[];
+  nats: { servers: { url: string; routes: number | null }[] };
+  /** `null` when the topology uses no Redis (or it is unknown: status from a NATS URL only). */
+  redis: { mode: "standalone" | "sentinel" | "cluster"; nodes: RedisNodeStatus[] } | null;
+  /**
+   * Per saga: unfinished ones by status and how many ended in each final status (from the saga
+   * store in Redis). Present only for the local cluster of a topology that declares sagas.
+   */
+  sagas?: Record<string, SagaCounts>;
+}
+
+/** Options of {@link collectStatus}. */
+export interface CollectStatusOptions {
+  /** The local cluster's state; without it, only what `natsUrls` tells. */
+  state?: LocalState;
+  /** NATS to listen on: `--nats URL`, or the local cluster's servers. */
+  natsUrls: readonly string[];
+  /**
+   * How long to listen for heartbeats. Instances beat every 2 s, so 2.5 s hears each at least once.
+   * @default 2500
+   */
+  listenMs?: number;
+  /** An already-filled board (the live view has one): used instead of listening. */
+  board?: HeartbeatBoard;
+}
+
+/** Builds the status report. */
+export async function collectStatus(options: CollectStatusOptions): Promise<StatusReport> {
+  let beats: InstanceBeat[];
+  const started = Date.now();
+  if (options.board !== undefined) {
+    beats = options.board.list(6000);
+  } else {
+    const board = new HeartbeatBoard();
+    const transport = await natsTransport({
+      servers: options.natsUrls,
+      name: "catga status",
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const sub = watchHeartbeats(transport, board, options.state?.topology);
+      await sleep(options.listenMs ?? 2500);
+      sub.unsubscribe();
+    } finally {
+      await transport.close();
+    }
+    beats = board.list(Date.now() - started + 100);
+  }
+  const [nats, redis, sagas] = await Promise.all([
+    natsStatus(options),
+    redisStatus(options.state),
+    sagaCounts(options.state),
+  ]);
+  return {
+    services: servicesOf(beats, options.state, modesOf(options.state)),
+    nats,
+    redis,
+    ...(sagas !== undefined ? { sagas } : {}),
+  };
+}
+
+/** Groups heartbeats by service; the local state adds pids, replica counts and silent services. */
+export function servicesOf(
+  beats: readonly InstanceBeat[],
+  state?: LocalState,
+  modes: Readonly<Record<string, "p2p" | "leader">> = {},
+  now = Date.now(),
+): ServiceStatus[] {
+  const byService = new Map<string, InstanceBeat[]>();
+  for (const b of beats) byService.set(b.beat.service, [...(byService.get(b.beat.service) ?? []), b]);
+  for (const name of Object.keys(state?.handlers ?? {})) if (!byService.has(name)) byService.set(name, []);
+  return [...byService.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, list]) => {
+      const recorded = state?.instances.filter((i) => i.service === name);
+      const leaders = list
+        .filter((b) => b.beat.role === "leader" && b.beat.fencingToken !== undefined)
+        .sort((a, b) => (BigInt(b.beat.fencingToken!) > BigInt(a.beat.fencingToken!) ? 1 : -1));
+      const leader = leaders[0];
+      return {
+        name,
+        mode: list[0]?.beat.mode ?? modes[name] ?? "p2p",
+        replicas: recorded?.length ?? list.length,
+        leader: leader ? { instance: leader.beat.instance, fencingToken: leader.beat.fencingToken! } : null,
+        instances: list.map((b) => {
+          const pid = recorded?.find((i) => i.id === b.beat.instance)?.pid ?? b.beat.pid;
+          return {
+            id: b.beat.instance,
+            role: b.beat.role,
+            ...(pid !== undefined ? { pid } : {}),
+            handled: b.beat.counters.handled,
+            lastSeenMs: Math.max(0, now - b.receivedAt),
+          };
+        }),
+      };
+    });
+}
+
+/** Saga counts from the store, when the topology has sagas and Redis answers. */
+async function sagaCounts(state: LocalState | undefined): Promise<Record<string, SagaCounts> | undefined> {
+  if (state?.redis === undefined) return undefined;
+  let client: ReturnType<typeof createRedis> | undefined;
+  try {
+    const wiring = parseWiring(JSON.parse(readFileSync(state.wiring, "utf8")), state.wiring);
+    if (Object.keys(wiring.sagas).length === 0) return undefined;
+    client = createRedis(parseRedisConfig(state.redis.env), { connectTimeoutMs: 2000 });
+    const c = client;
+    // Commands fail fast while disconnected: wait for the connection first.
+    await new Promise<void>((resolve, reject) => {
+      if (c.status === "ready") resolve();
+      c.once("ready", () => resolve());
+      setTimeout(() => reject(new Error("redis not ready")), 3000).unref();
+    });
+    return (await sagaStatus(new RedisCoordination(c), wiring)).counts;
+  } catch {
+    return undefined;
+  } finally {
+    client?.disconnect();
+  }
+}
+
+/** Each service's mode from the local cluster's wiring, for services no instance of which is heard. */
+function modesOf(state: LocalState | undefined): Record<string, "p2p" | "leader"> {
+  if (state === undefined) return {};
+  try {
+    const wiring = JSON.parse(readFileSync(state.wiring, "utf8")) as {
+      services: Record<string, { mode: "p2p" | "leader" }>;
+    };
+    return Object.fromEntries(Object.entries(wiring.services).map(([name, s]) => [name, s.mode]));
+  } catch {
+    return {};
+  }
+}
+
+async function natsStatus(options: CollectStatusOptions): Promise<StatusReport["nats"]> {
+  const servers = options.state?.nats.servers ?? [];
+  if (servers.length > 0) {
+    return {
+      servers: await Promise.all(
+        servers.map(async (s) => ({
+          url: `nats://127.0.0.1:${s.port}`,
+          routes: (await natsRoutes(s.monitorPort)) ?? null,
+        })),
+      ),
+    };
+  }
+  // An external cluster: its monitoring port is not known; 8222 is the NATS default (and what the
+  // emitted compose and Kubernetes files use), so try it.
+  return {
+    servers: await Promise.all(
+      options.natsUrls.map(async (url) => {
+        const host = hostOf(url);
+        return { url, routes: host === undefined ? null : ((await natsRoutes(8222, host)) ?? null) };
+      }),
+    ),
+  };
+}
+
+async function redisStatus(state: LocalState | undefined): Promise<StatusReport["redis"]> {
+  const redis = state?.redis;
+  if (redis === undefined) return null;
+  const targets: { address: string; name?: string; sentinel: boolean }[] =
+    redis.nodes.length > 0
+      ? redis.nodes.map((n) => ({
+          address: `127.0.0.1:${n.port}`,
+          name: n.name,
+          sentinel: n.kind === "sentinel",
+        }))
+      : externalTargets(redis.env);
+  const master = redis.env.CATGA_REDIS_MASTER ?? "catga";
+  const nodes = await Promise.all(
+    targets.map(async (t): Promise<RedisNodeStatus> => {
+      const base = { address: t.address, ...(t.name !== undefined ? { name: t.name } : {}) };
+      try {
+        if (t.sentinel) {
+          const answer = (await ask(t.address, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as
+            | string[]
+            | null;
+          return { ...base, role: "sentinel", ...(answer ? { primary: `${answer[0]}:${answer[1]}` } : {}) };
+        }
+        const info = String(await ask(t.address, "INFO", "replication"));
+        const role = /role:(\w+)/.exec(info)?.[1] === "master" ? "primary" : "replica";
+        const host = /master_host:(\S+)/.exec(info)?.[1];
+        const port = /master_port:(\d+)/.exec(info)?.[1];
+        const status: RedisNodeStatus = {
+          ...base,
+          role,
+          ...(host && port ? { primary: `${host}:${port}` } : {}),
+        };
+        if (redis.mode === "cluster") {
+          status.clusterState =
+            /cluster_state:(\w+)/.exec(String(await ask(t.address, "CLUSTER", "INFO")))?.[1] ?? "unknown";
+        }
+        return status;
+      } catch {
+        return { ...base, role: "unreachable" };
+      }
+    }),
+  );
+  return { mode: redis.mode, nodes };
+}
+
+function externalTargets(env: Record<string, string>): { address: string; sentinel: boolean }[] {
+  if (env.CATGA_REDIS_SENTINELS) {
+    return env.CATGA_REDIS_SENTINELS.split(",").map((address) => ({ address, sentinel: true }));
+  }
+  if (env.CATGA_REDIS_CLUSTER_NODES) {
+    return env.CATGA_REDIS_CLUSTER_NODES.split(",").map((address) => ({ address, sentinel: false }));
+  }
+  if (env.CATGA_REDIS_URL) {
+    const u = new URL(env.CATGA_REDIS_URL);
+    return [{ address: `${u.hostname}:${u.port || 6379}`, sentinel: false }];
+  }
+  return [];
+}
+
+async function ask(address: string, ...command: [string, ...string[]]): Promise<unknown> {
+  const at = address.lastIndexOf(":");
+  const client = new Redis({
+    host: address.slice(0, at),
+    port: Number(address.slice(at + 1)),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return await client.call(...command);
+  } finally {
+    client.disconnect();
+  }
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status as text: one block per service, then NATS and Redis. */
+export function formatStatus(report: StatusReport, topology?: string): string {
+  const lines: string[] = [];
+  if (topology !== undefined) lines.push(`topology ${topology}`);
+  for (const s of report.services) {
+    const leader = s.leader ? `, leader ${s.leader.instance} (token ${s.leader.fencingToken})` : "";
+    const noLeader = s.mode === "leader" && s.leader === null ? ", NO LEADER" : "";
+    lines.push(`${s.name}  ${s.mode}, ${s.instances.length}/${s.replicas} heard${leader}${noLeader}`);
+    for (const i of s.instances) {
+      lines.push(
+        `  ${i.id.padEnd(16)} ${i.role.padEnd(8)} pid ${String(i.pid ?? "-").padEnd(8)} handled ${String(i.handled).padStart(8)}  seen ${(i.lastSeenMs / 1000).toFixed(1)}s ago`,
+      );
+    }
+  }
+  lines.push("nats");
+  for (const s of report.nats.servers) lines.push(`  ${s.url}  routes ${s.routes ?? "unknown"}`);
+  if (report.redis !== null) {
+    lines.push(`redis ${report.redis.mode}`);
+    for (const n of report.redis.nodes) {
+      const extra = [
+        n.primary ? `primary ${n.primary}` : "",
+        n.clusterState ? `cluster_state:${n.clusterState}` : "",
+      ].filter(Boolean);
+      lines.push(
+        `  ${(n.name ?? n.address).padEnd(12)} ${n.address.padEnd(16)} ${n.role}${extra.length ? `  ${extra.join(", ")}` : ""}`,
+      );
+    }
+  }
+  for (const [name, c] of Object.entries(report.sagas ?? {})) {
+    lines.push(
+      `saga ${name}  running ${c.running}, compensating ${c.compensating}, completed ${c.completed}, compensated ${c.compensated}, failed ${c.failed}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,272 @@
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bus, connectNats } from "../../runtime/bus.js";
+import type { LocalState } from "../../runtime/local/state.js";
+import type { StatusReport } from "../../runtime/local/status.js";
+import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
+import { tempDir, waitFor } from "../harness/_process.js";
+
+/**
+ * `catga up` end to end with real servers and real processes, on the fixture topology
+ * test/fixtures/up/upfix.catga (the shape of the shop example: 3 NATS nodes, Redis with sentinels,
+ * five p2p workers, broadcast listeners, a leader with two standbys).
+ *
+ * The CLI runs from source (`node --import tsx runtime/cli/bin-entry.ts`), so it starts `catgac` and
+ * every `catga run` from source too. The fixture's handler modules import the generated definers
+ * from test/fixtures/up/generated/ (checked in, and checked below to equal a fresh build), which
+ * import "catga/runtime"; a tsconfig with `paths` given to tsx (TSX_TSCONFIG_PATH) maps that to
+ * runtime/index.ts, so no `npm run build` is needed and one copy of the runtime runs.
+ */
+const ROOT = new URL("../..", import.meta.url).pathname;
+const FIXTURE = join(ROOT, "test/fixtures/up");
+/** tsx's loader as a URL: `--import tsx` would be resolved from the temp working directory. */
+const TSX = import.meta.resolve("tsx");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function catga(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", TSX, join(ROOT, "runtime/cli/bin-entry.ts"), ...args],
+      {
+        cwd,
+        env: { ...process.env, TSX_TSCONFIG_PATH: join(cwd, "tsconfig.paths.json"), ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Running, not a zombie: an exited process whose parent has not reaped it yet runs nothing. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function paths(cwd: string): void {
+  writeFileSync(
+    join(cwd, "tsconfig.paths.json"),
+    JSON.stringify({ compilerOptions: { paths: { "catga/runtime": [join(ROOT, "runtime/index.ts")] } } }),
+  );
+}
+
+describe("catga up with real servers", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let bus: Bus | undefined;
+  let client: UpfixClient;
+  let state: () => LocalState;
+
+  async function status(): Promise<StatusReport> {
+    const r = await catga(dir.path, ["status", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout) as StatusReport;
+  }
+
+  async function statusUntil(what: string, ok: (s: StatusReport) => boolean): Promise<StatusReport> {
+    let last: StatusReport | undefined;
+    await waitFor(
+      what,
+      async () => {
+        last = await status();
+        return ok(last);
+      },
+      { timeoutMs: 60_000, intervalMs: 200, describe: () => JSON.stringify(last, null, 1) },
+    );
+    return last!;
+  }
+
+  const service = (s: StatusReport, name: string) => s.services.find((x) => x.name === name)!;
+
+  beforeAll(async () => {
+    dir = tempDir("up");
+    paths(dir.path);
+    state = () => JSON.parse(readFileSync(join(dir.path, ".catga/state.json"), "utf8")) as LocalState;
+  });
+
+  afterAll(async () => {
+    await bus?.close();
+    if (existsSync(join(dir.path, ".catga/state.json"))) await catga(dir.path, ["down"]);
+    dir.remove();
+  });
+
+  it("up — --detach builds, starts 3 NATS, Redis sentinel and 10 instances, exits 0", async () => {
+    const r = await catga(dir.path, ["up", join(FIXTURE, "upfix.catga"), "--detach", "--out", "build"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("upfix is running");
+    const s = state();
+    expect(s.nats.servers).toHaveLength(3);
+    expect(s.redis?.nodes.map((n) => n.kind).sort()).toEqual([
+      "primary",
+      "replica",
+      "replica",
+      "sentinel",
+      "sentinel",
+      "sentinel",
+    ]);
+    expect(s.instances.map((i) => i.id).sort()).toEqual(
+      [
+        "boss-0",
+        "boss-1",
+        "boss-2",
+        "listener-0",
+        "listener-1",
+        "worker-0",
+        "worker-1",
+        "worker-2",
+        "worker-3",
+        "worker-4",
+      ].sort(),
+    );
+    for (const file of ["client.ts", "messages.ts", "services.ts"]) {
+      // The handler modules are typed against the checked-in copy: it must be what catgac emits now.
+      expect(
+        readFileSync(join(FIXTURE, "generated", file), "utf8"),
+        `test/fixtures/up/generated/${file} is stale: copy it from the output of catgac build test/fixtures/up/upfix.catga`,
+      ).toBe(readFileSync(join(dir.path, "build", file), "utf8"));
+    }
+    bus = await connectNats({ servers: s.nats.urls });
+    client = connectUpfix(bus);
+  }, 240_000);
+
+  it("status — --json: 5 peers, 1 leader + 2 standbys, 3 NATS servers with 2 routes each, sentinel Redis", async () => {
+    const s = await statusUntil("every instance heard and a leader", (r) => {
+      const boss = service(r, "boss");
+      return (
+        service(r, "worker").instances.length === 5 && boss.leader !== null && boss.instances.length === 3
+      );
+    });
+    const worker = service(s, "worker");
+    expect(worker).toMatchObject({ mode: "p2p", replicas: 5, leader: null });
+    expect(worker.instances.map((i) => i.role)).toEqual(Array(5).fill("peer"));
+    for (const i of worker.instances) {
+      expect(i.pid).toBe(state().instances.find((x) => x.id === i.id)?.pid);
+      expect(i.lastSeenMs).toBeLessThan(5000);
+    }
+    const boss = service(s, "boss");
+    expect(boss.mode).toBe("leader");
+    expect(boss.instances.filter((i) => i.role === "leader").map((i) => i.id)).toEqual([
+      boss.leader!.instance,
+    ]);
+    expect(boss.instances.filter((i) => i.role === "standby")).toHaveLength(2);
+    expect(BigInt(boss.leader!.fencingToken)).toBeGreaterThan(0n);
+    expect(service(s, "listener").instances.map((i) => i.role)).toEqual(["peer", "peer"]);
+    expect(s.nats.servers).toHaveLength(3);
+    expect(s.nats.servers.map((x) => x.routes)).toEqual([2, 2, 2]);
+    expect(s.redis?.mode).toBe("sentinel");
+    expect(s.redis?.nodes.map((n) => n.role).sort()).toEqual([
+      "primary",
+      "replica",
+      "replica",
+      "sentinel",
+      "sentinel",
+      "sentinel",
+    ]);
+  }, 120_000);
+
+  it("up — traffic through the generated client spreads over the 5 workers; broadcasts reach every listener", async () => {
+    const replies = await Promise.all(Array.from({ length: 300 }, (_, n) => client.work({ n })));
+    expect(new Set(replies.map((r) => r.instance))).toEqual(
+      new Set(["worker-0", "worker-1", "worker-2", "worker-3", "worker-4"]),
+    );
+    const s = await statusUntil("the heartbeats to count the work", (r) => {
+      const handled = service(r, "worker").instances.reduce((sum, i) => sum + i.handled, 0);
+      return handled >= 300 && service(r, "listener").instances.every((i) => i.handled >= 300);
+    });
+    expect(service(s, "listener").instances.map((i) => i.handled)).toEqual([300, 300]);
+    const lead = await client.lead({ n: 1 });
+    expect(lead.instance).toBe(service(s, "boss").leader!.instance);
+    expect(lead.token).toBe(service(s, "boss").leader!.fencingToken);
+  }, 120_000);
+
+  it("kill — SIGKILL of the leader: a standby leads with a higher fencing token", async () => {
+    const before = service(await status(), "boss").leader!;
+    const pid = state().instances.find((i) => i.id === before.instance)!.pid;
+    const r = await catga(dir.path, ["kill", before.instance]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`killed ${before.instance}`);
+    expect(running(pid)).toBe(false);
+    expect(state().instances.some((i) => i.id === before.instance)).toBe(false);
+    const after = await statusUntil("a new leader", (s) => {
+      const leader = service(s, "boss").leader;
+      return leader !== null && leader.instance !== before.instance;
+    });
+    const leader = service(after, "boss").leader!;
+    expect(BigInt(leader.fencingToken)).toBeGreaterThan(BigInt(before.fencingToken));
+    expect(service(after, "boss").instances.map((i) => i.id)).not.toContain(before.instance);
+    const lead = await client.lead({ n: 2 });
+    expect(lead).toEqual({ instance: leader.instance, token: leader.fencingToken });
+  }, 120_000);
+
+  it("scale — worker=7 starts worker-5 and worker-6, which take load", async () => {
+    const r = await catga(dir.path, ["scale", "worker=7"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("started worker-5, worker-6");
+    await statusUntil("7 workers", (s) => service(s, "worker").instances.length === 7);
+    const replies = await Promise.all(Array.from({ length: 700 }, (_, n) => client.work({ n })));
+    const served = new Set(replies.map((x) => x.instance));
+    expect(served).toContain("worker-5");
+    expect(served).toContain("worker-6");
+    const s = await statusUntil("worker-5 and worker-6 to report handled work", (x) =>
+      service(x, "worker")
+        .instances.filter((i) => i.id === "worker-5" || i.id === "worker-6")
+        .every((i) => i.handled > 0),
+    );
+    expect(service(s, "worker").replicas).toBe(7);
+  }, 180_000);
+
+  it("down — drains and stops every process of the cluster and removes .catga/", async () => {
+    const s = state();
+    const pids = [
+      ...s.instances.map((i) => i.pid),
+      ...s.nats.servers.map((x) => x.pid),
+      ...s.redis!.nodes.map((n) => n.pid),
+    ];
+    expect(pids.filter(running)).toHaveLength(pids.length);
+    await bus?.close();
+    bus = undefined;
+    const r = await catga(dir.path, ["down"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("none left");
+    expect(pids.filter(running)).toEqual([]);
+    expect(existsSync(join(dir.path, ".catga"))).toBe(false);
+    const again = await catga(dir.path, ["status"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("no local cluster");
+  }, 120_000);
+});
+
+describe("catga up without servers on PATH", () => {
+  it("up — no nats-server on PATH: exit 2 naming the Debian package and --memory, nothing left", async () => {
+    const dir = tempDir("up-missing");
+    try {
+      paths(dir.path);
+      const r = await catga(dir.path, ["up", join(FIXTURE, "upfix.catga"), "--detach"], { PATH: dir.path });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("'nats-server' is not on PATH");
+      expect(r.stderr).toContain("apt-get install nats-server");
+      expect(r.stderr).toContain("--memory");
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(existsSync(join(dir.path, ".catga"))).toBe(false);
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
+});
