@@ -200,19 +200,19 @@ export async function startInstances(
         intervalMs: 200,
         describe: () => `--- ${join(paths.logs, `${i.id}.log`)}\n${tail(join(paths.logs, `${i.id}.log`))}`,
       }).then(() => {
-        if (!isAlive(i.pid))
-          throw new Error(`instance ${i.id} exited:\n${tail(join(paths.logs, `${i.id}.log`))}`);
+        if (!isAlive(i.pid)) {
+          const log = join(paths.logs, `${i.id}.log`);
+          throw new Error(`instance ${i.id} exited during start-up; its log (${log}):\n${tail(log)}`);
+        }
       }),
     ),
   );
   return started;
 
   async function ready(i: LocalInstance): Promise<boolean> {
-    if (!isAlive(i.pid)) {
-      throw new LocalClusterError(
-        `instance ${i.id} exited during start-up; its log (${join(paths.logs, `${i.id}.log`)}):\n${tail(join(paths.logs, `${i.id}.log`))}`,
-      );
-    }
+    // Exited: stop waiting at once (waitUntil takes a throw for "not yet"); the check after the
+    // wait reports it with its log.
+    if (!isAlive(i.pid)) return true;
     try {
       return (await fetch(`http://127.0.0.1:${i.healthPort}/readyz`, { signal: AbortSignal.timeout(1000) }))
         .ok;
