@@ -161,9 +161,24 @@ export interface WireError {
   invalid?: { messageName: string; part: InvalidMessageError["part"]; issues: MessageIssue[] };
 }
 
+/**
+ * Whether `error` is a {@link DomainError}, also when it comes from another copy of this module (a
+ * handler module that resolved its own copy of the runtime, e.g. loaded as CommonJS next to an ESM
+ * host): `instanceof` alone would turn a deliberate refusal into an `INTERNAL` error, and a saga
+ * would retry and compensate it as if the step had crashed.
+ */
+function isDomainError(error: unknown): error is DomainError {
+  return (
+    error instanceof DomainError ||
+    (error instanceof Error &&
+      error.name === "DomainError" &&
+      typeof (error as { code?: unknown }).code === "string")
+  );
+}
+
 /** Encodes an error a handler threw for the reply. Unknown exceptions become code `INTERNAL`. */
 export function toWireError(error: unknown): WireError {
-  if (error instanceof DomainError) {
+  if (isDomainError(error)) {
     return {
       name: error.name,
       code: error.code,

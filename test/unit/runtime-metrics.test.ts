@@ -96,3 +96,28 @@ describe("log", () => {
     });
   });
 });
+
+describe("errors", () => {
+  it("errors — a DomainError from another copy of the runtime still travels as a DomainError", async () => {
+    const { toWireError, fromWireError, DomainError } = await import("../../runtime/errors.js");
+    class ForeignDomainError extends Error {
+      override name = "DomainError";
+      constructor(
+        readonly code: string,
+        message: string,
+        readonly details?: unknown,
+      ) {
+        super(message);
+      }
+    }
+    const wire = toWireError(new ForeignDomainError("PAYMENT_DECLINED", "card declined", { limit: 1000 }));
+    expect(wire).toEqual({
+      name: "DomainError",
+      code: "PAYMENT_DECLINED",
+      message: "card declined",
+      details: { limit: 1000 },
+    });
+    expect(fromWireError(wire)).toBeInstanceOf(DomainError);
+    expect(toWireError(new Error("boom"))).toEqual({ name: "CatgaError", code: "INTERNAL", message: "boom" });
+  });
+});
