@@ -13,7 +13,6 @@
  * instead of starting a server without authentication.
  */
 import { posix } from "node:path";
-import { stringify } from "yaml";
 import type { ServiceModel, TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
@@ -36,6 +35,7 @@ import {
   REDIS_PORTS,
   redisMaster,
 } from "./_names.js";
+import { BlockYamlWriter } from "./_yaml.js";
 import { natsPermissions } from "./nats.js";
 
 /** Where compose mounts `wiring.json` in every service container (and where `catga run` reads it). */
@@ -209,9 +209,13 @@ class ComposePlan {
     return names;
   }
 
+  private serverUsers: string[] | undefined;
+
   /** NATS users whose password a NATS server needs: exactly those nats.conf references. */
   natsServerUsers(): string[] {
-    return this.natsHosts.length === 0 ? [] : Object.keys(natsPermissions(this.model));
+    // Computed once: every NATS node and .env.example ask, and the permissions grow with the model.
+    this.serverUsers ??= this.natsHosts.length === 0 ? [] : Object.keys(natsPermissions(this.model));
+    return this.serverUsers;
   }
 }
 
@@ -229,7 +233,9 @@ function composeYaml(model: TopologyModel, options: EmitOptions, plan: ComposePl
     "# Details: docs/build.md (docker-compose).",
   ].join("\n");
   // YAML 1.1 output quotes strings like "no" and "on" that YAML 1.1 readers would take for booleans.
-  return `${header}\n${stringify(doc, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false })}`;
+  // The bytes of the yaml package's stringify with these options, written by the fast block writer.
+  const yaml = new BlockYamlWriter({ version: "1.1", aliasDuplicateObjects: false });
+  return `${header}\n${yaml.document(doc)}`;
 }
 
 /** `${VAR:?…}`: compose refuses to start when the variable is unset or empty. */
@@ -522,10 +528,14 @@ interface EnvEntry {
 function envEntries(model: TopologyModel, plan: ComposePlan): EnvEntry[] {
   const entries: EnvEntry[] = [];
   const serverUsers = new Set(plan.natsServerUsers());
-  const serviceUsers = new Set(model.services.map((s) => natsUser(s.name)));
-  const users = [...new Set([...serviceUsers, ...serverUsers])].sort();
+  // The first service of each user, as a search in declaration order would find it (a map: one
+  // search per user made this quadratic).
+  const serviceOfUser = new Map<string, ServiceModel>();
+  for (const s of model.services)
+    if (!serviceOfUser.has(natsUser(s.name))) serviceOfUser.set(natsUser(s.name), s);
+  const users = [...new Set([...serviceOfUser.keys(), ...serverUsers])].sort();
   for (const user of users) {
-    const service = model.services.find((s) => natsUser(s.name) === user);
+    const service = serviceOfUser.get(user);
     const what = service
       ? `service ${service.name}`
       : user === "client"

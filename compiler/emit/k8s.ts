@@ -12,12 +12,13 @@
  * (resource limits, read-only root file systems) that would change the meaning of the manifests.
  * Every object gets an explicit name, so cdk8s never generates one.
  *
- * Pure: the cdk8s app is built in memory and rendered with cdk8s's own YAML writer; nothing touches
- * the file system, the clock or the environment (keys are sorted here, so cdk8s's
- * `CDK8S_DISABLE_SORT` cannot change the output).
+ * Pure: the cdk8s app is built in memory, synthesized with `chart.toJson()` and rendered to the bytes
+ * of cdk8s's own YAML writer (`Yaml.stringify`: the yaml package, YAML 1.1, no line folding) by the
+ * fast block writer of `_yaml.ts`; nothing touches the file system, the clock or the environment
+ * (keys are sorted here, so cdk8s's `CDK8S_DISABLE_SORT` cannot change the output).
  */
 import { createHash } from "node:crypto";
-import { App, Chart, Yaml } from "cdk8s";
+import { App, Chart } from "cdk8s";
 import { k8s } from "cdk8s-plus-33";
 import type { Construct } from "constructs";
 import type { ServiceModel, TopologyModel } from "../model.js";
@@ -42,6 +43,7 @@ import {
   REDIS_PORTS,
   redisMaster,
 } from "./_names.js";
+import { BlockYamlWriter } from "./_yaml.js";
 import { natsServerConf } from "./nats.js";
 
 /** Options of {@link emitK8s}. */
@@ -99,12 +101,16 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
     else if (model.redis.mode === "sentinel") redisSentinel(chart, ctx);
     else redisCluster(chart, ctx);
   }
-  for (const service of model.services) catgaService(chart, ctx, service, options.wiringJson);
+  for (const service of model.services) catgaService(chart, ctx, service);
 
   // chart.toJson() is what app.synthYaml() renders; sorting here instead of relying on cdk8s's
   // default keeps the bytes independent of CDK8S_DISABLE_SORT in the environment.
   const docs = (chart.toJson() as Record<string, unknown>[]).map(canonical);
-  return [{ path: "k8s.yaml", content: `${header(ctx, options)}${Yaml.stringify(...docs)}` }];
+  // What cdk8s's Yaml.stringify(...docs) writes (same yaml options, documents joined by `---`),
+  // without building the yaml package's node tree for every object.
+  const yaml = new BlockYamlWriter({ version: "1.1", keepUndefined: true });
+  const body = docs.map((doc) => yaml.document(doc)).join("---\n");
+  return [{ path: "k8s.yaml", content: `${header(ctx, options)}${body}` }];
 }
 
 /** Names and derived values every builder needs, computed once. */
@@ -122,6 +128,11 @@ class Context {
   readonly clusterInit: string;
   /** Object names of the services (unique, and distinct from every infrastructure name). */
   readonly serviceNames = new Map<string, string>();
+  /**
+   * SHA-256 of wiring.json, annotated on every service's pod template. Hashed once: the wiring grows
+   * with the topology, so hashing it per service made the emitter quadratic.
+   */
+  readonly wiringChecksum: string;
 
   constructor(
     readonly model: TopologyModel,
@@ -130,6 +141,7 @@ class Context {
     const t = model.name;
     this.topology = dnsLabel(t);
     this.needsRedis = model.services.some((s) => s.mode === "leader");
+    this.wiringChecksum = sha256(options.wiringJson);
     this.natsSecret = objectName(t, "nats-users");
     this.wiringConfigMap = objectName(t, "wiring");
     // StatefulSet names stay within 52 characters: the controller-revision-hash label of their
@@ -245,13 +257,13 @@ function wiringConfigMap(scope: Construct, ctx: Context, wiringJson: string): vo
  * headless Service in leader mode (stable pod names make lease owners and logs readable, and the
  * headless Service gives each instance a DNS name), and a PodDisruptionBudget either way.
  */
-function catgaService(scope: Construct, ctx: Context, service: ServiceModel, wiringJson: string): void {
+function catgaService(scope: Construct, ctx: Context, service: ServiceModel): void {
   const name = ctx.serviceNames.get(service.name)!;
   const sel = selector(ctx, name, "service");
   const template: k8s.PodTemplateSpec = {
     metadata: {
       labels: labels(ctx, name, "service"),
-      annotations: { [WIRING_CHECKSUM]: sha256(wiringJson) },
+      annotations: { [WIRING_CHECKSUM]: ctx.wiringChecksum },
     },
     spec: {
       enableServiceLinks: false,

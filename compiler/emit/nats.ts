@@ -7,7 +7,7 @@
  * Pure: a model in, text out. JetStream and the system account are not used, so no user gets `$JS`
  * or `$SYS` subjects.
  */
-import type { ServiceModel, TopologyModel } from "../model.js";
+import type { SagaModel, ServiceModel, TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
   CLIENT_USER,
@@ -165,6 +165,7 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
   const permissions = natsPermissions(model);
   const ports = { ...NATS_PORTS, ...options.ports };
   const services = new Map<string, ServiceModel>(model.services.map((s) => [natsUser(s.name), s]));
+  const sagas = new Map(model.sagas.map((s) => [s.name, s]));
   const lines: string[] = [
     generatedHeader(options.sourceName, "#"),
     `# NATS server configuration of topology ${model.name}, shared by every node: the server name and`,
@@ -207,7 +208,7 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
   const users = Object.entries(permissions);
   users.forEach(([user, perms], index) => {
     if (index > 0) lines.push("");
-    for (const comment of userComments(model, user, services.get(user))) lines.push(`    # ${comment}`);
+    for (const comment of userComments(sagas, user, services.get(user))) lines.push(`    # ${comment}`);
     lines.push(
       "    {",
       `      user: ${quote(user)}`,
@@ -261,7 +262,11 @@ function subjectBlock(kind: "publish" | "subscribe", subjects: string[]): string
 }
 
 /** Why the user has its grants: a title line, then one line per reason. */
-function userComments(model: TopologyModel, user: string, service: ServiceModel | undefined): string[] {
+function userComments(
+  sagas: ReadonlyMap<string, SagaModel>,
+  user: string,
+  service: ServiceModel | undefined,
+): string[] {
   if (user === CLIENT_USER) {
     return [
       `${user}: applications using the generated client`,
@@ -285,7 +290,8 @@ function userComments(model: TopologyModel, user: string, service: ServiceModel 
   if (service.emits.length > 0) lines.push(`  emits ${names(service.emits)}`);
   if (service.sends.length > 0) lines.push(`  sends ${names(service.sends)}`);
   for (const sagaName of sagasOf(service)) {
-    const saga = model.sagas.find((s) => s.name === sagaName);
+    // A map, not `model.sagas.find`: one search per service made the config quadratic in size.
+    const saga = sagas.get(sagaName);
     if (saga === undefined) continue;
     const commands = saga.steps.flatMap((s) =>
       s.compensate === undefined ? [s.command] : [s.command, s.compensate],

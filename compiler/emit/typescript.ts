@@ -21,7 +21,7 @@ import type {
 } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import { messageSubject } from "./_names.js";
-import { buildWiring } from "./wiring.js";
+import { assembleWiring } from "./wiring.js";
 
 /** The module specifier generated code imports the runtime from. */
 export const RUNTIME_MODULE = "catga/runtime";
@@ -96,11 +96,11 @@ function duration(ms: number): string {
 
 /** An import statement; one name per line when it would not fit in 110 columns. */
 function importStatement(names: Iterable<string>, from: string, keyword = "import"): string[] {
-  const sorted = [...new Set(names)].sort((a, b) => {
-    const ka = a.replace(/^type /, "").toLowerCase();
-    const kb = b.replace(/^type /, "").toLowerCase();
-    return ka < kb ? -1 : ka > kb ? 1 : a < b ? -1 : a > b ? 1 : 0;
-  });
+  // Sort keys computed once per name, not per comparison: the entry file re-exports every generated
+  // name, thousands on a large topology.
+  const keyed = [...new Set(names)].map((n) => ({ n, k: n.replace(/^type /, "").toLowerCase() }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
+  const sorted = keyed.map((x) => x.n);
   if (sorted.length === 0) return [];
   const line = `${keyword} { ${sorted.join(", ")} } from "${from}";`;
   if (line.length <= 110) return [line];
@@ -189,7 +189,7 @@ const WIRE_FORMAT_DOC = [
 
 class Generator {
   private readonly t: string;
-  private readonly wiring: ReturnType<typeof buildWiring>;
+  private readonly wiring: ReturnType<typeof assembleWiring>;
   private readonly messagesByName: Map<string, MessageModel>;
   private readonly sagasByName: Map<string, SagaModel>;
 
@@ -198,7 +198,7 @@ class Generator {
     private readonly options: EmitOptions,
   ) {
     this.t = model.name;
-    this.wiring = buildWiring(model, options);
+    this.wiring = assembleWiring(model, options);
     this.messagesByName = new Map(model.messages.map((m) => [m.name, m]));
     this.sagasByName = new Map(model.sagas.map((s) => [s.name, s]));
   }

@@ -34,6 +34,16 @@ export function emitWiring(model: TopologyModel, options: EmitOptions): EmittedF
  * @throws InvalidWiringError only on a compiler bug: the checker guarantees a consistent model.
  */
 export function buildWiring(model: TopologyModel, options: EmitOptions): Wiring {
+  return parseWiring(assembleWiring(model, options), "the emitted wiring");
+}
+
+/**
+ * The wiring of a topology as a value, not validated: for emitters that read facts from it (schema
+ * ids, deadlines, handler paths) so they cannot disagree with wiring.json. Validating is the job of
+ * {@link buildWiring}, which `emitWiring` runs on every build; doing it again per emitter doubled
+ * the cost of a build for nothing.
+ */
+export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiring {
   const t = model.name;
   const messagesByName = new Map(model.messages.map((m) => [m.name, m]));
   const servicesByName = new Map(model.services.map((s) => [s.name, s]));
@@ -109,7 +119,7 @@ export function buildWiring(model: TopologyModel, options: EmitOptions): Wiring 
     };
   }
 
-  const wiring = {
+  const wiring: Wiring = {
     version: WIRING_VERSION,
     topology: t,
     source: options.sourceName,
@@ -136,7 +146,7 @@ export function buildWiring(model: TopologyModel, options: EmitOptions): Wiring 
     services,
     sagas,
   };
-  return parseWiring(wiring, "the emitted wiring");
+  return wiring;
 }
 
 function typeUse(t: TypeUse): Wiring["messages"][string]["fields"][number]["type"] {
