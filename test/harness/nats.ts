@@ -9,9 +9,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./_process.js";
 
 /** Options of {@link startNats}. */
 export interface StartNatsOptions {
@@ -55,23 +55,7 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** A port nobody listens on right now (the OS picks it; a tiny race with other processes remains). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error("freePort: the OS gave no TCP port"));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+export { freePort };
 
 const running = new Set<ChildProcess>();
 // A crashed test run must not leave servers behind: kill what is still running on exit.
