@@ -433,7 +433,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const subs: TransportSubscription[] = [];
     for (const h of ws!.handles) {
       const handler = definition.handlers[h.message];
-      if (handler === undefined) continue; // saga-started commands: answered by the saga runner (issue: sagas)
+      if (handler === undefined) continue; // saga-started commands: the saga runner subscribes to them
       subs.push(transport.subscribe(h.subject, { queue: h.queue }, (msg) => onRequest(handler, msg)));
     }
     for (const s of ws!.subscriptions) {
