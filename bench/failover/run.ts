@@ -21,7 +21,8 @@ import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { Heartbeat } from "../../runtime/host.js";
 import { sendRequest } from "../../runtime/messaging.js";
 import { leaderWiring, workSpec } from "../../test/fixtures/leader.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../../test/harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../../test/harness/_process.js";
+import { spawnCatga } from "../../test/harness/catga.js";
 import { type NatsServer, startNats } from "../../test/harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../../test/harness/redis.js";
 
@@ -136,23 +137,15 @@ async function runLease(leaseS: number, samples: Sample[], checks: { ok: number;
   const spawnBoss = async (): Promise<Instance> => {
     const id = `boss-${leaseS}s-${next++}`;
     const port = await freePort();
-    const proc = spawnServer(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "test/fixtures/run-catga.ts"), "run", "--service", "boss"],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          CATGA_WIRING: wiringFile,
-          CATGA_HANDLERS: join(ROOT, "test/fixtures/leader.ts"),
-          CATGA_NATS_URLS: nats!.url,
-          CATGA_REDIS_URL: redis!.url,
-          CATGA_INSTANCE_ID: id,
-          CATGA_HEALTH_PORT: String(port),
-          CATGA_TEST_TICKS: "",
-        },
-      },
-    );
+    const proc = spawnCatga(["run", "--service", "boss"], {
+      CATGA_WIRING: wiringFile,
+      CATGA_HANDLERS: join(ROOT, "test/fixtures/leader.ts"),
+      CATGA_NATS_URLS: nats!.url,
+      CATGA_REDIS_URL: redis!.url,
+      CATGA_INSTANCE_ID: id,
+      CATGA_HEALTH_PORT: String(port),
+      CATGA_TEST_TICKS: "",
+    });
     everyProcess.push(proc);
     const instance = { id, proc, port, spawnedAt: performance.now() };
     live.push(instance);

@@ -34,7 +34,8 @@ import {
   sagaWiring,
   stepDefinitions,
 } from "../../test/fixtures/saga.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../../test/harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../../test/harness/_process.js";
+import { spawnCatga } from "../../test/harness/catga.js";
 import { startNats } from "../../test/harness/nats.js";
 import { startRedis } from "../../test/harness/redis.js";
 
@@ -197,22 +198,14 @@ async function crashRuns(): Promise<CrashRound[]> {
   const spawn = async () => {
     const id = `c${next++}`;
     const port = await freePort();
-    const proc = spawnServer(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "test/fixtures/run-catga.ts"), "run", "--service", "coordinator"],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          CATGA_WIRING: wiringFile,
-          CATGA_HANDLERS: join(ROOT, "test/fixtures/saga.ts"),
-          CATGA_NATS_URLS: nats.url,
-          CATGA_REDIS_URL: redis.url,
-          CATGA_INSTANCE_ID: id,
-          CATGA_HEALTH_PORT: String(port),
-        },
-      },
-    );
+    const proc = spawnCatga(["run", "--service", "coordinator"], {
+      CATGA_WIRING: wiringFile,
+      CATGA_HANDLERS: join(ROOT, "test/fixtures/saga.ts"),
+      CATGA_NATS_URLS: nats.url,
+      CATGA_REDIS_URL: redis.url,
+      CATGA_INSTANCE_ID: id,
+      CATGA_HEALTH_PORT: String(port),
+    });
     processes.set(id, proc);
     await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
       timeoutMs: 30_000,

@@ -6,7 +6,8 @@ import { CatgaError, TimeoutError } from "../../runtime/errors.js";
 import { sendRequest } from "../../runtime/messaging.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
 import { conformanceWiring, specs } from "../fixtures/conformance.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../harness/_process.js";
+import { spawnCatga } from "../harness/catga.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
@@ -31,21 +32,13 @@ describe("chaos — SIGKILL of one of 5 instances under load", () => {
     writeFileSync(wiringFile, JSON.stringify(wiring));
     for (let i = 0; i < 5; i++) {
       const healthPort = await freePort();
-      const proc = spawnServer(
-        process.execPath,
-        ["--import", "tsx", join(ROOT, "test/fixtures/run-catga.ts"), "run", "--service", "echo"],
-        {
-          cwd: ROOT,
-          env: {
-            ...process.env,
-            CATGA_WIRING: wiringFile,
-            CATGA_HANDLERS: join(ROOT, "test/fixtures/conformance-echo.ts"),
-            CATGA_NATS_URLS: nats.url,
-            CATGA_INSTANCE_ID: `echo-${i}`,
-            CATGA_HEALTH_PORT: String(healthPort),
-          },
-        },
-      );
+      const proc = spawnCatga(["run", "--service", "echo"], {
+        CATGA_WIRING: wiringFile,
+        CATGA_HANDLERS: join(ROOT, "test/fixtures/conformance-echo.ts"),
+        CATGA_NATS_URLS: nats.url,
+        CATGA_INSTANCE_ID: `echo-${i}`,
+        CATGA_HEALTH_PORT: String(healthPort),
+      });
       instances.push({ proc, healthPort });
     }
     for (const { proc, healthPort } of instances) {

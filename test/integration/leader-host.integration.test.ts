@@ -5,7 +5,8 @@ import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { Heartbeat } from "../../runtime/host.js";
 import { sendRequest } from "../../runtime/messaging.js";
 import { leaderWiring, workSpec } from "../fixtures/leader.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../harness/_process.js";
+import { spawnCatga } from "../harness/catga.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../harness/redis.js";
 
@@ -32,23 +33,15 @@ describe("leader mode with catga run", () => {
 
   async function spawnBoss(id: string) {
     const port = await freePort();
-    const proc = spawnServer(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "test/fixtures/run-catga.ts"), "run", "--service", "boss"],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          CATGA_WIRING: join(dir.path, "wiring.json"),
-          CATGA_HANDLERS: join(ROOT, "test/fixtures/leader.ts"),
-          CATGA_NATS_URLS: nats.url,
-          CATGA_REDIS_URL: redis.url,
-          CATGA_INSTANCE_ID: id,
-          CATGA_HEALTH_PORT: String(port),
-          CATGA_TEST_TICKS: ticksFile,
-        },
-      },
-    );
+    const proc = spawnCatga(["run", "--service", "boss"], {
+      CATGA_WIRING: join(dir.path, "wiring.json"),
+      CATGA_HANDLERS: join(ROOT, "test/fixtures/leader.ts"),
+      CATGA_NATS_URLS: nats.url,
+      CATGA_REDIS_URL: redis.url,
+      CATGA_INSTANCE_ID: id,
+      CATGA_HEALTH_PORT: String(port),
+      CATGA_TEST_TICKS: ticksFile,
+    });
     instances.set(id, { proc, port });
     await waitFor(`${id} to be ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
       timeoutMs: 30_000,

@@ -14,7 +14,8 @@ import { buildWiring } from "../../compiler/emit/wiring.js";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import { sendRequest } from "../../runtime/messaging.js";
 import { CONFORMANCE_CATGA, specs } from "../fixtures/conformance.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../harness/_process.js";
+import { spawnCatga } from "../harness/catga.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
@@ -42,30 +43,13 @@ describe("catga run with the emitted NATS permissions", () => {
   let bus: Bus;
 
   function instance(service: string, user: string, healthPort: number): ServerProcess {
-    const proc = spawnServer(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(ROOT, "test/fixtures/run-catga.ts"),
-        "run",
-        "--service",
-        service,
-        "--nats-user",
-        user,
-      ],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          CATGA_WIRING: wiringFile,
-          CATGA_HANDLERS: join(ROOT, "test/fixtures/conformance-echo.ts"),
-          CATGA_NATS_URLS: nats.url,
-          CATGA_NATS_PASSWORD: passwords[natsPasswordVar(user)],
-          CATGA_HEALTH_PORT: String(healthPort),
-        },
-      },
-    );
+    const proc = spawnCatga(["run", "--service", service, "--nats-user", user], {
+      CATGA_WIRING: wiringFile,
+      CATGA_HANDLERS: join(ROOT, "test/fixtures/conformance-echo.ts"),
+      CATGA_NATS_URLS: nats.url,
+      CATGA_NATS_PASSWORD: passwords[natsPasswordVar(user)],
+      CATGA_HEALTH_PORT: String(healthPort),
+    });
     procs.push(proc);
     return proc;
   }

@@ -17,7 +17,8 @@ import {
   sagaWiring,
   stepDefinitions,
 } from "../fixtures/saga.js";
-import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "../harness/_process.js";
+import { freePort, type ServerProcess, tempDir, waitFor } from "../harness/_process.js";
+import { spawnCatga } from "../harness/catga.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../harness/redis.js";
 
@@ -57,22 +58,14 @@ describe("sagas with catga run on NATS and Redis", () => {
 
   async function spawnCoordinator(id: string) {
     const port = await freePort();
-    const proc = spawnServer(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "test/fixtures/run-catga.ts"), "run", "--service", "coordinator"],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          CATGA_WIRING: join(dir.path, "wiring.json"),
-          CATGA_HANDLERS: join(ROOT, "test/fixtures/saga.ts"),
-          CATGA_NATS_URLS: nats.url,
-          CATGA_REDIS_URL: redis.url,
-          CATGA_INSTANCE_ID: id,
-          CATGA_HEALTH_PORT: String(port),
-        },
-      },
-    );
+    const proc = spawnCatga(["run", "--service", "coordinator"], {
+      CATGA_WIRING: join(dir.path, "wiring.json"),
+      CATGA_HANDLERS: join(ROOT, "test/fixtures/saga.ts"),
+      CATGA_NATS_URLS: nats.url,
+      CATGA_REDIS_URL: redis.url,
+      CATGA_INSTANCE_ID: id,
+      CATGA_HEALTH_PORT: String(port),
+    });
     instances.set(id, { proc, port });
     await waitFor(`${id} to be ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
       timeoutMs: 30_000,
