@@ -168,7 +168,43 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
   }
   // Without a listener ioredis prints every reconnect failure to the console.
   client.on("error", options.onError ?? (() => {}));
+  if (client instanceof Redis) reviveOnUnexpectedEnd(client, retry);
   return client;
+}
+
+/**
+ * ioredis can give up on a connection by itself: in Sentinel mode the failover detector of the lost
+ * connection calls `disconnect()` on the connector while a reconnect is resolving the new primary,
+ * and the client then ends for good (status `end`, every command "Connection is closed"). Seen in
+ * our Sentinel failover test on a loaded machine; `failoverDetector` is off by default in ioredis
+ * for related reasons (ioredis #1362), but without it a hung primary is only noticed by timeouts.
+ * So: an `end` that the owner did not ask for (through `disconnect()` or `quit()`) is answered with
+ * a new `connect()` after the usual backoff, and "reconnects forever" holds.
+ */
+function reviveOnUnexpectedEnd(client: Redis, retry: (times: number) => number): void {
+  let closedByOwner = false;
+  let attempts = 0;
+  const disconnect = client.disconnect.bind(client);
+  client.disconnect = (reconnect = false) => {
+    if (!reconnect) closedByOwner = true;
+    disconnect(reconnect);
+  };
+  const quit = client.quit.bind(client) as (...args: unknown[]) => Promise<"OK">;
+  (client as { quit: (...args: unknown[]) => Promise<"OK"> }).quit = (...args) => {
+    closedByOwner = true;
+    return quit(...args);
+  };
+  client.on("ready", () => {
+    attempts = 0;
+  });
+  client.on("end", () => {
+    if (closedByOwner) return;
+    const timer = setTimeout(() => {
+      if (!closedByOwner && client.status === "end") client.connect().catch(() => {});
+    }, retry(++attempts));
+    // A client the owner forgot to close must not keep the process alive by itself.
+    timer.unref();
+  });
 }
 
 /** Environment variables read by {@link parseRedisConfig} (the same names as the compiler's `ENV`). */

@@ -8,6 +8,8 @@ import {
   LeaderElector,
   RedisCoordination,
 } from "../../runtime/coordination/index.js";
+import { createLogger } from "../../runtime/log.js";
+import { waitFor } from "../harness/_process.js";
 import { startRedis, startRedisCluster, startRedisSentinel } from "../harness/redis.js";
 import { coordinationConformance } from "../helpers/coordination-conformance.js";
 import { type Child, elections, type RedisEnv, spawnChild, until } from "./_children.js";
@@ -402,6 +404,7 @@ describe("coordination on Redis Sentinel", () => {
     try {
       const hashTag = tag("sentinel");
       const events: { id: string; token: number; type: string; at: number }[] = [];
+      const logs: string[] = [];
       const backends: RedisCoordination[] = [];
       for (const id of ["a", "b", "c"]) {
         const client = createRedis(
@@ -412,7 +415,13 @@ describe("coordination on Redis Sentinel", () => {
         // WAIT 1 after each acquire narrows the window in which a failover loses a fresh token.
         const backend = new RedisCoordination(client, { waitForReplicas: { replicas: 1, timeoutMs: 500 } });
         backends.push(backend);
-        const elector = new LeaderElector({ backend, hashTag, instanceId: id, leaseMs: LEASE });
+        const elector = new LeaderElector({
+          backend,
+          hashTag,
+          instanceId: id,
+          leaseMs: LEASE,
+          logger: createLogger({ instance: id }, { level: "debug", sink: (line) => logs.push(line) }),
+        });
         elector.subscribe((e) => events.push({ id, token: e.token, type: e.type, at: Date.now() }));
         electors.push(elector);
       }
@@ -432,13 +441,30 @@ describe("coordination on Redis Sentinel", () => {
       );
       const promotedAt = Date.now();
       const termsBefore = events.length;
-      await until(
+      let holderError: unknown;
+      await waitFor(
         "a leader after the failover",
         async () =>
           electors.some((e) => e.state === "leader") &&
-          (await backends[0]!.holder(hashTag).catch(() => null)) !== null,
-        [],
-        30_000,
+          (await backends[0]!.holder(hashTag).catch((error) => {
+            holderError = error;
+            return null;
+          })) !== null,
+        {
+          timeoutMs: 30_000,
+          intervalMs: 25,
+          // When this fails on a loaded CI machine, say where each elector and client was.
+          describe: () =>
+            [
+              ...electors.map(
+                (e, i) =>
+                  `elector ${i}: ${e.state} token=${e.token} stats=${JSON.stringify(e.stats)} client=${clients[i]!.status} backend=${JSON.stringify(backends[i]!.stats)}`,
+              ),
+              `events: ${JSON.stringify(events.map((e) => ({ ...e, at: e.at - killedAt })))}`,
+              `last holder() error: ${String(holderError)}`,
+              `logs:\n${logs.slice(-40).join("\n")}`,
+            ].join("\n"),
+        },
       );
       const leader = electors.find((e) => e.state === "leader")!;
       note(
