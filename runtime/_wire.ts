@@ -9,13 +9,18 @@ import type { Headers } from "./transport/types.js";
 /** Header names. `traceparent` is the W3C name; the others are ours. */
 export const H = {
   messageId: "Catga-Message-Id",
+  /** Absent when it equals the message id: the first message of a chain starts it. */
   correlationId: "Catga-Correlation-Id",
   traceparent: "traceparent",
   /** Epoch milliseconds by which the caller stops waiting. */
   deadline: "Catga-Deadline",
   /** The schema id of the payload's message, so a mismatch between builds is visible in logs. */
   schema: "Catga-Schema",
-  /** On a reply: `ok`, or `error` with a {@link WireError} as the body. */
+  /**
+   * On an error reply: `error`, with a {@link WireError} as the body. A reply without it is a
+   * result: most replies are results, and a reply without headers costs the caller no header
+   * parsing at all.
+   */
   status: "Catga-Status",
   /** On an error reply: the error's code, readable without parsing the body. */
   errorCode: "Catga-Error-Code",
@@ -44,6 +49,11 @@ export function decode(data: Uint8Array, messageName: string, part: InvalidMessa
       cause: error,
     });
   }
+}
+
+/** The correlation id of a received message: its own id when it started the chain. */
+export function correlationOf(headers: Headers): string {
+  return headers[H.correlationId] || headers[H.messageId] || "";
 }
 
 /** A new message or correlation id. */

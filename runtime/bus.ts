@@ -4,7 +4,7 @@
  * retries idempotent requests — and only those — with jittered backoff within the deadline.
  */
 
-import { childTraceparent, decode, encode, errorFromReply, H, newId } from "./_wire.js";
+import { childTraceparent, correlationOf, decode, encode, errorFromReply, H, newId } from "./_wire.js";
 import type {
   CallOptions,
   EventInfo,
@@ -93,13 +93,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
-    const headers: Headers = {
-      [H.messageId]: opts.messageId ?? newId(),
-      [H.correlationId]: opts.correlationId ?? newId(),
-      [H.traceparent]: childTraceparent(opts.traceparent),
-      [H.deadline]: String(deadline),
-      [H.schema]: spec.schemaId,
-    };
+    const messageId = opts.messageId ?? newId();
+    const headers: Headers = { [H.messageId]: messageId };
+    if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
+      headers[H.correlationId] = opts.correlationId;
+    }
+    headers[H.traceparent] = childTraceparent(opts.traceparent);
+    headers[H.deadline] = String(deadline);
+    headers[H.schema] = spec.schemaId;
     const data = encode(payload);
     opts.signal?.throwIfAborted();
     for (let attempt = 0; ; attempt++) {
@@ -141,12 +142,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats,
     request,
     async publish(spec, event, opts = {}) {
-      transport.publish(spec.subject, encode(event), {
-        [H.messageId]: opts.messageId ?? newId(),
-        [H.correlationId]: opts.correlationId ?? newId(),
-        [H.traceparent]: childTraceparent(opts.traceparent),
-        [H.schema]: spec.schemaId,
-      });
+      const messageId = opts.messageId ?? newId();
+      const headers: Headers = { [H.messageId]: messageId };
+      if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
+        headers[H.correlationId] = opts.correlationId;
+      }
+      headers[H.traceparent] = childTraceparent(opts.traceparent);
+      headers[H.schema] = spec.schemaId;
+      transport.publish(spec.subject, encode(event), headers);
     },
     subscribe(spec, handler, opts: SubscribeOptions = {}): Subscription {
       const running = new Set<Promise<void>>();
@@ -157,7 +160,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
           const info: EventInfo = {
             subject: msg.subject,
             messageId: msg.headers[H.messageId] ?? "",
-            correlationId: msg.headers[H.correlationId] ?? "",
+            correlationId: correlationOf(msg.headers),
           };
           const work = (async () => handler(decode(msg.data, spec.name, "event"), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))

@@ -259,7 +259,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }
 
     get correlationId(): string {
-      this.#correlationId ??= this.#msg?.headers[H.correlationId] || newId();
+      this.#correlationId ??= this.#msg?.headers[H.correlationId] || this.messageId;
       return this.#correlationId;
     }
 
@@ -337,7 +337,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
   ): void {
     // A crashed instance's replies go nowhere, as a dead process's would.
     if (msg.reply === undefined || crashed) return;
-    const headers = { [H.status]: ok ? "ok" : "error", ...(code ? { [H.errorCode]: code } : {}) };
+    // A result goes without headers (see H.status); an error says so and names its code.
+    const headers = ok ? undefined : { [H.status]: "error", ...(code ? { [H.errorCode]: code } : {}) };
     try {
       transport.publish(msg.reply, body, headers);
     } catch (error) {

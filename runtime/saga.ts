@@ -24,7 +24,7 @@ import {
   type SagaStatus,
   sagaKeys,
 } from "./_saga-store.js";
-import { decode, encode, H, newId } from "./_wire.js";
+import { correlationOf, decode, encode, H, newId } from "./_wire.js";
 import type { RequestSpec, SagaDefinition, SagaInfo, ServiceDefinition } from "./api.js";
 import type { Bus } from "./bus.js";
 import type { CoordinationBackend } from "./coordination/backend.js";
@@ -697,10 +697,11 @@ export function startSagaRunner(options: SagaRunnerOptions): SagaRunner {
   function answer(name: string, msg: IncomingMessage, body: Uint8Array, errorCode: string | undefined): void {
     if (msg.reply === undefined) return;
     try {
-      bus.transport.publish(msg.reply, body, {
-        [H.status]: errorCode === undefined ? "ok" : "error",
-        ...(errorCode !== undefined ? { [H.errorCode]: errorCode } : {}),
-      });
+      bus.transport.publish(
+        msg.reply,
+        body,
+        errorCode === undefined ? undefined : { [H.status]: "error", [H.errorCode]: errorCode },
+      );
     } catch (error) {
       log.error("cannot answer a saga-starting command", { saga: name, error });
     }
@@ -776,7 +777,7 @@ function jsonCopy(value: unknown): unknown {
 function triggerOf(msg: IncomingMessage): { messageId?: string; correlationId?: string } {
   return {
     ...(msg.headers[H.messageId] ? { messageId: msg.headers[H.messageId] } : {}),
-    ...(msg.headers[H.correlationId] ? { correlationId: msg.headers[H.correlationId] } : {}),
+    ...(correlationOf(msg.headers) ? { correlationId: correlationOf(msg.headers) } : {}),
   };
 }
 

@@ -287,9 +287,20 @@ for (const envDef of envs) {
       expect(who).toMatchObject({ instance: "echo-0", messageId: "m-1", correlationId: "c-1" });
       expect(who.deadline).toBeGreaterThanOrEqual(before + 1500);
       expect(who.deadline).toBeLessThanOrEqual(Date.now() + 1500);
+      // A message that starts its chain: the correlation id is its own id, and the header is left out.
+      const first = await sendRequest(bus, s.Whoami, {}, { messageId: "m-2", timeoutMs: 1500 });
+      expect(first).toMatchObject({ messageId: "m-2", correlationId: "m-2" });
       spy.unsubscribe();
       expect(seen[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       expect(seen[0]?.["Catga-Schema"]).toBe(s.Whoami.schemaId);
+      expect(seen[0]?.["Catga-Correlation-Id"]).toBe("c-1");
+      expect(seen[1]?.["Catga-Message-Id"]).toBe("m-2");
+      expect(seen[1]).not.toHaveProperty("Catga-Correlation-Id");
+      // A result travels without headers; only error replies carry Catga-Status.
+      const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
+        timeoutMs: 1500,
+      });
+      expect(reply.headers).toEqual({});
       await cleanup();
     });
 
