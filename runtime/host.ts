@@ -355,6 +355,12 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }
   }
 
+  /** For the log of an invalid message: a sender built from another schema is the usual cause. */
+  function schemas(schema: string, msg: IncomingMessage): { schema: string; senderSchema?: string } {
+    const sender = msg.headers[H.schema];
+    return sender !== undefined && sender !== schema ? { schema, senderSchema: sender } : { schema };
+  }
+
   function onRequest(handler: RequestHandlerDefinition, msg: IncomingMessage): void {
     const name = handler.spec.name;
     const started = performance.now();
@@ -381,7 +387,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         if (error instanceof InvalidMessageError) {
           counters.invalid++;
           mm.invalid.inc();
-          log.warn("invalid message", { message: name, error });
+          log.warn("invalid message", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
         } else if (!(error instanceof CatgaError)) {
           log.error("handler failed", { message: name, error });
         }
@@ -415,7 +421,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
           outcome = "invalid";
           counters.invalid++;
           mm.invalid.inc();
-          log.warn("invalid event", { message: name, error });
+          log.warn("invalid event", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
         } else {
           outcome = "error";
           log.error("event handler failed", { message: name, error });

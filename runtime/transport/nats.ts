@@ -94,9 +94,10 @@ async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise
 
 function toNatsHeaders(headers: Headers | undefined): MsgHdrs | undefined {
   if (headers === undefined) return undefined;
+  if (FAST_HEADERS) return WireHeaders.of(headers);
   let h: MsgHdrs | undefined;
   for (const k in headers) {
-    h ??= FAST_HEADERS ? new WireHeaders() : natsHeaders();
+    h ??= natsHeaders();
     h.append(k, headers[k] as string);
   }
   return h;
@@ -107,63 +108,91 @@ const HEADER_NAME = /^[!-9;-~]+$/;
 const checkedNames = new Set<string>();
 const LINE_BREAK = /[\r\n]/;
 
+function checkHeader(k: string, v: string): void {
+  // The runtime sends the same few names over and over: each is checked once.
+  if (!checkedNames.has(k)) {
+    if (!HEADER_NAME.test(k)) {
+      throw natsErrors.InvalidArgumentError.format("header", `'${k}' is not a valid header name`);
+    }
+    if (checkedNames.size < 1024) checkedNames.add(k);
+  }
+  if (LINE_BREAK.test(v)) {
+    throw natsErrors.InvalidArgumentError.format("header", "values cannot contain \\r or \\n");
+  }
+}
+
 /**
  * Message headers as the client's own `headers()` object holds and encodes them (the same checks,
  * the same bytes: `NATS/1.0`, then `Name: value` per line), made for the publish path: the
  * client's object validates a name by rebuilding it character by character, searches its keys
  * twice per header and encodes with TextEncoder, which together cost more than everything else a
- * publish does. Values are single (a runtime header never repeats); names match exactly.
+ * publish does. This one wraps the runtime's header record as it is (the record is not changed
+ * after it is handed over; the mutating methods work on a copy) and only `encode()` is on the
+ * publish path. Values are single (a runtime header never repeats); names match exactly.
  */
 class WireHeaders implements MsgHdrs {
-  readonly #values = new Map<string, string>();
+  #values: Headers;
+  #own = false;
   readonly hasError = false;
   readonly status = "";
   readonly code = 0;
   readonly description = "";
 
+  private constructor(values: Headers) {
+    this.#values = values;
+  }
+
+  /** Checks every header as the client's `append()` would, or throws its error. */
+  static of(values: Headers): WireHeaders | undefined {
+    let any = false;
+    for (const k in values) {
+      checkHeader(k, values[k] as string);
+      any = true;
+    }
+    return any ? new WireHeaders(values) : undefined;
+  }
+
   get(k: string): string {
-    return this.#values.get(k) ?? "";
+    return this.#values[k]?.trim() ?? "";
   }
   set(k: string, v: string): void {
     this.append(k, v);
   }
   append(k: string, v: string): void {
-    // The runtime sends the same few names over and over: each is checked once.
-    if (!checkedNames.has(k)) {
-      if (!HEADER_NAME.test(k)) {
-        throw natsErrors.InvalidArgumentError.format("header", `'${k}' is not a valid header name`);
-      }
-      if (checkedNames.size < 1024) checkedNames.add(k);
-    }
-    if (LINE_BREAK.test(v)) {
-      throw natsErrors.InvalidArgumentError.format("header", "values cannot contain \\r or \\n");
-    }
-    this.#values.set(k, v.trim());
+    checkHeader(k, v);
+    this.#writable()[k] = v;
   }
   has(k: string): boolean {
-    return this.#values.has(k);
+    return Object.hasOwn(this.#values, k);
   }
   keys(): string[] {
-    return [...this.#values.keys()];
+    return Object.keys(this.#values);
   }
   values(k: string): string[] {
-    const v = this.#values.get(k);
-    return v === undefined ? [] : [v];
+    return this.has(k) ? [this.get(k)] : [];
   }
   delete(k: string): void {
-    this.#values.delete(k);
+    delete this.#writable()[k];
   }
   last(k: string): string {
     return this.get(k);
   }
   *[Symbol.iterator](): Iterator<[string, string[]]> {
-    for (const [k, v] of this.#values) yield [k, [v]];
+    for (const k in this.#values) yield [k, [this.get(k)]];
   }
   /** What the client calls to write the headers: the bytes its own headers object would write. */
   encode(): Uint8Array {
     let text = "NATS/1.0";
-    for (const [k, v] of this.#values) text += `\r\n${k}: ${v}`;
+    for (const k in this.#values) text += `\r\n${k}: ${(this.#values[k] as string).trim()}`;
     return Buffer.from(`${text}\r\n\r\n`);
+  }
+
+  #writable(): Headers {
+    if (!this.#own) {
+      this.#values = { ...this.#values };
+      this.#own = true;
+    }
+    return this.#values;
   }
 }
 

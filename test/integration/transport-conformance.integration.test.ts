@@ -8,6 +8,7 @@ import {
   TimeoutError,
 } from "../../runtime/errors.js";
 import { type Host, startHost } from "../../runtime/host.js";
+import { createLogger } from "../../runtime/log.js";
 import { publishEvent, requestSpec, sendRequest } from "../../runtime/messaging.js";
 import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
@@ -62,6 +63,8 @@ for (const envDef of envs) {
     let env: Env & { stop(): Promise<void> };
     let hosts: Host[] = [];
     let clients: Bus[] = [];
+    /** What the echo instances logged at warn and above. */
+    const warnings: Record<string, unknown>[] = [];
 
     beforeAll(async () => {
       env = await envDef.setup();
@@ -83,6 +86,7 @@ for (const envDef of envs) {
             definition: echoDefinition(wiring, probe),
             transport: await env.connect(),
             instanceId: `echo-${i}`,
+            log: createLogger({}, { level: "warn", sink: (line) => warnings.push(JSON.parse(line)) }),
           }),
         );
       }
@@ -238,6 +242,17 @@ for (const envDef of envs) {
       expect(wrongType.status).toBe("error");
       expect(wrongType.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
       expect(wrongType.body.invalid.issues[0].path).toBe("text");
+      // The log says which schema the sender was built with when it is not the instance's.
+      await bus.transport.request(s.Echo.subject, new TextEncoder().encode("{}"), {
+        timeoutMs: 2000,
+        headers: { "Catga-Schema": "Echo@0000000000000000" },
+      });
+      expect(warnings.at(-1)).toMatchObject({
+        msg: "invalid message",
+        message: "Echo",
+        schema: s.Echo.schemaId,
+        senderSchema: "Echo@0000000000000000",
+      });
       const notJson = await raw("{not json");
       expect(notJson.body).toMatchObject({ name: "InvalidMessageError" });
       // Through the client API the same error arrives typed:
@@ -250,8 +265,8 @@ for (const envDef of envs) {
       const local = await sendRequest(bus, s.Echo, { text: 1 } as never).catch((e: unknown) => e);
       expect(local).toBeInstanceOf(InvalidMessageError);
       expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
-      expect(host!.counters.invalid).toBe(3);
-      expect(host!.metrics.render()).toContain('catga_invalid_messages_total{message="Echo"} 3');
+      expect(host!.counters.invalid).toBe(4);
+      expect(host!.metrics.render()).toContain('catga_invalid_messages_total{message="Echo"} 4');
       expect(probes[0]!.handled).toHaveLength(1);
       await cleanup();
     });

@@ -1,0 +1,93 @@
+import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { natsTransport } from "../../runtime/transport/nats.js";
+import type { Headers, IncomingMessage, Transport } from "../../runtime/transport/types.js";
+import { type NatsServer, startNats } from "../harness/nats.js";
+
+/**
+ * The NATS transport writes and reads header blocks itself instead of through the client's headers
+ * object (the client's was the largest cost of a request). These tests hold it to the client: what
+ * it writes, the client reads back the same; what the client writes, it reads the same; and it
+ * refuses what the client refuses.
+ */
+describe("nats transport headers", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let transport: Transport;
+  beforeAll(async () => {
+    server = await startNats();
+    nc = await connect({ servers: server.url });
+    transport = await natsTransport({ servers: [server.url] });
+  });
+  afterAll(async () => {
+    await transport.close();
+    await nc.close();
+    await server.stop();
+  });
+
+  // Each test uses its own subject and takes its first message.
+  const next = <T>(subscribe: (deliver: (value: T) => void) => void): Promise<T> =>
+    new Promise<T>((resolve) => subscribe(resolve));
+
+  it("nats headers — what the transport writes, the client reads back unchanged", async () => {
+    const sent: Headers = {
+      "Catga-Message-Id": "m-1",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "X-Custom": "  padded value  ",
+      "X-Unicode": "größe ✓",
+    };
+    const got = next<Msg>((deliver) => {
+      nc.subscribe("h.out", { callback: (_e, msg) => deliver(msg) });
+    });
+    await nc.flush();
+    transport.publish("h.out", new TextEncoder().encode("{}"), sent);
+    const msg = await got;
+    const expected = natsHeaders();
+    for (const [k, v] of Object.entries(sent)) expected.append(k, v);
+    expect([...(msg.headers ?? [])]).toEqual([...expected]);
+    expect(msg.headers?.get("X-Custom")).toBe("padded value");
+    expect(msg.headers?.get("X-Unicode")).toBe("größe ✓");
+  });
+
+  it("nats headers — what the client writes, the transport reads as the client's first values", async () => {
+    const h = natsHeaders();
+    h.append("Catga-Deadline", "1234");
+    h.append("X-Repeated", "first");
+    h.append("X-Repeated", "second");
+    h.append("X-Spaces", "  around  ");
+    h.append("X-Unicode", "größe ✓");
+    h.append("constructor", "not a prototype");
+    const got = next<IncomingMessage>((deliver) => {
+      transport.subscribe("h.in", {}, (msg) => deliver(msg));
+    });
+    await transport.flush();
+    nc.publish("h.in", "{}", { headers: h });
+    const msg = await got;
+    expect(msg.headers).toEqual({
+      "Catga-Deadline": "1234",
+      "X-Repeated": "first",
+      "X-Spaces": "around",
+      "X-Unicode": "größe ✓",
+      constructor: "not a prototype",
+    });
+    expect(new TextDecoder().decode(msg.data)).toBe("{}");
+  });
+
+  it("nats headers — a message without headers has none", async () => {
+    const got = next<IncomingMessage>((deliver) => {
+      transport.subscribe("h.none", {}, (msg) => deliver(msg));
+    });
+    await transport.flush();
+    nc.publish("h.none", "{}");
+    expect((await got).headers).toEqual({});
+  });
+
+  it("nats headers — names and values the client refuses are refused", () => {
+    const data = new Uint8Array();
+    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
+    expect(() => transport.publish("h.bad", data, { "Bad:Name": "v" })).toThrow(/not a valid header name/);
+    expect(() => transport.publish("h.bad", data, { Good: "line\r\nbreak" })).toThrow(/cannot contain/);
+    // A name refused once is refused again (only names that passed are remembered).
+    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
+  });
+});
