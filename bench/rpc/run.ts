@@ -19,7 +19,11 @@
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--levels 1,100,1000] [--only raw,catga,moleculer] [--profile catga]
+ *     [--levels 1,100,1000] [--only raw,raw-headers,catga,moleculer] [--profile catga]
+ *
+ * `raw-headers` is the raw baseline carrying Catga's headers through the client's own headers
+ * object (see _raw.ts): the targets are stated against `raw`, and the gap between the two is what
+ * the headers cost by themselves. Its rows go to `reference` in rpc.json, apart from `results`.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -43,9 +47,10 @@ const END = "<!-- bench:rpc:end -->";
 const WINDOW = 20_000;
 const SUBSCRIBERS = 3;
 
-type Name = "raw" | "catga" | "moleculer";
+type Name = "raw" | "raw-headers" | "catga" | "moleculer";
 const CONTENDERS: Record<Name, string> = {
   raw: join(HERE, "raw.ts"),
+  "raw-headers": join(HERE, "raw-headers.ts"),
   catga: join(HERE, "catga.ts"),
   moleculer: join(HERE, "moleculer/worker.mjs"),
 };
@@ -57,7 +62,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "2000" },
     warmup: { type: "string", default: "1000" },
     levels: { type: "string", default: "1,100,1000" },
-    only: { type: "string", default: "raw,catga,moleculer" },
+    only: { type: "string", default: "raw,raw-headers,catga,moleculer" },
     profile: { type: "string", default: "" },
   },
 });
@@ -72,7 +77,7 @@ if (
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,catga,moleculer",
+    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,raw-headers,catga,moleculer",
   );
   process.exit(2);
 }
@@ -444,8 +449,13 @@ writeFileSync(
       machine: m,
       command,
       settings: { rounds: ROUNDS, warmupMs: WARMUP, durationMs: DURATION, fanoutWindow: WINDOW },
-      results: rpcRun.results,
-      fanout: fanoutRun.results,
+      results: rpcRun.results.filter((r) => r.contender !== "raw-headers"),
+      fanout: fanoutRun.results.filter((r) => r.contender !== "raw-headers"),
+      // The raw baseline with Catga's headers: how much of the gap to raw the headers are.
+      reference: {
+        results: rpcRun.results.filter((r) => r.contender === "raw-headers"),
+        fanout: fanoutRun.results.filter((r) => r.contender === "raw-headers"),
+      },
       rounds: { results: rpcRun.rounds, fanout: fanoutRun.rounds },
     },
     null,
