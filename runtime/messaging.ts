@@ -54,18 +54,21 @@ export function eventSpec<Payload>(spec: EventSpec<Payload>): EventSpec<Payload>
  * @throws InvalidMessageError when the input or the reply fails its schema; whatever the bus throws
  *   (`TimeoutError`, `NoRespondersError`, a remote `DomainError`, …).
  */
-export async function sendRequest<Input, Result>(
+export function sendRequest<Input, Result>(
   bus: MessageBus,
   spec: RequestSpec<Input, Result>,
   input: Input,
   options: CallOptions = {},
 ): Promise<Result> {
-  const payload = parseMessage(spec.request, input, spec.name, "request");
-  const reply = await bus.request(spec, payload, {
-    ...options,
-    timeoutMs: options.timeoutMs ?? spec.timeoutMs,
-  });
-  return parseMessage(spec.result, reply, spec.name, "result");
+  // Chained rather than async/await: one promise less per request on the hottest path of a client.
+  let reply: Promise<unknown>;
+  try {
+    const payload = parseMessage(spec.request, input, spec.name, "request");
+    reply = bus.request(spec, payload, { ...options, timeoutMs: options.timeoutMs ?? spec.timeoutMs });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return reply.then((value) => parseMessage(spec.result, value, spec.name, "result"));
 }
 
 /**
