@@ -22,6 +22,7 @@ import {
   removeState,
   requireState,
   statePaths,
+  updateState,
   writeState,
 } from "./state.js";
 
@@ -191,7 +192,10 @@ export async function startInstances(
     const instance: LocalInstance = { id, service, n, pid, healthPort };
     started.push(instance);
     state.instances.push(instance);
-    writeState(state, options.cwd);
+    // Recorded in the file as it is now: another command may have changed it since `state` was read.
+    updateState((fresh) => {
+      fresh.instances.push(instance);
+    }, options.cwd);
   }
   await Promise.all(
     started.map((i) =>
@@ -269,9 +273,9 @@ export async function killInstance(
   if (options.graceful) await stopProcesses([instance.pid], options.graceMs ?? 15_000);
   else signalGroup(instance.pid, "SIGKILL");
   await waitUntil(`${id} to exit`, () => !isAlive(instance.pid), { timeoutMs: 10_000, intervalMs: 20 });
-  const fresh = requireState(cwd);
-  fresh.instances = fresh.instances.filter((i) => i.id !== id);
-  writeState(fresh, cwd);
+  updateState((fresh) => {
+    fresh.instances = fresh.instances.filter((i) => i.id !== id);
+  }, cwd);
   return instance;
 }
 
@@ -314,9 +318,9 @@ export async function scaleService(
     excess.map((i) => i.pid),
     options.graceMs ?? 15_000,
   );
-  const fresh = requireState(cwd);
-  fresh.instances = fresh.instances.filter((i) => !excess.some((e) => e.id === i.id));
-  writeState(fresh, cwd);
+  updateState((fresh) => {
+    fresh.instances = fresh.instances.filter((i) => !excess.some((e) => e.id === i.id));
+  }, cwd);
   return { started: [], stopped: excess.map((i) => i.id) };
 }
 

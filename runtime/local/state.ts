@@ -3,7 +3,16 @@
  * and updated by `kill` and `scale`, so every command finds the servers, their ports and every
  * instance's pid. `down` removes the whole `.catga/` folder (logs and server data included).
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { isAlive } from "./_process.js";
@@ -126,6 +135,83 @@ export function writeState(state: LocalState, cwd?: string): void {
   const temp = `${file}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(temp, file);
+}
+
+/**
+ * Re-reads the state, applies `mutate` and writes it back, holding `.catga/state.lock` meanwhile, so
+ * `catga kill`, `catga scale` and a running `catga up` that change the state at the same time do not
+ * overwrite each other's changes (each works on the file as it is, not on the copy it read when it
+ * started).
+ *
+ * @throws LocalClusterError when there is no state, or another live process holds the lock for
+ *   longer than `waitMs`.
+ */
+export function updateState(
+  mutate: (state: LocalState) => void,
+  cwd?: string,
+  options: { waitMs?: number } = {},
+): LocalState {
+  return withStateLock(
+    () => {
+      const state = requireState(cwd);
+      mutate(state);
+      writeState(state, cwd);
+      return state;
+    },
+    cwd,
+    options,
+  );
+}
+
+/**
+ * Runs `fn` while holding `.catga/state.lock` (created exclusively, holding the owner's pid). A lock
+ * whose owner no longer runs (a command killed mid-update) is taken over. The critical sections are
+ * a read and a write of a small file, so waiting blocks: these are one-shot CLI commands.
+ */
+export function withStateLock<T>(fn: () => T, cwd?: string, options: { waitMs?: number } = {}): T {
+  const { dir } = statePaths(cwd);
+  const lock = join(dir, "state.lock");
+  mkdirSync(dir, { recursive: true });
+  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  for (;;) {
+    try {
+      const fd = openSync(lock, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = lockHolder(lock);
+    // A holder that no longer runs cannot release: take its lock over. (The file is re-read just
+    // before, so a lock a live process took in the meantime is not removed.)
+    if (holder !== undefined && !isAlive(holder) && lockHolder(lock) === holder) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new LocalClusterError(
+        `${lock} is held by process ${holder ?? "(unknown)"}: another catga command is changing the cluster; try again when it is done`,
+      );
+    }
+    Atomics.wait(PAUSE, 0, 0, 20);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+function lockHolder(lock: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(lock, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes the whole state folder. */
