@@ -12,12 +12,14 @@
  *   here, following the package's block layout (two-space indent, sequences indented in maps);
  * - a single-line string is written plain when the package would write it plain — the same
  *   indicator and document-marker tests, and the schema's own tag tests for strings that would read
- *   back as another type (`"no"` in YAML 1.1, `"1.0"`) — and otherwise the package formats it
- *   (quoted), once per distinct string;
+ *   back as another type (`"no"` in YAML 1.1, `"1.0"`) — and otherwise quoted: double-quoted as
+ *   JSON when that needs no escape (the package's own choice then), else by the package, once per
+ *   distinct string;
  * - a multi-line string value is a literal block scalar (`|` or `|-`), the package's choice with
  *   `lineWidth: 0`, in the common shapes (no leading space or newline, at most one trailing
  *   newline);
- * - numbers and booleans are formatted by the package, once per distinct value.
+ * - integers are written as JSON writes them (the package's number format); other numbers and
+ *   booleans are formatted by the package, once per distinct value.
  *
  * Anything else (null, undefined, non-plain objects, keys or strings outside the shapes above, a
  * shared object where the package would write an alias) makes the whole document fall back to the
@@ -43,6 +45,28 @@ export interface BlockYamlOptions {
   aliasDuplicateObjects?: boolean;
   /** The package's `keepUndefined` (passed through to the fallback; undefined values always fall back). */
   keepUndefined?: boolean;
+}
+
+/**
+ * The strings that start lines at one depth: its indentation, a new line, a new sequence item, and
+ * the map entries met at that depth.
+ */
+interface Layout {
+  indent: string;
+  newline: string;
+  item: string;
+  entries: Map<string, Entry>;
+}
+
+/**
+ * How a map entry starts: as the first line of its map or after a new line, followed by a scalar
+ * (`key: `) or by a collection on the next line (`key:` and the nested indentation).
+ */
+interface Entry {
+  first: string;
+  next: string;
+  firstOpen: string;
+  nextOpen: string;
 }
 
 /** Thrown inside the writer when a value is outside its fast path: the document falls back. */
@@ -79,6 +103,8 @@ export class BlockYamlWriter {
   private readonly keys = new Map<string, string>();
   private readonly scalars = new Map<string, string>();
   private seen: Set<object> | undefined;
+  /** Indentation strings by depth. */
+  private readonly layouts: Layout[] = [];
   /** Documents handed to the package because they left the fast path (for tests and profiling). */
   fallbacks = 0;
 
@@ -102,25 +128,51 @@ export class BlockYamlWriter {
 
   /** One document, ending with a newline: `stringify(value, options)` of the `yaml` package. */
   document(value: unknown): string {
+    const parts: string[] = [];
+    this.write(value, parts);
+    return parts.join("");
+  }
+
+  /**
+   * Documents separated by `---` lines: what cdk8s's `Yaml.stringify(...values)` writes (each
+   * document as {@link document} writes it, joined by `---\n`). Joined once: joining each document
+   * first copied every byte of a large manifest twice.
+   */
+  documents(values: readonly unknown[]): string {
+    const parts: string[] = [];
+    for (let i = 0; i < values.length; i++) {
+      if (i > 0) parts.push("---\n");
+      this.write(values[i], parts);
+    }
+    return parts.join("");
+  }
+
+  /** Appends one document to `out`, through the package when it leaves the fast path. */
+  private write(value: unknown, out: string[]): void {
     if (typeof value === "object" && value !== null) {
+      const start = out.length;
       this.seen = this.options.aliasDuplicateObjects ? new Set() : undefined;
       try {
-        const parts: string[] = [];
-        this.collection(value, "", parts);
-        parts.push("\n");
-        return parts.join("");
+        this.collection(value, 0, out);
+        out.push("\n");
+        return;
       } catch (error) {
         if (!(error instanceof Unsupported)) throw error;
+        out.length = start;
       } finally {
         this.seen = undefined;
       }
     }
     this.fallbacks++;
-    return stringify(value, this.packageOptions);
+    out.push(stringify(value, this.packageOptions));
   }
 
-  /** A map or sequence whose first line is already positioned; later lines start with `indent`. */
-  private collection(value: object, indent: string, out: string[]): void {
+  /**
+   * A map or sequence whose first line is already positioned; later lines are indented `depth`
+   * steps. Everything pushed is a cached or given string: building a new one per line kept hundreds
+   * of thousands of small strings alive until the document was joined.
+   */
+  private collection(value: object, depth: number, out: string[]): void {
     if (this.seen !== undefined) {
       if (this.seen.has(value)) throw UNSUPPORTED;
       this.seen.add(value);
@@ -130,10 +182,10 @@ export class BlockYamlWriter {
         out.push("[]");
         return;
       }
-      const inner = `${indent}  `;
+      const item = this.layout(depth).item;
       for (let i = 0; i < value.length; i++) {
-        out.push(i === 0 ? "- " : `\n${indent}- `);
-        this.node(value[i], inner, out);
+        out.push(i === 0 ? "- " : item);
+        this.node(value[i], depth + 1, out);
       }
       return;
     }
@@ -144,26 +196,51 @@ export class BlockYamlWriter {
       out.push("{}");
       return;
     }
-    const inner = `${indent}  `;
+    const layout = this.layout(depth);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const item = (value as Record<string, unknown>)[key];
-      out.push(i === 0 ? "" : `\n${indent}`, this.key(key), ":");
+      const entry = layout.entries.get(key) ?? this.entry(layout, depth, key);
       if (typeof item === "object" && item !== null && !isEmpty(item)) {
         // A non-empty collection starts on the next line, one step in.
-        out.push(`\n${inner}`);
-        this.collection(item, inner, out);
+        out.push(i === 0 ? entry.firstOpen : entry.nextOpen);
+        this.collection(item, depth + 1, out);
       } else {
-        out.push(" ");
-        this.node(item, inner, out);
+        out.push(i === 0 ? entry.first : entry.next);
+        this.node(item, depth + 1, out);
       }
     }
   }
 
-  /** A map value or sequence item; `indent` is the indentation of its nested lines. */
-  private node(value: unknown, indent: string, out: string[]): void {
-    if (typeof value === "string") out.push(this.string(value, indent));
-    else if (typeof value === "object" && value !== null) this.collection(value, indent, out);
+  /** The indentation strings of nesting depth `depth`, made once per writer. */
+  private layout(depth: number): Layout {
+    let layout = this.layouts[depth];
+    if (layout === undefined) {
+      const indent = "  ".repeat(depth);
+      layout = { indent, newline: `\n${indent}`, item: `\n${indent}- `, entries: new Map() };
+      this.layouts[depth] = layout;
+    }
+    return layout;
+  }
+
+  /** The ways a map entry with `key` starts at `depth`, made once per key and depth. */
+  private entry(layout: Layout, depth: number, key: string): Entry {
+    const text = this.key(key);
+    const open = `${text}:${this.layout(depth + 1).newline}`;
+    const entry = {
+      first: `${text}: `,
+      next: `${layout.newline}${text}: `,
+      firstOpen: open,
+      nextOpen: `${layout.newline}${open}`,
+    };
+    layout.entries.set(key, entry);
+    return entry;
+  }
+
+  /** A map value or sequence item; `depth` is the indentation of its nested lines. */
+  private node(value: unknown, depth: number, out: string[]): void {
+    if (typeof value === "string") out.push(this.string(value, depth));
+    else if (typeof value === "object" && value !== null) this.collection(value, depth, out);
     else if (typeof value === "number" || typeof value === "boolean") out.push(this.scalar(value));
     else throw UNSUPPORTED;
   }
@@ -179,12 +256,14 @@ export class BlockYamlWriter {
     return text;
   }
 
-  private string(value: string, indent: string): string {
+  private string(value: string, depth: number): string {
     const cached = this.values.get(value);
     if (cached !== undefined) return cached;
-    if (value.includes("\n")) return this.literalBlock(value, indent);
+    if (value.includes("\n")) return this.literalBlock(value, this.layout(depth).indent);
     if (DOCUMENT_MARKER.test(value)) throw UNSUPPORTED;
-    const text = this.isPlain(value) ? value : this.fromPackage({ a: value }, "a: ", "");
+    const text = this.isPlain(value)
+      ? value
+      : (doubleQuoted(value) ?? this.fromPackage({ a: value }, "a: ", ""));
     this.values.set(value, text);
     return text;
   }
@@ -218,16 +297,21 @@ export class BlockYamlWriter {
       throw UNSUPPORTED;
     }
     // The package indents after each run of newlines (`/\n+/g`); without blank lines that is after
-    // each newline, which a plain string replacement does several times faster (wiring.json is
-    // megabytes in the Kubernetes ConfigMap).
+    // each newline, which splitting and joining does several times faster (wiring.json is megabytes
+    // in the Kubernetes ConfigMap). Not `replaceAll`: its result is a rope of every piece, which
+    // joining the document then had to walk and flatten.
+    const lines = body.split("\n");
     const indented = body.includes("\n\n")
-      ? body.replace(/\n+/g, `$&${indent}`)
-      : body.replaceAll("\n", `\n${indent}`);
+      ? lines.map((line, i) => (i === 0 || line === "" ? line : `${indent}${line}`)).join("\n")
+      : lines.join(`\n${indent}`);
     return `|${chomp}\n${indent}${indented}`;
   }
 
   /** Numbers and booleans, as the package formats them. */
   private scalar(value: number | boolean): string {
+    // An integer is written as JSON writes it (the package's `stringifyNumber`); ports and replica
+    // counts are mostly distinct, so asking the package once per value cost a document's worth.
+    if (Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value);
     const id = Object.is(value, -0) ? "-0" : `${typeof value}:${value}`;
     let text = this.scalars.get(id);
     if (text === undefined) {
@@ -246,6 +330,18 @@ export class BlockYamlWriter {
     if (cut.includes("\n")) throw UNSUPPORTED;
     return cut;
   }
+}
+
+/**
+ * A single-line string that cannot be plain, as the package quotes it when no escape is needed:
+ * without `"` it picks double quotes, and its double-quoted form is the JSON string, which it only
+ * rewrites around backslash escapes (and folds, which `lineWidth: 0` turns off). Undefined when the
+ * string needs an escape or single quotes: the package decides those.
+ */
+function doubleQuoted(value: string): string | undefined {
+  if (value.includes('"')) return undefined;
+  const json = JSON.stringify(value);
+  return json.includes("\\") ? undefined : json;
 }
 
 function isEmpty(value: object): boolean {

@@ -36,7 +36,7 @@ import {
   redisMaster,
 } from "./_names.js";
 import { BlockYamlWriter } from "./_yaml.js";
-import { natsPermissions } from "./nats.js";
+import { natsUsers } from "./nats.js";
 
 /** Where compose mounts `wiring.json` in every service container (and where `catga run` reads it). */
 const COMPOSE_WIRING_PATH = "/etc/catga/wiring.json";
@@ -213,8 +213,8 @@ class ComposePlan {
 
   /** NATS users whose password a NATS server needs: exactly those nats.conf references. */
   natsServerUsers(): string[] {
-    // Computed once: every NATS node and .env.example ask, and the permissions grow with the model.
-    this.serverUsers ??= this.natsHosts.length === 0 ? [] : Object.keys(natsPermissions(this.model));
+    // Computed once: every NATS node and .env.example ask, and the list grows with the model.
+    this.serverUsers ??= this.natsHosts.length === 0 ? [] : natsUsers(this.model);
     return this.serverUsers;
   }
 }
@@ -250,10 +250,11 @@ function healthcheck(test: string[]): Record<string, unknown> {
 function natsServices(plan: ComposePlan): Record<string, ComposeService> {
   const out: Record<string, ComposeService> = {};
   const clustered = plan.natsHosts.length > 1;
+  // The same for every node: derived once, not once per node.
+  const passwordVars = plan.natsServerUsers().map(natsPasswordVar);
   plan.natsHosts.forEach((host, index) => {
     const environment: Record<string, string> = { [NATS_SERVER_NAME_VAR]: host };
-    for (const user of plan.natsServerUsers())
-      environment[natsPasswordVar(user)] = required(natsPasswordVar(user));
+    for (const variable of passwordVars) environment[variable] = required(variable);
     if (clustered) {
       environment[NATS_CLUSTER_PASSWORD_VAR] = required(NATS_CLUSTER_PASSWORD_VAR);
       // nats.conf lists its routes as $CATGA_NATS_ROUTE_<i>: URLs with the route credentials in them.

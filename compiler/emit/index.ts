@@ -8,14 +8,14 @@ import { emitCompose } from "./compose.js";
 import { emitK8s } from "./k8s.js";
 import { emitNats } from "./nats.js";
 import { emitTypeScript } from "./typescript.js";
-import { emitWiring } from "./wiring.js";
+import { buildWiring, wiringFile } from "./wiring.js";
 
 export type { EmitOptions, EmittedFile } from "./_files.js";
 export { stableJson } from "./_json.js";
 export { emitCompose } from "./compose.js";
 export { emitK8s } from "./k8s.js";
 export { emitNats, natsPermissions, natsServerConf } from "./nats.js";
-export { emitTypeScript } from "./typescript.js";
+export { emitTypeScript, type TypeScriptEmitOptions } from "./typescript.js";
 export { buildWiring, emitWiring } from "./wiring.js";
 
 /**
@@ -26,13 +26,15 @@ export { buildWiring, emitWiring } from "./wiring.js";
  *   which the checker has already validated.
  */
 export function emitAll(model: TopologyModel, options: EmitOptions): EmittedFile[] {
-  const wiring = emitWiring(model, options);
-  const wiringJson = wiring[0]?.content ?? "";
+  // Built (and validated) once: wiring.json, the TypeScript emitter and the wiring ConfigMap all
+  // read this one value, so they cannot disagree and the wiring is not assembled again per emitter.
+  const wiring = buildWiring(model, options);
+  const wiringJsonFile = wiringFile(wiring);
   const files = [
-    ...emitTypeScript(model, options),
-    ...wiring,
+    ...emitTypeScript(model, { ...options, wiring }),
+    wiringJsonFile,
     ...emitCompose(model, options),
-    ...emitK8s(model, { ...options, wiringJson }),
+    ...emitK8s(model, { ...options, wiringJson: wiringJsonFile.content }),
     ...emitNats(model, options),
   ];
   const seen = new Set<string>();

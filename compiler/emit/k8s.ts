@@ -109,8 +109,7 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
   // What cdk8s's Yaml.stringify(...docs) writes (same yaml options, documents joined by `---`),
   // without building the yaml package's node tree for every object.
   const yaml = new BlockYamlWriter({ version: "1.1", keepUndefined: true });
-  const body = docs.map((doc) => yaml.document(doc)).join("---\n");
-  return [{ path: "k8s.yaml", content: `${header(ctx, options)}${body}` }];
+  return [{ path: "k8s.yaml", content: `${header(ctx, options)}${yaml.documents(docs)}` }];
 }
 
 /** Names and derived values every builder needs, computed once. */
@@ -748,17 +747,69 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The keys cdk8s writes first in every object, in this order. */
+const HEAD_KEYS = ["apiVersion", "kind", "metadata"];
+
 /**
  * Keys sorted at every level, with `apiVersion`, `kind` and `metadata` first: cdk8s's own layout,
  * made independent of its environment switch. Array order is kept (it is meaningful).
  */
 function canonical(doc: Record<string, unknown>): Record<string, unknown> {
+  // cdk8s has normally sorted the keys already (unless CDK8S_DISABLE_SORT is set): then the
+  // document is used as it is, instead of being copied with every key list sorted again.
+  if (isCanonical(doc)) return doc;
   const sorted = sortKeys(doc) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const key of ["apiVersion", "kind", "metadata", ...Object.keys(sorted)]) {
+  for (const key of [...HEAD_KEYS, ...Object.keys(sorted)]) {
     if (key in sorted && !(key in out)) out[key] = sorted[key];
   }
   return out;
+}
+
+/**
+ * Whether `canonical` would return an equal document: the keys already in its order at every
+ * level, and no object met twice (the copy would have written it twice instead of once shared).
+ */
+function isCanonical(doc: Record<string, unknown>): boolean {
+  if (!isPlainObject(doc)) return false;
+  const keys = Object.keys(doc);
+  let first = 0;
+  for (const head of HEAD_KEYS) {
+    if (!(head in doc)) continue;
+    if (keys[first] !== head) return false;
+    first++;
+  }
+  for (let i = first; i < keys.length; i++) {
+    if (HEAD_KEYS.includes(keys[i]!) || (i > first && !(keys[i - 1]! < keys[i]!))) return false;
+  }
+  const seen = new Set<object>([doc]);
+  return keys.every((key) => isSorted(doc[key], seen));
+}
+
+/** Whether every object inside `value` has its keys in ascending order, each object met once. */
+function isSorted(value: unknown, seen: Set<object>): boolean {
+  if (value === null || typeof value !== "object") return true;
+  if (seen.has(value)) return false;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isSorted(item, seen)) return false;
+    return true;
+  }
+  if (!isPlainObject(value)) return false;
+  let previous: string | undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) return false;
+    if (previous !== undefined && !(previous < key)) return false;
+    if (!isSorted((value as Record<string, unknown>)[key], seen)) return false;
+    previous = key;
+  }
+  return true;
+}
+
+/** An object the copy would not change the kind of. */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function sortKeys(value: unknown): unknown {

@@ -93,12 +93,7 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
   const out: Record<string, NatsUserPermissions> = {};
 
   for (const service of model.services) {
-    const user = natsUser(service.name);
-    if (user === CLIENT_USER || user === OPS_USER) {
-      throw new Error(
-        `NATS permissions: service ${service.name} has the name of the built-in NATS user ${user}; rename the service`,
-      );
-    }
+    const user = serviceUser(service);
     const publish: string[] = [heartbeatSubject(topology, service.name)];
     const subscribe: string[] = [`${inboxPrefix(topology, user)}.>`];
     for (const handler of service.handles) subscribe.push(subject(handler.message));
@@ -146,6 +141,31 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
   const sorted: Record<string, NatsUserPermissions> = {};
   for (const key of Object.keys(out).sort()) sorted[key] = out[key]!;
   return sorted;
+}
+
+/**
+ * The NATS users of a topology, sorted: the keys of {@link natsPermissions}, for emitters that need
+ * the names only (deriving every user's permissions for that was a large part of the compose file).
+ *
+ * @throws Error when a service is named like a built-in user, as `natsPermissions` does.
+ */
+export function natsUsers(model: TopologyModel): string[] {
+  const users = new Set<string>();
+  for (const service of model.services) users.add(serviceUser(service));
+  users.add(CLIENT_USER);
+  users.add(OPS_USER);
+  return [...users].sort();
+}
+
+/** The NATS user of a service, which must not be a built-in user's name. */
+function serviceUser(service: ServiceModel): string {
+  const user = natsUser(service.name);
+  if (user === CLIENT_USER || user === OPS_USER) {
+    throw new Error(
+      `NATS permissions: service ${service.name} has the name of the built-in NATS user ${user}; rename the service`,
+    );
+  }
+  return user;
 }
 
 /**

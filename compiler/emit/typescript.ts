@@ -9,6 +9,7 @@
  * Name and subject conventions come from `_names.ts`, schema ids and deadlines from the wiring, so
  * the client and the wiring cannot disagree.
  */
+import type { Wiring } from "../../runtime/wiring.js";
 import type {
   FieldModel,
   HandlerModel,
@@ -26,8 +27,19 @@ import { assembleWiring } from "./wiring.js";
 /** The module specifier generated code imports the runtime from. */
 export const RUNTIME_MODULE = "catga/runtime";
 
+/** Options of {@link emitTypeScript}. */
+export interface TypeScriptEmitOptions extends EmitOptions {
+  /**
+   * The wiring of the same model (from `buildWiring`), which schema ids, deadlines and handler paths
+   * are read from. `emitAll` passes the one it writes to wiring.json, so the wiring is assembled once
+   * per build rather than once per emitter.
+   * @default assembled from the model
+   */
+  wiring?: Wiring;
+}
+
 /** Emits `client.ts` (the entry), `messages.ts` and `services.ts`, sorted by path. */
-export function emitTypeScript(model: TopologyModel, options: EmitOptions): EmittedFile[] {
+export function emitTypeScript(model: TopologyModel, options: TypeScriptEmitOptions): EmittedFile[] {
   const g = new Generator(model, options);
   return [
     { path: "client.ts", content: g.clientFile() },
@@ -55,8 +67,10 @@ export function pascalCase(name: string): string {
  */
 function memberNames(names: readonly string[], reserved: readonly string[] = []): Map<string, string> {
   const count = new Map<string, number>();
-  for (const n of [...names, ...reserved]) count.set(camelCase(n), (count.get(camelCase(n)) ?? 0) + 1);
-  return new Map(names.map((n) => [n, (count.get(camelCase(n)) ?? 0) > 1 ? n : camelCase(n)]));
+  for (const n of reserved) count.set(camelCase(n), (count.get(camelCase(n)) ?? 0) + 1);
+  const camel = names.map(camelCase);
+  for (const c of camel) count.set(c, (count.get(c) ?? 0) + 1);
+  return new Map(names.map((n, i) => [n, (count.get(camel[i]!) ?? 0) > 1 ? n : camel[i]!]));
 }
 
 /** A TSDoc block at `indent`, or nothing when there is no text. `*\/` in user text cannot end it early. */
@@ -65,7 +79,9 @@ function docBlock(parts: readonly (string | undefined)[], indent = ""): string[]
   for (const part of parts) {
     if (part === undefined) continue;
     if (lines.length > 0) lines.push("");
-    lines.push(...part.replace(/\*\//g, "*\\/").split("\n"));
+    const text = part.includes("*/") ? part.replace(/\*\//g, "*\\/") : part;
+    if (text.includes("\n")) lines.push(...text.split("\n"));
+    else lines.push(text);
   }
   if (lines.length === 0) return [];
   if (lines.length === 1) return [`${indent}/** ${lines[0]} */`];
@@ -98,13 +114,19 @@ function duration(ms: number): string {
 function importStatement(names: Iterable<string>, from: string, keyword = "import"): string[] {
   // Sort keys computed once per name, not per comparison: the entry file re-exports every generated
   // name, thousands on a large topology.
-  const keyed = [...new Set(names)].map((n) => ({ n, k: n.replace(/^type /, "").toLowerCase() }));
+  const keyed = [...new Set(names)].map((n) => ({ n, k: withoutType(n).toLowerCase() }));
   keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
   const sorted = keyed.map((x) => x.n);
   if (sorted.length === 0) return [];
   const line = `${keyword} { ${sorted.join(", ")} } from "${from}";`;
   if (line.length <= 110) return [line];
-  return [`${keyword} {`, ...sorted.map((n) => `  ${n},`), `} from "${from}";`];
+  // One string, as the file joins its lines: an entry file re-exports thousands of names.
+  return [`${keyword} {\n  ${sorted.join(",\n  ")},\n} from "${from}";`];
+}
+
+/** `type X` → `X`: an import or export name without its `type` marker. */
+function withoutType(name: string): string {
+  return name.startsWith("type ") ? name.slice(5) : name;
 }
 
 /** The names one generated file imports, by module, each marked as a type or a value. */
@@ -113,9 +135,13 @@ class Imports {
 
   /** Records `name` from `from`; a name used as a value anywhere is imported as a value. */
   add(from: string, name: string, isType: boolean): void {
-    const names = this.byModule.get(from) ?? new Map<string, boolean>();
-    names.set(name, (names.get(name) ?? true) && isType);
-    this.byModule.set(from, names);
+    let names = this.byModule.get(from);
+    if (names === undefined) {
+      names = new Map<string, boolean>();
+      this.byModule.set(from, names);
+    }
+    // Only a first use, or a first use as a value, changes the record.
+    if (!isType ? names.get(name) !== false : !names.has(name)) names.set(name, isType);
   }
 
   type(from: string, name: string): string {
@@ -189,16 +215,16 @@ const WIRE_FORMAT_DOC = [
 
 class Generator {
   private readonly t: string;
-  private readonly wiring: ReturnType<typeof assembleWiring>;
+  private readonly wiring: Wiring;
   private readonly messagesByName: Map<string, MessageModel>;
   private readonly sagasByName: Map<string, SagaModel>;
 
   constructor(
     private readonly model: TopologyModel,
-    private readonly options: EmitOptions,
+    private readonly options: TypeScriptEmitOptions,
   ) {
     this.t = model.name;
-    this.wiring = assembleWiring(model, options);
+    this.wiring = options.wiring ?? assembleWiring(model, options);
     this.messagesByName = new Map(model.messages.map((m) => [m.name, m]));
     this.sagasByName = new Map(model.sagas.map((s) => [s.name, s]));
   }
@@ -225,8 +251,7 @@ class Generator {
     };
 
     for (const e of this.model.enums) {
-      body.push(
-        "",
+      const lines = [
         ...docBlock([e.doc]),
         `export const ${e.name} = {`,
         ...e.members.flatMap((m) => [...docBlock([m.doc], "  "), `  ${m.name}: ${JSON.stringify(m.name)},`]),
@@ -237,7 +262,8 @@ class Generator {
         "",
         `/** The schema of {@link ${e.name}}. */`,
         `export const ${e.name}Schema = z.enum(${e.name});`,
-      );
+      ];
+      body.push("", lines.join("\n"));
     }
 
     const emitted = new Set<string>();
@@ -246,7 +272,7 @@ class Generator {
         uses(f.type);
         if (f.type.optional) helpers.optional = true;
       }
-      body.push("", ...this.record(type.name, type.doc, type.fields, emitted));
+      body.push("", this.record(type.name, type.doc, type.fields, emitted).join("\n"));
       emitted.add(type.name);
     }
 
@@ -257,7 +283,7 @@ class Generator {
       }
       if (m.result) uses(m.result);
       if (m.kind !== "event" && m.result === undefined) helpers.nothing = true;
-      body.push("", ...this.record(m.name, m.doc, m.fields, emitted));
+      body.push("", this.record(m.name, m.doc, m.fields, emitted).join("\n"));
     }
 
     body.push(
@@ -271,9 +297,9 @@ class Generator {
     for (const m of this.model.messages) {
       const w = this.wiring.messages[m.name];
       const schemaId = w?.schemaId ?? "";
-      body.push(...docBlock([m.doc], "  "));
+      const lines = docBlock([m.doc], "  ");
       if (m.kind === "event") {
-        body.push(
+        lines.push(
           `  ${m.name}: ${imports.value(RT, "eventSpec")}<${m.name}>({`,
           `    name: ${JSON.stringify(m.name)},`,
           `    kind: "event",`,
@@ -283,7 +309,7 @@ class Generator {
           "  }),",
         );
       } else {
-        body.push(
+        lines.push(
           `  ${m.name}: ${imports.value(RT, "requestSpec")}<${m.name}, ${this.resultType(m)}>({`,
           `    name: ${JSON.stringify(m.name)},`,
           `    kind: ${JSON.stringify(m.kind)},`,
@@ -296,6 +322,7 @@ class Generator {
           "  }),",
         );
       }
+      body.push(lines.join("\n"));
     }
     body.push("} as const;");
 
@@ -482,8 +509,10 @@ class Generator {
       ].filter((x) => x !== undefined);
       imports.type(MESSAGES, m.name);
       iface.push(
-        ...docBlock([m.doc, `${facts.join("; ")}.`], "  "),
-        `  ${requestMembers.get(m.name)}(input: ${m.name}, options?: ${imports.type(RT, "CallOptions")}): Promise<${this.importedResultType(imports, m)}>;`,
+        [
+          ...docBlock([m.doc, `${facts.join("; ")}.`], "  "),
+          `  ${requestMembers.get(m.name)}(input: ${m.name}, options?: ${imports.type(RT, "CallOptions")}): Promise<${this.importedResultType(imports, m)}>;`,
+        ].join("\n"),
       );
     }
     iface.push("  /** Typed subscriptions, one per event of the topology. */");
@@ -498,13 +527,15 @@ class Generator {
         const member = eventMembers.get(e.name) ?? e.name;
         const oneLine = `    ${member}(${handler}, ${options}): ${returns};`;
         iface.push(
-          ...docBlock(
-            [e.doc, `Event \`${e.name}\`: each subscription receives every event unless it names a queue.`],
-            "    ",
-          ),
-          ...(oneLine.length <= 110
-            ? [oneLine]
-            : [`    ${member}(`, `      ${handler},`, `      ${options},`, `    ): ${returns};`]),
+          [
+            ...docBlock(
+              [e.doc, `Event \`${e.name}\`: each subscription receives every event unless it names a queue.`],
+              "    ",
+            ),
+            ...(oneLine.length <= 110
+              ? [oneLine]
+              : [`    ${member}(`, `      ${handler},`, `      ${options},`, `    ): ${returns};`]),
+          ].join("\n"),
         );
       }
       iface.push("  };");
@@ -548,7 +579,7 @@ class Generator {
     // A runtime name that a declaration or a generated name already uses is left out rather than
     // shadowing it: users can still import it from the runtime.
     const generated = [...messageExports, ...serviceExports, `${T}Client`, `connect${T}`];
-    const taken = new Set(generated.map((n) => n.replace(/^type /, "")));
+    const taken = new Set(generated.map(withoutType));
     const free = (n: string) => !taken.has(n);
     const runtimeExports = [
       ...RUNTIME_ERRORS.filter(free),
@@ -619,8 +650,10 @@ class Generator {
   servicesFile(): string {
     const imports = new Imports();
     const body: string[] = [];
-    for (const saga of this.model.sagas) body.push("", ...this.sagaMapping(imports, saga));
-    for (const s of this.model.services) body.push("", ...this.service(imports, s));
+    // Each declaration is joined as soon as it is written (the file is joined with the same "\n"):
+    // one string per declaration instead of every line kept alive until the end of the file.
+    for (const saga of this.model.sagas) body.push("", this.sagaMapping(imports, saga).join("\n"));
+    for (const s of this.model.services) body.push("", this.service(imports, s).join("\n"));
     return [
       this.header(),
       ...docBlock([

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { parseWiring, WIRING_VERSION, type Wiring } from "../../runtime/wiring.js";
-import type { MessageModel, TopologyModel, TypeUse } from "../model.js";
+import type { FieldModel, MessageModel, TopologyModel, TypeUse } from "../model.js";
 import type { EmitOptions, EmittedFile } from "./_files.js";
 import { stableJson } from "./_json.js";
 import {
@@ -25,7 +25,15 @@ import {
 
 /** Emits `wiring.json`. */
 export function emitWiring(model: TopologyModel, options: EmitOptions): EmittedFile[] {
-  return [{ path: "wiring.json", content: stableJson(buildWiring(model, options)) }];
+  return [wiringFile(buildWiring(model, options))];
+}
+
+/**
+ * `wiring.json` of a wiring already built with {@link buildWiring}: for `emitAll`, which builds the
+ * wiring once and hands the same value to the TypeScript emitter.
+ */
+export function wiringFile(wiring: Wiring): EmittedFile {
+  return { path: "wiring.json", content: stableJson(wiring) };
 }
 
 /**
@@ -157,10 +165,24 @@ function typeUse(t: TypeUse): Wiring["messages"][string]["fields"][number]["type
  * Canonical descriptions of message shapes, for schema ids. A shape includes the declared types and
  * enums it uses, recursively (with a guard for recursive types), but not names of fields' docs or
  * anything else that does not change what goes over the wire.
+ *
+ * A shape is hashed as JSON text, written here in the exact form `JSON.stringify` gives the shape
+ * object (`{ kind, fields: [[name, use]], result }`, a use being `{ list, optional }` plus `builtin`,
+ * `enum` and `members`, or `type` and `fields`). A type that reaches no recursive type has one
+ * description wherever it is used, so its fields are written once and reused: describing them again
+ * for every use made schema ids most of the cost of the wiring. A type whose expansion stopped at the
+ * guard depends on the path that led to it (the guard cuts a cycle where it is entered) and is
+ * described again each time.
  */
 class Shapes {
   private readonly types: Map<string, TopologyModel["types"][number]>;
   private readonly enums: Map<string, TopologyModel["enums"][number]>;
+  /** The `fields` JSON of types that reach no recursive type. */
+  private readonly typeFields = new Map<string, string | undefined>();
+  /** The `members` JSON of each enum. */
+  private readonly enumMembers = new Map<string, string | undefined>();
+  /** How often the guard stopped an expansion since the current type started expanding. */
+  private guardHits = 0;
 
   constructor(model: TopologyModel) {
     this.types = new Map(model.types.map((t) => [t.name, t]));
@@ -168,24 +190,51 @@ class Shapes {
   }
 
   schemaId(m: MessageModel): string {
-    const seen = new Set<string>();
-    const shape = {
-      kind: m.kind,
-      fields: m.fields.map((f) => [f.name, this.use(f.type, seen)]),
-      result: m.result ? this.use(m.result, seen) : null,
-    };
-    const hash = createHash("sha256").update(JSON.stringify(shape)).digest("hex").slice(0, 16);
+    // The types being expanded: the guard against recursive types.
+    const path = new Set<string>();
+    const fields = this.fields(m.fields, path);
+    const result = m.result ? this.use(m.result, path) : "null";
+    const shape = `{"kind":${JSON.stringify(m.kind)},"fields":${fields},"result":${result}}`;
+    const hash = createHash("sha256").update(shape).digest("hex").slice(0, 16);
     return `${m.name}@${hash}`;
   }
 
-  private use(t: TypeUse, seen: Set<string>): unknown {
-    const base = { list: t.listDepth, optional: t.optional };
-    if (t.kind === "builtin") return { ...base, builtin: t.name };
-    if (t.kind === "enum")
-      return { ...base, enum: t.name, members: this.enums.get(t.name)?.members.map((x) => x.name) };
-    if (seen.has(t.name)) return { ...base, type: t.name };
-    const inner = new Set(seen).add(t.name);
-    const decl = this.types.get(t.name);
-    return { ...base, type: t.name, fields: decl?.fields.map((f) => [f.name, this.use(f.type, inner)]) };
+  /** `[[name, use], …]` of a field list. */
+  private fields(fields: readonly FieldModel[], path: Set<string>): string {
+    return `[${fields.map((f) => `[${JSON.stringify(f.name)},${this.use(f.type, path)}]`).join(",")}]`;
   }
+
+  private use(t: TypeUse, path: Set<string>): string {
+    const base = `{"list":${JSON.stringify(t.listDepth)},"optional":${JSON.stringify(t.optional)}`;
+    const name = JSON.stringify(t.name);
+    if (t.kind === "builtin") return `${base},"builtin":${name}}`;
+    if (t.kind === "enum") {
+      if (!this.enumMembers.has(t.name)) {
+        const members = this.enums.get(t.name)?.members.map((x) => x.name);
+        this.enumMembers.set(t.name, members === undefined ? undefined : JSON.stringify(members));
+      }
+      return withOptional(`${base},"enum":${name}`, "members", this.enumMembers.get(t.name));
+    }
+    if (path.has(t.name)) {
+      this.guardHits++;
+      return `${base},"type":${name}}`;
+    }
+    let fields = this.typeFields.get(t.name);
+    if (fields === undefined && !this.typeFields.has(t.name)) {
+      const outer = this.guardHits;
+      this.guardHits = 0;
+      path.add(t.name);
+      const decl = this.types.get(t.name);
+      fields = decl === undefined ? undefined : this.fields(decl.fields, path);
+      path.delete(t.name);
+      if (this.guardHits === 0) this.typeFields.set(t.name, fields);
+      this.guardHits += outer;
+    }
+    return withOptional(`${base},"type":${name}`, "fields", fields);
+  }
+}
+
+/** Closes an object's JSON, with a last property that JSON.stringify would leave out when undefined. */
+function withOptional(open: string, key: string, json: string | undefined): string {
+  return json === undefined ? `${open}}` : `${open},${JSON.stringify(key)}:${json}}`;
 }

@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkSource } from "../../compiler/check/index.js";
+import { stableJson } from "../../compiler/emit/_json.js";
 import { buildWiring, emitWiring } from "../../compiler/emit/wiring.js";
 import { InvalidWiringError, parseWiring, type Wiring } from "../../runtime/wiring.js";
 
@@ -101,6 +103,19 @@ describe("wiring", () => {
     expect(buildWiring(modelOf(src), { sourceName: "t.catga" }).messages.Tree?.schemaId).toMatch(/^Tree@/);
   });
 
+  it("wiring — a schema id does not depend on which messages were described before it", () => {
+    // Shapes of types are shared between messages; those of mutually recursive types must not be,
+    // since where the guard cuts the cycle depends on the type the description entered it by.
+    const types = "topology t\ntype A { b: B?, n: N }\ntype B { a: A?, n: N[] }\ntype N { x: int }\n";
+    const services = "service s { handles X, Y }\n";
+    const ids = (commands: string) =>
+      buildWiring(modelOf(`${types}${commands}${services}`), { sourceName: "t.catga" }).messages;
+    const alone = ids("command X {}\ncommand Y { b: B, n: N }\n");
+    const after = ids("command X { a: A, n: N }\ncommand Y { b: B, n: N }\n");
+    expect(after.Y?.schemaId).toBe(alone.Y?.schemaId);
+    expect(after.X?.schemaId).toBe(ids("command X { a: A, n: N }\ncommand Y {}\n").X?.schemaId);
+  });
+
   it("wiring — parseWiring rejects another version and dangling names, with every path", () => {
     const good = example("shop");
     expect(() => parseWiring({ ...good, version: 2 })).toThrow(InvalidWiringError);
@@ -126,5 +141,39 @@ describe("wiring", () => {
     expect(emit()).toBe(text);
     const keys = Object.keys(JSON.parse(text!) as object);
     expect(keys).toEqual([...keys].sort());
+  });
+
+  it("wiring — stableJson orders keys as the built-in sort does, for short and long key lists", () => {
+    const reference = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(reference);
+      if (value === null || typeof value !== "object") return value;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value).sort()) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v !== undefined) out[key] = reference(v);
+      }
+      return out;
+    };
+    const key = fc.oneof(
+      fc.string({ maxLength: 4 }),
+      fc.constantFrom("10", "9", "a", "B", "_", "é", "\u{1F600}"),
+    );
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.jsonValue({ maxDepth: 1 }),
+        tie("map"),
+        fc.array(tie("node")),
+      ),
+      // Short key lists are sorted by insertion and long ones (over 16 keys) by the built-in sort.
+      map: fc.oneof(
+        fc.dictionary(key, fc.oneof(tie("node"), fc.constant(undefined)), { maxKeys: 8 }),
+        fc.dictionary(key, fc.oneof(fc.integer(), fc.constant(undefined)), { minKeys: 12, maxKeys: 40 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, (v) => stableJson(v) === `${JSON.stringify(reference(v), null, 2)}\n`),
+      { seed: 20251126, numRuns: 500 },
+    );
   });
 });
