@@ -164,7 +164,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     transport,
     stats,
     request,
-    async publish(spec, event, opts = {}) {
+    publish(spec, event, opts = {}) {
       const messageId = opts.messageId ?? newId();
       const headers: Headers = { [H.messageId]: messageId };
       if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
@@ -172,7 +172,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       }
       headers[H.traceparent] = childTraceparent(opts.traceparent);
       headers[H.schema] = spec.schemaId;
-      transport.publish(spec.subject, encode(event), headers);
+      // Publishing is synchronous on every transport: one shared settled promise instead of a new
+      // one per event (a handler emitting a burst of events allocates nothing for them).
+      try {
+        transport.publish(spec.subject, encode(event), headers);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return PUBLISHED;
     },
     subscribe(spec, handler, opts: SubscribeOptions = {}): Subscription {
       const running = new Set<Promise<void>>();
@@ -202,6 +209,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     close: () => transport.drain(),
   };
 }
+
+const PUBLISHED: Promise<void> = Promise.resolve();
 
 /** The result of a reply, or the typed error it carries. */
 function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {

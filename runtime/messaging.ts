@@ -76,13 +76,17 @@ export function sendRequest<Input, Result>(
  *
  * @throws InvalidMessageError when the event fails its schema; nothing is published then.
  */
-export async function publishEvent<Payload>(
+export function publishEvent<Payload>(
   bus: MessageBus,
   spec: EventSpec<Payload>,
   event: Payload,
   options?: PublishOptions,
 ): Promise<void> {
-  await bus.publish(spec, parseMessage(spec.payload, event, spec.name, "event"), options);
+  try {
+    return bus.publish(spec, parseMessage(spec.payload, event, spec.name, "event"), options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
