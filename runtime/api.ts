@@ -89,7 +89,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /**
    * Ties the request to the work that caused it, across services and logs.
-   * @default a new id (inside a handler: the handled message's correlation id)
+   * @default the request's own message id: it starts a chain (inside a handler: the handled
+   *   message's correlation id)
    */
   correlationId?: string;
   /**
@@ -102,7 +103,10 @@ export interface CallOptions {
 
 /** Options of publishing an event. */
 export interface PublishOptions {
-  /** @default a new id (inside a handler: the handled message's correlation id) */
+  /**
+   * @default the event's own message id: it starts a chain (inside a handler: the handled message's
+   *   correlation id)
+   */
   correlationId?: string;
   /** @default a new unique id */
   messageId?: string;
@@ -191,7 +195,10 @@ export interface HandlerContext {
    * keeps its id, so handlers can deduplicate on it.
    */
   readonly messageId: string;
-  /** Carried over from the message; requests sent and events emitted from here inherit it. */
+  /**
+   * Carried over from the message (its own message id when it started the chain); requests sent
+   * and events emitted from here inherit it.
+   */
   readonly correlationId: string;
   /**
    * When the work must be done, in epoch milliseconds: the caller's deadline for a request, the
