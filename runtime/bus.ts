@@ -93,14 +93,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
-    const messageId = opts.messageId ?? newId();
-    const headers: Headers = { [H.messageId]: messageId };
-    if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
-      headers[H.correlationId] = opts.correlationId;
-    }
-    headers[H.traceparent] = childTraceparent(opts.traceparent);
+    const headers = messageHeaders(spec.schemaId, opts);
     headers[H.deadline] = String(deadline);
-    headers[H.schema] = spec.schemaId;
     if (spec.idempotent) {
       return withRetries(spec, payload, headers, timeoutMs, deadline, opts.signal);
     }
@@ -165,13 +159,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats,
     request,
     publish(spec, event, opts = {}) {
-      const messageId = opts.messageId ?? newId();
-      const headers: Headers = { [H.messageId]: messageId };
-      if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
-        headers[H.correlationId] = opts.correlationId;
-      }
-      headers[H.traceparent] = childTraceparent(opts.traceparent);
-      headers[H.schema] = spec.schemaId;
+      const headers = messageHeaders(spec.schemaId, opts);
       // Publishing is synchronous on every transport: one shared settled promise instead of a new
       // one per event (a handler emitting a burst of events allocates nothing for them).
       try {
@@ -211,6 +199,24 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
 }
 
 const PUBLISHED: Promise<void> = Promise.resolve();
+
+/**
+ * The headers every request and event carries: its id, the correlation id when the message does
+ * not start its chain (receivers default it to the message id), the trace context and the schema.
+ */
+function messageHeaders(
+  schemaId: string,
+  opts: { messageId?: string; correlationId?: string; traceparent?: string },
+): Headers {
+  const messageId = opts.messageId ?? newId();
+  const headers: Headers = { [H.messageId]: messageId };
+  if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
+    headers[H.correlationId] = opts.correlationId;
+  }
+  headers[H.traceparent] = childTraceparent(opts.traceparent);
+  headers[H.schema] = schemaId;
+  return headers;
+}
 
 /** The result of a reply, or the typed error it carries. */
 function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -8,6 +7,7 @@ import type { MessageBus } from "../../runtime/index.js";
 import type { LocalState } from "../../runtime/local/state.js";
 import type { StatusReport } from "../../runtime/local/status.js";
 import { tempDir, waitFor } from "../harness/_process.js";
+import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
 
 /**
  * `catga up` on the shop example itself (examples/shop/shop.catga and its handler modules
@@ -35,8 +35,6 @@ import { tempDir, waitFor } from "../harness/_process.js";
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
 const SHOP = join(ROOT, "examples/shop");
-/** tsx's loader as a URL: `--import tsx` would be resolved from the temp working directory. */
-const TSX = import.meta.resolve("tsx");
 
 /** The part of the generated `ShopClient` (out/shop/client.ts) this test uses. */
 interface ShopClient {
@@ -47,37 +45,7 @@ interface ShopClient {
   getOrder(input: { orderId: string }): Promise<{ orderId: string; status: string } | null>;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** CLI processes still running: afterAll kills them (a `catga up` cut short by a test timeout). */
-const cli = new Set<ChildProcess>();
-
-function catga(cwd: string, args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", TSX, join(ROOT, "runtime/cli/bin-entry.ts"), ...args],
-      {
-        cwd,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    cli.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      cli.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const catga = (cwd: string, args: readonly string[]) => runCatgaCli(cwd, args);
 
 /** Running, not a zombie: an exited process whose parent has not reaped it yet runs nothing. */
 function running(pid: number): boolean {
@@ -133,25 +101,7 @@ describe("catga up on examples/shop with real servers", () => {
     return s;
   }
 
-  async function status(): Promise<StatusReport> {
-    const r = await catga(dir.path, ["status", "--json"]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as StatusReport;
-  }
-
-  async function statusUntil(what: string, ok: (s: StatusReport) => boolean): Promise<StatusReport> {
-    let last: StatusReport | undefined;
-    await waitFor(
-      what,
-      async () => {
-        last = await status();
-        return ok(last);
-      },
-      { timeoutMs: 90_000, intervalMs: 200, describe: () => JSON.stringify(last, null, 1) },
-    );
-    return last!;
-  }
+  const { status, statusUntil } = statusProbe((args) => catga(dir.path, args), 90_000);
 
   const service = (s: StatusReport, name: string) => s.services.find((x) => x.name === name)!;
   const handled = (s: StatusReport, id: string) =>
@@ -229,7 +179,7 @@ describe("catga up on examples/shop with real servers", () => {
 
   afterAll(async () => {
     await bus?.close().catch(() => {});
-    for (const child of cli) child.kill("SIGKILL");
+    killCatgaClis();
     if (existsSync(join(dir.path, ".catga/state.json"))) {
       try {
         state();

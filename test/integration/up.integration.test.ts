@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +5,8 @@ import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { LocalState } from "../../runtime/local/state.js";
 import type { StatusReport } from "../../runtime/local/status.js";
 import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
-import { tempDir, waitFor } from "../harness/_process.js";
+import { tempDir } from "../harness/_process.js";
+import { type CliRun, runCatgaCli, statusProbe } from "../harness/catga.js";
 
 /**
  * `catga up` end to end with real servers and real processes, on the fixture topology
@@ -21,33 +21,9 @@ import { tempDir, waitFor } from "../harness/_process.js";
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
 const FIXTURE = join(ROOT, "test/fixtures/up");
-/** tsx's loader as a URL: `--import tsx` would be resolved from the temp working directory. */
-const TSX = import.meta.resolve("tsx");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function catga(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", TSX, join(ROOT, "runtime/cli/bin-entry.ts"), ...args],
-      {
-        cwd,
-        env: { ...process.env, TSX_TSCONFIG_PATH: join(cwd, "tsconfig.paths.json"), ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function catga(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runCatgaCli(cwd, args, { TSX_TSCONFIG_PATH: join(cwd, "tsconfig.paths.json"), ...env });
 }
 
 /** Running, not a zombie: an exited process whose parent has not reaped it yet runs nothing. */
@@ -73,25 +49,7 @@ describe("catga up with real servers", () => {
   let client: UpfixClient;
   let state: () => LocalState;
 
-  async function status(): Promise<StatusReport> {
-    const r = await catga(dir.path, ["status", "--json"]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as StatusReport;
-  }
-
-  async function statusUntil(what: string, ok: (s: StatusReport) => boolean): Promise<StatusReport> {
-    let last: StatusReport | undefined;
-    await waitFor(
-      what,
-      async () => {
-        last = await status();
-        return ok(last);
-      },
-      { timeoutMs: 60_000, intervalMs: 200, describe: () => JSON.stringify(last, null, 1) },
-    );
-    return last!;
-  }
+  const { status, statusUntil } = statusProbe((args) => catga(dir.path, args), 60_000);
 
   const service = (s: StatusReport, name: string) => s.services.find((x) => x.name === name)!;
 
