@@ -87,7 +87,20 @@ describe("nats transport headers", () => {
     expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
     expect(() => transport.publish("h.bad", data, { "Bad:Name": "v" })).toThrow(/not a valid header name/);
     expect(() => transport.publish("h.bad", data, { Good: "line\r\nbreak" })).toThrow(/cannot contain/);
-    // A name refused once is refused again (only names that passed are remembered).
+    // A lone CR or LF too, in any header of the message, and on requests as on publishes.
+    expect(() => transport.publish("h.bad", data, { Good: "line\nbreak" })).toThrow(/cannot contain/);
+    expect(() => transport.publish("h.bad", data, { A: "fine", Good: "line\rbreak" })).toThrow(
+      /cannot contain/,
+    );
+    expect(() => transport.publish("h.bad", data, { A: "x\n" })).toThrow(/cannot contain/);
+    return expect(transport.request("h.bad", data, { headers: { A: "\r" }, timeoutMs: 100 })).rejects.toThrow(
+      /cannot contain/,
+    );
+  });
+
+  it("nats headers — a name refused once is refused again (only names that passed are remembered)", () => {
+    const data = new Uint8Array();
+    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
     expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
   });
 });
