@@ -35,6 +35,7 @@ export type Command =
   | { op: "publish" }
   | { op: "halt" }
   | { op: "mark" }
+  | { op: "cpu" }
   | { op: "stop" };
 
 /** Messages to the orchestrator. */
@@ -48,14 +49,24 @@ export type Report =
       rps: number;
       p50: number;
       p99: number;
+      /** CPU time (user + system) this process spent over the measured window, in µs. */
+      cpuUs: number;
     }
   | { type: "progress"; count: number }
   | { type: "mark"; count: number; at: number }
   | { type: "halted"; sent: number }
+  /** CPU time (user + system) this process has spent since it started, in µs. */
+  | { type: "cpu"; us: number }
   | { type: "failed"; error: string };
 
 /** A subscriber reports its count every this many events: the publisher's credit follows it. */
 export const PROGRESS_EVERY = 1000;
+
+/** CPU time (user + system) of this process so far, in µs. */
+export const cpuNow = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 
 const send = (report: Report): void => {
   // The orchestrator may already be gone (stopped with Ctrl-C): then there is nobody to tell.
@@ -78,6 +89,16 @@ export async function loadLoop(
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
+  // The CPU time of the measured window, sampled by timers at its two ends (a loop may still be
+  // finishing its last call at the end: one call's worth, against tens of thousands).
+  let cpuFrom = 0;
+  let cpuTo: number | undefined;
+  const fromTimer = setTimeout(() => {
+    cpuFrom = cpuNow();
+  }, warmupMs);
+  const toTimer = setTimeout(() => {
+    cpuTo = cpuNow();
+  }, warmupMs + durationMs);
   const loop = async () => {
     for (;;) {
       const t0 = performance.now();
@@ -94,6 +115,9 @@ export async function loadLoop(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
+  clearTimeout(fromTimer);
+  clearTimeout(toTimer);
+  cpuTo ??= cpuNow();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return {
@@ -104,6 +128,7 @@ export async function loadLoop(
     rps: latencies.length / (durationMs / 1000),
     p50: at(0.5),
     p99: at(0.99),
+    cpuUs: cpuTo - cpuFrom,
   };
 }
 
@@ -185,6 +210,8 @@ export async function runWorker(contender: Contender): Promise<void> {
   } else {
     throw new Error(`unknown role '${role}'`);
   }
+
+  handlers.cpu = () => send({ type: "cpu", us: cpuNow() });
 
   process.on("message", (cmd: Command) => {
     if (cmd.op === "stop") {

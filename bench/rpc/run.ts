@@ -127,6 +127,13 @@ class Worker {
     return worker;
   }
 
+  /** This worker's CPU time so far (user + system), in µs. */
+  async cpu(): Promise<number> {
+    const report = this.next("cpu");
+    this.send({ op: "cpu" });
+    return (await report).us;
+  }
+
   send(cmd: Command): void {
     // A worker that died has already failed whoever waits on it; credits to it go nowhere.
     if (this.child.connected) this.child.send(cmd);
@@ -172,6 +179,12 @@ interface RpcResult {
   rps: number;
   p50_ms: number;
   p99_ms: number;
+  /** CPU time per request in the calling process, µs. */
+  caller_cpu_us: number;
+  /** CPU time per request in the responding process, µs. */
+  responder_cpu_us: number;
+  /** CPU time per request in nats-server, µs (null where /proc cannot be read). */
+  server_cpu_us: number | null;
 }
 
 interface FanoutResult {
@@ -181,7 +194,46 @@ interface FanoutResult {
   events_per_s_per_instance: number;
   /** The slowest instance. */
   min_events_per_s: number;
+  /** CPU time per event in the publishing process, µs. */
+  publisher_cpu_us: number;
+  /** CPU time per event received, mean over the subscriber processes, µs. */
+  subscriber_cpu_us: number;
+  /** CPU time of nats-server per event published (fanned out to every subscriber), µs. */
+  server_cpu_us: number | null;
 }
+
+/**
+ * CPU time nats-server has spent so far (user + system, from /proc/<pid>/stat), in µs; undefined
+ * where there is no /proc. Capacity is CPU per message: on a shared machine it moves much less
+ * between runs than a rate does.
+ */
+function serverCpu(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may contain spaces): state is the 3rd field of the
+    // line, utime and stime the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time of some workers and of nats-server so far, sampled together. */
+async function cpuOf(workers: Worker[], serverPid: number) {
+  const server = serverCpu(serverPid);
+  return { workers: await Promise.all(workers.map((w) => w.cpu())), server };
+}
+
+const perMessage = (us: number, count: number) => (count > 0 ? round2(us / count) : 0);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -214,7 +266,7 @@ function prepare(): void {
   }
 }
 
-async function rpc(url: string): Promise<{ rounds: RpcResult[][]; results: RpcResult[] }> {
+async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[][]; results: RpcResult[] }> {
   const pairs = new Map<Name, { responder: Worker; caller: Worker }>();
   try {
     for (const name of ONLY) {
@@ -228,17 +280,35 @@ async function rpc(url: string): Promise<{ rounds: RpcResult[][]; results: RpcRe
       const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
       for (const concurrency of LEVELS) {
         for (const name of order) {
-          const { caller } = pairs.get(name)!;
+          const { caller, responder } = pairs.get(name)!;
           const report = caller.next("load", WARMUP + DURATION + 60_000);
           caller.send({ op: "load", concurrency, warmupMs: WARMUP, durationMs: DURATION });
+          // The responder's and the server's CPU over the caller's measured window (the caller
+          // samples its own): timed from here, within an IPC hop of the caller's clock.
+          await sleep(WARMUP);
+          const before = await cpuOf([responder], serverPid);
+          await sleep(DURATION);
+          const after = await cpuOf([responder], serverPid);
           const r = await report;
           if (r.errors > 0)
             throw new Error(`${name} at ${concurrency}: ${r.errors} errors, first ${r.firstError}`);
-          const result = { contender: name, concurrency, rps: r.rps, p50_ms: r.p50, p99_ms: r.p99 };
+          const serverUs =
+            before.server === undefined || after.server === undefined ? null : after.server - before.server;
+          const result: RpcResult = {
+            contender: name,
+            concurrency,
+            rps: r.rps,
+            p50_ms: r.p50,
+            p99_ms: r.p99,
+            caller_cpu_us: perMessage(r.cpuUs, r.count),
+            responder_cpu_us: perMessage(after.workers[0]! - before.workers[0]!, r.count),
+            server_cpu_us: serverUs === null ? null : perMessage(serverUs, r.count),
+          };
           console.log(
             `round ${round + 1} ${name.padEnd(9)} c=${String(concurrency).padStart(4)} ` +
               `${Math.round(r.rps).toLocaleString("en-US").padStart(7)} req/s  ` +
-              `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`,
+              `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ` +
+              `CPU µs/req ${result.caller_cpu_us} + ${result.responder_cpu_us} + server ${result.server_cpu_us ?? "–"}`,
           );
           results.push(result);
         }
@@ -255,6 +325,9 @@ async function rpc(url: string): Promise<{ rounds: RpcResult[][]; results: RpcRe
           rps: Math.round(median(all.map((r) => r.rps))),
           p50_ms: round2(median(all.map((r) => r.p50_ms))),
           p99_ms: round2(median(all.map((r) => r.p99_ms))),
+          caller_cpu_us: round2(median(all.map((r) => r.caller_cpu_us))),
+          responder_cpu_us: round2(median(all.map((r) => r.responder_cpu_us))),
+          server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
         });
       }
     }
@@ -265,7 +338,7 @@ async function rpc(url: string): Promise<{ rounds: RpcResult[][]; results: RpcRe
 }
 
 /** One contender's fan-out: three subscriber processes and a publisher, kept for every round. */
-async function startFanout(name: Name, url: string) {
+async function startFanout(name: Name, url: string, serverPid: number) {
   const subs: Worker[] = [];
   for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await Worker.start(name, "subscriber", url));
   const pub = await Worker.start(name, "publisher", url);
@@ -295,22 +368,35 @@ async function startFanout(name: Name, url: string) {
     async run(): Promise<FanoutResult> {
       pub.send({ op: "publish" });
       await sleep(WARMUP);
-      const first = await mark();
+      const [first, cpu0] = await Promise.all([mark(), cpuOf([pub, ...subs], serverPid)]);
       await sleep(DURATION);
-      const second = await mark();
+      const [second, cpu1] = await Promise.all([mark(), cpuOf([pub, ...subs], serverPid)]);
       const halted = pub.next("halted");
       pub.send({ op: "halt" });
       await halted;
-      const rates = second.map((m, i) => (m.count - first[i]!.count) / ((m.at - first[i]!.at) / 1000));
+      const counts = second.map((m, i) => m.count - first[i]!.count);
+      const rates = second.map((m, i) => counts[i]! / ((m.at - first[i]!.at) / 1000));
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      // Every instance receives every event: the mean count is the number published in the window.
+      const events = mean(counts);
+      const cpu = cpu1.workers.map((us, i) => us - cpu0.workers[i]!);
       const result: FanoutResult = {
         contender: name,
         subscribers: SUBSCRIBERS,
-        events_per_s_per_instance: Math.round(rates.reduce((a, b) => a + b, 0) / rates.length),
+        events_per_s_per_instance: Math.round(mean(rates)),
         min_events_per_s: Math.round(Math.min(...rates)),
+        publisher_cpu_us: perMessage(cpu[0]!, events),
+        subscriber_cpu_us: round2(mean(cpu.slice(1).map((us, i) => perMessage(us, counts[i]!)))),
+        server_cpu_us:
+          cpu0.server === undefined || cpu1.server === undefined
+            ? null
+            : perMessage(cpu1.server - cpu0.server, events),
       };
       console.log(
         `fan-out ${name.padEnd(9)} ${result.events_per_s_per_instance.toLocaleString("en-US").padStart(8)} ` +
-          `events/s per instance (slowest ${result.min_events_per_s.toLocaleString("en-US")})`,
+          `events/s per instance (slowest ${result.min_events_per_s.toLocaleString("en-US")})  ` +
+          `CPU µs/event publisher ${result.publisher_cpu_us}, each subscriber ${result.subscriber_cpu_us}, ` +
+          `server ${result.server_cpu_us ?? "–"}`,
       );
       return result;
     },
@@ -321,10 +407,13 @@ async function startFanout(name: Name, url: string) {
   };
 }
 
-async function fanout(url: string): Promise<{ rounds: FanoutResult[][]; results: FanoutResult[] }> {
+async function fanout(
+  url: string,
+  serverPid: number,
+): Promise<{ rounds: FanoutResult[][]; results: FanoutResult[] }> {
   const runs = new Map<Name, Awaited<ReturnType<typeof startFanout>>>();
   try {
-    for (const name of ONLY) runs.set(name, await startFanout(name, url));
+    for (const name of ONLY) runs.set(name, await startFanout(name, url, serverPid));
     const rounds: FanoutResult[][] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
@@ -339,6 +428,9 @@ async function fanout(url: string): Promise<{ rounds: FanoutResult[][]; results:
         subscribers: SUBSCRIBERS,
         events_per_s_per_instance: Math.round(median(all.map((r) => r.events_per_s_per_instance))),
         min_events_per_s: Math.round(median(all.map((r) => r.min_events_per_s))),
+        publisher_cpu_us: round2(median(all.map((r) => r.publisher_cpu_us))),
+        subscriber_cpu_us: round2(median(all.map((r) => r.subscriber_cpu_us))),
+        server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
       };
     });
     return { rounds, results };
@@ -348,6 +440,8 @@ async function fanout(url: string): Promise<{ rounds: FanoutResult[][]; results:
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+const medianOrNull = (xs: (number | null)[]) =>
+  xs.some((x) => x === null) ? null : round2(median(xs as number[]));
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
@@ -372,27 +466,51 @@ function rpcTable(results: RpcResult[]): string {
       r.p99_ms.toFixed(2),
       r.contender === "catga" ? "" : ratio(catga?.rps, r.rps),
       r.contender === "catga" ? "" : ratio(catga?.p99_ms, r.p99_ms),
+      `${r.caller_cpu_us.toFixed(1)} + ${r.responder_cpu_us.toFixed(1)}`,
+      r.server_cpu_us === null ? "–" : r.server_cpu_us.toFixed(1),
     ];
   });
   return table(
-    ["contender", "concurrency", "requests/s", "p50 ms", "p99 ms", "catga req/s ÷ this", "catga p99 ÷ this"],
+    [
+      "contender",
+      "concurrency",
+      "requests/s",
+      "p50 ms",
+      "p99 ms",
+      "catga req/s ÷ this",
+      "catga p99 ÷ this",
+      "CPU µs/req caller + responder",
+      "nats-server µs/req",
+    ],
     rows,
-    [false, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true, true],
   );
 }
 
 function fanoutTable(results: FanoutResult[]): string {
   const catga = results.find((r) => r.contender === "catga");
   return table(
-    ["contender", "subscribers", "events/s per instance", "slowest instance", "catga ÷ this"],
+    [
+      "contender",
+      "subscribers",
+      "events/s per instance",
+      "slowest instance",
+      "catga ÷ this",
+      "CPU µs/event publisher",
+      "each subscriber",
+      "nats-server",
+    ],
     results.map((r) => [
       r.contender,
       String(r.subscribers),
       int(r.events_per_s_per_instance),
       int(r.min_events_per_s),
       r.contender === "catga" ? "" : ratio(catga?.events_per_s_per_instance, r.events_per_s_per_instance),
+      r.publisher_cpu_us.toFixed(1),
+      r.subscriber_cpu_us.toFixed(1),
+      r.server_cpu_us === null ? "–" : r.server_cpu_us.toFixed(1),
     ]),
-    [false, true, true, true, true],
+    [false, true, true, true, true, true, true, true],
   );
 }
 
@@ -429,8 +547,8 @@ console.log(`nats-server at ${nats.url}; ${ROUNDS} rounds of ${WARMUP} ms warm-u
 let rpcRun: Awaited<ReturnType<typeof rpc>>;
 let fanoutRun: Awaited<ReturnType<typeof fanout>>;
 try {
-  rpcRun = await rpc(nats.url);
-  fanoutRun = await fanout(nats.url);
+  rpcRun = await rpc(nats.url, nats.pid);
+  fanoutRun = await fanout(nats.url, nats.pid);
 } finally {
   await nats.stop();
 }

@@ -47,6 +47,8 @@ export interface NatsServer {
   /** The route port, when the server was started with one. */
   clusterPort?: number;
   serverName: string;
+  /** The server's process id (benchmarks read its CPU time from /proc). */
+  pid: number;
   /** The server's temporary folder (config and log). */
   dir: string;
   /** The server log so far (stdout and stderr), for failure messages. */
@@ -149,6 +151,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     monitorPort,
     ...(options.clusterPort === undefined ? {} : { clusterPort: options.clusterPort }),
     serverName,
+    pid: child.pid ?? -1,
     dir,
     log,
     stop,
