@@ -1,8 +1,8 @@
 /**
  * The baselines of bench/rpc: the NATS client alone, doing the least a JSON request/reply needs.
- * Requests share one inbox subscription and are matched by a token in the reply subject, with no
- * timer per request; the responder is a plain subscription in a queue group that decodes and
- * encodes JSON. Events are JSON published on a subject and decoded by plain subscriptions. No
+ * Requests share one inbox subscription and are matched by a token in the reply subject (reused
+ * once its reply has come), with no timer per request; the responder is a plain subscription in a
+ * queue group that decodes and encodes JSON. Events are JSON published on a subject and decoded by plain subscriptions. No
  * validation, no deadlines enforced, no metrics: what Catga adds is measured against this.
  *
  * Two variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
@@ -62,6 +62,10 @@ export function rawContender(options: { headers: boolean }): Contender {
       const nc = await connect({ servers: url });
       const inbox = createInbox();
       const pending = new Map<string, (value: unknown) => void>();
+      // A token is used again once its reply has come, as Catga's transport does: nats-server's
+      // subject-match cache then hits instead of missing on every reply (no reply is ever late
+      // here: there are no deadlines).
+      const free: string[] = [];
       let next = 0;
       nc.subscribe(`${inbox}.*`, {
         callback: (error, msg) => {
@@ -70,13 +74,14 @@ export function rawContender(options: { headers: boolean }): Contender {
           const resolve = pending.get(token);
           if (resolve === undefined) return;
           pending.delete(token);
+          free.push(token);
           resolve(JSON.parse(decoder.decode(msg.data)));
         },
       });
       await nc.flush();
       return {
         call() {
-          const token = (next++).toString(36);
+          const token = free.pop() ?? (next++).toString(36);
           const reply = new Promise<unknown>((resolve) => pending.set(token, resolve));
           nc.publish(REQUEST, encoder.encode(JSON.stringify(PAYLOAD)), {
             reply: `${inbox}.${token}`,
