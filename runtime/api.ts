@@ -272,8 +272,11 @@ export interface RequestHandlerDefinition {
 /** A lowered event handler. */
 export interface EventHandlerDefinition {
   readonly spec: EventSpec;
-  /** Validates the payload (throws `InvalidMessageError`) and runs the user's handler. */
-  handle(payload: unknown, ctx: HostContext): Promise<void>;
+  /**
+   * Validates the payload (throws `InvalidMessageError`) and runs the user's handler; returns what
+   * the handler returns, so a promise only when the handler is asynchronous.
+   */
+  handle(payload: unknown, ctx: HostContext): Awaitable<void>;
 }
 
 /** A lowered scheduled job; its interval is in the wiring. */

@@ -409,30 +409,54 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const mm = messageMetrics(name, "event");
     begin();
     mm.inFlight.inc();
-    void (async () => {
-      let outcome = "ok";
-      try {
-        const payload = decode(msg.data, name, "event");
-        await handler.handle(payload, context(msg, Date.now() + ws!.timeoutMs, handlerSignals()));
-        counters.handled++;
-      } catch (error) {
-        counters.errors++;
-        if (error instanceof InvalidMessageError) {
-          outcome = "invalid";
-          counters.invalid++;
-          mm.invalid.inc();
-          log.warn("invalid event", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
-        } else {
-          outcome = "error";
-          log.error("event handler failed", { message: name, error });
-        }
-      } finally {
-        mm.inFlight.dec();
-        mm.handled(outcome).inc();
-        mm.duration.observe((performance.now() - started) / 1000);
-        end();
+    // No async frame: a synchronous handler (most event handlers) then costs no promise and no
+    // microtask per event, which was about a tenth of a subscriber's time in bench:rpc's fan-out.
+    let pending: unknown;
+    try {
+      const payload = decode(msg.data, name, "event");
+      pending = handler.handle(payload, context(msg, Date.now() + ws!.timeoutMs, handlerSignals()));
+    } catch (error) {
+      eventDone(handler, msg, mm, started, false, error);
+      return;
+    }
+    if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
+      (pending as PromiseLike<void>).then(
+        () => eventDone(handler, msg, mm, started, true, undefined),
+        (error: unknown) => eventDone(handler, msg, mm, started, false, error),
+      );
+    } else {
+      eventDone(handler, msg, mm, started, true, undefined);
+    }
+  }
+
+  function eventDone(
+    handler: EventHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    ok: boolean,
+    error: unknown,
+  ): void {
+    let outcome = "ok";
+    if (ok) {
+      counters.handled++;
+    } else {
+      const name = handler.spec.name;
+      counters.errors++;
+      if (error instanceof InvalidMessageError) {
+        outcome = "invalid";
+        counters.invalid++;
+        mm.invalid.inc();
+        log.warn("invalid event", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
+      } else {
+        outcome = "error";
+        log.error("event handler failed", { message: name, error });
       }
-    })();
+    }
+    mm.inFlight.dec();
+    mm.handled(outcome).inc();
+    mm.duration.observe((performance.now() - started) / 1000);
+    end();
   }
 
   function subscribe(): void {

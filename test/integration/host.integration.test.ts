@@ -2,9 +2,17 @@ import { describe, expect, it } from "vitest";
 import { createBus } from "../../runtime/bus.js";
 import type { Heartbeat } from "../../runtime/host.js";
 import { startHost } from "../../runtime/host.js";
-import { sendRequest } from "../../runtime/messaging.js";
+import { createLogger } from "../../runtime/log.js";
+import { publishEvent, sendRequest } from "../../runtime/messaging.js";
+import { eventHandler } from "../../runtime/service-definition.js";
 import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
-import { conformanceWiring, echoDefinition, newProbe, specs } from "../fixtures/conformance.js";
+import {
+  conformanceWiring,
+  echoDefinition,
+  newProbe,
+  pingDefinition,
+  specs,
+} from "../fixtures/conformance.js";
 
 const wiring = conformanceWiring();
 const s = specs(wiring);
@@ -100,5 +108,66 @@ describe("host", () => {
         transport: memoryTransport(hub),
       }),
     ).rejects.toThrow(/no handler for Echo/);
+  });
+  it("host — event handlers, sync or async, count their outcomes; a drain waits for an async one", async () => {
+    const hub = new MemoryHub();
+    const seen: number[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // n picks the handler's behaviour: synchronous or not, succeeding or failing, or held open.
+    const events = {
+      Ping: (e: { n: number }): void | Promise<void> => {
+        seen.push(e.n);
+        if (e.n === 1) return;
+        if (e.n === 2) throw new Error("sync failure");
+        if (e.n === 3) return Promise.resolve();
+        if (e.n === 4) return Promise.reject(new Error("async failure"));
+        return held;
+      },
+    };
+    const definition = {
+      ...pingDefinition(wiring, "everyone", newProbe()),
+      events: { Ping: eventHandler(s.Ping, events, "Ping") },
+    };
+    const logs: string[] = [];
+    const host = await startHost({
+      wiring,
+      service: "everyone",
+      definition,
+      transport: memoryTransport(hub),
+      instanceId: "everyone-h",
+      healthPort: 0,
+      log: createLogger({}, { sink: (line) => logs.push(line) }),
+    });
+    const bus = createBus(memoryTransport(hub));
+    for (const n of [1, 2, 3, 4]) await publishEvent(bus, s.Ping, { n });
+    // An event that fails its schema, sent past the client's validation.
+    bus.transport.publish(s.Ping.subject, new TextEncoder().encode('{"n":"x"}'), {});
+    await publishEvent(bus, s.Ping, { n: 5 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    const metrics = await (await fetch(`http://127.0.0.1:${host.healthPort}/metrics`)).text();
+    const total = (outcome: string) =>
+      Number(
+        metrics.match(
+          new RegExp(`catga_messages_total\\{kind="event",message="Ping",outcome="${outcome}"\\} (\\d+)`),
+        )?.[1] ?? 0,
+      );
+    expect([total("ok"), total("error"), total("invalid")]).toEqual([2, 2, 1]);
+    expect(metrics).toMatch(/catga_messages_in_flight\{[^}]*message="Ping"[^}]*\} 1/);
+    expect(logs.filter((l) => l.includes("event handler failed"))).toHaveLength(2);
+    // The held handler is in flight: stopping waits for it.
+    let stopped = false;
+    const stopping = host.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(stopped).toBe(true);
+    await bus.close();
   });
 });
