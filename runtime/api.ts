@@ -264,9 +264,10 @@ export interface RequestHandlerDefinition {
   readonly spec: RequestSpec;
   /**
    * Validates the payload (throws `InvalidMessageError`), runs the user's handler, validates its
-   * result and resolves with the reply value (`null` when there is nothing).
+   * result and returns the reply value (`null` when there is nothing): at once for a synchronous
+   * handler, as a promise for an asynchronous one.
    */
-  handle(payload: unknown, ctx: HostContext): Promise<unknown>;
+  handle(payload: unknown, ctx: HostContext): Awaitable<unknown>;
 }
 
 /** A lowered event handler. */

@@ -370,37 +370,76 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const mm = messageMetrics(name, handler.spec.kind);
     begin();
     mm.inFlight.inc();
-    void (async () => {
-      let outcome = "ok";
-      try {
-        if (Date.now() >= deadline) {
-          // The caller has given up already: doing the work now would only be wasted (or harmful).
-          outcome = "expired";
-          return;
-        }
-        const payload = decode(msg.data, name, "request");
-        const result = await handler.handle(payload, context(msg, deadline, handlerSignals()));
-        reply(msg, handler.spec.subject, encode(result), true);
-        counters.handled++;
-      } catch (error) {
-        outcome = error instanceof InvalidMessageError ? "invalid" : "error";
-        if (error instanceof InvalidMessageError) {
-          counters.invalid++;
-          mm.invalid.inc();
-          log.warn("invalid message", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
-        } else if (!(error instanceof CatgaError)) {
-          log.error("handler failed", { message: name, error });
-        }
-        counters.errors++;
-        const wire = toWireError(error);
-        reply(msg, handler.spec.subject, encode(wire), false, wire.code);
-      } finally {
-        mm.inFlight.dec();
-        mm.handled(outcome).inc();
-        mm.duration.observe((performance.now() - started) / 1000);
-        end();
-      }
-    })();
+    if (Date.now() >= deadline) {
+      // The caller has given up already: doing the work now would only be wasted (or harmful).
+      requestDone(mm, started, "expired");
+      return;
+    }
+    // No async frame, as for events: a synchronous handler is answered within this call.
+    let pending: unknown;
+    try {
+      const payload = decode(msg.data, name, "request");
+      pending = handler.handle(payload, context(msg, deadline, handlerSignals()));
+    } catch (error) {
+      requestFailed(handler, msg, mm, started, error);
+      return;
+    }
+    if (typeof (pending as PromiseLike<unknown> | undefined)?.then === "function") {
+      (pending as PromiseLike<unknown>).then(
+        (result) => requestAnswered(handler, msg, mm, started, result),
+        (error: unknown) => requestFailed(handler, msg, mm, started, error),
+      );
+    } else {
+      requestAnswered(handler, msg, mm, started, pending);
+    }
+  }
+
+  function requestAnswered(
+    handler: RequestHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    result: unknown,
+  ): void {
+    let body: Uint8Array;
+    try {
+      body = encode(result);
+    } catch (error) {
+      requestFailed(handler, msg, mm, started, error);
+      return;
+    }
+    reply(msg, handler.spec.subject, body, true);
+    counters.handled++;
+    requestDone(mm, started, "ok");
+  }
+
+  function requestFailed(
+    handler: RequestHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    error: unknown,
+  ): void {
+    const name = handler.spec.name;
+    const invalid = error instanceof InvalidMessageError;
+    if (invalid) {
+      counters.invalid++;
+      mm.invalid.inc();
+      log.warn("invalid message", { message: name, error, ...schemas(handler.spec.schemaId, msg) });
+    } else if (!(error instanceof CatgaError)) {
+      log.error("handler failed", { message: name, error });
+    }
+    counters.errors++;
+    const wire = toWireError(error);
+    reply(msg, handler.spec.subject, encode(wire), false, wire.code);
+    requestDone(mm, started, invalid ? "invalid" : "error");
+  }
+
+  function requestDone(mm: MessageMetrics, started: number, outcome: string): void {
+    mm.inFlight.dec();
+    mm.handled(outcome).inc();
+    mm.duration.observe((performance.now() - started) / 1000);
+    end();
   }
 
   function onEvent(handler: EventHandlerDefinition, msg: IncomingMessage): void {

@@ -40,10 +40,13 @@ export function requestHandler<Input, Result, Key extends string>(
   need(handlers, key, "handlers", `answers ${spec.name}`);
   return {
     spec,
-    async handle(payload: unknown, ctx: HostContext): Promise<unknown> {
+    // Not async: a synchronous handler's reply is then ready without a promise or a microtask.
+    handle(payload: unknown, ctx: HostContext): Awaitable<unknown> {
       const input = parseMessage(spec.request, payload, spec.name, "request");
-      const result = await handlers[key](input, ctx as never);
-      return wireReply(parseMessage(spec.result, result === undefined ? null : result, spec.name, "result"));
+      const checked = (result: Result) =>
+        wireReply(parseMessage(spec.result, result === undefined ? null : result, spec.name, "result"));
+      const result = handlers[key](input, ctx as never);
+      return isPromiseLike(result) ? Promise.resolve(result).then(checked) : checked(result);
     },
   };
 }
@@ -160,6 +163,10 @@ export function commandSaga<Trigger, Result, State>(
 }
 
 /** A reply cannot carry `undefined`: a command without a result (or an absent `T?`) replies `null`. */
+function isPromiseLike<T>(value: Awaitable<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
+}
+
 function wireReply(value: unknown): unknown {
   return value === undefined ? null : value;
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { createBus } from "../../runtime/bus.js";
+import { DomainError, InvalidMessageError } from "../../runtime/errors.js";
 import type { Heartbeat } from "../../runtime/host.js";
 import { startHost } from "../../runtime/host.js";
 import { createLogger } from "../../runtime/log.js";
 import { publishEvent, sendRequest } from "../../runtime/messaging.js";
-import { eventHandler } from "../../runtime/service-definition.js";
+import { eventHandler, requestHandler } from "../../runtime/service-definition.js";
 import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
 import {
   conformanceWiring,
@@ -168,6 +169,54 @@ describe("host", () => {
     release();
     await stopping;
     expect(stopped).toBe(true);
+    await bus.close();
+  });
+  it("host — request handlers answer the same whether they return at once or later", async () => {
+    const hub = new MemoryHub();
+    type In = { text: string; delayMs: number };
+    // Echo: synchronous or not by delayMs; Once: a rejection or a result that fails its schema.
+    const handlers = {
+      Echo: (input: In): string | Promise<string> =>
+        input.delayMs > 0
+          ? new Promise((resolve) => setTimeout(() => resolve(input.text), input.delayMs))
+          : input.text,
+      Once: (input: In): string | Promise<string> =>
+        input.text === "reject"
+          ? Promise.reject(new DomainError("NOPE", "rejected later"))
+          : (42 as unknown as string),
+    };
+    const base = echoDefinition(wiring, newProbe());
+    const definition = {
+      ...base,
+      handlers: {
+        ...base.handlers,
+        Echo: requestHandler(s.Echo, handlers, "Echo"),
+        Once: requestHandler(s.Once, handlers, "Once"),
+      },
+    };
+    const host = await startHost({
+      wiring,
+      service: "echo",
+      definition,
+      transport: memoryTransport(hub),
+      instanceId: "echo-r",
+      log: createLogger({}, { sink: () => {} }),
+    });
+    const bus = createBus(memoryTransport(hub));
+    expect(await sendRequest(bus, s.Echo, { text: "now", delayMs: 0 })).toBe("now");
+    expect(await sendRequest(bus, s.Echo, { text: "later", delayMs: 20 })).toBe("later");
+    await expect(sendRequest(bus, s.Once, { text: "reject", delayMs: 0 })).rejects.toMatchObject({
+      name: "DomainError",
+      code: "NOPE",
+    });
+    const invalid = await sendRequest(bus, s.Once, { text: "bad result", delayMs: 0 }).catch(
+      (e: unknown) => e,
+    );
+    expect(invalid).toBeInstanceOf(InvalidMessageError);
+    expect(invalid).toMatchObject({ part: "result" });
+    // The instance keeps serving after each failure.
+    expect(await sendRequest(bus, s.Echo, { text: "still", delayMs: 0 })).toBe("still");
+    await host.stop();
     await bus.close();
   });
 });
