@@ -37,6 +37,7 @@ import {
   Registry,
 } from "./metrics.js";
 import { type SagaRunner, startSagaRunner } from "./saga.js";
+import { isPromiseLike } from "./service-definition.js";
 import type { IncomingMessage, Transport, TransportSubscription } from "./transport/types.js";
 import type { Wiring, WiringService } from "./wiring.js";
 
@@ -384,8 +385,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       requestFailed(handler, msg, mm, started, error);
       return;
     }
-    if (typeof (pending as PromiseLike<unknown> | undefined)?.then === "function") {
-      (pending as PromiseLike<unknown>).then(
+    if (isPromiseLike(pending)) {
+      pending.then(
         (result) => requestAnswered(handler, msg, mm, started, result),
         (error: unknown) => requestFailed(handler, msg, mm, started, error),
       );
@@ -449,7 +450,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     begin();
     mm.inFlight.inc();
     // No async frame: a synchronous handler (most event handlers) then costs no promise and no
-    // microtask per event, which was about a tenth of a subscriber's time in bench:rpc's fan-out.
+    // microtask per event, about a tenth of a lone subscriber's CPU per event when measured.
     let pending: unknown;
     try {
       const payload = decode(msg.data, name, "event");
@@ -458,8 +459,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       eventDone(handler, msg, mm, started, false, error);
       return;
     }
-    if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
-      (pending as PromiseLike<void>).then(
+    if (isPromiseLike(pending)) {
+      pending.then(
         () => eventDone(handler, msg, mm, started, true, undefined),
         (error: unknown) => eventDone(handler, msg, mm, started, false, error),
       );

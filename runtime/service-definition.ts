@@ -163,7 +163,8 @@ export function commandSaga<Trigger, Result, State>(
 }
 
 /** A reply cannot carry `undefined`: a command without a result (or an absent `T?`) replies `null`. */
-function isPromiseLike<T>(value: Awaitable<T>): value is Promise<T> {
+/** Whether a handler's return value is a promise (or any thenable) rather than the value itself. */
+export function isPromiseLike<T>(value: Awaitable<T> | unknown): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }
 

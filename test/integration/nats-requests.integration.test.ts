@@ -30,15 +30,21 @@ describe("nats transport requests", () => {
     await server.stop();
   });
 
-  it("nats requests — a reply subject is used again once its reply has arrived", async () => {
-    const replySubjects: string[] = [];
-    const sub = nc.subscribe("r.echo", {
+  /** A plain-client responder on `subject` that echoes and records each request's reply subject. */
+  async function echoRecording(subject: string, replySubjects: string[]) {
+    const sub = nc.subscribe(subject, {
       callback: (_e, msg) => {
         replySubjects.push(msg.reply ?? "");
         msg.respond(msg.data);
       },
     });
     await nc.flush();
+    return sub;
+  }
+
+  it("nats requests — a reply subject is used again once its reply has arrived", async () => {
+    const replySubjects: string[] = [];
+    const sub = await echoRecording("r.echo", replySubjects);
     for (let i = 0; i < 20; i++) {
       const reply = await transport.request("r.echo", encoder.encode(`m${i}`), { timeoutMs: 2000 });
       expect(text(reply.data)).toBe(`m${i}`);
@@ -86,13 +92,7 @@ describe("nats transport requests", () => {
 
     // The timed-out request's subject is retired: no later request was sent with it.
     const seen: string[] = [];
-    const spy = nc.subscribe("r.spy", {
-      callback: (_e, msg) => {
-        seen.push(msg.reply ?? "");
-        msg.respond(msg.data);
-      },
-    });
-    await nc.flush();
+    const spy = await echoRecording("r.spy", seen);
     await Promise.all(
       Array.from({ length: 20 }, () => transport.request("r.spy", encoder.encode("x"), { timeoutMs: 2000 })),
     );
