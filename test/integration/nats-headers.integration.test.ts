@@ -1,8 +1,7 @@
-import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { natsTransport } from "../../runtime/transport/nats.js";
-import type { Headers, IncomingMessage, Transport } from "../../runtime/transport/types.js";
-import { type NatsServer, startNats } from "../harness/nats.js";
+import { type Msg, headers as natsHeaders } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import type { Headers, IncomingMessage } from "../../runtime/transport/types.js";
+import { natsWithClients } from "../harness/nats-clients.js";
 
 /**
  * The NATS transport writes and reads header blocks itself instead of through the client's headers
@@ -11,19 +10,7 @@ import { type NatsServer, startNats } from "../harness/nats.js";
  * refuses what the client refuses.
  */
 describe("nats transport headers", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  let transport: Transport;
-  beforeAll(async () => {
-    server = await startNats();
-    nc = await connect({ servers: server.url });
-    transport = await natsTransport({ servers: [server.url] });
-  });
-  afterAll(async () => {
-    await transport.close();
-    await nc.close();
-    await server.stop();
-  });
+  const c = natsWithClients();
 
   // Each test uses its own subject and takes its first message.
   const next = <T>(subscribe: (deliver: (value: T) => void) => void): Promise<T> =>
@@ -37,10 +24,10 @@ describe("nats transport headers", () => {
       "X-Unicode": "größe ✓",
     };
     const got = next<Msg>((deliver) => {
-      nc.subscribe("h.out", { callback: (_e, msg) => deliver(msg) });
+      c.nc.subscribe("h.out", { callback: (_e, msg) => deliver(msg) });
     });
-    await nc.flush();
-    transport.publish("h.out", new TextEncoder().encode("{}"), sent);
+    await c.nc.flush();
+    c.transport.publish("h.out", new TextEncoder().encode("{}"), sent);
     const msg = await got;
     const expected = natsHeaders();
     for (const [k, v] of Object.entries(sent)) expected.append(k, v);
@@ -58,10 +45,10 @@ describe("nats transport headers", () => {
     h.append("X-Unicode", "größe ✓");
     h.append("constructor", "not a prototype");
     const got = next<IncomingMessage>((deliver) => {
-      transport.subscribe("h.in", {}, (msg) => deliver(msg));
+      c.transport.subscribe("h.in", {}, (msg) => deliver(msg));
     });
-    await transport.flush();
-    nc.publish("h.in", "{}", { headers: h });
+    await c.transport.flush();
+    c.nc.publish("h.in", "{}", { headers: h });
     const msg = await got;
     expect(msg.headers).toEqual({
       "Catga-Deadline": "1234",
@@ -75,32 +62,32 @@ describe("nats transport headers", () => {
 
   it("nats headers — a message without headers has none", async () => {
     const got = next<IncomingMessage>((deliver) => {
-      transport.subscribe("h.none", {}, (msg) => deliver(msg));
+      c.transport.subscribe("h.none", {}, (msg) => deliver(msg));
     });
-    await transport.flush();
-    nc.publish("h.none", "{}");
+    await c.transport.flush();
+    c.nc.publish("h.none", "{}");
     expect((await got).headers).toEqual({});
   });
 
   it("nats headers — names and values the client refuses are refused", () => {
     const data = new Uint8Array();
-    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
-    expect(() => transport.publish("h.bad", data, { "Bad:Name": "v" })).toThrow(/not a valid header name/);
-    expect(() => transport.publish("h.bad", data, { Good: "line\r\nbreak" })).toThrow(/cannot contain/);
+    expect(() => c.transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
+    expect(() => c.transport.publish("h.bad", data, { "Bad:Name": "v" })).toThrow(/not a valid header name/);
+    expect(() => c.transport.publish("h.bad", data, { Good: "line\r\nbreak" })).toThrow(/cannot contain/);
     // A lone CR or LF too, in any header of the message, and on requests as on publishes.
-    expect(() => transport.publish("h.bad", data, { Good: "line\nbreak" })).toThrow(/cannot contain/);
-    expect(() => transport.publish("h.bad", data, { A: "fine", Good: "line\rbreak" })).toThrow(
+    expect(() => c.transport.publish("h.bad", data, { Good: "line\nbreak" })).toThrow(/cannot contain/);
+    expect(() => c.transport.publish("h.bad", data, { A: "fine", Good: "line\rbreak" })).toThrow(
       /cannot contain/,
     );
-    expect(() => transport.publish("h.bad", data, { A: "x\n" })).toThrow(/cannot contain/);
-    return expect(transport.request("h.bad", data, { headers: { A: "\r" }, timeoutMs: 100 })).rejects.toThrow(
-      /cannot contain/,
-    );
+    expect(() => c.transport.publish("h.bad", data, { A: "x\n" })).toThrow(/cannot contain/);
+    return expect(
+      c.transport.request("h.bad", data, { headers: { A: "\r" }, timeoutMs: 100 }),
+    ).rejects.toThrow(/cannot contain/);
   });
 
   it("nats headers — a name refused once is refused again (only names that passed are remembered)", () => {
     const data = new Uint8Array();
-    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
-    expect(() => transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
+    expect(() => c.transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
+    expect(() => c.transport.publish("h.bad", data, { "bad name": "v" })).toThrow(/not a valid header name/);
   });
 });

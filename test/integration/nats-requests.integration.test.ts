@@ -1,9 +1,7 @@
-import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Msg } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
 import { TimeoutError } from "../../runtime/errors.js";
-import { natsTransport } from "../../runtime/transport/nats.js";
-import type { Transport } from "../../runtime/transport/types.js";
-import { type NatsServer, startNats } from "../harness/nats.js";
+import { natsWithClients } from "../harness/nats-clients.js";
 
 /**
  * The NATS transport's requests share one inbox and reuse a reply subject once its reply has come
@@ -12,33 +10,20 @@ import { type NatsServer, startNats } from "../harness/nats.js";
  * come is retired. The responder here is the plain client, so replies can be held back and sent late.
  */
 describe("nats transport requests", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  let transport: Transport;
+  const c = natsWithClients();
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const text = (data: Uint8Array) => decoder.decode(data);
 
-  beforeAll(async () => {
-    server = await startNats();
-    nc = await connect({ servers: server.url });
-    transport = await natsTransport({ servers: [server.url] });
-  });
-  afterAll(async () => {
-    await transport.close();
-    await nc.close();
-    await server.stop();
-  });
-
   /** A plain-client responder on `subject` that echoes and records each request's reply subject. */
   async function echoRecording(subject: string, replySubjects: string[]) {
-    const sub = nc.subscribe(subject, {
+    const sub = c.nc.subscribe(subject, {
       callback: (_e, msg) => {
         replySubjects.push(msg.reply ?? "");
         msg.respond(msg.data);
       },
     });
-    await nc.flush();
+    await c.nc.flush();
     return sub;
   }
 
@@ -46,7 +31,7 @@ describe("nats transport requests", () => {
     const replySubjects: string[] = [];
     const sub = await echoRecording("r.echo", replySubjects);
     for (let i = 0; i < 20; i++) {
-      const reply = await transport.request("r.echo", encoder.encode(`m${i}`), { timeoutMs: 2000 });
+      const reply = await c.transport.request("r.echo", encoder.encode(`m${i}`), { timeoutMs: 2000 });
       expect(text(reply.data)).toBe(`m${i}`);
     }
     // One request at a time: every one of them went out with the same reply subject.
@@ -55,7 +40,7 @@ describe("nats transport requests", () => {
     replySubjects.length = 0;
     const replies = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        transport.request("r.echo", encoder.encode(`p${i}`), { timeoutMs: 2000 }),
+        c.transport.request("r.echo", encoder.encode(`p${i}`), { timeoutMs: 2000 }),
       ),
     );
     expect(replies.map((r) => text(r.data))).toEqual(Array.from({ length: 10 }, (_, i) => `p${i}`));
@@ -65,26 +50,26 @@ describe("nats transport requests", () => {
 
   it("nats requests — a late reply to a timed-out request never reaches a later request", async () => {
     const held: Msg[] = [];
-    const sub = nc.subscribe("r.slow", {
+    const sub = c.nc.subscribe("r.slow", {
       callback: (_e, msg) => {
         // The first request is held past its deadline; every later one is answered at once.
         if (text(msg.data) === "first") held.push(msg);
         else msg.respond(msg.data);
       },
     });
-    await nc.flush();
-    const first = transport.request("r.slow", encoder.encode("first"), { timeoutMs: 100 });
+    await c.nc.flush();
+    const first = c.transport.request("r.slow", encoder.encode("first"), { timeoutMs: 100 });
     await expect(first).rejects.toBeInstanceOf(TimeoutError);
     expect(held).toHaveLength(1);
     const lateSubject = held[0]!.reply;
 
     // Later requests, one at a time and together, while the late reply arrives in their midst.
     const later = Array.from({ length: 5 }, (_, i) =>
-      transport.request("r.slow", encoder.encode(`later${i}`), { timeoutMs: 2000 }),
+      c.transport.request("r.slow", encoder.encode(`later${i}`), { timeoutMs: 2000 }),
     );
     held[0]!.respond(encoder.encode("LATE"));
-    await nc.flush();
-    const after = await transport.request("r.slow", encoder.encode("after"), { timeoutMs: 2000 });
+    await c.nc.flush();
+    const after = await c.transport.request("r.slow", encoder.encode("after"), { timeoutMs: 2000 });
     expect((await Promise.all(later)).map((r) => text(r.data))).toEqual(
       Array.from({ length: 5 }, (_, i) => `later${i}`),
     );
@@ -94,7 +79,9 @@ describe("nats transport requests", () => {
     const seen: string[] = [];
     const spy = await echoRecording("r.spy", seen);
     await Promise.all(
-      Array.from({ length: 20 }, () => transport.request("r.spy", encoder.encode("x"), { timeoutMs: 2000 })),
+      Array.from({ length: 20 }, () =>
+        c.transport.request("r.spy", encoder.encode("x"), { timeoutMs: 2000 }),
+      ),
     );
     expect(seen).not.toContain(lateSubject);
     sub.unsubscribe();
@@ -105,7 +92,7 @@ describe("nats transport requests", () => {
     // The client refuses the subject when it publishes, after the request was registered: the
     // request fails with the client's error at once, and nothing is left waiting to be swept into
     // a TimeoutError that nobody handles (the test run fails on an unhandled rejection).
-    const refused = transport.request("not a subject", encoder.encode("x"), { timeoutMs: 50 });
+    const refused = c.transport.request("not a subject", encoder.encode("x"), { timeoutMs: 50 });
     await expect(refused).rejects.toThrow(/illegal subject/);
     await new Promise((r) => setTimeout(r, 200));
   });
