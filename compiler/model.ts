@@ -79,6 +79,37 @@ export interface MessageModel {
    * for events.
    */
   handledBy?: string;
+  /**
+   * `durable event`: stored in a JetStream stream and delivered at least once, with the stream
+   * settings resolved (per-event settings over the `nats { }` defaults over the built-in defaults).
+   * Absent for every other message.
+   */
+  durable?: DurableModel;
+}
+
+/** The stream settings of a durable event, every default applied. */
+export interface DurableModel {
+  /**
+   * How long the stream keeps an event (`retain 7d`), in milliseconds.
+   * @default 604800000 (7 days)
+   */
+  retentionMs: number;
+  /**
+   * Deliveries of one event to one consuming service before it is dead-lettered (`deliveries 5`).
+   * @default 5
+   */
+  maxDeliver: number;
+  /**
+   * Stream replicas (`replicas 3`): at most the NATS node count.
+   * @default 3 when the cluster has at least 3 nodes, else 1
+   */
+  replicas: number;
+  /**
+   * Window in which a second publish with the same message id is dropped (`dedup 2m`), in
+   * milliseconds.
+   * @default 120000 (2 minutes)
+   */
+  dedupWindowMs: number;
 }
 
 /** `nats { ... }`: the NATS cluster the topology runs on. */

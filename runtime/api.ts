@@ -71,6 +71,11 @@ export interface EventSpec<Payload = unknown> {
   readonly subject: string;
   /** Names the wire shape, as in wiring.json. */
   readonly schemaId: string;
+  /**
+   * Declared `durable`: published to JetStream and acknowledged by the stream before the publish
+   * resolves (the stream's name, as in wiring.json). Absent for core-NATS events.
+   */
+  readonly durable?: { readonly stream: string };
   /** Parses an event: accepts the TypeScript value and its JSON form alike. */
   readonly payload: Schema<Payload>;
 }

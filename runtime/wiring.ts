@@ -56,6 +56,21 @@ export const wiringMessageSchema = z.strictObject({
   handledBy: name.optional(),
   /** The default deadline of a request, in milliseconds. Absent for events. */
   timeoutMs: positiveMs.optional(),
+  /**
+   * Present exactly for a `durable event`: the JetStream stream that stores it (its only subject is
+   * the event's subject) and the stream's settings.
+   */
+  durable: z
+    .strictObject({
+      /** Stream name: `catga_<topology>_<Event>`. */
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
+      retentionMs: positiveMs,
+      /** Deliveries to one consuming service before the event is dead-lettered. */
+      maxDeliver: z.number().int().min(1),
+      replicas: z.number().int().min(1).max(5),
+      dedupWindowMs: positiveMs,
+    })
+    .optional(),
 });
 
 /** A command or query a service answers. */
@@ -76,6 +91,23 @@ export const subscriptionWiringSchema = z.strictObject({
   delivery: z.enum(["group", "broadcast"]),
   /** The queue group for `group` delivery; absent for broadcast. */
   queue: z.string().min(1).optional(),
+  /**
+   * Present exactly when the event is durable. `group` delivery: the durable pull consumer the
+   * service's instances share (named after the service; only the leader pulls in leader mode).
+   * `broadcast`: each instance follows the stream with its own ordered consumer, from the first
+   * event published after it started; `consumer` is absent then.
+   */
+  durable: z
+    .strictObject({
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
+      consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+      /** An unacknowledged delivery is redelivered after this long (the service's timeout plus a margin). */
+      ackWaitMs: positiveMs,
+      maxDeliver: z.number().int().min(1),
+      /** Where an event goes after its last failed delivery: `<topology>.dead.<service>.<Event>`. */
+      deadLetterSubject: subject,
+    })
+    .optional(),
 });
 
 /** Leader election settings of a leader-mode service. */
@@ -159,6 +191,19 @@ export const wiringSchema = z.strictObject({
       url: z.string().optional(),
       /** Sentinel mode: the monitored primary's name. */
       master: z.string().optional(),
+    })
+    .optional(),
+  /**
+   * Present when the topology has a durable event: the stream holding every service's dead letters
+   * (subjects `<topology>.dead.>`), kept as long as the longest retention of a durable event.
+   */
+  deadLetters: z
+    .strictObject({
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
+      /** `<topology>.dead.>` */
+      subjects: z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*\.>$/),
+      retentionMs: positiveMs,
+      replicas: z.number().int().min(1).max(5),
     })
     .optional(),
   /** Control subjects: heartbeats of every service and leader announcements live under this prefix. */

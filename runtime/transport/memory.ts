@@ -163,6 +163,9 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
 
   return {
     kind: "memory",
+    streams() {
+      throw new Error("durable streams are being built on this branch");
+    },
     maxPayload: () => hub.maxPayload,
     isConnected: () => !closed,
     publish(subject, data, headers) {

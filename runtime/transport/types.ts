@@ -81,6 +81,11 @@ export interface Transport {
   drain(): Promise<void>;
   /** Closes at once. */
   close(): Promise<void>;
+  /**
+   * The durable streams on this connection (JetStream on NATS). Created on first call; the same
+   * object afterwards.
+   */
+  streams(): DurableStreams;
 }
 
 /** Size of a message on the wire as the limit counts it: data plus encoded headers. */
@@ -91,4 +96,137 @@ export function messageSize(data: Uint8Array, headers: Headers | undefined): num
   let size = data.length + 12;
   for (const [k, v] of Object.entries(headers)) size += Buffer.byteLength(k) + Buffer.byteLength(v) + 4;
   return size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durable streams (JetStream on NATS, its twin in memory): what `durable event`s travel on.
+// ---------------------------------------------------------------------------------------------
+
+/** A stream as the topology declares it. Everything else about the stream is fixed by the runtime. */
+export interface StreamConfig {
+  name: string;
+  /** Subjects the stream stores (an event's subject; `<topology>.dead.>` for dead letters). */
+  subjects: string[];
+  /** Messages older than this are removed. */
+  maxAgeMs: number;
+  replicas: number;
+  /** A second publish with the same message id within this window is acknowledged but not stored. */
+  dedupWindowMs: number;
+}
+
+/** A durable consumer shared by the instances of one service (each message goes to one of them). */
+export interface ConsumerConfig {
+  stream: string;
+  /** Durable name: the consuming service's name. */
+  name: string;
+  /** The one subject it takes from the stream. */
+  filterSubject: string;
+  /** A delivery not acknowledged within this long is delivered again. */
+  ackWaitMs: number;
+  /** Deliveries of one message before the server stops delivering it. */
+  maxDeliver: number;
+}
+
+/** A message delivered from a stream. Exactly one of ack, nak and term should be called. */
+export interface DurableMessage extends IncomingMessage {
+  readonly stream: string;
+  /** The message's sequence number in its stream. */
+  readonly seq: number;
+  /** 1 on the first delivery, 2 on the first redelivery, … */
+  readonly deliveryCount: number;
+  /** Done: never delivered again to this consumer. */
+  ack(): void;
+  /** Not done: deliver again after `delayMs` (at once without it). */
+  nak(delayMs?: number): void;
+  /** Done for good without success: never delivered again (dead-lettered by the caller first). */
+  term(): void;
+  /** Still working: restarts the ack wait. */
+  working(): void;
+}
+
+/** A running consumption of a stream. */
+export interface DurableSubscription {
+  /**
+   * Stops pulling: messages already delivered but not yet handed over are returned to the server
+   * (not lost), then resolves. Messages handed to the handler keep their ack/nak.
+   */
+  stop(): Promise<void>;
+}
+
+/** What a stream holds now (for `catga status`). */
+export interface StreamState {
+  name: string;
+  messages: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** Where a durable consumer is (for `catga status`). */
+export interface ConsumerState {
+  stream: string;
+  name: string;
+  /** Messages in the stream not yet delivered to it. */
+  pending: number;
+  /** Delivered, not yet acknowledged. */
+  ackPending: number;
+  /** Messages delivered more than once. */
+  redelivered: number;
+  /** Pull requests waiting for messages (instances pulling now). */
+  waiting: number;
+}
+
+/** A message read back from a stream by sequence (dead-letter listings and replays). */
+export interface StoredMessage {
+  subject: string;
+  seq: number;
+  data: Uint8Array;
+  headers: Headers;
+  /** Epoch ms when the stream stored it. */
+  time: number;
+}
+
+/**
+ * Durable streams over a transport's connection. A stream or consumer that exists with settings the
+ * server cannot change in place is never recreated: `ensureStream`/`ensureConsumer` throw
+ * `StreamConfigConflictError` naming the field instead, because recreating would lose messages.
+ */
+export interface DurableStreams {
+  /** Creates the stream, or updates it in place; idempotent, safe from many instances at once. */
+  ensureStream(config: StreamConfig): Promise<void>;
+  /** Creates the durable consumer, or updates it in place; idempotent. */
+  ensureConsumer(config: ConsumerConfig): Promise<void>;
+  /**
+   * Publishes to a stream's subject and resolves once the stream has stored it (`duplicate` when
+   * the message id was seen within the dedup window: stored once).
+   *
+   * @throws StreamPublishError when no stream takes the subject or the stream does not acknowledge
+   *   in time.
+   */
+  publish(
+    subject: string,
+    data: Uint8Array,
+    options: { messageId: string; headers?: Headers; timeoutMs?: number },
+  ): Promise<{ stream: string; seq: number; duplicate: boolean }>;
+  /**
+   * Pulls from a durable consumer, at most `maxInFlight` messages handed over and not yet settled
+   * at a time. Keeps pulling across reconnects until stopped.
+   */
+  consume(
+    stream: string,
+    consumer: string,
+    handler: (msg: DurableMessage) => void,
+    options: { maxInFlight: number },
+  ): DurableSubscription;
+  /**
+   * Follows a stream from the first message stored after the call (an ordered, ephemeral consumer),
+   * across reconnects without gaps; for broadcast delivery. Acks are no-ops.
+   */
+  follow(stream: string, filterSubject: string, handler: (msg: DurableMessage) => void): DurableSubscription;
+  streamState(stream: string): Promise<StreamState | undefined>;
+  consumerState(stream: string, consumer: string): Promise<ConsumerState | undefined>;
+  /** Up to `limit` messages of the stream from sequence `fromSeq`, optionally of one subject. */
+  read(stream: string, options: { fromSeq: number; limit: number; subject?: string }): Promise<StoredMessage[]>;
+  /** Removes one message (a replayed dead letter). */
+  remove(stream: string, seq: number): Promise<void>;
 }
