@@ -50,6 +50,30 @@ export function eventQueue(service: string): string {
   return service;
 }
 
+/**
+ * The JetStream stream of a durable event: `catga_shop_OrderCreated`. One stream per event, so its
+ * settings (retention, replicas) and its permissions are the event's own, and the `catga_` prefix
+ * keeps Catga's streams apart from others on a shared cluster.
+ */
+export function eventStream(topology: string, event: string): string {
+  return `catga_${topology}_${event}`;
+}
+
+/** The durable consumer through which a service takes a group-delivered durable event: its name. */
+export function eventConsumer(service: string): string {
+  return service;
+}
+
+/** The stream of a topology's dead letters: `catga_shop_dead`. */
+export function deadLetterStream(topology: string): string {
+  return `catga_${topology}_dead`;
+}
+
+/** Where a service's dead letters of one event go: `shop.dead.coordinator.OrderCreated`. */
+export function deadLetterSubject(topology: string, service: string, event: string): string {
+  return `${topology}.dead.${service}.${event}`;
+}
+
 /** The NATS user a service's instances log in as. */
 export function natsUser(service: string): string {
   return service;
