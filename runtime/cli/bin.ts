@@ -1,4 +1,5 @@
 import { down, kill, scale, status } from "./cluster.js";
+import { deadLetters } from "./dead-letters.js";
 import { RUN_HELP, run } from "./run.js";
 import { sagas } from "./sagas.js";
 import { up } from "./up.js";
@@ -17,6 +18,7 @@ Commands:
   scale      change a service's instance count: catga scale SERVICE=N
   down       drain and stop the local cluster, leaving no process behind
   sagas      sagas in flight (with their step), failed ones (with the error), counts per status
+  dead-letters  durable events a service gave up on; 'dead-letters replay' puts them back
 
 Options:
   -h, --help       show help (also: catga <command> --help)
@@ -60,6 +62,15 @@ export function runCatga(argv: readonly string[]): void {
       );
       return;
     }
+    case "dead-letters":
+      deadLetters(rest, io).then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+          process.exit(3);
+        },
+      );
+      return;
     case "sagas":
       sagas(rest, io).then(
         (code) => process.exit(code),

@@ -70,6 +70,7 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
     });
   }
   const routes = nodes.map((s) => `nats://127.0.0.1:${s.clusterPort}`);
+  const durable = Object.values(wiring.messages).some((m) => m.durable !== undefined);
   const servers: LocalNatsServer[] = [];
   for (const node of nodes) {
     const folder = join(ctx.dir, "nats", node.name);
@@ -83,11 +84,18 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
         `server_name: "${node.name}"`,
         `listen: "127.0.0.1:${node.port}"`,
         `http: "127.0.0.1:${node.monitorPort}"`,
-        "cluster {",
-        `  name: "${wiring.topology}"`,
-        `  listen: "127.0.0.1:${node.clusterPort}"`,
-        `  routes: [${routes.map((r) => `"${r}"`).join(", ")}]`,
-        "}",
+        // Durable events need JetStream; its store lives under .catga/ and goes with `catga down`.
+        ...(durable ? [`jetstream { store_dir: "${join(folder, "jetstream")}" }`] : []),
+        // A lone JetStream server runs unclustered: a cluster block would make it wait for peers.
+        ...(durable && n === 1
+          ? []
+          : [
+              "cluster {",
+              `  name: "${wiring.topology}"`,
+              `  listen: "127.0.0.1:${node.clusterPort}"`,
+              `  routes: [${routes.map((r) => `"${r}"`).join(", ")}]`,
+              "}",
+            ]),
         "",
       ].join("\n"),
     );
@@ -104,7 +112,11 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
     `the NATS cluster to form (${n} servers, ${n - 1} routes each)`,
     async () => {
       const counts = await Promise.all(servers.map((s) => natsRoutes(s.monitorPort)));
-      return counts.every((c) => c !== undefined && c >= n - 1);
+      if (!counts.every((c) => c !== undefined && (c >= n - 1 || (durable && n === 1)))) return false;
+      // Streams can be created only once JetStream has a meta leader: every node must say so.
+      return (
+        !durable || (await Promise.all(servers.map((s) => jetStreamReady(s.monitorPort)))).every(Boolean)
+      );
     },
     {
       timeoutMs: 30_000,
@@ -294,6 +306,19 @@ export function externalRedisEnv(redis: NonNullable<Wiring["redis"]>): Record<st
     env.CATGA_REDIS_MASTER = redis.master ?? "catga";
   } else env.CATGA_REDIS_CLUSTER_NODES = urls.map((u) => hostPort(u, 6379)).join(",");
   return env;
+}
+
+/** Whether a server's JetStream is up and, when clustered, knows its meta leader (`/jsz`). */
+export async function jetStreamReady(monitorPort: number, host = "127.0.0.1"): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}:${monitorPort}/jsz`, { signal: AbortSignal.timeout(1000) });
+    if (!response.ok) return false;
+    const body = (await response.json()) as { disabled?: boolean; meta_cluster?: { leader?: string } };
+    if (body.disabled === true) return false;
+    return body.meta_cluster === undefined || (body.meta_cluster.leader ?? "") !== "";
+  } catch {
+    return false;
+  }
 }
 
 /** The number of routes of the NATS server with this monitoring port; `undefined` when it does not answer. */

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { createRedis, parseRedisConfig } from "../coordination/redis-connection.js";
 import { RedisCoordination } from "../coordination/redis-coordination.js";
+import { type DurableReport, durableReport } from "../dead-letters.js";
 import type { Role } from "../host.js";
 import { type SagaCounts, sagaStatus } from "../saga.js";
 import { natsTransport } from "../transport/nats.js";
@@ -63,6 +64,12 @@ export interface StatusReport {
    * store in Redis). Present only for the local cluster of a topology that declares sagas.
    */
   sagas?: Record<string, SagaCounts>;
+  /**
+   * Durable events: each stream (messages, bytes) and each durable consumer (pending, waiting for
+   * ack, redelivered, dead letters). Present only for the local cluster of a topology with durable
+   * events.
+   */
+  durable?: DurableReport;
 }
 
 /** Options of {@link collectStatus}. */
@@ -102,16 +109,18 @@ export async function collectStatus(options: CollectStatusOptions): Promise<Stat
     }
     beats = board.list(Date.now() - started + 100);
   }
-  const [nats, redis, sagas] = await Promise.all([
+  const [nats, redis, sagas, durable] = await Promise.all([
     natsStatus(options),
     redisStatus(options.state),
     sagaCounts(options.state),
+    durableStatus(options),
   ]);
   return {
     services: servicesOf(beats, options.state, modesOf(options.state)),
     nats,
     redis,
     ...(sagas !== undefined ? { sagas } : {}),
+    ...(durable !== undefined ? { durable } : {}),
   };
 }
 
@@ -172,6 +181,31 @@ async function sagaCounts(state: LocalState | undefined): Promise<Record<string,
     return undefined;
   } finally {
     client?.disconnect();
+  }
+}
+
+/** Streams and consumers of the durable events, when the topology has some and NATS answers. */
+async function durableStatus(options: CollectStatusOptions): Promise<DurableReport | undefined> {
+  if (options.state === undefined) return undefined;
+  let wiring: ReturnType<typeof parseWiring>;
+  try {
+    wiring = parseWiring(JSON.parse(readFileSync(options.state.wiring, "utf8")), options.state.wiring);
+  } catch {
+    return undefined;
+  }
+  if (!Object.values(wiring.messages).some((m) => m.durable !== undefined)) return undefined;
+  let transport: Awaited<ReturnType<typeof natsTransport>> | undefined;
+  try {
+    transport = await natsTransport({
+      servers: options.natsUrls,
+      name: "catga status",
+      connectTimeoutMs: 3000,
+    });
+    return await durableReport(transport.streams(), wiring);
+  } catch {
+    return undefined;
+  } finally {
+    await transport?.close();
   }
 }
 
@@ -325,6 +359,18 @@ export function formatStatus(report: StatusReport, topology?: string): string {
         `  ${(n.name ?? n.address).padEnd(12)} ${n.address.padEnd(16)} ${n.role}${extra.length ? `  ${extra.join(", ")}` : ""}`,
       );
     }
+  }
+  for (const st of report.durable?.streams ?? []) {
+    lines.push(
+      `stream ${st.name}  ${st.messages === null ? "missing" : `messages ${st.messages}, bytes ${st.bytes}`}`,
+    );
+  }
+  for (const c of report.durable?.consumers ?? []) {
+    const numbers =
+      c.pending === null
+        ? "missing"
+        : `pending ${c.pending}, waiting for ack ${c.ackPending}, redelivered ${c.redelivered}`;
+    lines.push(`consumer ${c.service} on ${c.event}  ${numbers}, dead letters ${c.deadLetters}`);
   }
   for (const [name, c] of Object.entries(report.sagas ?? {})) {
     lines.push(
