@@ -226,7 +226,10 @@ export interface DurableStreams {
   streamState(stream: string): Promise<StreamState | undefined>;
   consumerState(stream: string, consumer: string): Promise<ConsumerState | undefined>;
   /** Up to `limit` messages of the stream from sequence `fromSeq`, optionally of one subject. */
-  read(stream: string, options: { fromSeq: number; limit: number; subject?: string }): Promise<StoredMessage[]>;
+  read(
+    stream: string,
+    options: { fromSeq: number; limit: number; subject?: string },
+  ): Promise<StoredMessage[]>;
   /** Removes one message (a replayed dead letter). */
   remove(stream: string, seq: number): Promise<void>;
 }
