@@ -100,10 +100,7 @@ export const subscriptionWiringSchema = z.strictObject({
   durable: z
     .strictObject({
       stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
-      consumer: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]+$/)
-        .optional(),
+      consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
       /** An unacknowledged delivery is redelivered after this long (the service's timeout plus a margin). */
       ackWaitMs: positiveMs,
       maxDeliver: z.number().int().min(1),
