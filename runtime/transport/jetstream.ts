@@ -356,7 +356,7 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
           break;
         }
         failures = 0;
-        void watch(messages, log);
+        void watch(messages, log, options.ackable);
         for await (const m of messages) {
           while (inFlight >= options.maxInFlight && !stopped) await new Promise<void>((r) => (wake = r));
           if (stopped) {
@@ -394,7 +394,7 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
   };
 }
 
-async function watch(messages: ConsumerMessages, log: Logger): Promise<void> {
+async function watch(messages: ConsumerMessages, log: Logger, reopen: boolean): Promise<void> {
   try {
     for await (const s of messages.status()) {
       if (
@@ -404,6 +404,13 @@ async function watch(messages: ConsumerMessages, log: Logger): Promise<void> {
         s.type === "stream_not_found"
       ) {
         log.warn(`stream consumption: ${s.type}`, { status: s });
+        // The client would keep pulling a deleted durable until its heartbeats are missed (about
+        // a minute): end this consumption instead, so the loop looks the consumer up again (with
+        // backoff) and pulls from it as soon as an instance has recreated it. An ordered consumer
+        // recreates itself.
+        if (reopen && (s.type === "consumer_deleted" || s.type === "consumer_not_found")) {
+          await messages.close().catch(() => undefined);
+        }
       } else if (s.type === "ordered_consumer_recreated") {
         log.info("stream follow resumed", { consumer: s.name });
       }

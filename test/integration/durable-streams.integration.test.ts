@@ -5,8 +5,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { StreamPublishError } from "../../runtime/errors.js";
+import { createLogger } from "../../runtime/log.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
-import { durableStreamsConformance } from "../fixtures/durable-streams-conformance.js";
+import { durableStreamsConformance, waitFor } from "../fixtures/durable-streams-conformance.js";
 import { startNats, startNatsCluster } from "../harness/nats.js";
 
 // The same suite as the in-memory streams (test/unit/durable-streams-memory.test.ts), on a real
@@ -61,6 +62,7 @@ describe("durable streams on a JetStream cluster", () => {
       const total = 500;
       const acked = new Map<string, number>();
       let failed = 0;
+      let slowest = 0;
       let next = 0;
       let killed = false;
       const worker = async () => {
@@ -71,12 +73,14 @@ describe("durable streams on a JetStream cluster", () => {
             process.kill(-(leader?.pid as number), "SIGKILL"); // the process group: no graceful step-down
           }
           const id = `chaos-${i}`;
+          const started = Date.now();
           try {
             const ack = await ds.publish("chaos.evt", new TextEncoder().encode(String(i)), {
               messageId: id,
               timeoutMs: 15_000,
             });
             acked.set(id, ack.seq);
+            slowest = Math.max(slowest, Date.now() - started);
           } catch (error) {
             expect(error).toBeInstanceOf(StreamPublishError);
             failed++;
@@ -85,7 +89,9 @@ describe("durable streams on a JetStream cluster", () => {
       };
       await Promise.all(Array.from({ length: 10 }, worker));
       expect(killed).toBe(true);
-      console.log(`cluster: ${acked.size} acknowledged, ${failed} failed, leader ${leaderName} killed`);
+      console.log(
+        `cluster: ${acked.size} acknowledged, ${failed} failed, leader ${leaderName} killed, slowest ack ${slowest} ms`,
+      );
       expect(acked.size).toBeGreaterThan(0);
 
       const stored = new Map<string, number>();
@@ -104,6 +110,84 @@ describe("durable streams on a JetStream cluster", () => {
       await transport.close();
       await nc.close();
       await cluster.stop();
+      await rm(store, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe("durable streams across NATS failures", () => {
+  it("nats — consumption and follow resume after a server restart and after the consumer is deleted and recreated", async () => {
+    const store = await mkdtemp(join(tmpdir(), "catga-jsr-"));
+    let server = await startNats({ args: ["-js", "-sd", store] });
+    const port = server.port;
+    const logs: string[] = [];
+    const log = createLogger({}, { level: "info", sink: (line) => logs.push(line) });
+    const transport = await natsTransport({ servers: [server.url], log });
+    try {
+      const ds = transport.streams();
+      await ds.ensureStream({
+        name: "restart",
+        subjects: ["restart.evt"],
+        maxAgeMs: 60_000,
+        replicas: 1,
+        dedupWindowMs: 10_000,
+      });
+      const consumer = {
+        stream: "restart",
+        name: "svc",
+        filterSubject: "restart.evt",
+        ackWaitMs: 2000,
+        maxDeliver: 5,
+      };
+      await ds.ensureConsumer(consumer);
+      const consumed: string[] = [];
+      const followed: string[] = [];
+      const sub = ds.consume(
+        "restart",
+        "svc",
+        (m) => {
+          consumed.push(new TextDecoder().decode(m.data));
+          m.ack();
+        },
+        { maxInFlight: 10 },
+      );
+      const follow = ds.follow("restart", "restart.evt", (m) =>
+        followed.push(new TextDecoder().decode(m.data)),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const publish = (s: string) =>
+        ds.publish("restart.evt", new TextEncoder().encode(s), { messageId: s, timeoutMs: 15_000 });
+      await publish("one");
+      expect(await waitFor(() => consumed.length === 1 && followed.length === 1)).toBe(true);
+
+      let at = Date.now();
+      await server.stop();
+      server = await startNats({ port, args: ["-js", "-sd", store] });
+      await publish("two"); // retried until the restarted server has the stream again
+      expect(await waitFor(() => consumed.includes("two") && followed.includes("two"), 60_000)).toBe(true);
+
+      const restartMs = Date.now() - at;
+      at = Date.now();
+      const nc = await connect({ servers: server.url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.delete("restart", "svc");
+      await ds.ensureConsumer(consumer); // as a restarting instance would; starts over from the first message
+      await publish("three");
+      expect(await waitFor(() => consumed.includes("three") && followed.includes("three"), 60_000)).toBe(
+        true,
+      );
+      const recreateMs = Date.now() - at;
+      await nc.close();
+      await sub.stop();
+      await follow.stop();
+      expect(followed).toEqual(["one", "two", "three"]);
+      console.log(`restart: resumed in ${restartMs} ms after a restart, ${recreateMs} ms after a recreate`);
+      console.log(
+        `restart: consumed ${consumed.join(",")}; log: ${logs.map((l) => JSON.parse(l).msg).join(" | ")}`,
+      );
+    } finally {
+      await transport.close();
+      await server.stop();
       await rm(store, { recursive: true, force: true });
     }
   }, 120_000);
