@@ -3,20 +3,27 @@
  * connection. Written for nats-server 2.9 and later: one filter subject per consumer, no consumer
  * metadata, consumers created through `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`.
  *
- * Client calls and the `$JS.API` subjects they use (for the emitted NATS permissions):
- * - `jetstreamManager(nc)`: `$JS.API.INFO` once;
- * - ensureStream: `jsm.streams.info` (`STREAM.INFO.<s>`), `.add` (`STREAM.CREATE.<s>`), `.update`
- *   (`STREAM.INFO.<s>` then `STREAM.UPDATE.<s>`);
- * - ensureConsumer: `jsm.consumers.info` (`CONSUMER.INFO.<s>.<c>`), `.add` and `.update`
- *   (`CONSUMER.CREATE.<s>.<c>.<filter>`);
- * - publish: `js.publish` (a request on the event's own subject; the ack comes from the stream);
- * - consume: `js.consumers.get` (`CONSUMER.INFO.<s>.<c>`), `consume()` (`CONSUMER.MSG.NEXT.<s>.<c>`),
- *   acks to `$JS.ACK.<s>.<c>.>` (the message's reply subject);
- * - follow: `js.consumers.get(stream, {…})` (`STREAM.INFO.<s>`, `CONSUMER.CREATE.<s>.<name>.<filter>`,
- *   `CONSUMER.MSG.NEXT.<s>.<name>`, `CONSUMER.DELETE.<s>.<name>` on reset and stop);
- * - streamState/consumerState: `STREAM.INFO.<s>`, `CONSUMER.INFO.<s>.<c>`;
- * - read: `jsm.streams.getMessage` (`STREAM.MSG.GET.<s>`); remove: `jsm.streams.deleteMessage`
- *   (`STREAM.MSG.DELETE.<s>`).
+ * Client calls and the subjects they use, as observed on nats-server 2.9.10 (for the emitted NATS
+ * permissions; every reply comes to the connection's own inbox prefix):
+ * - `jetstreamManager(nc)`, once, on the first management call: `$JS.API.INFO`;
+ * - ensureStream: `jsm.streams.info` → `$JS.API.STREAM.INFO.<stream>`, then `jsm.streams.add` →
+ *   `$JS.API.STREAM.CREATE.<stream>` or `jsm.streams.update` → `$JS.API.STREAM.INFO.<stream>` and
+ *   `$JS.API.STREAM.UPDATE.<stream>`;
+ * - ensureConsumer: `jsm.consumers.info` → `$JS.API.CONSUMER.INFO.<stream>.<consumer>`, then
+ *   `jsm.consumers.add` or `.update` → `$JS.API.CONSUMER.CREATE.<stream>.<consumer>.<filter>`;
+ * - publish: `js.publish(subject, data, { msgID, headers, timeout })` → a request on the event's own
+ *   subject, answered by the stream;
+ * - consume: `js.consumers.get(stream, consumer)` → `$JS.API.CONSUMER.INFO.<stream>.<consumer>`,
+ *   `consume({ max_messages })` → `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`; ack, nak, term
+ *   and working publish to the message's reply subject `$JS.ACK.<stream>.<consumer>.>`;
+ * - follow: `jsm.streams.info` and `js.consumers.get(stream, { filter_subjects, opt_start_seq })` →
+ *   `$JS.API.STREAM.INFO.<stream>`, `$JS.API.CONSUMER.CREATE.<stream>.<random>_<n>.<filter>`,
+ *   `$JS.API.CONSUMER.MSG.NEXT.<stream>.<random>_<n>` (an ephemeral, memory-stored, R1 consumer the
+ *   server removes 5 minutes after it is last used; stop() does not delete it);
+ * - streamState: `$JS.API.STREAM.INFO.<stream>`; consumerState: `$JS.API.CONSUMER.INFO.<stream>.<consumer>`;
+ * - read: `jsm.streams.getMessage(stream, { seq, next_by_subj })` → `$JS.API.STREAM.MSG.GET.<stream>`,
+ *   one request per message; remove: `jsm.streams.deleteMessage(stream, seq, false)` →
+ *   `$JS.API.STREAM.MSG.DELETE.<stream>`.
  */
 import {
   AckPolicy,
