@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { StreamPublishError } from "../../runtime/errors.js";
+import { StreamConfigConflictError, StreamPublishError } from "../../runtime/errors.js";
 import { createLogger } from "../../runtime/log.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
 import { durableStreamsConformance, waitFor } from "../fixtures/durable-streams-conformance.js";
@@ -191,4 +191,55 @@ describe("durable streams across NATS failures", () => {
       await rm(store, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("durable streams: what only JetStream can disagree on", () => {
+  it("nats — a stream in memory storage or a consumer delivering only new messages is a conflict, never recreated", async () => {
+    const store = await mkdtemp(join(tmpdir(), "catga-jsx-"));
+    const server = await startNats({ args: ["-js", "-sd", store] });
+    const transport = await natsTransport({ servers: [server.url] });
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "mem", subjects: ["mem.evt"], storage: StorageType.Memory });
+      const ds = transport.streams();
+      const config = {
+        name: "mem",
+        subjects: ["mem.evt"],
+        maxAgeMs: 60_000,
+        replicas: 1,
+        dedupWindowMs: 1000,
+      };
+      const storage = await ds.ensureStream(config).catch((e: unknown) => e);
+      expect(storage).toBeInstanceOf(StreamConfigConflictError);
+      expect(storage).toMatchObject({ field: "storage", current: "memory", wanted: "file" });
+      expect((storage as Error).message).toMatch(/stream 'mem' has storage "memory".*"file"/);
+
+      await ds.ensureStream({ ...config, name: "file", subjects: ["file.evt"] });
+      await jsm.consumers.add("file", {
+        durable_name: "svc",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        filter_subject: "file.evt",
+      });
+      const consumer = {
+        stream: "file",
+        name: "svc",
+        filterSubject: "file.evt",
+        ackWaitMs: 1000,
+        maxDeliver: 3,
+      };
+      const policy = await ds.ensureConsumer(consumer).catch((e: unknown) => e);
+      expect(policy).toBeInstanceOf(StreamConfigConflictError);
+      expect(policy).toMatchObject({ field: "deliver_policy", current: "new", wanted: "all" });
+      // Still the same stream and consumer: nothing was deleted to make them fit.
+      expect((await jsm.streams.info("mem")).config.storage).toBe(StorageType.Memory);
+      expect((await jsm.consumers.info("file", "svc")).config.deliver_policy).toBe(DeliverPolicy.New);
+    } finally {
+      await transport.close();
+      await nc.close();
+      await server.stop();
+      await rm(store, { recursive: true, force: true });
+    }
+  });
 });
