@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   invalidMessage: "INVALID_MESSAGE",
   payloadTooLarge: "PAYLOAD_TOO_LARGE",
   notLeader: "NOT_LEADER",
+  streamConfigConflict: "STREAM_CONFIG_CONFLICT",
+  streamPublish: "STREAM_PUBLISH",
 } as const;
 
 /** The base of every error the runtime throws or relays. */
@@ -144,6 +146,51 @@ export class NotLeaderError extends CatgaError {
   ) {
     super(`this instance is not the leader of service '${service}'`, {
       code: ERROR_CODES.notLeader,
+      cause: options.cause,
+    });
+  }
+}
+
+/**
+ * A stream or durable consumer exists with a setting the server cannot change in place (storage,
+ * retention, a subject that holds stored messages, a consumer's filter subject, deliver or ack
+ * policy). The runtime never deletes and recreates it, because that would lose the stored messages
+ * or the consumer's position: an operator decides.
+ */
+export class StreamConfigConflictError extends CatgaError {
+  override name = "StreamConfigConflictError";
+  constructor(
+    /** `stream 'catga_shop_OrderCreated'` or `consumer 'billing' of stream 'catga_shop_OrderCreated'`. */
+    readonly target: string,
+    /** The setting that differs, as the server names it: `storage`, `filter_subject`, … */
+    readonly field: string,
+    readonly current: unknown,
+    readonly wanted: unknown,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `${target} has ${field} ${JSON.stringify(current)} but the topology wants ${JSON.stringify(wanted)}, ` +
+        "which the server cannot change in place; the runtime does not delete it (that would lose its messages " +
+        "or position): migrate or delete it yourself (nats stream/consumer rm), or change the topology back",
+      { code: ERROR_CODES.streamConfigConflict, cause: options.cause },
+    );
+  }
+}
+
+/**
+ * A publish to a durable stream was not acknowledged: no stream takes the subject, or the stream did
+ * not answer in time (no leader during an election, the cluster lost quorum). The message may or may
+ * not be stored; publishing again with the same message id is safe (the stream deduplicates it).
+ */
+export class StreamPublishError extends CatgaError {
+  override name = "StreamPublishError";
+  constructor(
+    readonly subject: string,
+    readonly reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`publish to stream subject '${subject}' not acknowledged: ${reason}`, {
+      code: ERROR_CODES.streamPublish,
       cause: options.cause,
     });
   }

@@ -74,6 +74,8 @@ export {
   NoRespondersError,
   NotLeaderError,
   PayloadTooLargeError,
+  StreamConfigConflictError,
+  StreamPublishError,
   TimeoutError,
   toWireError,
   type WireError,
@@ -138,5 +140,18 @@ export {
 } from "./service-definition.js";
 export { DEFAULT_MAX_PAYLOAD, MemoryHub, memoryTransport } from "./transport/memory.js";
 export { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
-export type { Headers, IncomingMessage, Transport, TransportSubscription } from "./transport/types.js";
+export type {
+  ConsumerConfig,
+  ConsumerState,
+  DurableMessage,
+  DurableStreams,
+  DurableSubscription,
+  Headers,
+  IncomingMessage,
+  StoredMessage,
+  StreamConfig,
+  StreamState,
+  Transport,
+  TransportSubscription,
+} from "./transport/types.js";
 export { parseWiring, WIRING_VERSION, type Wiring, wiringSchema } from "./wiring.js";

@@ -9,11 +9,14 @@
  *   fails with `TimeoutError`; a payload over the limit fails with `PayloadTooLargeError`;
  * - delivery is asynchronous (a later macrotask), never inside the publisher's call stack, so code
  *   that works here does not depend on re-entrancy that NATS would never give it;
- * - subjects support the `*` and `>` wildcards.
+ * - subjects support the `*` and `>` wildcards;
+ * - durable streams (`streams()`) live on the hub too (see `_memory-streams.ts`).
  */
 import { randomUUID } from "node:crypto";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
+import { MemoryStreamStore } from "./_memory-streams.js";
 import {
+  type DurableStreams,
   type Headers,
   type IncomingMessage,
   messageSize,
@@ -42,6 +45,8 @@ interface Entry {
 /** The shared "server" of in-memory connections. */
 export class MemoryHub {
   private readonly entries = new Set<Entry>();
+  /** @internal The durable streams every connection to this hub shares. */
+  readonly streamStore = new MemoryStreamStore();
   /** @param maxPayload Payload limit of every connection, like the server's `max_payload`. */
   constructor(readonly maxPayload = DEFAULT_MAX_PAYLOAD) {}
 
@@ -119,6 +124,7 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
   const inboxPrefix = options.inboxPrefix ?? "_INBOX";
   const mine = new Set<Entry>();
   let closed = false;
+  let streams: DurableStreams | undefined;
 
   const ensureOpen = () => {
     if (closed) throw new Error("the in-memory connection is closed");
@@ -164,7 +170,8 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
   return {
     kind: "memory",
     streams() {
-      throw new Error("durable streams are being built on this branch");
+      streams ??= hub.streamStore.api();
+      return streams;
     },
     maxPayload: () => hub.maxPayload,
     isConnected: () => !closed,

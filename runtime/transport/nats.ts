@@ -17,7 +17,9 @@ import {
 } from "@nats-io/transport-node";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { jetStreamStreams } from "./jetstream.js";
 import {
+  type DurableStreams,
   type Headers,
   type IncomingMessage,
   messageSize,
@@ -80,7 +82,7 @@ export async function natsTransport(options: NatsConnectOptions): Promise<Transp
   }
   const nc = await connect(connectOptions);
   watchStatus(nc, options.log);
-  return wrap(nc, options.inboxPrefix ?? "_INBOX");
+  return wrap(nc, options.inboxPrefix ?? "_INBOX", options.log);
 }
 
 async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise<void> {
@@ -324,7 +326,7 @@ interface Pending {
 /** How often expired requests are failed: the precision of deadlines, traded for one timer in total. */
 const SWEEP_MS = 10;
 
-function wrap(nc: NatsConnection, inboxPrefix: string): Transport {
+function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined): Transport {
   const limit = () => nc.info?.max_payload ?? 1024 * 1024;
   const checkSize = (subject: string, data: Uint8Array, headers: Headers | undefined) => {
     const max = limit();
@@ -351,6 +353,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string): Transport {
   let nextToken = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let muxStarted = false;
+  let streams: DurableStreams | undefined;
   const startMux = () => {
     muxStarted = true;
     nc.subscribe(`${inbox}.*`, {
@@ -384,7 +387,9 @@ function wrap(nc: NatsConnection, inboxPrefix: string): Transport {
   return {
     kind: "nats",
     streams() {
-      throw new Error("durable streams are being built on this branch");
+      // Created on first use: a service without durable events never loads JetStream's API.
+      streams ??= jetStreamStreams(nc, log);
+      return streams;
     },
     maxPayload: limit,
     isConnected: () => !nc.isClosed() && !nc.isDraining() && nc.getServer() !== "",

@@ -147,8 +147,10 @@ export interface DurableMessage extends IncomingMessage {
 /** A running consumption of a stream. */
 export interface DurableSubscription {
   /**
-   * Stops pulling: messages already delivered but not yet handed over are returned to the server
-   * (not lost), then resolves. Messages handed to the handler keep their ack/nak.
+   * Stops pulling and resolves once the pull has ended. Nothing is lost: a message the client
+   * holds but has not handed over is nak'ed (delivered again at once); one the server sent as the
+   * pull ended is never acknowledged, so it is delivered again after the ack wait. Messages handed
+   * to the handler keep their ack/nak.
    */
   stop(): Promise<void>;
 }
@@ -226,7 +228,10 @@ export interface DurableStreams {
   streamState(stream: string): Promise<StreamState | undefined>;
   consumerState(stream: string, consumer: string): Promise<ConsumerState | undefined>;
   /** Up to `limit` messages of the stream from sequence `fromSeq`, optionally of one subject. */
-  read(stream: string, options: { fromSeq: number; limit: number; subject?: string }): Promise<StoredMessage[]>;
+  read(
+    stream: string,
+    options: { fromSeq: number; limit: number; subject?: string },
+  ): Promise<StoredMessage[]>;
   /** Removes one message (a replayed dead letter). */
   remove(stream: string, seq: number): Promise<void>;
 }
