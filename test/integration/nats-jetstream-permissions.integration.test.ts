@@ -228,6 +228,10 @@ describe("nats jetstream permissions — one server running the emitted config",
       expect(m.string()).toBe("e-3");
       break;
     }
+    // After a gap the client deletes its ephemeral consumer and creates the next one: both allowed.
+    const name = (await ordered.info(true)).name;
+    expect(name).not.toBe(COORDINATOR);
+    expect(await (await notifier.jsm()).consumers.delete(STREAM, name)).toBe(true);
     // And a handler giving up dead-letters the event under its own service's subject.
     const ack = await notifier.js.publish(deadLetterSubject(shop.name, "notifier", "OrderCreated"), "e-3", {
       msgID: "dead-notifier-3",
