@@ -85,8 +85,19 @@ export function natsUser(service: string): string {
  */
 export const CLIENT_USER = "client";
 
-/** The NATS user of operators' tools (`catga status`): reads heartbeats only. */
+/**
+ * The NATS user of operators' tools (`catga status`): reads heartbeats and, when the topology has
+ * durable events, the state of their streams and consumers. Changes nothing.
+ */
 export const OPS_USER = "ops";
+
+/**
+ * The NATS user of operators' tools that change durable state (the dead-letter commands of the
+ * CLI): lists streams and consumers, reads and removes dead letters, and replays them to their
+ * event subjects. Exists only when the topology has a durable event; a service may then not have
+ * this name.
+ */
+export const ADMIN_USER = "admin";
 
 /**
  * The environment variable holding a NATS user's password: `CATGA_NATS_PASSWORD_ORDER`. Manifests
@@ -213,6 +224,34 @@ export function natsRouteVar(index: number): string {
 export function natsRouteUrl(host: string, password: string, port: number = NATS_PORTS.cluster): string {
   return `nats://${NATS_CLUSTER_USER}:${password}@${host}:${port}`;
 }
+
+/**
+ * Where a NATS server keeps its JetStream store (`jetstream { store_dir }`; the server adds a
+ * `jetstream/` folder under it): compose mounts a named volume there, Kubernetes a volume claim.
+ * Only topologies with a durable event enable JetStream.
+ */
+export const NATS_STORE_DIR = "/data";
+
+/**
+ * JetStream limits of each NATS server, read from the environment (`max_memory_store:
+ * $CATGA_NATS_JS_MAX_MEMORY`) so an operator sizes them without editing nats.conf; compose and
+ * Kubernetes set them, with the defaults below. Sizes in nats-server syntax: `256M`, `8G` (decimal
+ * units: 8G is 8·10⁹ bytes).
+ */
+export const NATS_JS_LIMIT_VARS = {
+  memory: "CATGA_NATS_JS_MAX_MEMORY",
+  file: "CATGA_NATS_JS_MAX_FILE",
+} as const;
+
+/**
+ * Default JetStream limits: memory for ordered consumers' state and in-flight data (streams are
+ * stored on file), file store below {@link NATS_VOLUME_SIZE} so the server hits its own limit (and
+ * refuses publishes cleanly) before the volume is full.
+ */
+export const NATS_JS_LIMITS = { memory: "256M", file: "8G" } as const;
+
+/** The size of each NATS server's volume claim in Kubernetes (the JetStream store). */
+export const NATS_VOLUME_SIZE = "10Gi";
 
 /** Redis server and sentinel ports inside containers and pods. */
 export const REDIS_PORTS = { server: 6379, sentinel: 26379 } as const;

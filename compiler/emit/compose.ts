@@ -1,5 +1,6 @@
 /**
- * The docker-compose emitter: `docker-compose.yml` (NATS cluster, Redis per mode, every service with
+ * The docker-compose emitter: `docker-compose.yml` (NATS cluster, with a named volume per node for
+ * the JetStream store when the topology has a durable event, Redis per mode, every service with
  * its replicas, environment, health checks and resources), `.env.example` (every variable the
  * compose file reads, secrets without values) and the `Dockerfile` of the one image that runs any
  * service of the topology.
@@ -16,14 +17,18 @@ import { posix } from "node:path";
 import type { ServiceModel, TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
+  ADMIN_USER,
   defaultServiceImage,
   dnsLabel,
   ENV,
   healthPort,
   NATS_CLUSTER_PASSWORD_VAR,
   NATS_IMAGE,
+  NATS_JS_LIMIT_VARS,
+  NATS_JS_LIMITS,
   NATS_PORTS,
   NATS_SERVER_NAME_VAR,
+  NATS_STORE_DIR,
   natsComposeHost,
   natsPasswordVar,
   natsRouteUrl,
@@ -36,7 +41,7 @@ import {
   redisMaster,
 } from "./_names.js";
 import { BlockYamlWriter } from "./_yaml.js";
-import { natsUsers } from "./nats.js";
+import { durableEvents, natsUsers } from "./nats.js";
 
 /** Where compose mounts `wiring.json` in every service container (and where `catga run` reads it). */
 const COMPOSE_WIRING_PATH = "/etc/catga/wiring.json";
@@ -164,6 +169,8 @@ class ComposePlan {
   readonly emitsRedis: boolean;
   /** Compose service name of each topology service. */
   readonly serviceNames: Map<string, string>;
+  /** The emitted NATS servers run JetStream (the topology has a durable event). */
+  readonly jetStream: boolean;
 
   constructor(readonly model: TopologyModel) {
     const external = model.nats.url;
@@ -174,6 +181,7 @@ class ComposePlan {
         : splitList(external).join(",");
     this.needsRedis = model.services.some((s) => s.mode === "leader");
     this.emitsRedis = this.needsRedis && model.redis.url === undefined;
+    this.jetStream = this.natsHosts.length > 0 && durableEvents(model).length > 0;
     // A service whose label is taken (by an infrastructure container such as `redis`, or by an
     // earlier service: `orderService` and `order_service`) gives way: first the topology prefix,
     // then a counter. Compose would otherwise silently keep only one of the two.
@@ -226,7 +234,12 @@ function composeYaml(model: TopologyModel, options: EmitOptions, plan: ComposePl
   Object.assign(services, natsServices(plan));
   Object.assign(services, redisServices(plan));
   for (const s of model.services) services[plan.serviceNames.get(s.name)!] = topologyService(s, plan);
-  const doc = { name: dnsLabel(model.name), services };
+  const volumes = natsVolumes(plan);
+  const doc = {
+    name: dnsLabel(model.name),
+    services,
+    ...(volumes.length > 0 ? { volumes: namedVolumes(volumes) } : {}),
+  };
   const header = [
     generatedHeader(options.sourceName, "#"),
     `# Topology ${model.name}: cp .env.example .env, fill in every secret, then docker compose up --build.`,
@@ -247,6 +260,21 @@ function healthcheck(test: string[]): Record<string, unknown> {
   return { test: ["CMD", ...test], ...HEALTH_TIMING };
 }
 
+/**
+ * The named volume of each NATS node's JetStream store (`nats-0-data`, …): only when JetStream runs
+ * (a durable event), so the stored events outlive `docker compose down` and a container's
+ * recreation (`down -v` removes them). Empty otherwise.
+ */
+function natsVolumes(plan: ComposePlan): string[] {
+  if (!plan.jetStream) return [];
+  return plan.natsHosts.map((host) => `${host}-data`);
+}
+
+/** The top-level `volumes:` map: each named volume with the engine's defaults. */
+function namedVolumes(names: string[]): Record<string, Record<string, never>> {
+  return Object.fromEntries(names.map((name) => [name, {}]));
+}
+
 function natsServices(plan: ComposePlan): Record<string, ComposeService> {
   const out: Record<string, ComposeService> = {};
   const clustered = plan.natsHosts.length > 1;
@@ -262,11 +290,18 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
         environment[natsRouteVar(i)] = natsRouteUrl(peer, required(NATS_CLUSTER_PASSWORD_VAR));
       });
     }
+    const volumes = ["./nats/nats.conf:/etc/nats/nats.conf:ro"];
+    if (plan.jetStream) {
+      // JetStream limits: overridable in .env, with the documented defaults.
+      environment[NATS_JS_LIMIT_VARS.memory] = `\${${NATS_JS_LIMIT_VARS.memory}:-${NATS_JS_LIMITS.memory}}`;
+      environment[NATS_JS_LIMIT_VARS.file] = `\${${NATS_JS_LIMIT_VARS.file}:-${NATS_JS_LIMITS.file}}`;
+      volumes.push(`${host}-data:${NATS_STORE_DIR}`);
+    }
     out[host] = {
       image: NATS_IMAGE,
       command: ["nats-server", "-c", "/etc/nats/nats.conf"],
       environment: sortedRecord(environment),
-      volumes: ["./nats/nats.conf:/etc/nats/nats.conf:ro"],
+      volumes,
       // Only the first node is published, on the loopback interface: host applications need one
       // entry point, and publishing every node would clash on the host port.
       ...(index === 0
@@ -543,7 +578,9 @@ function envEntries(model: TopologyModel, plan: ComposePlan): EnvEntry[] {
         ? "applications using the generated client"
         : user === "ops"
           ? "operators' tools (catga status)"
-          : user;
+          : user === ADMIN_USER
+            ? "operators' dead-letter commands (list, read, remove, replay)"
+            : user;
     entries.push({
       name: natsPasswordVar(user),
       comment: `NATS password of user ${user}: ${what}`,
@@ -570,6 +607,20 @@ function envEntries(model: TopologyModel, plan: ComposePlan): EnvEntry[] {
             comment: "password of the external Redis, if it requires one",
             optional: true,
           },
+    );
+  }
+  if (plan.jetStream) {
+    entries.push(
+      {
+        name: NATS_JS_LIMIT_VARS.memory,
+        comment: `JetStream memory limit of each NATS server (nats-server size: 256M, 1G); empty: ${NATS_JS_LIMITS.memory}`,
+        optional: true,
+      },
+      {
+        name: NATS_JS_LIMIT_VARS.file,
+        comment: `JetStream file-store limit of each NATS server (its volume must hold it); empty: ${NATS_JS_LIMITS.file}`,
+        optional: true,
+      },
     );
   }
   if (plan.natsHosts.length > 0) {

@@ -24,27 +24,29 @@ import type { Construct } from "constructs";
 import type { ServiceModel, TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
-  CLIENT_USER,
   defaultServiceImage,
   dnsLabel,
   ENV,
   healthPort,
   NATS_CLUSTER_PASSWORD_VAR,
   NATS_IMAGE,
+  NATS_JS_LIMIT_VARS,
+  NATS_JS_LIMITS,
   NATS_PORTS,
   NATS_SERVER_NAME_VAR,
+  NATS_STORE_DIR,
+  NATS_VOLUME_SIZE,
   natsPasswordVar,
   natsRouteUrl,
   natsRouteVar,
   natsUser,
-  OPS_USER,
   objectName,
   REDIS_IMAGE,
   REDIS_PORTS,
   redisMaster,
 } from "./_names.js";
 import { BlockYamlWriter } from "./_yaml.js";
-import { natsServerConf } from "./nats.js";
+import { builtInUsers, durableEvents, natsServerConf } from "./nats.js";
 
 /** Options of {@link emitK8s}. */
 export interface K8sEmitOptions extends EmitOptions {
@@ -184,10 +186,13 @@ class Context {
       .join(",");
   }
 
-  /** Every NATS user that logs in: the services' users (plus client and ops on emitted NATS). */
+  /**
+   * Every NATS user that logs in: the services' users (plus the built-in users on emitted NATS:
+   * client, ops, and admin with a durable event).
+   */
   natsUsers(): string[] {
     const users = this.model.services.map((s) => natsUser(s.name));
-    if (this.model.nats.url === undefined) users.push(CLIENT_USER, OPS_USER);
+    if (this.model.nats.url === undefined) users.push(...builtInUsers(this.model));
     return [...new Set(users)].sort();
   }
 
@@ -388,7 +393,9 @@ function hostPorts(urls: string[], defaultPort: number): string {
 /**
  * The NATS cluster: nats.conf in a ConfigMap (routes to every pod by DNS name), a StatefulSet of
  * `nats.nodes` servers behind a headless Service (stable names for routes and clients), and a
- * ClusterIP Service for applications that use the generated client.
+ * ClusterIP Service for applications that use the generated client. With a durable event the
+ * servers run JetStream, each on its own volume claim (`data`, mounted at the store directory);
+ * without one NATS stays stateless and the StatefulSet has no claim, as before.
  */
 function nats(scope: Construct, ctx: Context): void {
   const { model } = ctx;
@@ -423,7 +430,18 @@ function nats(scope: Construct, ctx: Context): void {
     name: natsRouteVar(i),
     value: natsRouteUrl(host, `$(${NATS_CLUSTER_PASSWORD_VAR})`),
   }));
-  const env = [...secrets, ...routeEnv];
+  // JetStream (a durable event): limits from the environment, as nats.conf reads them; edit them
+  // here, keeping the file limit below the claim.
+  const jetStream = durableEvents(model).length > 0;
+  const limits: k8s.EnvVar[] = jetStream
+    ? [
+        { name: NATS_JS_LIMIT_VARS.file, value: NATS_JS_LIMITS.file },
+        { name: NATS_JS_LIMIT_VARS.memory, value: NATS_JS_LIMITS.memory },
+      ]
+    : [];
+  const env = [...[...secrets, ...limits].sort((a, b) => compare(a.name, b.name)), ...routeEnv];
+  const volumeMounts: k8s.VolumeMount[] = [{ name: "config", mountPath: NATS_CONF_DIR, readOnly: true }];
+  if (jetStream) volumeMounts.push({ name: "data", mountPath: NATS_STORE_DIR });
   new k8s.KubeStatefulSet(scope, "nats", {
     metadata: meta(ctx, ctx.nats, "nats"),
     spec: {
@@ -448,12 +466,27 @@ function nats(scope: Construct, ctx: Context): void {
               ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
               livenessProbe: httpProbe("/healthz", "monitor", 10),
               readinessProbe: httpProbe("/healthz", "monitor", 5),
-              volumeMounts: [{ name: "config", mountPath: NATS_CONF_DIR, readOnly: true }],
+              volumeMounts,
             },
           ],
           volumes: [{ name: "config", configMap: { name: ctx.natsConfig } }],
         },
       },
+      // The JetStream store of each pod (`data-<nats>-<i>`): it survives the pod, and the claim
+      // template cannot change on a live StatefulSet (see docs/build.md, Kubernetes).
+      ...(jetStream
+        ? {
+            volumeClaimTemplates: [
+              {
+                metadata: { name: "data" },
+                spec: {
+                  accessModes: ["ReadWriteOnce"],
+                  resources: { requests: { storage: k8s.Quantity.fromString(NATS_VOLUME_SIZE) } },
+                },
+              },
+            ],
+          }
+        : {}),
     },
   });
   disruptionBudget(scope, "nats-pdb", ctx, ctx.nats, "nats");

@@ -4,22 +4,31 @@
  * passwords referenced as environment variables, never written. One file serves every node of the
  * cluster: the server name and every secret come from the node's environment.
  *
- * Pure: a model in, text out. JetStream and the system account are not used, so no user gets `$JS`
- * or `$SYS` subjects.
+ * Pure: a model in, text out. JetStream is enabled only when the topology has a durable event, and
+ * then each user gets the exact `$JS.API` subjects of its own streams and consumers, never
+ * `$JS.API.>` (which subject each operation needs was measured on nats-server 2.9 with
+ * `@nats-io/jetstream` 3.3: docs/build.md, "JetStream subjects"). The system account is not used.
  */
-import type { SagaModel, ServiceModel, TopologyModel } from "../model.js";
+import type { MessageModel, SagaModel, ServiceModel, TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
+  ADMIN_USER,
   CLIENT_USER,
   controlPrefix,
+  deadLetterStream,
+  deadLetterSubject,
+  eventConsumer,
+  eventStream,
   heartbeatSubject,
   inboxPrefix,
   leaderSubject,
   messageSubject,
   NATS_CLUSTER_PASSWORD_VAR,
   NATS_CLUSTER_USER,
+  NATS_JS_LIMIT_VARS,
   NATS_PORTS,
   NATS_SERVER_NAME_VAR,
+  NATS_STORE_DIR,
   natsComposeHost,
   natsPasswordVar,
   natsRouteVar,
@@ -31,6 +40,12 @@ import {
 export interface NatsUserPermissions {
   /** Subjects the user may publish to (besides replies, see `allowResponses`). */
   publish: string[];
+  /**
+   * Subjects the user may not publish to even though `publish` allows them: present only when
+   * needed (a broadcast consumer of a durable event may create and pull its own ephemeral consumers,
+   * whose names are random, but never another service's durable consumer of the same stream).
+   */
+  publishDeny?: string[];
   /** Subjects the user may subscribe to, plainly or in a queue group. */
   subscribe: string[];
   /**
@@ -60,6 +75,30 @@ export interface NatsServerConfOptions {
    * @default NATS_PORTS (4222, 6222, 8222)
    */
   ports?: { client?: number; cluster?: number; monitor?: number };
+  /**
+   * The JetStream store directory (`jetstream { store_dir }`), when the topology has a durable
+   * event. Manifests keep the default, where they mount a volume; tests give a temporary folder
+   * (nats-server refuses `-sd` on top of a config that sets it).
+   * @default NATS_STORE_DIR ("/data")
+   */
+  storeDir?: string;
+}
+
+/** The JetStream API prefix; Catga uses no JetStream domain, so the default. */
+const JS_API = "$JS.API";
+
+/** The durable events of a topology, in declaration order. */
+export function durableEvents(model: TopologyModel): MessageModel[] {
+  return model.messages.filter((m) => m.kind === "event" && m.durable !== undefined);
+}
+
+/** The subjects that create a stream or bring it to the declared settings (ensureStream). */
+function ensureStreamSubjects(stream: string): string[] {
+  return [
+    `${JS_API}.STREAM.INFO.${stream}`,
+    `${JS_API}.STREAM.CREATE.${stream}`,
+    `${JS_API}.STREAM.UPDATE.${stream}`,
+  ];
 }
 
 /**
@@ -90,21 +129,80 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
     return messageSubject(topology, message);
   };
   const sagas = new Map(model.sagas.map((s) => [s.name, s]));
+  const durable = durableEvents(model);
+  const isDurable = (event: string): boolean => messages.get(event)?.durable !== undefined;
+  const reserved = builtInUsers(model);
+  const consumptions = new Map(model.services.map((s) => [s.name, consumptionsOf(s, sagas, topology)]));
+  // The durable consumers of each stream: one per service taking the event as a group.
+  const groupConsumers = new Map<string, string[]>();
+  for (const service of model.services) {
+    for (const c of consumptions.get(service.name) ?? []) {
+      if (c.delivery !== "group" || !isDurable(c.event)) continue;
+      const stream = eventStream(topology, c.event);
+      groupConsumers.set(
+        stream,
+        sortedSet([...(groupConsumers.get(stream) ?? []), eventConsumer(service.name)]),
+      );
+    }
+  }
   const out: Record<string, NatsUserPermissions> = {};
 
   for (const service of model.services) {
-    const user = serviceUser(service);
+    const user = serviceUser(service, reserved);
     const publish: string[] = [heartbeatSubject(topology, service.name)];
+    const publishDeny: string[] = [];
     const subscribe: string[] = [`${inboxPrefix(topology, user)}.>`];
     for (const handler of service.handles) subscribe.push(subject(handler.message));
-    for (const subscription of service.subscriptions) subscribe.push(subject(subscription.event));
-    for (const event of service.emits) publish.push(subject(event));
+    for (const event of service.emits) {
+      publish.push(subject(event));
+      // Every instance that emits a durable event ensures its stream before its first publish; the
+      // publish itself is a plain publish with a reply inbox (the stream's acknowledgement).
+      if (isDurable(event)) publish.push(...ensureStreamSubjects(eventStream(topology, event)));
+    }
+    for (const c of consumptions.get(service.name) ?? []) {
+      const eventSubject = subject(c.event);
+      // A durable event arrives through JetStream pulls (replies to the service's own inbox),
+      // never through a core subscription: the subject itself is not granted.
+      if (!isDurable(c.event)) {
+        subscribe.push(eventSubject);
+        continue;
+      }
+      const stream = eventStream(topology, c.event);
+      publish.push(
+        ...ensureStreamSubjects(stream),
+        ...ensureStreamSubjects(deadLetterStream(topology)),
+        deadLetterSubject(topology, service.name, c.event),
+      );
+      if (c.delivery === "group") {
+        publish.push(...durableConsumerSubjects(stream, eventConsumer(service.name), eventSubject));
+      } else {
+        // An ordered consumer names itself `<random prefix>_<n>` and recreates itself under a new
+        // name after a gap, so its names cannot be listed; NATS wildcards match whole tokens only.
+        // Allow any name on this stream, and deny the durable consumers of the other services.
+        publish.push(
+          `${JS_API}.CONSUMER.CREATE.${stream}.*.${eventSubject}`,
+          `${JS_API}.CONSUMER.INFO.${stream}.*`,
+          `${JS_API}.CONSUMER.DELETE.${stream}.*`,
+          `${JS_API}.CONSUMER.MSG.NEXT.${stream}.*`,
+        );
+        for (const other of groupConsumers.get(stream) ?? []) {
+          if (other === eventConsumer(service.name)) continue;
+          publishDeny.push(
+            `${JS_API}.CONSUMER.*.${stream}.${other}`,
+            `${JS_API}.CONSUMER.CREATE.${stream}.${other}.>`,
+            `${JS_API}.CONSUMER.MSG.NEXT.${stream}.${other}`,
+          );
+        }
+      }
+    }
+    // jetstreamManager() checks that JetStream answers (account info) before anything else.
+    if (publish.some((p) => p.startsWith(`${JS_API}.`))) publish.push(`${JS_API}.INFO`);
     for (const sent of service.sends) publish.push(subject(sent));
     for (const sagaName of sagasOf(service)) {
       const saga = sagas.get(sagaName);
       if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
-      // An event trigger is consumed by the runner; a command trigger is already among its handlers.
-      if (saga.trigger.kind === "event") subscribe.push(subject(saga.trigger.name));
+      // An event trigger is consumed by the runner (among its consumptions above); a command
+      // trigger is already among its handlers.
       for (const step of saga.steps) {
         publish.push(subject(step.command));
         if (step.compensate !== undefined) publish.push(subject(step.compensate));
@@ -117,6 +215,7 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
     }
     out[user] = {
       publish: sortedSet(publish),
+      ...(publishDeny.length > 0 ? { publishDeny: sortedSet(publishDeny) } : {}),
       subscribe: sortedSet(subscribe),
       allowResponses: service.handles.length > 0,
     };
@@ -132,11 +231,37 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
     ]),
     allowResponses: false,
   };
+  // `catga status` reads the state of each stream and durable consumer, and changes nothing.
+  const streams = [...durable.map((m) => eventStream(topology, m.name)), deadLetterStream(topology)];
+  const streamInfo = durable.length === 0 ? [] : streams.map((s) => `${JS_API}.STREAM.INFO.${s}`);
+  const consumerInfo = [...groupConsumers].flatMap(([stream, names]) =>
+    names.map((name) => `${JS_API}.CONSUMER.INFO.${stream}.${name}`),
+  );
   out[OPS_USER] = {
-    publish: [],
+    publish: durable.length === 0 ? [] : sortedSet([`${JS_API}.INFO`, ...streamInfo, ...consumerInfo]),
     subscribe: sortedSet([`${controlPrefix(topology)}.>`, `${inboxPrefix(topology, OPS_USER)}.>`]),
     allowResponses: false,
   };
+  if (durable.length > 0) {
+    const dead = deadLetterStream(topology);
+    out[ADMIN_USER] = {
+      publish: sortedSet([
+        `${JS_API}.INFO`,
+        `${JS_API}.STREAM.NAMES`,
+        `${JS_API}.STREAM.LIST`,
+        ...streamInfo,
+        ...streams.flatMap((s) => [`${JS_API}.CONSUMER.NAMES.${s}`, `${JS_API}.CONSUMER.LIST.${s}`]),
+        ...consumerInfo,
+        // Read a dead letter by sequence (or the next one of a subject), remove it once replayed.
+        `${JS_API}.STREAM.MSG.GET.${dead}`,
+        `${JS_API}.STREAM.MSG.DELETE.${dead}`,
+        // Replay: publish the dead letter again to its event's subject, through the stream.
+        ...durable.map((m) => messageSubject(topology, m)),
+      ]),
+      subscribe: [`${inboxPrefix(topology, ADMIN_USER)}.>`],
+      allowResponses: false,
+    };
+  }
 
   const sorted: Record<string, NatsUserPermissions> = {};
   for (const key of Object.keys(out).sort()) sorted[key] = out[key]!;
@@ -150,17 +275,62 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
  * @throws Error when a service is named like a built-in user, as `natsPermissions` does.
  */
 export function natsUsers(model: TopologyModel): string[] {
-  const users = new Set<string>();
-  for (const service of model.services) users.add(serviceUser(service));
-  users.add(CLIENT_USER);
-  users.add(OPS_USER);
+  const reserved = builtInUsers(model);
+  const users = new Set<string>(reserved);
+  for (const service of model.services) users.add(serviceUser(service, reserved));
   return [...users].sort();
 }
 
+/**
+ * The built-in NATS users of a topology: `client` and `ops`, plus `admin` when it has a durable
+ * event (so a topology without one may still call a service `admin`).
+ */
+export function builtInUsers(model: TopologyModel): string[] {
+  return durableEvents(model).length > 0 ? [CLIENT_USER, OPS_USER, ADMIN_USER] : [CLIENT_USER, OPS_USER];
+}
+
+/**
+ * The subjects of a service's own durable consumer: ensure it (info, then create or update: both are
+ * a CREATE request whose subject carries the filter subject, `action` in the body tells them apart),
+ * pull from it (replies come to the service's inbox) and acknowledge (ack, nak, term and in-progress
+ * all publish to the delivery's reply subject `$JS.ACK.<stream>.<consumer>.<counters…>`).
+ */
+function durableConsumerSubjects(stream: string, consumer: string, filterSubject: string): string[] {
+  return [
+    `${JS_API}.CONSUMER.INFO.${stream}.${consumer}`,
+    `${JS_API}.CONSUMER.CREATE.${stream}.${consumer}.${filterSubject}`,
+    `${JS_API}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+    `$JS.ACK.${stream}.${consumer}.>`,
+  ];
+}
+
+/** One event a service consumes: an `on` subscription, or the event trigger of a saga it runs (group). */
+interface Consumption {
+  event: string;
+  delivery: "broadcast" | "group";
+}
+
+/** What a service consumes, each event once (a trigger is taken as a group, like `on Event`). */
+function consumptionsOf(
+  service: ServiceModel,
+  sagas: ReadonlyMap<string, SagaModel>,
+  topology: string,
+): Consumption[] {
+  const out = new Map<string, Consumption>();
+  for (const s of service.subscriptions) out.set(s.event, { event: s.event, delivery: s.delivery });
+  for (const sagaName of sagasOf(service)) {
+    const saga = sagas.get(sagaName);
+    if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
+    if (saga.trigger.kind === "event" && !out.has(saga.trigger.name))
+      out.set(saga.trigger.name, { event: saga.trigger.name, delivery: "group" });
+  }
+  return [...out.values()];
+}
+
 /** The NATS user of a service, which must not be a built-in user's name. */
-function serviceUser(service: ServiceModel): string {
+function serviceUser(service: ServiceModel, reserved: readonly string[]): string {
   const user = natsUser(service.name);
-  if (user === CLIENT_USER || user === OPS_USER) {
+  if (reserved.includes(user)) {
     throw new Error(
       `NATS permissions: service ${service.name} has the name of the built-in NATS user ${user}; rename the service`,
     );
@@ -184,6 +354,8 @@ function serviceUser(service: ServiceModel): string {
 export function natsServerConf(model: TopologyModel, options: NatsServerConfOptions): string {
   const permissions = natsPermissions(model);
   const ports = { ...NATS_PORTS, ...options.ports };
+  const durable = durableEvents(model);
+  const durableNames = new Set(durable.map((m) => m.name));
   const services = new Map<string, ServiceModel>(model.services.map((s) => [natsUser(s.name), s]));
   const sagas = new Map(model.sagas.map((s) => [s.name, s]));
   const lines: string[] = [
@@ -198,6 +370,21 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
     "# Monitoring: /healthz for probes, /varz, /connz and /routez for operators.",
     `http: ${ports.monitor}`,
   ];
+  if (durable.length > 0) {
+    lines.push(
+      "",
+      `# JetStream stores the durable events (${durable.map((m) => m.name).join(", ")}), one file stream`,
+      "# each, plus the dead letters. Every node runs it (server_name above names the node in the",
+      "# JetStream cluster) and keeps its store on its own volume. The limits cap what the server",
+      `# takes: sizes like 256M or 8G from $${NATS_JS_LIMIT_VARS.memory} and $${NATS_JS_LIMIT_VARS.file}`,
+      "# (compose and Kubernetes set them; see docs/build.md). A full store refuses publishes.",
+      "jetstream {",
+      `  store_dir: ${quote(options.storeDir ?? NATS_STORE_DIR)}`,
+      `  max_memory_store: $${NATS_JS_LIMIT_VARS.memory}`,
+      `  max_file_store: $${NATS_JS_LIMIT_VARS.file}`,
+      "}",
+    );
+  }
   if (options.routes.length > 0) {
     const password = `<${NATS_CLUSTER_PASSWORD_VAR}>`;
     lines.push(
@@ -228,14 +415,18 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
   const users = Object.entries(permissions);
   users.forEach(([user, perms], index) => {
     if (index > 0) lines.push("");
-    for (const comment of userComments(sagas, user, services.get(user))) lines.push(`    # ${comment}`);
+    for (const comment of userComments(sagas, durableNames, user, services.get(user)))
+      lines.push(`    # ${comment}`);
     lines.push(
       "    {",
       `      user: ${quote(user)}`,
       `      password: $${natsPasswordVar(user)}`,
       "      permissions: {",
     );
-    lines.push(...subjectBlock("publish", perms.publish), ...subjectBlock("subscribe", perms.subscribe));
+    lines.push(
+      ...subjectBlock("publish", perms.publish, perms.publishDeny),
+      ...subjectBlock("subscribe", perms.subscribe),
+    );
     if (perms.allowResponses) lines.push("        allow_responses: true");
     lines.push("      }", "    }");
   });
@@ -268,22 +459,29 @@ function sagasOf(service: ServiceModel): string[] {
   return sortedSet(names);
 }
 
-/** The `publish = { allow: [...] }` lines; an empty list denies everything explicitly. */
-function subjectBlock(kind: "publish" | "subscribe", subjects: string[]): string[] {
+/**
+ * The `publish = { allow: [...], deny: [...] }` lines; an empty allow list denies everything
+ * explicitly. A deny wins over an allow that matches the same subject.
+ */
+function subjectBlock(kind: "publish" | "subscribe", subjects: string[], deny: string[] = []): string[] {
   // nats-server reads an empty allow list as "no restriction" in some versions; deny all instead.
   if (subjects.length === 0) return [`        ${kind}: { deny: [">"] }`];
-  return [
+  const lines = [
     `        ${kind}: {`,
     "          allow: [",
     ...subjects.map((s) => `            ${quote(s)}`),
     "          ]",
-    "        }",
   ];
+  if (deny.length > 0)
+    lines.push("          deny: [", ...deny.map((s) => `            ${quote(s)}`), "          ]");
+  lines.push("        }");
+  return lines;
 }
 
 /** Why the user has its grants: a title line, then one line per reason. */
 function userComments(
   sagas: ReadonlyMap<string, SagaModel>,
+  durable: ReadonlySet<string>,
   user: string,
   service: ServiceModel | undefined,
 ): string[] {
@@ -296,7 +494,15 @@ function userComments(
   if (user === OPS_USER) {
     return [
       `${user}: operators' tools (catga status)`,
-      "  reads heartbeats and leader announcements; publishes nothing",
+      durable.size === 0
+        ? "  reads heartbeats and leader announcements; publishes nothing"
+        : "  reads heartbeats, leader announcements and the state of streams and durable consumers",
+    ];
+  }
+  if (user === ADMIN_USER) {
+    return [
+      `${user}: operators' tools that change durable state (dead letters)`,
+      "  lists streams and consumers, reads and removes dead letters, replays them to their events",
     ];
   }
   if (service === undefined) return [user];
@@ -307,7 +513,17 @@ function userComments(
     lines.push(`  handles ${names(handled)}: subscribes, answers through allow_responses`);
   const consumed = service.subscriptions.map((s) => s.event);
   if (consumed.length > 0) lines.push(`  consumes ${names(consumed)}`);
+  for (const s of service.subscriptions) {
+    if (!durable.has(s.event)) continue;
+    lines.push(
+      s.delivery === "group"
+        ? `  ${s.event} is durable: ensures its stream and its consumer ${eventConsumer(service.name)}, pulls, acks, dead-letters`
+        : `  ${s.event} is durable, broadcast: ensures its stream, follows it with ordered consumers, dead-letters`,
+    );
+  }
   if (service.emits.length > 0) lines.push(`  emits ${names(service.emits)}`);
+  const emittedDurable = service.emits.filter((e) => durable.has(e));
+  if (emittedDurable.length > 0) lines.push(`  ${names(emittedDurable)}: durable, ensures the stream`);
   if (service.sends.length > 0) lines.push(`  sends ${names(service.sends)}`);
   for (const sagaName of sagasOf(service)) {
     // A map, not `model.sagas.find`: one search per service made the config quadratic in size.
@@ -316,7 +532,12 @@ function userComments(
     const commands = saga.steps.flatMap((s) =>
       s.compensate === undefined ? [s.command] : [s.command, s.compensate],
     );
-    const trigger = saga.trigger.kind === "event" ? `hears ${saga.trigger.name}, ` : "";
+    const trigger =
+      saga.trigger.kind !== "event"
+        ? ""
+        : durable.has(saga.trigger.name)
+          ? `pulls ${saga.trigger.name} through its consumer ${eventConsumer(service.name)}, `
+          : `hears ${saga.trigger.name}, `;
     lines.push(`  runs saga ${saga.name}: ${trigger}sends ${names(commands)}`);
   }
   if (service.mode === "leader") lines.push("  announces its leader release; its standbys listen for it");

@@ -467,3 +467,53 @@ service tRedis { replicas 1 }
     expect(basename(model.source)).toBe("shop.catga");
   });
 });
+
+describe("compose — durable events (JetStream)", () => {
+  /** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+  function durableShop(): TopologyModel {
+    const model = exampleModel("shop");
+    model.messages.find((m) => m.name === "OrderCreated")!.durable = {
+      retentionMs: 604_800_000,
+      maxDeliver: 5,
+      replicas: 3,
+      dedupWindowMs: 120_000,
+    };
+    return model;
+  }
+
+  it("compose — each NATS node keeps its JetStream store on its own named volume, with overridable limits", () => {
+    const doc = compose(durableShop()) as Compose & { volumes?: Record<string, unknown> };
+    expect(validateCompose(doc)).toBe(true);
+    expect(doc.volumes).toEqual({ "nats-0-data": {}, "nats-1-data": {}, "nats-2-data": {} });
+    for (const i of [0, 1, 2]) {
+      const node = doc.services[`nats-${i}`]!;
+      expect(node.volumes).toEqual(["./nats/nats.conf:/etc/nats/nats.conf:ro", `nats-${i}-data:/data`]);
+      expect(node.environment!.CATGA_NATS_JS_MAX_MEMORY).toBe(`${DOLLAR}{CATGA_NATS_JS_MAX_MEMORY:-256M}`);
+      expect(node.environment!.CATGA_NATS_JS_MAX_FILE).toBe(`${DOLLAR}{CATGA_NATS_JS_MAX_FILE:-8G}`);
+      expect(node.environment!.CATGA_NATS_PASSWORD_ADMIN).toMatch(SECRET_REF);
+    }
+  });
+
+  it("compose — .env.example lists the admin password (required) and the JetStream limits (optional)", () => {
+    const env = files(durableShop())[".env.example"]!;
+    expect(env).toContain("# Required: NATS password of user admin:");
+    expect(env).toContain("\nCATGA_NATS_PASSWORD_ADMIN=\n");
+    expect(env).toContain("# Optional: JetStream memory limit");
+    expect(env).toContain("\nCATGA_NATS_JS_MAX_FILE=\n");
+  });
+
+  it("compose — without a durable event: no volume, no limit, no admin", () => {
+    const doc = compose(exampleModel("shop")) as Compose & { volumes?: unknown };
+    expect(doc.volumes).toBeUndefined();
+    expect(doc.services["nats-0"]!.volumes).toEqual(["./nats/nats.conf:/etc/nats/nats.conf:ro"]);
+    expect(files(exampleModel("shop"))[".env.example"]).not.toMatch(/JS_MAX|PASSWORD_ADMIN/);
+  });
+
+  it("compose — with an external NATS, no JetStream volume is emitted (its operators own the server)", () => {
+    const model = durableShop();
+    model.nats = { ...model.nats, url: "nats://nats.example:4222" };
+    const doc = compose(model) as Compose & { volumes?: unknown };
+    expect(doc.volumes).toBeUndefined();
+    expect(validateCompose(doc)).toBe(true);
+  });
+});

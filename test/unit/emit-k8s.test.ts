@@ -447,3 +447,50 @@ describe("k8s emitter — options and corner cases", () => {
     expect(b.content).not.toContain("CATGA_NATS_CLUSTER_PASSWORD");
   });
 });
+
+describe("k8s emitter — durable events (JetStream)", () => {
+  /** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+  function durableShop(): TopologyModel {
+    const m = model(readFileSync(join("examples", "shop", "shop.catga"), "utf8"), "shop.catga");
+    m.messages.find((x) => x.name === "OrderCreated")!.durable = {
+      retentionMs: 604_800_000,
+      maxDeliver: 5,
+      replicas: 3,
+      dedupWindowMs: 120_000,
+    };
+    return m;
+  }
+
+  it("k8s — the NATS StatefulSet keeps each node's JetStream store on a volume claim", () => {
+    const b = build(durableShop(), "shop.catga");
+    for (const doc of b.docs) validate(doc);
+    const sts = find(b, "StatefulSet", "shop-nats");
+    expect(sts.spec.volumeClaimTemplates).toEqual([
+      {
+        metadata: { name: "data" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } },
+      },
+    ]);
+    const nats = container(sts);
+    expect(nats.volumeMounts).toEqual([
+      { name: "config", mountPath: "/etc/nats", readOnly: true },
+      { name: "data", mountPath: "/data" },
+    ]);
+    const env = Object.fromEntries(nats.env.map((e: Doc) => [e.name, e]));
+    expect(env.CATGA_NATS_JS_MAX_FILE).toEqual({ name: "CATGA_NATS_JS_MAX_FILE", value: "8G" });
+    expect(env.CATGA_NATS_JS_MAX_MEMORY).toEqual({ name: "CATGA_NATS_JS_MAX_MEMORY", value: "256M" });
+    expect(env.CATGA_NATS_PASSWORD_ADMIN.valueFrom.secretKeyRef.key).toBe("CATGA_NATS_PASSWORD_ADMIN");
+    // The route variables still come last: they refer to the password defined before them.
+    expect(nats.env.at(-1).name).toBe("CATGA_NATS_ROUTE_2");
+    const conf = find(b, "ConfigMap", "shop-nats-config").data["nats.conf"];
+    expect(conf).toContain('store_dir: "/data"');
+    expect(b.content).toContain("CATGA_NATS_PASSWORD_ADMIN=");
+  });
+
+  it("k8s — without a durable event the NATS StatefulSet has no claim and no JetStream", () => {
+    const sts = find(built.shop, "StatefulSet", "shop-nats");
+    expect(sts.spec.volumeClaimTemplates).toBeUndefined();
+    expect(container(sts).volumeMounts).toEqual([{ name: "config", mountPath: "/etc/nats", readOnly: true }]);
+    expect(built.shop.content).not.toContain("JS_MAX");
+  });
+});

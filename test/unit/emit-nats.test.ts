@@ -230,3 +230,156 @@ describe("nats config", () => {
     expect(once).not.toContain(model.source);
   });
 });
+
+/** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+function durableShop(): TopologyModel {
+  const model = example("shop");
+  const event = model.messages.find((m) => m.name === "OrderCreated");
+  if (event === undefined) throw new Error("the shop has no OrderCreated");
+  event.durable = { retentionMs: 604_800_000, maxDeliver: 5, replicas: 3, dedupWindowMs: 120_000 };
+  return model;
+}
+
+describe("nats — durable events (JetStream)", () => {
+  const STREAM = "catga_shop_OrderCreated";
+
+  it("nats — without a durable event: no jetstream block, no admin user, no $JS subject", () => {
+    const text = natsServerConf(example("shop"), { sourceName: "shop.catga", routes: [] });
+    expect(text).not.toContain("jetstream");
+    expect(text).not.toContain("$JS");
+    expect(Object.keys(natsPermissions(example("shop")))).not.toContain("admin");
+  });
+
+  it("nats — a durable event enables JetStream with the store directory and limits from the environment", () => {
+    const text = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: [] });
+    expect(text).toContain(
+      [
+        "jetstream {",
+        '  store_dir: "/data"',
+        "  max_memory_store: $CATGA_NATS_JS_MAX_MEMORY",
+        "  max_file_store: $CATGA_NATS_JS_MAX_FILE",
+        "}",
+      ].join("\n"),
+    );
+    expect(text).toContain("server_name: $NATS_SERVER_NAME\n");
+    const tmp = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: [], storeDir: "/tmp/x" });
+    expect(tmp).toContain('  store_dir: "/tmp/x"\n');
+  });
+
+  it("nats — the emitter of a durable event ensures its stream and publishes its subject, nothing more", () => {
+    expect(natsPermissions(durableShop()).order).toEqual({
+      publish: [
+        "$JS.API.INFO",
+        `$JS.API.STREAM.CREATE.${STREAM}`,
+        `$JS.API.STREAM.INFO.${STREAM}`,
+        `$JS.API.STREAM.UPDATE.${STREAM}`,
+        "shop._catga.heartbeat.order",
+        "shop.event.OrderCreated",
+      ],
+      subscribe: ["_INBOX.shop.order.>", "shop.cmd.CreateOrder", "shop.query.GetOrder"],
+      allowResponses: true,
+    });
+  });
+
+  it("nats — a group consumer (the saga trigger) gets its own durable consumer, acks and dead letters, and no core subscription", () => {
+    const coordinator = natsPermissions(durableShop()).coordinator!;
+    expect(coordinator.publish.filter((s) => s.startsWith("$JS") || s.startsWith("shop.dead"))).toEqual([
+      `$JS.ACK.${STREAM}.coordinator.>`,
+      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator.shop.event.OrderCreated`,
+      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
+      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator`,
+      "$JS.API.INFO",
+      `$JS.API.STREAM.CREATE.${STREAM}`,
+      "$JS.API.STREAM.CREATE.catga_shop_dead",
+      `$JS.API.STREAM.INFO.${STREAM}`,
+      "$JS.API.STREAM.INFO.catga_shop_dead",
+      `$JS.API.STREAM.UPDATE.${STREAM}`,
+      "$JS.API.STREAM.UPDATE.catga_shop_dead",
+      "shop.dead.coordinator.OrderCreated",
+    ]);
+    expect(coordinator.subscribe).toEqual(["_INBOX.shop.coordinator.>", "shop._catga.leader.coordinator"]);
+    expect(coordinator.publishDeny).toBeUndefined();
+    expect(coordinator.publish.some((s) => s.endsWith(".>") && s.startsWith("$JS.API"))).toBe(false);
+  });
+
+  it("nats — a broadcast consumer may use ephemeral consumers, never another service's durable one", () => {
+    const notifier = natsPermissions(durableShop()).notifier!;
+    expect(notifier.publish).toEqual(
+      expect.arrayContaining([
+        `$JS.API.CONSUMER.CREATE.${STREAM}.*.shop.event.OrderCreated`,
+        `$JS.API.CONSUMER.DELETE.${STREAM}.*`,
+        `$JS.API.CONSUMER.INFO.${STREAM}.*`,
+        `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.*`,
+        "shop.dead.notifier.OrderCreated",
+      ]),
+    );
+    expect(notifier.publish.some((s) => s.startsWith("$JS.ACK"))).toBe(false);
+    expect(notifier.publishDeny).toEqual([
+      `$JS.API.CONSUMER.*.${STREAM}.coordinator`,
+      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator.>`,
+      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator`,
+    ]);
+    expect(notifier.subscribe).toEqual(["_INBOX.shop.notifier.>"]);
+    const text = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: [] });
+    expect(text).toContain(`          deny: [\n            "$JS.API.CONSUMER.*.${STREAM}.coordinator"\n`);
+  });
+
+  it("nats — services without a durable event get no JetStream subject", () => {
+    const perms = natsPermissions(durableShop());
+    for (const user of ["inventory", "payment", "client"])
+      expect(perms[user]!.publish.some((s) => s.startsWith("$JS"))).toBe(false);
+  });
+
+  it("nats — ops reads stream and consumer state; admin lists, reads and removes dead letters and replays", () => {
+    const perms = natsPermissions(durableShop());
+    expect(perms.ops!.publish).toEqual([
+      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
+      "$JS.API.INFO",
+      `$JS.API.STREAM.INFO.${STREAM}`,
+      "$JS.API.STREAM.INFO.catga_shop_dead",
+    ]);
+    expect(perms.admin).toEqual({
+      publish: [
+        `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
+        `$JS.API.CONSUMER.LIST.${STREAM}`,
+        "$JS.API.CONSUMER.LIST.catga_shop_dead",
+        `$JS.API.CONSUMER.NAMES.${STREAM}`,
+        "$JS.API.CONSUMER.NAMES.catga_shop_dead",
+        "$JS.API.INFO",
+        `$JS.API.STREAM.INFO.${STREAM}`,
+        "$JS.API.STREAM.INFO.catga_shop_dead",
+        "$JS.API.STREAM.LIST",
+        "$JS.API.STREAM.MSG.DELETE.catga_shop_dead",
+        "$JS.API.STREAM.MSG.GET.catga_shop_dead",
+        "$JS.API.STREAM.NAMES",
+        "shop.event.OrderCreated",
+      ],
+      subscribe: ["_INBOX.shop.admin.>"],
+      allowResponses: false,
+    });
+    const text = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: [] });
+    expect(text).toContain(`password: ${"$"}${natsPasswordVar("admin")}`);
+  });
+
+  it("nats — admin is a built-in user only with a durable event", () => {
+    const source = readFileSync(join(EXAMPLES, "shop", "shop.catga"), "utf8").replace(
+      "service inventory",
+      "service admin { handles Ping }\ncommand Ping {}\nservice inventory",
+    );
+    const plain = modelOf(source);
+    expect(Object.keys(natsPermissions(plain))).toContain("admin");
+    const durable = modelOf(source);
+    durable.messages.find((m) => m.name === "OrderCreated")!.durable = durableShop().messages.find(
+      (m) => m.name === "OrderCreated",
+    )!.durable!;
+    expect(() => natsPermissions(durable)).toThrow(/built-in NATS user admin/);
+  });
+
+  it("nats — durable config is deterministic", () => {
+    const once = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: ["nats://a:6222"] });
+    const reordered = durableShop();
+    reordered.services.reverse();
+    reordered.messages.reverse();
+    expect(natsServerConf(reordered, { sourceName: "shop.catga", routes: ["nats://a:6222"] })).toBe(once);
+  });
+});
