@@ -85,7 +85,10 @@ export interface DurationLiteral extends NodeBase {
   text: string;
 }
 
-/** `key value` inside `nats {}`, `redis {}`, `env {}`, `resources {}` and as a service setting. */
+/**
+ * `key value` inside `nats {}`, `redis {}`, `env {}`, `resources {}`, as a service setting and as a
+ * stream setting after the body of a durable event.
+ */
 export interface Setting extends NodeBase {
   kind: "Setting";
   doc?: DocComment;
@@ -136,9 +139,16 @@ export interface MessageDecl extends NodeBase {
   messageKind: "command" | "query" | "event";
   /** Span of the `idempotent` modifier when present. */
   idempotent?: Span;
+  /** Span of the `durable` modifier when present. */
+  durable?: Span;
   name: Identifier;
   fields: Field[];
   result?: TypeRef;
+  /**
+   * Stream settings written after the body (`} retain 30d deliveries 10`), in source order; empty
+   * when there are none. Only a durable event has a stream: the checker reports them elsewhere.
+   */
+  settings: Setting[];
 }
 
 export interface ServiceDecl extends NodeBase {

@@ -50,6 +50,13 @@ export const DIAGNOSTIC_CODES = {
   C3022: { name: "infinite-type", severity: "error" },
   C3023: { name: "reserved-name", severity: "error" },
   C3024: { name: "deployment-name-clash", severity: "error" },
+  C3025: { name: "durable-not-event", severity: "error" },
+  C3026: { name: "stream-settings-not-durable", severity: "error" },
+  C3027: { name: "retention-out-of-bounds", severity: "error" },
+  C3028: { name: "dedup-out-of-bounds", severity: "error" },
+  C3029: { name: "invalid-deliveries", severity: "error" },
+  C3030: { name: "stream-replicas-out-of-bounds", severity: "error" },
+  C3031: { name: "stream-settings-unused", severity: "warning" },
 } as const satisfies Record<string, { name: string; severity: Severity }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -16,7 +16,9 @@
  *   and the line fits in 100 columns; otherwise one entry per line, without commas.
  * - `type` and messages print on one line (`idempotent command A { a: string } -> R`) when they have
  *   at most 3 fields, no comment inside and the line fits in 100 columns; otherwise one field per
- *   line without commas, with ` -> Result` after the closing `}`. An empty block is `{}`.
+ *   line without commas, with ` -> Result` after the closing `}`. An empty block is `{}`. Stream
+ *   settings of a durable event follow on the same line in source order, one space apart
+ *   (`durable event A { a: string } retain 30d deliveries 10`).
  * - `service` and `saga` bodies print one item per line in source order (an empty one is `{}`).
  * - Inside multi-line blocks a blank line between two entries is kept (at most one), never right
  *   after `{` or right before `}`.
@@ -32,7 +34,7 @@
  *   above its doc comment), or the block's closing `}` when no node follows (printed before the `}`,
  *   one level deeper), or the end of the file.
  * - A comment inside a node but outside its block (between `type` and its name, between the names
- *   of a `handles` list, between `}` and `-> Result`) has no place in the canonical layout: it moves
+ *   of a `handles` list, between `}` and `-> Result` or a stream setting) has no place in the canonical layout: it moves
  *   above the node, after the node's other leading comments.
  * - A block that holds any comment or doc comment is multi-line.
  * - A `///` line printed directly above a node's doc comment is separated from it by a blank line,
@@ -333,8 +335,10 @@ class Formatter {
       case "Type":
         return this.block(`${pad}type ${node.name.text}`, body, indent, oneLineFields(body), "");
       case "Message": {
-        const head = `${pad}${node.idempotent ? "idempotent " : ""}${node.messageKind} ${node.name.text}`;
-        const tail = node.result ? ` -> ${typeRef(node.result)}` : "";
+        const modifiers = `${node.idempotent ? "idempotent " : ""}${node.durable ? "durable " : ""}`;
+        const head = `${pad}${modifiers}${node.messageKind} ${node.name.text}`;
+        const settings = node.settings.map((s) => ` ${leafText(s)}`).join("");
+        const tail = `${node.result ? ` -> ${typeRef(node.result)}` : ""}${settings}`;
         return this.block(head, body, indent, oneLineFields(body), tail);
       }
       case "Service":

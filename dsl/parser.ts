@@ -39,10 +39,19 @@ export const MAX_SYNTAX_ERRORS = 100;
 /** In-repetition recoveries allowed per declaration; see the constructor of CatgaParser. */
 const MAX_RECOVERIES_PER_DECLARATION = 50;
 
-/** Durations above this (a day) are certainly typos and would overflow timers. */
+/**
+ * Durations of intervals and deadlines (`every`, `timeout`) above this (a day) are certainly typos
+ * and would overflow timers.
+ */
 const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/**
+ * Durations in settings may be longer: a stream keeps events for days (`retain 30d`). Each setting
+ * has its own bounds in the checker; this cap only keeps the arithmetic exact.
+ */
+const MAX_SETTING_DURATION_MS = 3650 * 24 * 60 * 60 * 1000;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected }) => `expected ${label(expected)}`,
@@ -165,6 +174,7 @@ class CatgaParser extends EmbeddedActionsParser {
   message = this.RULE("message", (): Declaration => {
     const start = this.LA(1);
     const idempotent = this.OPTION(() => this.CONSUME(T.Idempotent));
+    const durable = this.OPTION3(() => this.CONSUME(T.Durable));
     const keyword = this.OR([
       { ALT: () => this.CONSUME(T.Command) },
       { ALT: () => this.CONSUME(T.Query) },
@@ -175,6 +185,21 @@ class CatgaParser extends EmbeddedActionsParser {
     const result = this.OPTION2(() => {
       this.CONSUME(T.Arrow);
       return this.SUBRULE(this.typeRef);
+    });
+    // Stream settings after the body (`} retain 30d`): keys are plain identifiers, never keywords,
+    // so the next declaration (`service …`) can never be read as one.
+    const settings: Setting[] = [];
+    this.MANY(() => {
+      const key = this.CONSUME(T.Identifier);
+      const value = this.SUBRULE(this.value);
+      this.ACTION(() =>
+        settings.push({
+          kind: "Setting",
+          key: this.identifier(key),
+          value,
+          span: this.spanFrom(key),
+        }),
+      );
     });
     return this.ACTION(() => {
       const messageKind = tokenMatcher(keyword, T.Query)
@@ -187,9 +212,11 @@ class CatgaParser extends EmbeddedActionsParser {
         ...this.docAt(start),
         messageKind,
         ...(idempotent ? { idempotent: tokenSpan(idempotent, this.file) } : {}),
+        ...(durable ? { durable: tokenSpan(durable, this.file) } : {}),
         name,
         fields,
         ...(result ? { result } : {}),
+        settings,
         span: this.spanFrom(start),
       };
     });
@@ -467,7 +494,7 @@ class CatgaParser extends EmbeddedActionsParser {
     "value",
     (): Value =>
       this.OR<Value>([
-        { ALT: () => this.SUBRULE(this.duration) },
+        { ALT: () => this.SUBRULE(this.duration, { ARGS: [MAX_SETTING_DURATION_MS] }) },
         { ALT: () => this.SUBRULE(this.int) },
         { ALT: () => this.SUBRULE(this.string) },
         { ALT: () => this.SUBRULE(this.name) },
@@ -494,9 +521,9 @@ class CatgaParser extends EmbeddedActionsParser {
 
   duration = this.RULE(
     "duration",
-    (): DurationLiteral => {
+    (max: number = MAX_DURATION_MS): DurationLiteral => {
       const token = this.CONSUME(T.Duration);
-      return this.ACTION(() => this.durationLiteral(token));
+      return this.ACTION(() => this.durationLiteral(token, max));
     },
     {
       recoveryValueFunc: (): DurationLiteral => ({
@@ -559,13 +586,14 @@ class CatgaParser extends EmbeddedActionsParser {
     };
   }
 
-  durationLiteral(token: IToken): DurationLiteral {
+  durationLiteral(token: IToken, max: number): DurationLiteral {
     const span = this.tokenOrHere(token);
-    const match = /^(\d+)(ms|s|m|h)$/.exec(token.image);
+    const match = /^(\d+)(ms|s|m|h|d)$/.exec(token.image);
     let ms = Number.NaN;
     if (match) ms = Number(match[1]) * UNIT_MS[match[2]!]!;
-    if (!match || !Number.isSafeInteger(ms) || ms > MAX_DURATION_MS) {
-      if (!token.isInsertedInRecovery) this.literalDiagnostics.push(badNumber(token.image, span, "duration"));
+    if (!match || !Number.isSafeInteger(ms) || ms > max) {
+      if (!token.isInsertedInRecovery)
+        this.literalDiagnostics.push(badNumber(token.image, span, "duration", max));
       ms = 0;
     }
     return { kind: "Duration", ms, text: token.image, span };
@@ -625,21 +653,29 @@ class CatgaParser extends EmbeddedActionsParser {
   }
 }
 
-function badNumber(text: string, span: Span, what: "duration" | "number"): Diagnostic {
+function badNumber(
+  text: string,
+  span: Span,
+  what: "duration" | "number",
+  maxMs: number = MAX_DURATION_MS,
+): Diagnostic {
   if (/^\d+\.\d*/.test(text)) {
     return diagnostic("C1007", span, `'${text}' is not a valid ${what}: fractions are not supported`, {
       hint: what === "duration" ? "use a smaller unit, e.g. 1500ms instead of 1.5s" : "use a whole number",
     });
   }
   const unit = /^\d+([A-Za-z_]\w*)$/.exec(text)?.[1];
-  if (unit !== undefined) {
+  if (unit !== undefined && UNIT_MS[unit] === undefined) {
     const suggestion = closest(unit, Object.keys(UNIT_MS));
     return diagnostic("C1007", span, `'${text}' is not a valid ${what}: unknown unit '${unit}'`, {
-      hint: `durations use ms, s, m or h${suggestion ? `; did you mean '${text.replace(unit, suggestion)}'?` : ""}`,
+      hint: `durations use ms, s, m, h or d${suggestion ? `; did you mean '${text.replace(unit, suggestion)}'?` : ""}`,
     });
   }
   return diagnostic("C1007", span, `'${text}' is too large`, {
-    hint: what === "duration" ? "durations go up to 24h" : `numbers go up to ${Number.MAX_SAFE_INTEGER}`,
+    hint:
+      what === "duration"
+        ? `durations go up to ${maxMs === MAX_DURATION_MS ? "24h" : `${maxMs / UNIT_MS.d!}d`} here`
+        : `numbers go up to ${Number.MAX_SAFE_INTEGER}`,
   });
 }
 
@@ -760,8 +796,8 @@ function startsDeclaration(tokens: IToken[], i: number, depth: number): boolean 
   const token = tokens[i]!;
   if (!DECLARATION_KEYWORD_SET.has(token.tokenType)) return false;
   const previous = tokens[i - 1];
-  // `idempotent command` is one declaration: the command keyword must not cut it.
-  if (previous && tokenMatcher(previous, T.Idempotent)) return false;
+  // `idempotent command` and `durable event` are one declaration: the kind keyword must not cut it.
+  if (previous && (tokenMatcher(previous, T.Idempotent) || tokenMatcher(previous, T.Durable))) return false;
   if (depth === 0) return true;
   const next = tokens[i + 1];
   const startsLine = !previous || (previous.endLine ?? 0) < (token.startLine ?? 0);
@@ -831,7 +867,7 @@ function junk(tokens: IToken[], file: string): Diagnostic {
   return diagnostic("C1004", span, `expected a declaration but found '${first.image}'`, {
     hint: suggestion
       ? `did you mean '${suggestion}'?`
-      : `a file is made of declarations: ${DECLARATION_WORDS.filter((w) => w !== "idempotent").join(", ")}`,
+      : `a file is made of declarations: ${DECLARATION_WORDS.filter((w) => w !== "idempotent" && w !== "durable").join(", ")}`,
   });
 }
 

@@ -35,6 +35,7 @@ export const Event = keyword("event");
 export const Service = keyword("service");
 export const Saga = keyword("saga");
 export const Idempotent = keyword("idempotent");
+export const Durable = keyword("durable");
 export const Handles = keyword("handles");
 export const Queue = keyword("queue");
 export const On = keyword("on");
@@ -63,6 +64,7 @@ export const DECLARATION_KEYWORDS: readonly TokenType[] = [
   Service,
   Saga,
   Idempotent,
+  Durable,
 ];
 
 const KEYWORDS: readonly TokenType[] = [
@@ -89,7 +91,7 @@ export const KEYWORD_WORDS: readonly string[] = KEYWORDS.map((t) => String(t.LAB
 export const Int = createToken({ name: "Int", pattern: /\d+/, label: "a whole number" });
 export const Duration = createToken({
   name: "Duration",
-  pattern: /\d+(?:ms|s|m|h)/,
+  pattern: /\d+(?:ms|s|m|h|d)/,
   label: "a duration like 10s",
 });
 /**

@@ -73,6 +73,28 @@ export const wiringMessageSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * How a service takes a durable event: from an event subscription (`on Event`) or as a saga's
+ * trigger.
+ */
+export const durableConsumerSchema = z.strictObject({
+  stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  /**
+   * The durable pull consumer the service's instances share; absent for broadcast in p2p mode, where
+   * each instance follows the stream with its own ordered consumer. A leader-mode service has one
+   * even for `broadcast` (ignored in leader mode): its leader alone pulls.
+   */
+  consumer: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
+  /** An unacknowledged delivery is redelivered after this long (the service's timeout plus a margin). */
+  ackWaitMs: positiveMs,
+  maxDeliver: z.number().int().min(1),
+  /** Where an event goes after its last failed delivery: `<topology>.dead.<service>.<Event>`. */
+  deadLetterSubject: subject,
+});
+
 /** A command or query a service answers. */
 export const handlerWiringSchema = z.strictObject({
   message: name,
@@ -94,20 +116,10 @@ export const subscriptionWiringSchema = z.strictObject({
   /**
    * Present exactly when the event is durable. `group` delivery: the durable pull consumer the
    * service's instances share (named after the service; only the leader pulls in leader mode).
-   * `broadcast`: each instance follows the stream with its own ordered consumer, from the first
-   * event published after it started; `consumer` is absent then.
+   * `broadcast` in p2p mode: each instance follows the stream with its own ordered consumer, from
+   * the first event published after it started; `consumer` is absent then.
    */
-  durable: z
-    .strictObject({
-      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
-      consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
-      /** An unacknowledged delivery is redelivered after this long (the service's timeout plus a margin). */
-      ackWaitMs: positiveMs,
-      maxDeliver: z.number().int().min(1),
-      /** Where an event goes after its last failed delivery: `<topology>.dead.<service>.<Event>`. */
-      deadLetterSubject: subject,
-    })
-    .optional(),
+  durable: durableConsumerSchema.optional(),
 });
 
 /** Leader election settings of a leader-mode service. */
@@ -155,7 +167,16 @@ export const serviceWiringSchema = z.strictObject({
 
 /** A saga: its trigger, its runner and its ordered steps. */
 export const sagaWiringSchema = z.strictObject({
-  trigger: z.strictObject({ kind: z.enum(["event", "command"]), name }),
+  trigger: z.strictObject({
+    kind: z.enum(["event", "command"]),
+    name,
+    /**
+     * Present exactly when the trigger is a durable event: the runner's own durable consumer
+     * (`<service>-<Saga>`, apart from any `on` consumer of the same service), pulled by its leader
+     * only; a trigger is acknowledged once the saga's record is persisted.
+     */
+    durable: durableConsumerSchema.optional(),
+  }),
   /** The leader-mode service whose leader runs it. */
   runBy: name,
   steps: z.array(

@@ -173,9 +173,16 @@ function repairDeclaration(decl: Declaration): Declaration | undefined {
       const name = id(decl.name, decl.span);
       const fields = list(decl.fields, field);
       const result = decl.result === undefined ? undefined : typeRef(decl.result, decl.span);
-      if (name === decl.name && fields === decl.fields && result === decl.result) return decl;
+      const settings = list(decl.settings, setting);
+      if (
+        name === decl.name &&
+        fields === decl.fields &&
+        result === decl.result &&
+        settings === decl.settings
+      )
+        return decl;
       const { result: _r, ...rest } = decl;
-      return { ...rest, name, fields, ...(result !== undefined ? { result } : {}) };
+      return { ...rest, name, fields, ...(result !== undefined ? { result } : {}), settings };
     }
     case "Service": {
       const name = id(decl.name, decl.span);

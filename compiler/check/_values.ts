@@ -1,7 +1,7 @@
 import { type Diagnostic, diagnostic, type Setting, type Value } from "../../dsl/index.js";
 import { didYouMean, quoteList, suggest } from "./_text.js";
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 const KIND_NAMES: Record<Value["kind"], string> = {
   Int: "a whole number",
@@ -24,7 +24,7 @@ export function isPlaceholder(value: Value): boolean {
     case "Int":
       return !/^\d+$/.test(value.text) || !Number.isSafeInteger(Number(value.text));
     case "Duration": {
-      const match = /^(\d+)(ms|s|m|h)$/.exec(value.text);
+      const match = /^(\d+)(ms|s|m|h|d)$/.exec(value.text);
       return match === null || Number(match[1]) * UNIT_MS[match[2]!]! !== value.ms;
     }
   }

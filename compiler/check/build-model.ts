@@ -1,5 +1,6 @@
 import type { Field, TypeRef } from "../../dsl/index.js";
 import type {
+  DurableModel,
   FieldModel,
   MessageModel,
   SagaModel,
@@ -28,9 +29,10 @@ export function buildModel(
   types: TypeFacts,
   infra: InfraFacts,
   topology: TopologyFacts,
+  durable: ReadonlyMap<string, DurableModel>,
 ): TopologyModel | undefined {
   try {
-    return assemble(table, types, infra, topology);
+    return assemble(table, types, infra, topology, durable);
   } catch (error) {
     if (error instanceof Incomplete) return undefined;
     throw error;
@@ -42,6 +44,7 @@ function assemble(
   types: TypeFacts,
   infra: InfraFacts,
   topology: TopologyFacts,
+  durable: ReadonlyMap<string, DurableModel>,
 ): TopologyModel {
   const decl = table.topology;
   if (decl === undefined) throw new Incomplete("no topology");
@@ -76,6 +79,10 @@ function assemble(
     ...doc(e),
     members: e.members.map((m) => ({ name: m.name.text, ...doc(m) })),
   }));
+  const durableOf = (name: string): { durable?: DurableModel } => {
+    const settings = durable.get(name);
+    return settings === undefined ? {} : { durable: { ...settings } };
+  };
   model.messages = table.messages.map((m): MessageModel => {
     const handler = topology.handlerOf.get(m.name.text);
     if (m.messageKind !== "event" && handler === undefined)
@@ -88,6 +95,7 @@ function assemble(
       fields: fields(m.fields),
       ...(m.result ? { result: use(m.result) } : {}),
       ...(m.messageKind !== "event" && handler !== undefined ? { handledBy: handler } : {}),
+      ...durableOf(m.name.text),
     };
   });
 

@@ -17,6 +17,16 @@ import {
 import type { TopologyModel } from "../model.js";
 import { repairFile } from "./_repair.js";
 import { buildModel } from "./build-model.js";
+import {
+  checkDurable,
+  DEDUP_MIN_MS,
+  DEFAULT_DEDUP_WINDOW_MS,
+  DEFAULT_MAX_DELIVER,
+  DEFAULT_RETENTION_MS,
+  MAX_STREAM_REPLICAS,
+  RETENTION_MAX_MS,
+  RETENTION_MIN_MS,
+} from "./durable.js";
 import { checkTopology, EVERY_MIN_MS } from "./rules.js";
 import {
   checkInfra,
@@ -30,10 +40,23 @@ import {
 import { collectSymbols } from "./symbols.js";
 import { checkTypes } from "./types.js";
 
-export { DEFAULT_LEASE_MS, EVERY_MIN_MS, LEASE_MAX_MS, LEASE_MIN_MS, TIMEOUT_MAX_MS };
+export {
+  DEDUP_MIN_MS,
+  DEFAULT_DEDUP_WINDOW_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_DELIVER,
+  DEFAULT_RETENTION_MS,
+  EVERY_MIN_MS,
+  LEASE_MAX_MS,
+  LEASE_MIN_MS,
+  MAX_STREAM_REPLICAS,
+  RETENTION_MAX_MS,
+  RETENTION_MIN_MS,
+  TIMEOUT_MAX_MS,
+};
 
 /**
- * Checks a parsed file and reports every finding in one run (codes C2001–C3022, sorted).
+ * Checks a parsed file and reports every finding in one run (codes C2001–C3031, sorted).
  *
  * Runs on whatever parsed: after syntax errors the AST may be partial, and names that recovery left
  * empty are skipped. Never throws on any input.
@@ -49,8 +72,9 @@ export function check(parsed: CatgaFile): Result<TopologyModel | undefined> {
   const settings = new Map<ServiceDecl, ServiceSettings>();
   for (const service of table.services) settings.set(service, checkServiceSettings(service, diagnostics));
   const topology = checkTopology(table, settings, diagnostics);
+  const durable = checkDurable(table, infra.nats, infra.streamDefaults, diagnostics);
   const sorted = sortDiagnostics(diagnostics);
-  const value = hasErrors(sorted) ? undefined : buildModel(table, types, infra, topology);
+  const value = hasErrors(sorted) ? undefined : buildModel(table, types, infra, topology, durable);
   return { value, diagnostics: sorted };
 }
 

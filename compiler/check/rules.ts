@@ -331,7 +331,9 @@ export function checkTopology(
     if (!consumed.has(name)) {
       out.push(
         diagnostic("C3017", message.name.span, `event '${name}' is never consumed`, {
-          hint: `add 'on ${name}' to a service that reacts to it, or start a saga with it`,
+          hint: message.durable
+            ? `its stream stores every '${name}' for nobody: add 'on ${name}' to a service that reacts to it, start a saga with it, or remove 'durable'`
+            : `add 'on ${name}' to a service that reacts to it, or start a saga with it`,
         }),
       );
     }

@@ -20,8 +20,9 @@ import {
   stringValue,
   wordValue,
 } from "./_values.js";
+import { STREAM_KEYS, suggestStreamKey } from "./durable.js";
 
-const NATS_KEYS = ["nodes", "url"] as const;
+const NATS_KEYS = ["nodes", "url", ...STREAM_KEYS] as const;
 const REDIS_KEYS = ["mode", "nodes", "url", "master"] as const;
 const REDIS_MODES = ["standalone", "sentinel", "cluster"] as const;
 const SERVICE_KEYS = ["mode", "replicas", "lease", "image", "port", "handler"] as const;
@@ -59,11 +60,14 @@ const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/;
 export interface InfraFacts {
   nats: NatsModel;
   redis: RedisModel;
+  /** Stream settings of the `nats` block (defaults of durable events), by key: checked later. */
+  streamDefaults: Map<string, Setting>;
 }
 
 /**
  * Checks the `nats` and `redis` blocks: known keys (C2007), each once (C2004), values of the right
- * kind and range (C2008). Returns them with their defaults applied.
+ * kind and range (C2008). Returns them with their defaults applied. The stream settings of the
+ * `nats` block are only collected here; `checkDurable` checks their values.
  */
 export function checkInfra(
   nats: InfraDecl | undefined,
@@ -71,8 +75,15 @@ export function checkInfra(
   out: Diagnostic[],
 ): InfraFacts {
   const natsModel: NatsModel = { nodes: 1 };
+  const streamDefaults = new Map<string, Setting>();
   if (nats) {
-    const found = checkKeys(nats.settings, NATS_KEYS, "'nats'", out);
+    const found = checkKeys(nats.settings, NATS_KEYS, "'nats'", out, (s) =>
+      suggestStreamKey(s.key.text, ["nodes", "url"]),
+    );
+    for (const key of STREAM_KEYS) {
+      const setting = found.get(key);
+      if (setting) streamDefaults.set(key, setting);
+    }
     const nodes = found.get("nodes");
     if (nodes) {
       const n = intValue(nodes, out);
@@ -144,7 +155,7 @@ export function checkInfra(
       } else if (m !== undefined) redisModel.master = m;
     }
   }
-  return { nats: natsModel, redis: redisModel };
+  return { nats: natsModel, redis: redisModel, streamDefaults };
 }
 
 function urlValue(setting: Setting, schemes: readonly string[], out: Diagnostic[]): string | undefined {

@@ -64,6 +64,16 @@ export function eventConsumer(service: string): string {
   return service;
 }
 
+/**
+ * The durable consumer through which a saga's runner takes the saga's durable trigger:
+ * `coordinator-PlaceOrder`. Its own, apart from the service's `on` consumer of the same event, so the
+ * saga and the handler each see every event; `-` cannot occur in a service name, so it never clashes
+ * with {@link eventConsumer}.
+ */
+export function sagaConsumer(service: string, saga: string): string {
+  return `${service}-${saga}`;
+}
+
 /** The stream of a topology's dead letters: `catga_shop_dead`. */
 export function deadLetterStream(topology: string): string {
   return `catga_${topology}_dead`;

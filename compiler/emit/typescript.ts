@@ -305,6 +305,7 @@ class Generator {
           `    kind: "event",`,
           `    subject: ${JSON.stringify(messageSubject(this.t, m))},`,
           `    schemaId: ${JSON.stringify(schemaId)},`,
+          ...(w?.durable ? [`    durable: { stream: ${JSON.stringify(w.durable.stream)} },`] : []),
           `    payload: ${m.name}Schema,`,
           "  }),",
         );

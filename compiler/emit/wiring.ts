@@ -12,7 +12,11 @@ import { stableJson } from "./_json.js";
 import {
   controlPrefix,
   DEFAULT_TIMEOUT_MS,
+  deadLetterStream,
+  deadLetterSubject,
+  eventConsumer,
   eventQueue,
+  eventStream,
   healthPort,
   heartbeatSubject,
   inboxPrefix,
@@ -21,7 +25,15 @@ import {
   natsUser,
   redisHashTag,
   redisMaster,
+  sagaConsumer,
 } from "./_names.js";
+
+/**
+ * Added to a consuming service's timeout to get a durable consumer's ack wait: the handler's own
+ * deadline passes first, so a slow handler fails (and is redelivered) rather than racing a second
+ * delivery of the same event.
+ */
+export const ACK_WAIT_MARGIN_MS = 5_000;
 
 /** Emits `wiring.json`. */
 export function emitWiring(model: TopologyModel, options: EmitOptions): EmittedFile[] {
@@ -70,8 +82,34 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
       ...(m.result ? { result: typeUse(m.result) } : {}),
       ...(m.handledBy !== undefined ? { handledBy: m.handledBy } : {}),
       ...(m.kind !== "event" ? { timeoutMs: handler?.timeoutMs ?? DEFAULT_TIMEOUT_MS } : {}),
+      ...(m.durable
+        ? {
+            durable: {
+              stream: eventStream(t, m.name),
+              retentionMs: m.durable.retentionMs,
+              maxDeliver: m.durable.maxDeliver,
+              replicas: m.durable.replicas,
+              dedupWindowMs: m.durable.dedupWindowMs,
+            },
+          }
+        : {}),
     };
   }
+
+  /** How `service` takes the durable event `event` through `consumer` (absent: broadcast). */
+  const durableConsumer = (service: TopologyModel["services"][number], event: string, consumer?: string) => {
+    const settings = messagesByName.get(event)?.durable;
+    if (settings === undefined) return {};
+    return {
+      durable: {
+        stream: eventStream(t, event),
+        ...(consumer !== undefined ? { consumer } : {}),
+        ackWaitMs: (service.timeoutMs ?? DEFAULT_TIMEOUT_MS) + ACK_WAIT_MARGIN_MS,
+        maxDeliver: settings.maxDeliver,
+        deadLetterSubject: deadLetterSubject(t, service.name, event),
+      },
+    };
+  };
 
   const services: Wiring["services"] = {};
   for (const s of model.services) {
@@ -105,6 +143,13 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
         subject: subjectOf(sub.event),
         delivery: sub.delivery,
         ...(sub.delivery === "group" ? { queue: eventQueue(s.name) } : {}),
+        // In leader mode `broadcast` is ignored (C3020): only the leader consumes, so it pulls from
+        // the shared durable consumer like group delivery, and events wait out a failover.
+        ...durableConsumer(
+          s,
+          sub.event,
+          sub.delivery === "group" || s.mode === "leader" ? eventConsumer(s.name) : undefined,
+        ),
       })),
       emits: [...s.emits],
       sends: [...s.sends],
@@ -115,8 +160,15 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
 
   const sagas: Wiring["sagas"] = {};
   for (const g of model.sagas) {
+    const runner = servicesByName.get(g.runBy);
     sagas[g.name] = {
-      trigger: { kind: g.trigger.kind, name: g.trigger.name },
+      trigger: {
+        kind: g.trigger.kind,
+        name: g.trigger.name,
+        ...(g.trigger.kind === "event" && runner !== undefined
+          ? durableConsumer(runner, g.trigger.name, sagaConsumer(runner.name, g.name))
+          : {}),
+      },
       runBy: g.runBy,
       steps: g.steps.map((step) => ({
         command: step.command,
@@ -142,6 +194,7 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
           },
         }
       : {}),
+    ...deadLetters(model),
     controlPrefix: controlPrefix(t),
     types: Object.fromEntries(
       model.types.map((ty) => [
@@ -155,6 +208,24 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
     sagas,
   };
   return wiring;
+}
+
+/**
+ * The dead-letter stream, when some event is durable: it keeps dead letters as long as the longest
+ * retention of a durable event and on as many replicas as the most replicated one, so no dead letter
+ * is less safe than the event it came from.
+ */
+function deadLetters(model: TopologyModel): Pick<Wiring, "deadLetters"> {
+  const durable = model.messages.flatMap((m) => (m.durable ? [m.durable] : []));
+  if (durable.length === 0) return {};
+  return {
+    deadLetters: {
+      stream: deadLetterStream(model.name),
+      subjects: `${model.name}.dead.>`,
+      retentionMs: Math.max(...durable.map((d) => d.retentionMs)),
+      replicas: Math.max(...durable.map((d) => d.replicas)),
+    },
+  };
 }
 
 function typeUse(t: TypeUse): Wiring["messages"][string]["fields"][number]["type"] {

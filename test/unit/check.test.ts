@@ -371,7 +371,7 @@ describe("check — settings", () => {
       "did you mean 'memory'?",
     ]);
     const [far] = only(`${base}nats { colour "red" }`, "C2007");
-    expect(far!.hint).toBe("valid settings: nodes, url");
+    expect(far!.hint).toBe("valid settings: nodes, url, retain, deliveries, replicas, dedup");
   });
 
   it("check — invalid values: wrong kind, unknown word, range", () => {
@@ -658,5 +658,141 @@ describe("check — robustness", () => {
     expect(result.value?.services).toHaveLength(2_000);
     // Generous for slow CI machines; a quadratic pass over 2,000 services takes minutes, not seconds.
     expect(elapsed).toBeLessThan(10_000);
+  });
+});
+
+describe("check — durable events", () => {
+  const tail = "service s { emits A  on A }\n";
+
+  it("check — a durable event gets every default: 7d, 5 deliveries, 2m, replicas by node count", () => {
+    const one = model(
+      `topology t\ndurable event A { x: int }\nevent B {}\nservice s { emits A, B  on A, B }\n`,
+    );
+    expect(one.messages.map((m) => [m.name, m.durable])).toEqual([
+      ["A", { retentionMs: 604_800_000, maxDeliver: 5, replicas: 1, dedupWindowMs: 120_000 }],
+      ["B", undefined],
+    ]);
+    const three = model(`topology t\nnats { nodes 3 }\ndurable event A {}\n${tail}`);
+    expect(three.messages[0]!.durable?.replicas).toBe(3);
+    const five = model(`topology t\nnats { nodes 5 }\ndurable event A {}\n${tail}`);
+    expect(five.messages[0]!.durable?.replicas).toBe(3);
+  });
+
+  it("check — per-event settings override the nats defaults, which override the built-in ones", () => {
+    const m = model(`topology t
+nats { nodes 3  retain 14d  deliveries 8  dedup 5m }
+durable event A {} retain 30d replicas 1
+durable event B {} deliveries 2 dedup 1m
+service s { emits A, B  on A, B }
+`);
+    expect(Object.fromEntries(m.messages.map((x) => [x.name, x.durable]))).toEqual({
+      A: { retentionMs: 30 * 86_400_000, maxDeliver: 8, replicas: 1, dedupWindowMs: 300_000 },
+      B: { retentionMs: 14 * 86_400_000, maxDeliver: 2, replicas: 3, dedupWindowMs: 60_000 },
+    });
+  });
+
+  it("check — durable on a command or query is C3025 at the modifier", () => {
+    const ds = only(
+      "topology t\ndurable command C {}\ndurable query Q {} -> int retain 1d\nservice s { handles C, Q }\n",
+      "C3025",
+    );
+    expect(ds.map((d) => [d.span.start.line, d.span.start.column, d.span.end.column])).toEqual([
+      [2, 1, 8],
+      [3, 1, 8],
+    ]);
+    expect(ds[0]!.hint).toContain("idempotent");
+    // The settings of a durable query are the same slip: no C3026 on top.
+    expect(codes("topology t\ndurable query Q {} -> int retain 1d\nservice s { handles Q }\n")).toEqual([
+      "C3025@2",
+    ]);
+  });
+
+  it("check — stream settings on a message that is not durable are C3026 with the fix", () => {
+    const [d, c] = only(
+      `topology t\nevent A {} retain 1d deliveries 3\ncommand C {} dedup 1m\nservice s { emits A  on A  handles C }\n`,
+      "C3026",
+    );
+    expect(d).toMatchObject({ span: { start: { line: 2, column: 12 }, end: { line: 2, column: 34 } } });
+    expect(d!.hint).toBe("write 'durable event A' to store it, or remove the settings");
+    expect(c!.hint).toBe("remove the settings");
+  });
+
+  it("check — unknown stream settings suggest the right key, JetStream's words included", () => {
+    const ds = only(
+      `topology t\nnats { nodes 3  retention 7d  streamReplicas 3 }\ndurable event A {} maxDeliver 3 dedupe 1m colour 1\n${tail}`,
+      "C2007",
+    );
+    expect(ds.map((d) => [d.span.start.line, d.hint])).toEqual([
+      [2, "did you mean 'retain'?"],
+      [2, "did you mean 'replicas'?"],
+      [3, "did you mean 'deliveries'?"],
+      [3, "did you mean 'dedup'?"],
+      [3, "valid settings: retain, deliveries, replicas, dedup"],
+    ]);
+  });
+
+  it("check — retention and dedup take durations (C2008) within bounds (C3027, C3028)", () => {
+    expect(codes(`topology t\ndurable event A {} retain 7 dedup "2m" deliveries 1d\n${tail}`)).toEqual([
+      "C2008@2",
+      "C2008@2",
+      "C2008@2",
+    ]);
+    expect(codes(`topology t\ndurable event A {} retain 30s\n${tail}`)).toEqual(["C3027@2"]);
+    expect(codes(`topology t\ndurable event A {} retain 366d\n${tail}`)).toEqual(["C3027@2"]);
+    expect(codes(`topology t\ndurable event A {} retain 1m dedup 1m\n${tail}`)).toEqual([]);
+    expect(codes(`topology t\ndurable event A {} dedup 500ms\n${tail}`)).toEqual(["C3028@2"]);
+    // The default dedup window (2m) outlives a 1m retention: reported at the retention, the written one.
+    const [d] = only(`topology t\ndurable event A {} retain 1m\n${tail}`, "C3028");
+    expect(d).toMatchObject({ span: { start: { line: 2, column: 27 } } });
+    expect(d!.hint).toContain("'dedup 1m' or less");
+    // A nats default that conflicts with an event's own setting: at the event's line.
+    expect(codes(`topology t\nnats { dedup 1h }\ndurable event A {} retain 30m\n${tail}`)).toEqual([
+      "C3028@3",
+    ]);
+  });
+
+  it("check — a conflict in the nats defaults is reported once, not per durable event", () => {
+    expect(
+      codes(
+        `topology t\nnats { retain 1m  dedup 1h }\ndurable event A {}\ndurable event B {}\nservice s { emits A, B  on A, B }\n`,
+      ),
+    ).toEqual(["C3028@2"]);
+  });
+
+  it("check — deliveries below 1 is C3029", () => {
+    expect(codes(`topology t\ndurable event A {} deliveries 0\n${tail}`)).toEqual(["C3029@2"]);
+    expect(codes(`topology t\nnats { deliveries 0 }\ndurable event A {}\n${tail}`)).toEqual(["C3029@2"]);
+  });
+
+  it("check — stream replicas within 1, the node count and JetStream's 5 (C3030)", () => {
+    const [d] = only(`topology t\nnats { nodes 3 }\ndurable event A {} replicas 4\n${tail}`, "C3030");
+    expect(d!.hint).toBe("write 'replicas 3' or less, or 'nodes 4' in the nats block");
+    expect(codes(`topology t\nnats { nodes 7 }\ndurable event A {} replicas 6\n${tail}`)).toEqual([
+      "C3030@3",
+    ]);
+    expect(codes(`topology t\ndurable event A {} replicas 0\n${tail}`)).toEqual(["C3030@2"]);
+    expect(codes(`topology t\nnats { nodes 5 }\ndurable event A {} replicas 5\n${tail}`)).toEqual([]);
+    // An existing cluster (url) has a size the topology does not know: only JetStream's limit holds.
+    expect(
+      codes(`topology t\nnats { url "nats://n:4222"  replicas 3 }\ndurable event A {}\n${tail}`),
+    ).toEqual([]);
+  });
+
+  it("check — stream settings in nats with no durable event warn (C3031); a model is still built", () => {
+    const result = checkSource(
+      `topology t\nnats { nodes 3  retain 1d  dedup 1m }\nevent A {}\n${tail}`,
+      FILE,
+    );
+    expect(result.diagnostics.map((d) => `${d.code}@${d.span.start.line}`)).toEqual(["C3031@2"]);
+    expect(result.diagnostics[0]!.message).toContain("'retain', 'dedup'");
+    expect(result.value?.messages[0]?.durable).toBeUndefined();
+  });
+
+  it("check — a durable event nobody consumes is C3017 with a hint about its stream", () => {
+    const [d] = only(
+      "topology t\ndurable event A {}\nservice s { emits A  every 1s job  mode leader replicas 2 }\n",
+      "C3017",
+    );
+    expect(d!.hint).toContain("remove 'durable'");
   });
 });

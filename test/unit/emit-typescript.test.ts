@@ -452,6 +452,21 @@ describe("emit typescript", () => {
     expect(out).toContain("  /** Its colour; *\\/ cannot close the comment. */\n  color: Color;");
   });
 
+  it("typescript — a durable event's spec names its stream; other events carry no durable field", () => {
+    const shop = all.find((e) => e.name === "shop");
+    if (!shop) throw new Error("no shop example");
+    const loaded = load(shop.files);
+    const spec = loaded.messages.OrderCreated as EventSpec;
+    expect(spec.durable).toEqual({ stream: "catga_shop_OrderCreated" });
+    const pipeline = all.find((e) => e.name === "pipeline");
+    if (!pipeline) throw new Error("no pipeline example");
+    const events = Object.values(load(pipeline.files).messages as Record<string, EventSpec>).filter(
+      (m) => m.kind === "event",
+    );
+    expect(events.length).toBeGreaterThan(0);
+    for (const event of events) expect(event.durable).toBeUndefined();
+  });
+
   it("typescript — member names are camelCase and fall back to the declared name when two would meet", () => {
     expect(camelCase("CreateOrder")).toBe("createOrder");
     expect(camelCase("URLFetch")).toBe("urlFetch");

@@ -43,7 +43,17 @@ describe("wiring", () => {
     ]);
     expect(w.services.inventory?.handles[0]?.queue).toBe("inventory");
     expect(w.services.notifier?.subscriptions).toEqual([
-      { event: "OrderCreated", subject: "shop.event.OrderCreated", delivery: "broadcast" },
+      {
+        event: "OrderCreated",
+        subject: "shop.event.OrderCreated",
+        delivery: "broadcast",
+        durable: {
+          stream: "catga_shop_OrderCreated",
+          ackWaitMs: 10_000,
+          maxDeliver: 5,
+          deadLetterSubject: "shop.dead.notifier.OrderCreated",
+        },
+      },
     ]);
     expect(w.services.coordinator?.leader).toEqual({
       leaseMs: 10_000,
@@ -60,6 +70,98 @@ describe("wiring", () => {
     expect(w.messages.OrderCreated?.timeoutMs).toBeUndefined();
     expect(w.redis).toEqual({ mode: "sentinel", nodes: 3, master: "catga" });
     expect(w.services.order?.inboxPrefix).toBe("_INBOX.shop.order");
+  });
+
+  it("wiring — a durable event: its stream, each consumer, the saga trigger and the dead letters", () => {
+    const source = `topology t
+nats { nodes 3  deliveries 7 }
+durable event A { x: int } retain 30d
+durable event B {} replicas 1 retain 1d
+event C {}
+command Go {}
+service p { emits A, B, C  handles Go  on C }
+service g { timeout 20s  on A, B }
+service b { on A broadcast }
+service r { mode leader  replicas 2  runs S  on A }
+service l { mode leader  replicas 2  on B broadcast }
+saga S { on A  step Go irreversible }
+`;
+    const w = buildWiring(modelOf(source), { sourceName: "t.catga" });
+    expect(w.messages.A?.durable).toEqual({
+      stream: "catga_t_A",
+      retentionMs: 30 * 86_400_000,
+      maxDeliver: 7,
+      replicas: 3,
+      dedupWindowMs: 120_000,
+    });
+    expect(w.messages.B?.durable).toMatchObject({
+      stream: "catga_t_B",
+      replicas: 1,
+      retentionMs: 86_400_000,
+    });
+    expect(w.messages.C?.durable).toBeUndefined();
+    expect(w.services.g?.subscriptions.map((s) => s.durable)).toEqual([
+      {
+        stream: "catga_t_A",
+        consumer: "g",
+        ackWaitMs: 25_000,
+        maxDeliver: 7,
+        deadLetterSubject: "t.dead.g.A",
+      },
+      {
+        stream: "catga_t_B",
+        consumer: "g",
+        ackWaitMs: 25_000,
+        maxDeliver: 7,
+        deadLetterSubject: "t.dead.g.B",
+      },
+    ]);
+    // Broadcast: no shared consumer, each instance follows the stream itself.
+    expect(w.services.b?.subscriptions[0]?.durable).toEqual({
+      stream: "catga_t_A",
+      ackWaitMs: 10_000,
+      maxDeliver: 7,
+      deadLetterSubject: "t.dead.b.A",
+    });
+    expect(w.services.p?.subscriptions[0]?.durable).toBeUndefined();
+    // A leader-mode service ignores broadcast: its leader pulls from a shared durable consumer.
+    expect(w.services.l?.subscriptions[0]?.durable?.consumer).toBe("l");
+    // The saga's runner takes its trigger through its own consumer, apart from its `on A` consumer.
+    expect(w.services.r?.subscriptions[0]?.durable?.consumer).toBe("r");
+    expect(w.sagas.S?.trigger).toEqual({
+      kind: "event",
+      name: "A",
+      durable: {
+        stream: "catga_t_A",
+        consumer: "r-S",
+        ackWaitMs: 10_000,
+        maxDeliver: 7,
+        deadLetterSubject: "t.dead.r.A",
+      },
+    });
+    expect(w.deadLetters).toEqual({
+      stream: "catga_t_dead",
+      subjects: "t.dead.>",
+      retentionMs: 30 * 86_400_000,
+      replicas: 3,
+    });
+  });
+
+  it("wiring — no durable event: no durable fields and no dead-letter stream", () => {
+    const w = example("pipeline");
+    expect(w.deadLetters).toBeUndefined();
+    for (const m of Object.values(w.messages)) expect(m.durable).toBeUndefined();
+    for (const s of Object.values(w.services))
+      for (const sub of s.subscriptions) expect(sub.durable).toBeUndefined();
+  });
+
+  it("wiring — the runtime schema refuses a durable subscription without its stream", () => {
+    const w = example("shop");
+    const broken = structuredClone(w) as unknown as {
+      services: Record<string, { subscriptions: Array<{ durable?: Record<string, unknown> }> }>;
+    };
+    delete broken.services.notifier!.subscriptions[0]!.durable!.stream;
+    expect(() => parseWiring(broken, "broken")).toThrow(InvalidWiringError);
   });
 
   it("wiring — group-delivered events use the consuming service's queue", () => {

@@ -244,6 +244,42 @@ describe("format", () => {
     );
   });
 
+  it("format — prints durable events with their stream settings after the body", () => {
+    const input = [
+      "nats {nodes 3 retain 14d   dedup 5m}",
+      "durable  event A{x:int}retain 30d",
+      "  deliveries 10 // why ten",
+      "durable event B {",
+      "  a: int",
+      "  b: int",
+      "  c: int",
+      "  d: int",
+      "} replicas 1",
+      "idempotent   command C {} -> R",
+    ].join("\n");
+    expect(expectCanonical(input)).toBe(
+      file(
+        "nats { nodes 3, retain 14d, dedup 5m }",
+        "durable event A { x: int } retain 30d deliveries 10  // why ten",
+        "",
+        "durable event B {",
+        "  a: int",
+        "  b: int",
+        "  c: int",
+        "  d: int",
+        "} replicas 1",
+        "",
+        "idempotent command C {} -> R",
+      ),
+    );
+  });
+
+  it("format — a comment between a durable event's body and its settings moves above it", () => {
+    expect(expectCanonical("durable event A {} /* kept */ retain 1d\n")).toBe(
+      file("/* kept */", "durable event A {} retain 1d"),
+    );
+  });
+
   it("format — keeps at most one blank line between items, none after { or before }", () => {
     const input = "service s {\n\n\n  replicas 2\n\n\n\n  mode p2p\n  // note\n\n  emits E\n\n}";
     expect(expectCanonical(input)).toBe(

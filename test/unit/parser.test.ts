@@ -74,6 +74,50 @@ describe("parser", () => {
     expect(messages[1]!.result?.optional).toBe(true);
   });
 
+  it("parser — durable messages with stream settings after the body", () => {
+    const file = ok(
+      "durable event A { x: int } retain 30d deliveries 10\ndurable event B {}\nidempotent durable command C {} -> R dedup 5m",
+    );
+    const messages = file.declarations as MessageDecl[];
+    expect(
+      messages.map((m) => [
+        m.name.text,
+        Boolean(m.durable),
+        Boolean(m.idempotent),
+        m.settings.map((s) => `${s.key.text}=${s.value.text}`),
+      ]),
+    ).toEqual([
+      ["A", true, false, ["retain=30d", "deliveries=10"]],
+      ["B", true, false, []],
+      ["C", true, true, ["dedup=5m"]],
+    ]);
+    expect(messages[0]!.durable).toMatchObject({ start: { line: 1, column: 1 }, end: { column: 8 } });
+    expect(messages[0]!.settings[0]!.value).toMatchObject({ kind: "Duration", ms: 30 * 86_400_000 });
+    expect(messages[0]!.span.end).toMatchObject({ line: 1, column: 52 });
+  });
+
+  it("parser — days are a duration unit; settings may hold durations past 24h, intervals may not", () => {
+    const file = ok("nats { retain 400d }\nevent E {} retain 2d");
+    expect((file.declarations[0] as { settings: { value: { ms: number } }[] }).settings[0]!.value.ms).toBe(
+      400 * 86_400_000,
+    );
+    const found = errors("service s { every 2d job\n timeout 25h }\nevent E {} retain 3651d");
+    expect(found.map((d) => [d.code, d.span.start.line])).toEqual([
+      ["C1007", 1],
+      ["C1007", 2],
+      ["C1007", 3],
+    ]);
+    expect(found[0]!.hint).toBe("durations go up to 24h here");
+    expect(found[2]!.hint).toBe("durations go up to 3650d here");
+  });
+
+  it("parser — a broken stream setting is one error and the next declaration survives", () => {
+    const { value, diagnostics } = parse("durable event A {} retain\nservice s { on A }", "t.catga");
+    // Reported where the value is missing: right before the next declaration.
+    expect(diagnostics.map((d) => [d.code, d.span.start.line])).toEqual([["C1004", 2]]);
+    expect(value.declarations.map((d) => d.kind)).toEqual(["Message", "Service"]);
+  });
+
   it("parser — keywords may be used as names", () => {
     const file = ok("type T { type: string, on: int, service: bool }\nenum E { event, step }");
     expect(only(file, "Type").fields.map((f) => f.name.text)).toEqual(["type", "on", "service"]);
@@ -263,7 +307,7 @@ describe("parser recovery", () => {
 
   it("parser — invalid literals: bad units, fractions, overflow, bad escapes", () => {
     const found = errors(
-      'service s { lease 10x\n timeout 1.5s\n replicas 99999999999999999999\n image "a\\qb"\n port 25h }',
+      'service s { lease 10x\n timeout 1.5s\n replicas 99999999999999999999\n image "a\\qb"\n port 3651d }',
     );
     expect(found.map((d) => [d.code, d.span.start.line])).toEqual([
       ["C1007", 1],
@@ -272,7 +316,7 @@ describe("parser recovery", () => {
       ["C1007", 4],
       ["C1007", 5],
     ]);
-    expect(found[0]!.hint).toContain("ms, s, m or h");
+    expect(found[0]!.hint).toContain("ms, s, m, h or d");
   });
 
   it("parser — invalid UTF-8 is C1005 at the offending byte", () => {

@@ -161,6 +161,7 @@ export const messages = {
     kind: "event",
     subject: "shop.event.OrderCreated",
     schemaId: "OrderCreated@fe548755301333e4",
+    durable: { stream: "catga_shop_OrderCreated" },
     payload: OrderCreatedSchema,
   }),
   /** Puts the items of an order aside. */
