@@ -59,7 +59,16 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const scope = { service, instanceId, log, definition, bus };
   const coordination = options.coordination;
   const leadership = new Leadership({
-    ...{ wiring, service, ws, definition, bus, log, metrics, instruments, scope, coordination },
+    wiring,
+    service,
+    ws,
+    definition,
+    bus,
+    log,
+    metrics,
+    instruments,
+    scope,
+    coordination,
     shutdown: shutdown.signal,
   });
   const delivery = { log, lifecycle, metrics: new MessageMetricsTable(instruments), contexts: leadership };
@@ -70,8 +79,17 @@ export async function startHost(options: HostOptions): Promise<Host> {
     lifecycle,
   );
   const health = new Health({
-    ...{ wiring, service, ws, instanceId, transport, log, lifecycle, leadership, subscriptions },
-    ...{ metrics, instruments },
+    wiring,
+    service,
+    ws,
+    instanceId,
+    transport,
+    log,
+    lifecycle,
+    leadership,
+    subscriptions,
+    metrics,
+    instruments,
   });
   const healthPort = options.healthPort === undefined ? undefined : await health.serve(options.healthPort);
 
