@@ -79,103 +79,109 @@ export class SagaDriver {
 
   /** Drives one saga from its record until it ends or the runner stops. */
   async drive(r: SagaRecord): Promise<void> {
-    const { sagas, term, token, persistence, log } = this.#o;
-    const entry = sagas.get(r.saga);
+    const entry = this.#o.sagas.get(r.saga);
     if (entry === undefined) {
-      log.error("saga not mapped by this service; left for an instance that maps it", { sagaId: r.id });
+      this.#o.log.error("saga not mapped by this service; left for an instance that maps it", {
+        sagaId: r.id,
+      });
       return;
     }
-    const { def, timeouts } = entry;
     for (;;) {
-      term.checkStopped();
+      this.#o.term.checkStopped();
       if (r.status === "running") {
-        const step = def.steps[r.step];
-        if (step === undefined) return this.#finish(r, "completed");
-        const outcome = await this.#attempt(
-          step.command,
-          () => step.input(r.state),
-          stepKey(r.id, r.step, "do"),
-          r.correlationId,
-          timeouts[r.step] ?? step.command.timeoutMs,
-        );
-        let failure: { error: unknown; effect: boolean } | undefined;
-        let next: unknown;
-        if (outcome.ok) {
-          try {
-            next = jsonCopy(step.fold(r.state, outcome.value));
-          } catch (error) {
-            failure = { error, effect: true }; // the step ran; its result could not be folded
-          }
-        } else {
-          failure = outcome;
-        }
-        if (failure === undefined) {
-          await persistence.persist({
-            ...r,
-            step: r.step + 1,
-            state: next,
-            updatedAt: Date.now(),
-            term: token,
-          });
-          r.step++;
-          r.state = next;
-        } else {
-          log.warn("saga step failed; compensating", {
-            sagaId: r.id,
-            step: r.step,
-            command: step.command.name,
-            error: failure.error,
-          });
-          // A step that may have taken effect (no reply in time) is compensated too; one that was
-          // refused (a domain error) has nothing to undo.
-          const from = failure.effect ? r.step : r.step - 1;
-          const error = errorRecord(failure.error, r.step, step.command.name);
-          await persistence.persist({
-            ...r,
-            status: "compensating",
-            step: from,
-            error,
-            updatedAt: Date.now(),
-            term: token,
-          });
-          Object.assign(r, { status: "compensating", step: from, error });
-        }
-        continue;
-      }
-      if (r.status === "compensating") {
+        if (entry.def.steps[r.step] === undefined) return this.#finish(r, "completed");
+        await this.#advance(r, entry);
+      } else if (r.status === "compensating") {
         if (r.step < 0) return this.#finish(r, "compensated");
-        const step = def.steps[r.step];
-        if (step?.compensation === undefined || step.compensate === undefined) {
-          r.step--; // irreversible: nothing to undo, and nothing to record (the next state says it)
-          continue;
-        }
-        const compensate = step.compensate;
-        const outcome = await this.#attempt(
-          step.compensation,
-          () => compensate(r.state),
-          stepKey(r.id, r.step, "undo"),
-          r.correlationId,
-          timeouts[r.step] ?? step.compensation.timeoutMs,
-        );
-        if (outcome.ok) {
-          await persistence.persist({ ...r, step: r.step - 1, updatedAt: Date.now(), term: token });
-          r.step--;
-        } else {
-          const compensationError = errorRecord(outcome.error, r.step, step.compensation.name);
-          log.error("saga compensation failed; the saga is left failed for an operator", {
-            sagaId: r.id,
-            step: r.step,
-            command: step.compensation.name,
-            error: outcome.error,
-          });
-          r.compensationError = compensationError;
-          return this.#finish(r, "failed");
-        }
-        continue;
+        if (!(await this.#undo(r, entry))) return this.#finish(r, "failed");
+      } else {
+        // A final status found on resume: the record was written, the indexes maybe not.
+        return this.#finish(r, r.status, { recorded: true });
       }
-      // A final status found on resume: the record was written, the indexes maybe not.
-      return this.#finish(r, r.status, { recorded: true });
     }
+  }
+
+  /** Runs step `r.step` and records the next state, or, if it failed for good, the start of compensation. */
+  async #advance(r: SagaRecord, { def, timeouts }: MappedSaga): Promise<void> {
+    const { token, persistence, log } = this.#o;
+    const step = def.steps[r.step]!;
+    const outcome = await this.#attempt(
+      step.command,
+      () => step.input(r.state),
+      stepKey(r.id, r.step, "do"),
+      r.correlationId,
+      timeouts[r.step] ?? step.command.timeoutMs,
+    );
+    let failure: { error: unknown; effect: boolean } | undefined;
+    let next: unknown;
+    if (outcome.ok) {
+      try {
+        next = jsonCopy(step.fold(r.state, outcome.value));
+      } catch (error) {
+        failure = { error, effect: true }; // the step ran; its result could not be folded
+      }
+    } else {
+      failure = outcome;
+    }
+    if (failure === undefined) {
+      await persistence.persist({ ...r, step: r.step + 1, state: next, updatedAt: Date.now(), term: token });
+      r.step++;
+      r.state = next;
+      return;
+    }
+    log.warn("saga step failed; compensating", {
+      sagaId: r.id,
+      step: r.step,
+      command: step.command.name,
+      error: failure.error,
+    });
+    // A step that may have taken effect (no reply in time) is compensated too; one that was
+    // refused (a domain error) has nothing to undo.
+    const from = failure.effect ? r.step : r.step - 1;
+    const error = errorRecord(failure.error, r.step, step.command.name);
+    await persistence.persist({
+      ...r,
+      status: "compensating",
+      step: from,
+      error,
+      updatedAt: Date.now(),
+      term: token,
+    });
+    Object.assign(r, { status: "compensating", step: from, error });
+  }
+
+  /**
+   * Compensates step `r.step` and records the step before it; false (with the error recorded on
+   * `r`) when the compensation failed for good.
+   */
+  async #undo(r: SagaRecord, { def, timeouts }: MappedSaga): Promise<boolean> {
+    const { token, persistence, log } = this.#o;
+    const step = def.steps[r.step];
+    if (step?.compensation === undefined || step.compensate === undefined) {
+      r.step--; // irreversible: nothing to undo, and nothing to record (the next state says it)
+      return true;
+    }
+    const compensate = step.compensate;
+    const outcome = await this.#attempt(
+      step.compensation,
+      () => compensate(r.state),
+      stepKey(r.id, r.step, "undo"),
+      r.correlationId,
+      timeouts[r.step] ?? step.compensation.timeoutMs,
+    );
+    if (outcome.ok) {
+      await persistence.persist({ ...r, step: r.step - 1, updatedAt: Date.now(), term: token });
+      r.step--;
+      return true;
+    }
+    log.error("saga compensation failed; the saga is left failed for an operator", {
+      sagaId: r.id,
+      step: r.step,
+      command: step.compensation.name,
+      error: outcome.error,
+    });
+    r.compensationError = errorRecord(outcome.error, r.step, step.compensation.name);
+    return false;
   }
 
   /** Sends one step command (or compensation), retrying transient failures within `timeoutMs`. */
