@@ -5,7 +5,7 @@
  * request is what caps a 2-core machine's request rate.
  */
 import { H, newId } from "../_wire.js";
-import type { CallOptions, Emitter, Sender, ServiceDefinition } from "../api.js";
+import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { Logger } from "../log.js";
 import { publishEvent, sendRequest } from "../messaging.js";
@@ -18,6 +18,11 @@ export interface ContextScope {
   readonly log: Logger;
   readonly definition: ServiceDefinition;
   readonly bus: Bus;
+}
+
+/** Where a handler's context comes from (the leadership term decides what it carries). */
+export interface ContextSource {
+  context(msg: IncomingMessage | undefined, deadline: number): HostContext;
 }
 
 /**

@@ -10,10 +10,9 @@ import { InvalidMessageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage } from "../transport/types.js";
-import { schemasOf } from "./_context.js";
+import { type ContextSource, schemasOf } from "./_context.js";
 import type { Lifecycle } from "./_lifecycle.js";
 import type { MessageMetrics, MessageMetricsTable } from "./_metrics.js";
-import type { ContextSource } from "./_requests.js";
 
 /** What {@link EventDelivery} needs from its host. */
 export interface EventDeliveryOptions {

@@ -4,19 +4,14 @@
  * no promise and no microtask.
  */
 import { decode, encode, H } from "../_wire.js";
-import type { HostContext, RequestHandlerDefinition } from "../api.js";
+import type { RequestHandlerDefinition } from "../api.js";
 import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage, Transport } from "../transport/types.js";
-import { schemasOf } from "./_context.js";
+import { type ContextSource, schemasOf } from "./_context.js";
 import type { Lifecycle } from "./_lifecycle.js";
 import type { MessageMetrics, MessageMetricsTable } from "./_metrics.js";
-
-/** Where a handler's context comes from (the leadership term decides what it carries). */
-export interface ContextSource {
-  context(msg: IncomingMessage | undefined, deadline: number): HostContext;
-}
 
 /** What {@link RequestHandling} needs from its host. */
 export interface RequestHandlingOptions {
