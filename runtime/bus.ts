@@ -4,6 +4,7 @@
  * retries idempotent requests — and only those — with jittered backoff within the deadline.
  */
 
+import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } from "./_retry.js";
 import { childTraceparent, correlationOf, decode, encode, errorFromReply, H, newId } from "./_wire.js";
 import type {
   CallOptions,
@@ -44,6 +45,14 @@ export interface RetryPolicy {
   maxBackoffMs?: number;
 }
 
+/** The defaults of {@link RetryPolicy}. */
+const BUS_RETRY: RetryTiming = {
+  attemptShare: 1 / 3,
+  minAttemptMs: 100,
+  baseBackoffMs: 20,
+  maxBackoffMs: 500,
+};
+
 /** Options of {@link createBus}. */
 export interface BusOptions {
   log?: Logger;
@@ -81,12 +90,7 @@ export interface Bus extends MessageBus {
 /** A bus over `transport`. Closing the bus drains the transport. */
 export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const log = options.log ?? silentLogger;
-  const retry = {
-    attemptShare: options.retry?.attemptShare ?? 1 / 3,
-    minAttemptMs: options.retry?.minAttemptMs ?? 100,
-    baseBackoffMs: options.retry?.baseBackoffMs ?? 20,
-    maxBackoffMs: options.retry?.maxBackoffMs ?? 500,
-  };
+  const retry = retryTiming(options.retry, BUS_RETRY);
   const stats: BusStats = { requests: 0, retries: 0 };
 
   function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
@@ -99,8 +103,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       return withRetries(spec, payload, headers, timeoutMs, deadline, opts.signal);
     }
     // One attempt that waits the whole deadline, chained rather than awaited: this is every
-    // non-idempotent request, and an async frame with its own promise per request showed up in the
-    // caller's profile.
+    // non-idempotent request, and an async frame would add a promise and a microtask to each one.
     let sent: Promise<IncomingMessage>;
     try {
       const data = encode(payload);
@@ -133,10 +136,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
-      const wait = Math.min(
-        remaining,
-        Math.max(retry.minAttemptMs, Math.round(timeoutMs * retry.attemptShare)),
-      );
+      const wait = Math.min(remaining, attemptWaitMs(retry, timeoutMs));
       try {
         return resultOf(
           spec,
@@ -145,8 +145,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       } catch (error) {
         const retriable = error instanceof NoRespondersError || error instanceof TimeoutError;
         if (!retriable || signal?.aborted) throw wholeDeadline(error, spec, timeoutMs);
-        const backoff = Math.random() * Math.min(retry.maxBackoffMs, retry.baseBackoffMs * 2 ** attempt);
-        if (Date.now() + backoff >= deadline) throw wholeDeadline(error, spec, timeoutMs);
+        const backoff = backoffMs(retry, attempt);
+        if (!retryFits(backoff, deadline)) throw wholeDeadline(error, spec, timeoutMs);
         stats.retries++;
         log.debug("retrying idempotent request", { message: spec.name, attempt: attempt + 1, error });
         await sleep(backoff, signal);

@@ -1,11 +1,14 @@
 /**
- * Errors of the coordination library. Each is a named class with `name` and `cause`, so a host can
- * tell a misconfiguration (fix the environment) from an unreachable Redis (wait and retry) from a
- * fencing rejection (this instance is no longer the leader: stop the work).
+ * Errors of the coordination library. Each is a named class with `name`, `cause` and a stable
+ * `code`, extending the runtime's {@link CatgaError} like every error the runtime throws, so a host
+ * can tell a misconfiguration (fix the environment) from an unreachable Redis (wait and retry) from
+ * a fencing rejection (this instance is no longer the leader: stop the work), and a reply carries
+ * the code rather than `INTERNAL`.
  */
+import { CatgaError } from "../errors.js";
 
 /** `CATGA_REDIS_*` (or a {@link RedisConfig}) is missing or malformed. Fix the environment; retrying will not help. */
-export class RedisConfigError extends Error {
+export class RedisConfigError extends CatgaError {
   override name = "RedisConfigError";
   constructor(
     message: string,
@@ -13,7 +16,7 @@ export class RedisConfigError extends Error {
     readonly variable?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { code: "REDIS_CONFIG", cause: options?.cause });
   }
 }
 
@@ -22,7 +25,7 @@ export class RedisConfigError extends Error {
  * fail fast instead of queueing, so a leader learns in time that it cannot renew; the cause is the
  * client's error.
  */
-export class CoordinationUnavailableError extends Error {
+export class CoordinationUnavailableError extends CatgaError {
   override name = "CoordinationUnavailableError";
   constructor(
     /** What was attempted, e.g. `acquire {catga:shop:coordinator}`. */
@@ -33,7 +36,7 @@ export class CoordinationUnavailableError extends Error {
     super(
       `coordination store unavailable during ${operation}${typeof detail === "string" ? `: ${detail}` : ""} ` +
         "(check that Redis is reachable; the caller retries)",
-      options,
+      { code: "COORDINATION_UNAVAILABLE", cause: options?.cause },
     );
   }
 }
@@ -43,7 +46,7 @@ export class CoordinationUnavailableError extends Error {
  * or than the service's current term, so a newer leader (or lock holder) exists. The writer is
  * stale and must stop the work it is doing; retrying with the same token can never succeed.
  */
-export class StaleTokenError extends Error {
+export class StaleTokenError extends CatgaError {
   override name = "StaleTokenError";
   constructor(
     /** The data key (without the hash tag). */
@@ -57,13 +60,13 @@ export class StaleTokenError extends Error {
     super(
       `fenced write to '${key}' with token ${token} rejected: the store has seen token ${highest} ` +
         "(a newer leader or lock holder exists; stop this work)",
-      options,
+      { code: "STALE_TOKEN", cause: options?.cause },
     );
   }
 }
 
 /** {@link acquireLock} with `wait: { timeoutMs }` did not get the lock in time. */
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends CatgaError {
   override name = "LockTimeoutError";
   constructor(
     /** The lock's name. */
@@ -72,7 +75,10 @@ export class LockTimeoutError extends Error {
     readonly timeoutMs: number,
     options?: { cause?: unknown },
   ) {
-    super(`lock '${lock}' not acquired within ${timeoutMs} ms (another holder keeps it)`, options);
+    super(`lock '${lock}' not acquired within ${timeoutMs} ms (another holder keeps it)`, {
+      code: "LOCK_TIMEOUT",
+      cause: options?.cause,
+    });
   }
 }
 
@@ -89,7 +95,7 @@ export type LeadershipLossReason =
  * The reason of a leadership (or lock) AbortSignal: the term is over. Work started under it must
  * stop; its fenced writes will be rejected once a newer term exists.
  */
-export class LeadershipLostError extends Error {
+export class LeadershipLostError extends CatgaError {
   override name = "LeadershipLostError";
   constructor(
     /** What ended the term. */
@@ -98,7 +104,10 @@ export class LeadershipLostError extends Error {
     readonly token: number,
     options?: { cause?: unknown },
   ) {
-    super(`leadership with token ${token} lost: ${reason}`, options);
+    super(`leadership with token ${token} lost: ${reason}`, {
+      code: "LEADERSHIP_LOST",
+      cause: options?.cause,
+    });
   }
 }
 
@@ -112,7 +121,7 @@ export type LockLossReason =
   | "released";
 
 /** The reason of a lock's AbortSignal: the hold is over and work under it must stop. */
-export class LockLostError extends Error {
+export class LockLostError extends CatgaError {
   override name = "LockLostError";
   constructor(
     /** The lock's name. */
@@ -123,6 +132,6 @@ export class LockLostError extends Error {
     readonly token: number,
     options?: { cause?: unknown },
   ) {
-    super(`lock '${lock}' with token ${token} lost: ${reason}`, options);
+    super(`lock '${lock}' with token ${token} lost: ${reason}`, { code: "LOCK_LOST", cause: options?.cause });
   }
 }

@@ -10,6 +10,7 @@
  * jittered, capped backoff so the instance recovers on its own when Redis comes back.
  */
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { cappedExponential } from "../_retry.js";
 import { RedisConfigError } from "./errors.js";
 
 /** `host:port` of a sentinel or cluster node. */
@@ -95,7 +96,7 @@ export interface RedisConnectionOptions {
  * `max`; the delay is uniformly 50–100 % of that ("equal jitter").
  */
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
-  const exp = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+  const exp = cappedExponential(Math.min(Math.max(attempt - 1, 0), 30), minMs, maxMs);
   return Math.max(1, Math.round(exp / 2 + (exp / 2) * random()));
 }
 

@@ -1,0 +1,133 @@
+/**
+ * The context a handler receives with each message. Built per message, so everything costly (an
+ * AbortSignal with its timer, the emit/send tables, a child logger, even the ids from the headers)
+ * is created only when the handler first touches it: most handlers never do, and a timer per
+ * request is what caps a 2-core machine's request rate.
+ */
+import { H, newId } from "../_wire.js";
+import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
+import type { Bus } from "../bus.js";
+import type { Logger } from "../log.js";
+import { publishEvent, sendRequest } from "../messaging.js";
+import type { IncomingMessage } from "../transport/types.js";
+
+/** What every context of one instance shares: built once per host, referenced by each context. */
+export interface ContextScope {
+  readonly service: string;
+  readonly instanceId: string;
+  readonly log: Logger;
+  readonly definition: ServiceDefinition;
+  readonly bus: Bus;
+}
+
+/** Where a handler's context comes from (the leadership term decides what it carries). */
+export interface ContextSource {
+  context(msg: IncomingMessage | undefined, deadline: number): HostContext;
+}
+
+/**
+ * A handler's context. A class rather than an object literal with getters: one small object per
+ * message instead of an object plus a closure per getter.
+ */
+export class MessageContext {
+  readonly service: string;
+  readonly instance: string;
+  readonly deadline: number;
+  readonly #scope: ContextScope;
+  readonly #msg: IncomingMessage | undefined;
+  readonly #signals: readonly AbortSignal[];
+  #messageId: string | undefined;
+  #correlationId: string | undefined;
+  #signal: AbortSignal | undefined;
+  #log: Logger | undefined;
+  #emit: Record<string, Emitter<unknown>> | undefined;
+  #send: Record<string, Sender<unknown, unknown>> | undefined;
+
+  /**
+   * @param msg The message being handled; `undefined` for a scheduled job's tick.
+   * @param deadline Epoch ms the work (and everything it sends) must not outlive.
+   * @param signals What the handler's signal follows besides its deadline (shutdown, the term).
+   */
+  constructor(
+    scope: ContextScope,
+    msg: IncomingMessage | undefined,
+    deadline: number,
+    signals: readonly AbortSignal[],
+  ) {
+    this.service = scope.service;
+    this.instance = scope.instanceId;
+    this.deadline = deadline;
+    this.#scope = scope;
+    this.#msg = msg;
+    this.#signals = signals;
+  }
+
+  get messageId(): string {
+    this.#messageId ??= this.#msg?.headers[H.messageId] || newId();
+    return this.#messageId;
+  }
+
+  get correlationId(): string {
+    this.#correlationId ??= this.#msg?.headers[H.correlationId] || this.messageId;
+    return this.#correlationId;
+  }
+
+  get signal(): AbortSignal {
+    this.#signal ??= AbortSignal.any([
+      ...this.#signals,
+      AbortSignal.timeout(Math.max(1, this.deadline - Date.now())),
+    ]);
+    return this.#signal;
+  }
+
+  get log(): Logger {
+    this.#log ??= this.#scope.log.child({ correlationId: this.correlationId });
+    return this.#log;
+  }
+
+  get emit(): Record<string, Emitter<unknown>> {
+    if (this.#emit === undefined) {
+      const emit: Record<string, Emitter<unknown>> = {};
+      const bus = this.#scope.bus;
+      const correlationId = this.correlationId;
+      const traceparent = this.#msg?.headers[H.traceparent];
+      for (const [member, spec] of Object.entries(this.#scope.definition.emits)) {
+        emit[member] = (event) =>
+          publishEvent(bus, spec, event, {
+            correlationId,
+            ...(traceparent ? { traceparent } : {}),
+          } as CallOptions);
+      }
+      this.#emit = emit;
+    }
+    return this.#emit;
+  }
+
+  get send(): Record<string, Sender<unknown, unknown>> {
+    if (this.#send === undefined) {
+      const send: Record<string, Sender<unknown, unknown>> = {};
+      const bus = this.#scope.bus;
+      const correlationId = this.correlationId;
+      const traceparent = this.#msg?.headers[H.traceparent];
+      const deadline = this.deadline;
+      for (const [member, spec] of Object.entries(this.#scope.definition.sends)) {
+        send[member] = (input, opts) =>
+          sendRequest(bus, spec, input, {
+            correlationId,
+            signal: this.signal,
+            ...opts,
+            // Work caused by this message must not outlive the deadline it was given.
+            ...({ deadline, ...(traceparent ? { traceparent } : {}) } as object),
+          });
+      }
+      this.#send = send;
+    }
+    return this.#send;
+  }
+}
+
+/** For the log of an invalid message: a sender built from another schema is the usual cause. */
+export function schemasOf(schema: string, msg: IncomingMessage): { schema: string; senderSchema?: string } {
+  const sender = msg.headers[H.schema];
+  return sender !== undefined && sender !== schema ? { schema, senderSchema: sender } : { schema };
+}

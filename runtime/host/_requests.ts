@@ -1,0 +1,138 @@
+/**
+ * Request handling: a command or query is decoded, handled and answered with its result or a typed
+ * error. No async frame: a synchronous handler is answered within the delivery's call, and costs
+ * no promise and no microtask.
+ */
+import { decode, encode, H } from "../_wire.js";
+import type { RequestHandlerDefinition } from "../api.js";
+import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { isPromiseLike } from "../service-definition.js";
+import type { IncomingMessage, Transport } from "../transport/types.js";
+import { type ContextSource, schemasOf } from "./_context.js";
+import type { Lifecycle } from "./_lifecycle.js";
+import type { MessageMetrics, MessageMetricsTable } from "./_metrics.js";
+
+/** What {@link RequestHandling} needs from its host. */
+export interface RequestHandlingOptions {
+  transport: Transport;
+  log: Logger;
+  lifecycle: Lifecycle;
+  metrics: MessageMetricsTable;
+  contexts: ContextSource;
+  /** The service's timeout, for a request that carries no deadline. */
+  timeoutMs: number;
+}
+
+/** Handles the requests of one host and replies to them. */
+export class RequestHandling {
+  readonly #o: RequestHandlingOptions;
+
+  constructor(options: RequestHandlingOptions) {
+    this.#o = options;
+  }
+
+  /** Handles one delivered request; returns once it is answered, or once its handler is pending. */
+  handle(handler: RequestHandlerDefinition, msg: IncomingMessage): void {
+    const name = handler.spec.name;
+    const started = performance.now();
+    const deadlineHeader = Number(msg.headers[H.deadline]);
+    const deadline =
+      Number.isFinite(deadlineHeader) && deadlineHeader > 0 ? deadlineHeader : Date.now() + this.#o.timeoutMs;
+    const mm = this.#o.metrics.of(name, handler.spec.kind);
+    this.#o.lifecycle.begin();
+    mm.inFlight.inc();
+    if (Date.now() >= deadline) {
+      // The caller has given up already: doing the work now would only be wasted (or harmful).
+      this.#done(mm, started, "expired");
+      return;
+    }
+    let pending: unknown;
+    try {
+      const payload = decode(msg.data, name, "request");
+      pending = handler.handle(payload, this.#o.contexts.context(msg, deadline));
+    } catch (error) {
+      this.#failed(handler, msg, mm, started, error);
+      return;
+    }
+    if (isPromiseLike(pending)) {
+      pending.then(
+        (result) => this.#answered(handler, msg, mm, started, result),
+        (error: unknown) => this.#failed(handler, msg, mm, started, error),
+      );
+    } else {
+      this.#answered(handler, msg, mm, started, pending);
+    }
+  }
+
+  #answered(
+    handler: RequestHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    result: unknown,
+  ): void {
+    let body: Uint8Array;
+    try {
+      body = encode(result);
+    } catch (error) {
+      this.#failed(handler, msg, mm, started, error);
+      return;
+    }
+    this.#reply(msg, handler.spec.subject, body, true);
+    this.#o.lifecycle.counters.handled++;
+    this.#done(mm, started, "ok");
+  }
+
+  #failed(
+    handler: RequestHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    error: unknown,
+  ): void {
+    const { log, lifecycle } = this.#o;
+    const name = handler.spec.name;
+    const invalid = error instanceof InvalidMessageError;
+    if (invalid) {
+      lifecycle.counters.invalid++;
+      mm.invalid.inc();
+      log.warn("invalid message", { message: name, error, ...schemasOf(handler.spec.schemaId, msg) });
+    } else if (!(error instanceof CatgaError)) {
+      log.error("handler failed", { message: name, error });
+    }
+    lifecycle.counters.errors++;
+    const wire = toWireError(error);
+    this.#reply(msg, handler.spec.subject, encode(wire), false, wire.code);
+    this.#done(mm, started, invalid ? "invalid" : "error");
+  }
+
+  #done(mm: MessageMetrics, started: number, outcome: string): void {
+    mm.inFlight.dec();
+    mm.handled(outcome).inc();
+    mm.duration.observe((performance.now() - started) / 1000);
+    this.#o.lifecycle.end();
+  }
+
+  #reply(msg: IncomingMessage, subjectName: string, body: Uint8Array, ok: boolean, code?: string): void {
+    const { transport, log, lifecycle } = this.#o;
+    // A crashed instance's replies go nowhere, as a dead process's would.
+    if (msg.reply === undefined || lifecycle.crashed) return;
+    // A result goes without headers (see H.status); an error says so and names its code.
+    const headers = ok ? undefined : { [H.status]: "error", ...(code ? { [H.errorCode]: code } : {}) };
+    try {
+      transport.publish(msg.reply, body, headers);
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError && ok) {
+        // The caller would otherwise wait for its deadline: tell it why there is no result.
+        const tooLarge = new PayloadTooLargeError(subjectName, error.size, error.limit);
+        transport.publish(msg.reply, encode(toWireError(tooLarge)), {
+          [H.status]: "error",
+          [H.errorCode]: tooLarge.code,
+        });
+      } else {
+        log.error("cannot send reply", { message: subjectName, error });
+      }
+    }
+  }
+}
