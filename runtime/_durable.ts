@@ -22,6 +22,8 @@ import type { Wiring } from "./wiring.js";
 export const DEAD = {
   /** The consuming service whose handler gave up. */
   service: "Catga-Dead-Service",
+  /** The durable consumer it came through (a saga trigger has its own; a broadcast: the service). */
+  consumer: "Catga-Dead-Consumer",
   /** The event's subject and stream, and its sequence there. */
   subject: "Catga-Dead-Subject",
   stream: "Catga-Dead-Stream",
@@ -29,7 +31,7 @@ export const DEAD = {
   /** Deliveries made, and the last error (code: message). */
   deliveries: "Catga-Dead-Deliveries",
   reason: "Catga-Dead-Reason",
-  /** On a replayed event: the only service that handles it; every other consumer skips it. */
+  /** On a replayed event: the only consumer that handles it (see `consumer`); every other one skips it. */
   replayFor: "Catga-Replay-For",
 } as const;
 
@@ -79,6 +81,8 @@ export function durablePlan(wiring: Wiring, service: string): DurablePlan {
   if (ws === undefined) return plan;
   const events = new Set<string>(ws.emits);
   for (const s of ws.subscriptions) if (s.durable !== undefined) events.add(s.event);
+  const triggers = ws.sagas.map((g) => wiring.sagas[g]?.trigger).filter((t) => t?.durable !== undefined);
+  for (const t of triggers) events.add(t!.name);
   for (const event of [...events].sort()) {
     const m = wiring.messages[event];
     if (m?.durable === undefined) continue;
@@ -90,7 +94,7 @@ export function durablePlan(wiring: Wiring, service: string): DurablePlan {
       dedupWindowMs: m.durable.dedupWindowMs,
     });
   }
-  const consumes = ws.subscriptions.some((s) => s.durable !== undefined);
+  const consumes = triggers.length > 0 || ws.subscriptions.some((s) => s.durable !== undefined);
   if (consumes && wiring.deadLetters !== undefined) {
     const d = wiring.deadLetters;
     plan.streams.push({
@@ -110,6 +114,17 @@ export function durablePlan(wiring: Wiring, service: string): DurablePlan {
       ackWaitMs: s.durable.ackWaitMs,
     });
   }
+  for (const saga of ws.sagas) {
+    const trigger = wiring.sagas[saga]?.trigger;
+    const subject = trigger === undefined ? undefined : wiring.messages[trigger.name]?.subject;
+    if (trigger?.durable?.consumer === undefined || subject === undefined) continue;
+    plan.consumers.push({
+      stream: trigger.durable.stream,
+      name: trigger.durable.consumer,
+      filterSubject: subject,
+      ackWaitMs: trigger.durable.ackWaitMs,
+    });
+  }
   return plan;
 }
 
@@ -127,6 +142,8 @@ export async function reconcile(streams: DurableStreams, plan: DurablePlan): Pro
 export interface SettleContext {
   streams: DurableStreams;
   service: string;
+  /** The durable consumer name, or the service for a broadcast follower. */
+  consumer: string;
   /** Deliveries before a failing message is dead-lettered. */
   maxDeliver: number;
   deadLetterSubject: string;
@@ -175,6 +192,7 @@ export async function deadLetter(msg: DurableMessage, reason: string, c: SettleC
   const headers: Headers = {
     ...msg.headers,
     [DEAD.service]: c.service,
+    [DEAD.consumer]: c.consumer,
     [DEAD.subject]: msg.subject,
     [DEAD.stream]: msg.stream,
     [DEAD.seq]: String(msg.seq),
@@ -185,7 +203,7 @@ export async function deadLetter(msg: DurableMessage, reason: string, c: SettleC
   try {
     await c.streams.publish(c.deadLetterSubject, msg.data, {
       // One dead letter per message and consumer, even if two instances give up on it at once.
-      messageId: `dead-${c.service}-${msg.stream}-${msg.seq}`,
+      messageId: `dead-${c.consumer}-${msg.stream}-${msg.seq}`,
       headers,
     });
   } catch (error) {

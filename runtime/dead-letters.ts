@@ -25,6 +25,8 @@ export interface ConsumerReport {
   stream: string;
   event: string;
   service: string;
+  /** The durable consumer's name. */
+  consumer: string;
   /** `null` when the consumer does not exist (yet). */
   pending: number | null;
   ackPending: number | null;
@@ -44,6 +46,8 @@ export interface DeadLetter {
   /** Its sequence in the dead-letter stream: what `replay` takes. */
   seq: number;
   service: string;
+  /** The durable consumer that gave up (a saga trigger's own, or the service's). */
+  consumer: string;
   event: string;
   /** Where it came from. */
   subject: string;
@@ -91,20 +95,29 @@ export async function durableReport(streams: DurableStreams, wiring: Wiring): Pr
       bytes: state?.bytes ?? null,
     });
   }
+  const consumers: { service: string; event: string; stream: string; consumer: string }[] = [];
   for (const [service, ws] of Object.entries(wiring.services)) {
     for (const s of ws.subscriptions) {
-      if (s.durable?.consumer === undefined) continue;
-      const state = await streams.consumerState(s.durable.stream, s.durable.consumer);
-      report.consumers.push({
-        stream: s.durable.stream,
-        event: s.event,
-        service,
-        pending: state?.pending ?? null,
-        ackPending: state?.ackPending ?? null,
-        redelivered: state?.redelivered ?? null,
-        deadLetters: letters.filter((l) => l.service === service && l.event === s.event).length,
-      });
+      if (s.durable?.consumer !== undefined) {
+        consumers.push({ service, event: s.event, stream: s.durable.stream, consumer: s.durable.consumer });
+      }
     }
+    for (const saga of ws.sagas) {
+      const t = wiring.sagas[saga]?.trigger;
+      if (t?.durable?.consumer !== undefined) {
+        consumers.push({ service, event: t.name, stream: t.durable.stream, consumer: t.durable.consumer });
+      }
+    }
+  }
+  for (const c of consumers) {
+    const state = await streams.consumerState(c.stream, c.consumer);
+    report.consumers.push({
+      ...c,
+      pending: state?.pending ?? null,
+      ackPending: state?.ackPending ?? null,
+      redelivered: state?.redelivered ?? null,
+      deadLetters: letters.filter((l) => l.consumer === c.consumer && l.event === c.event).length,
+    });
   }
   return report;
 }
@@ -141,7 +154,7 @@ export async function listDeadLetters(
 
 /**
  * Replays a dead letter: publishes the original event again on its subject, marked for the one
- * service that dead-lettered it (the other consuming services skip it), then removes it from the
+ * consumer that dead-lettered it (every other consumer skips it), then removes it from the
  * dead-letter stream. The event keeps its Catga message id, so a handler that deduplicates on it
  * sees the same id as in the failed deliveries.
  *
@@ -159,7 +172,7 @@ export async function replayDeadLetter(
   const letter = toDeadLetter(m, wiring);
   const headers: Headers = {};
   for (const [k, v] of Object.entries(m.headers)) if (!k.startsWith("Catga-Dead-")) headers[k] = v;
-  headers[DEAD.replayFor] = letter.service;
+  headers[DEAD.replayFor] = letter.consumer;
   await streams.publish(letter.subject, m.data, {
     // A new stream message (the original is still within dedup, or was removed), once per replay.
     messageId: `replay-${d.stream}-${m.seq}`,
@@ -178,6 +191,7 @@ function toDeadLetter(m: StoredMessage, wiring: Wiring): DeadLetter {
   return {
     seq: m.seq,
     service,
+    consumer: h[DEAD.consumer] ?? service,
     event,
     subject,
     stream: h[DEAD.stream] ?? "",

@@ -370,7 +370,7 @@ export function formatStatus(report: StatusReport, topology?: string): string {
       c.pending === null
         ? "missing"
         : `pending ${c.pending}, waiting for ack ${c.ackPending}, redelivered ${c.redelivered}`;
-    lines.push(`consumer ${c.service} on ${c.event}  ${numbers}, dead letters ${c.deadLetters}`);
+    lines.push(`consumer ${c.consumer} on ${c.event}  ${numbers}, dead letters ${c.deadLetters}`);
   }
   for (const [name, c] of Object.entries(report.sagas ?? {})) {
     lines.push(
