@@ -513,11 +513,13 @@ function checkService(
 }
 
 /**
- * Service names the runtime takes for itself: NATS users of applications (`client`) and operators'
- * tools (`ops`) in the emitted permissions. A service with such a name would merge its grants with
- * theirs.
+ * Service names the runtime takes for itself: NATS users of applications (`client`), operators'
+ * tools (`ops`) and operators' dead-letter commands (`admin`, emitted when the topology has a durable
+ * event) in the emitted permissions. A service with such a name would merge its grants with theirs.
+ * `admin` is reserved even without a durable event, so making an event durable later never turns a
+ * valid topology into an invalid one.
  */
-const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(["client", "ops"]);
+const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(["admin", "client", "ops"]);
 
 /**
  * Reserved names (C3023), and names that differ in the file but become the same name in

@@ -10,14 +10,18 @@
  * `@nats-io/jetstream` 3.3: docs/build.md, "JetStream subjects"). The system account is not used.
  */
 import type { MessageModel, SagaModel, ServiceModel, TopologyModel } from "../model.js";
+import {
+  type DurableConsumption,
+  durableConsumptions,
+  sagaTriggerConsumer,
+  subscriptionConsumer,
+} from "./_durable.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
   ADMIN_USER,
   CLIENT_USER,
   controlPrefix,
   deadLetterStream,
-  deadLetterSubject,
-  eventConsumer,
   eventStream,
   heartbeatSubject,
   inboxPrefix,
@@ -116,7 +120,7 @@ function ensureStreamSubjects(stream: string): string[] {
  * subscribes to the control subjects (heartbeats, leader announcements) and its inbox and publishes
  * nothing.
  *
- * @throws Error when a service is named like a built-in user (`client`, `ops`): merging the two
+ * @throws Error when a service is named like a built-in user (`client`, `ops`, `admin`): merging the two
  *   would silently widen one of them.
  */
 export function natsPermissions(model: TopologyModel): Record<string, NatsUserPermissions> {
@@ -132,18 +136,14 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
   const durable = durableEvents(model);
   const isDurable = (event: string): boolean => messages.get(event)?.durable !== undefined;
   const reserved = builtInUsers(model);
-  const consumptions = new Map(model.services.map((s) => [s.name, consumptionsOf(s, sagas, topology)]));
-  // The durable consumers of each stream: one per service taking the event as a group.
-  const groupConsumers = new Map<string, string[]>();
-  for (const service of model.services) {
-    for (const c of consumptions.get(service.name) ?? []) {
-      if (c.delivery !== "group" || !isDurable(c.event)) continue;
-      const stream = eventStream(topology, c.event);
-      groupConsumers.set(
-        stream,
-        sortedSet([...(groupConsumers.get(stream) ?? []), eventConsumer(service.name)]),
-      );
-    }
+  // Every durable consumer the wiring names, from the same function the wiring emitter uses.
+  const consumptions = durableConsumptions(model);
+  const consumersOfStream = new Map<string, string[]>();
+  const consumptionsOf = new Map<string, DurableConsumption[]>();
+  for (const c of consumptions) {
+    consumptionsOf.set(c.service, [...(consumptionsOf.get(c.service) ?? []), c]);
+    if (c.consumer === undefined) continue;
+    consumersOfStream.set(c.stream, sortedSet([...(consumersOfStream.get(c.stream) ?? []), c.consumer]));
   }
   const out: Record<string, NatsUserPermissions> = {};
 
@@ -159,40 +159,45 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
       // publish itself is a plain publish with a reply inbox (the stream's acknowledgement).
       if (isDurable(event)) publish.push(...ensureStreamSubjects(eventStream(topology, event)));
     }
-    for (const c of consumptions.get(service.name) ?? []) {
-      const eventSubject = subject(c.event);
-      // A durable event arrives through JetStream pulls (replies to the service's own inbox),
-      // never through a core subscription: the subject itself is not granted.
-      if (!isDurable(c.event)) {
-        subscribe.push(eventSubject);
+    // A plain event arrives through a core subscription: the `on` events and the event triggers of
+    // the sagas the service runs. A durable one arrives through JetStream pulls (replies to the
+    // service's own inbox), never a core subscription: its subject itself is not granted.
+    const plainEvents = [...service.subscriptions.map((sub) => sub.event)];
+    for (const sagaName of service.runs) {
+      const saga = sagas.get(sagaName);
+      if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
+      if (saga.trigger.kind === "event") plainEvents.push(saga.trigger.name);
+    }
+    for (const event of plainEvents) if (!isDurable(event)) subscribe.push(subject(event));
+    const mine = consumptionsOf.get(service.name) ?? [];
+    const own = new Set(mine.flatMap((c) => (c.consumer === undefined ? [] : [c.consumer])));
+    for (const c of mine) {
+      publish.push(
+        ...ensureStreamSubjects(c.stream),
+        ...ensureStreamSubjects(deadLetterStream(topology)),
+        c.deadLetterSubject,
+      );
+      if (c.consumer !== undefined) {
+        publish.push(...durableConsumerSubjects(c.stream, c.consumer, c.subject));
         continue;
       }
-      const stream = eventStream(topology, c.event);
+      // An ordered consumer names itself `<random prefix>_<n>` and recreates itself under a new
+      // name after a gap, so its names cannot be listed; NATS wildcards match whole tokens only.
+      // Allow any name on this stream, and deny every durable consumer of it that is not its own
+      // (other services' `on` consumers and sagas' trigger consumers).
       publish.push(
-        ...ensureStreamSubjects(stream),
-        ...ensureStreamSubjects(deadLetterStream(topology)),
-        deadLetterSubject(topology, service.name, c.event),
+        `${JS_API}.CONSUMER.CREATE.${c.stream}.*.${c.subject}`,
+        `${JS_API}.CONSUMER.INFO.${c.stream}.*`,
+        `${JS_API}.CONSUMER.DELETE.${c.stream}.*`,
+        `${JS_API}.CONSUMER.MSG.NEXT.${c.stream}.*`,
       );
-      if (c.delivery === "group") {
-        publish.push(...durableConsumerSubjects(stream, eventConsumer(service.name), eventSubject));
-      } else {
-        // An ordered consumer names itself `<random prefix>_<n>` and recreates itself under a new
-        // name after a gap, so its names cannot be listed; NATS wildcards match whole tokens only.
-        // Allow any name on this stream, and deny the durable consumers of the other services.
-        publish.push(
-          `${JS_API}.CONSUMER.CREATE.${stream}.*.${eventSubject}`,
-          `${JS_API}.CONSUMER.INFO.${stream}.*`,
-          `${JS_API}.CONSUMER.DELETE.${stream}.*`,
-          `${JS_API}.CONSUMER.MSG.NEXT.${stream}.*`,
+      for (const other of consumersOfStream.get(c.stream) ?? []) {
+        if (own.has(other)) continue;
+        publishDeny.push(
+          `${JS_API}.CONSUMER.*.${c.stream}.${other}`,
+          `${JS_API}.CONSUMER.CREATE.${c.stream}.${other}.>`,
+          `${JS_API}.CONSUMER.MSG.NEXT.${c.stream}.${other}`,
         );
-        for (const other of groupConsumers.get(stream) ?? []) {
-          if (other === eventConsumer(service.name)) continue;
-          publishDeny.push(
-            `${JS_API}.CONSUMER.*.${stream}.${other}`,
-            `${JS_API}.CONSUMER.CREATE.${stream}.${other}.>`,
-            `${JS_API}.CONSUMER.MSG.NEXT.${stream}.${other}`,
-          );
-        }
       }
     }
     // jetstreamManager() checks that JetStream answers (account info) before anything else.
@@ -201,8 +206,7 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
     for (const sagaName of sagasOf(service)) {
       const saga = sagas.get(sagaName);
       if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
-      // An event trigger is consumed by the runner (among its consumptions above); a command
-      // trigger is already among its handlers.
+      // An event trigger is consumed by the runner (above); a command trigger is among its handlers.
       for (const step of saga.steps) {
         publish.push(subject(step.command));
         if (step.compensate !== undefined) publish.push(subject(step.compensate));
@@ -234,7 +238,7 @@ export function natsPermissions(model: TopologyModel): Record<string, NatsUserPe
   // `catga status` reads the state of each stream and durable consumer, and changes nothing.
   const streams = [...durable.map((m) => eventStream(topology, m.name)), deadLetterStream(topology)];
   const streamInfo = durable.length === 0 ? [] : streams.map((s) => `${JS_API}.STREAM.INFO.${s}`);
-  const consumerInfo = [...groupConsumers].flatMap(([stream, names]) =>
+  const consumerInfo = [...consumersOfStream].flatMap(([stream, names]) =>
     names.map((name) => `${JS_API}.CONSUMER.INFO.${stream}.${name}`),
   );
   out[OPS_USER] = {
@@ -283,7 +287,7 @@ export function natsUsers(model: TopologyModel): string[] {
 
 /**
  * The built-in NATS users of a topology: `client` and `ops`, plus `admin` when it has a durable
- * event (so a topology without one may still call a service `admin`).
+ * event. The checker reserves all three names (C3023) whatever the topology.
  */
 export function builtInUsers(model: TopologyModel): string[] {
   return durableEvents(model).length > 0 ? [CLIENT_USER, OPS_USER, ADMIN_USER] : [CLIENT_USER, OPS_USER];
@@ -302,29 +306,6 @@ function durableConsumerSubjects(stream: string, consumer: string, filterSubject
     `${JS_API}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
     `$JS.ACK.${stream}.${consumer}.>`,
   ];
-}
-
-/** One event a service consumes: an `on` subscription, or the event trigger of a saga it runs (group). */
-interface Consumption {
-  event: string;
-  delivery: "broadcast" | "group";
-}
-
-/** What a service consumes, each event once (a trigger is taken as a group, like `on Event`). */
-function consumptionsOf(
-  service: ServiceModel,
-  sagas: ReadonlyMap<string, SagaModel>,
-  topology: string,
-): Consumption[] {
-  const out = new Map<string, Consumption>();
-  for (const s of service.subscriptions) out.set(s.event, { event: s.event, delivery: s.delivery });
-  for (const sagaName of sagasOf(service)) {
-    const saga = sagas.get(sagaName);
-    if (saga === undefined) throw new Error(`NATS permissions: unknown saga ${sagaName} in ${topology}`);
-    if (saga.trigger.kind === "event" && !out.has(saga.trigger.name))
-      out.set(saga.trigger.name, { event: saga.trigger.name, delivery: "group" });
-  }
-  return [...out.values()];
 }
 
 /** The NATS user of a service, which must not be a built-in user's name. */
@@ -515,9 +496,10 @@ function userComments(
   if (consumed.length > 0) lines.push(`  consumes ${names(consumed)}`);
   for (const s of service.subscriptions) {
     if (!durable.has(s.event)) continue;
+    const consumer = subscriptionConsumer(service, s);
     lines.push(
-      s.delivery === "group"
-        ? `  ${s.event} is durable: ensures its stream and its consumer ${eventConsumer(service.name)}, pulls, acks, dead-letters`
+      consumer !== undefined
+        ? `  ${s.event} is durable: ensures its stream and its consumer ${consumer}, pulls, acks, dead-letters`
         : `  ${s.event} is durable, broadcast: ensures its stream, follows it with ordered consumers, dead-letters`,
     );
   }
@@ -536,7 +518,7 @@ function userComments(
       saga.trigger.kind !== "event"
         ? ""
         : durable.has(saga.trigger.name)
-          ? `pulls ${saga.trigger.name} through its consumer ${eventConsumer(service.name)}, `
+          ? `pulls ${saga.trigger.name} through its consumer ${sagaTriggerConsumer(saga)}, dead-letters, `
           : `hears ${saga.trigger.name}, `;
     lines.push(`  runs saga ${saga.name}: ${trigger}sends ${names(commands)}`);
   }

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { parseWiring, WIRING_VERSION, type Wiring } from "../../runtime/wiring.js";
 import type { FieldModel, MessageModel, TopologyModel, TypeUse } from "../model.js";
+import { sagaTriggerConsumer, subscriptionConsumer } from "./_durable.js";
 import type { EmitOptions, EmittedFile } from "./_files.js";
 import { stableJson } from "./_json.js";
 import {
@@ -14,7 +15,6 @@ import {
   DEFAULT_TIMEOUT_MS,
   deadLetterStream,
   deadLetterSubject,
-  eventConsumer,
   eventQueue,
   eventStream,
   healthPort,
@@ -25,7 +25,6 @@ import {
   natsUser,
   redisHashTag,
   redisMaster,
-  sagaConsumer,
 } from "./_names.js";
 
 /**
@@ -143,13 +142,8 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
         subject: subjectOf(sub.event),
         delivery: sub.delivery,
         ...(sub.delivery === "group" ? { queue: eventQueue(s.name) } : {}),
-        // In leader mode `broadcast` is ignored (C3020): only the leader consumes, so it pulls from
-        // the shared durable consumer like group delivery, and events wait out a failover.
-        ...durableConsumer(
-          s,
-          sub.event,
-          sub.delivery === "group" || s.mode === "leader" ? eventConsumer(s.name) : undefined,
-        ),
+        // The consumer comes from _durable.ts, which the NATS permissions are derived from too.
+        ...durableConsumer(s, sub.event, subscriptionConsumer(s, sub)),
       })),
       emits: [...s.emits],
       sends: [...s.sends],
@@ -166,7 +160,7 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
         kind: g.trigger.kind,
         name: g.trigger.name,
         ...(g.trigger.kind === "event" && runner !== undefined
-          ? durableConsumer(runner, g.trigger.name, sagaConsumer(runner.name, g.name))
+          ? durableConsumer(runner, g.trigger.name, sagaTriggerConsumer(g))
           : {}),
       },
       runBy: g.runBy,

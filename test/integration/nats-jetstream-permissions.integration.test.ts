@@ -35,19 +35,19 @@ import {
   OPS_USER,
 } from "../../compiler/emit/_names.js";
 import { natsPermissions, natsServerConf } from "../../compiler/emit/nats.js";
+import { buildWiring } from "../../compiler/emit/wiring.js";
 import type { TopologyModel } from "../../compiler/model.js";
 import { type NatsCluster, type NatsServer, startNats, startNatsCluster } from "../harness/nats.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
 
-/** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+/** The shop as declared: `durable event OrderCreated`, the trigger of saga PlaceOrder. */
 function durableShop(): TopologyModel {
   const file = join(EXAMPLES, "shop", "shop.catga");
   const { value, diagnostics } = checkSource(readFileSync(file, "utf8"), file);
   if (value === undefined) throw new Error(diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
-  const event = value.messages.find((m) => m.name === "OrderCreated");
-  if (event === undefined) throw new Error("the shop has no OrderCreated");
-  event.durable = { retentionMs: 604_800_000, maxDeliver: 5, replicas: 3, dedupWindowMs: 120_000 };
+  if (value.messages.find((m) => m.name === "OrderCreated")?.durable === undefined)
+    throw new Error("the shop's OrderCreated is not durable");
   return value;
 }
 
@@ -55,7 +55,16 @@ const shop = durableShop();
 const STREAM = eventStream(shop.name, "OrderCreated");
 const DEAD = deadLetterStream(shop.name);
 const SUBJECT = "shop.event.OrderCreated";
-const COORDINATOR = eventConsumer("coordinator");
+/**
+ * The coordinator's consumer of OrderCreated, as the runtime reads it from the wiring: the saga
+ * PlaceOrder's own trigger consumer `coordinator-PlaceOrder`.
+ */
+const COORDINATOR = (() => {
+  const consumer = buildWiring(shop, { sourceName: "shop.catga" }).sagas.PlaceOrder?.trigger.durable
+    ?.consumer;
+  if (consumer === undefined) throw new Error("the wiring has no durable consumer for PlaceOrder's trigger");
+  return consumer;
+})();
 
 const env: Record<string, string> = {
   [NATS_CLUSTER_PASSWORD_VAR]: `r${randomBytes(16).toString("hex")}`,
@@ -252,6 +261,39 @@ describe("nats jetstream permissions — one server running the emitted config",
     const order = await login(server.url, "order");
     await refused(order, next, () =>
       order.nc.request(next, JSON.stringify({ batch: 1, expires: 500_000_000 }), { timeout: 1000 }),
+    );
+  });
+
+  it("nats jetstream — the saga trigger consumer is the wiring's coordinator-PlaceOrder; the coordinator may not pull a consumer that is not its own", async () => {
+    expect(COORDINATOR).toBe("coordinator-PlaceOrder");
+    const coordinator = await login(server.url, "coordinator");
+    // Its service-named consumer is not in the wiring (the saga has its own), so it is not granted,
+    // nor is another service's.
+    for (const other of [eventConsumer("coordinator"), eventConsumer("notifier"), eventConsumer("order")]) {
+      const next = `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.${other}`;
+      await refused(coordinator, next, () =>
+        coordinator.nc.request(next, JSON.stringify({ batch: 1, expires: 500_000_000 }), { timeout: 1000 }),
+      );
+      await refused(coordinator, `$JS.API.CONSUMER.CREATE.${STREAM}.${other}.${SUBJECT}`, async () =>
+        (await coordinator.jsm()).consumers.add(STREAM, {
+          durable_name: other,
+          filter_subject: SUBJECT,
+          ack_policy: AckPolicy.Explicit,
+        }),
+      );
+    }
+    // The notifier may neither create nor pull the saga's consumer.
+    const notifier = await login(server.url, "notifier");
+    await refused(notifier, `$JS.API.CONSUMER.CREATE.${STREAM}.${COORDINATOR}.${SUBJECT}`, async () =>
+      (await notifier.jsm()).consumers.add(STREAM, {
+        durable_name: COORDINATOR,
+        filter_subject: SUBJECT,
+        ack_policy: AckPolicy.Explicit,
+      }),
+    );
+    const next = `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.${COORDINATOR}`;
+    await refused(notifier, next, () =>
+      notifier.nc.request(next, JSON.stringify({ batch: 1, expires: 500_000_000 }), { timeout: 1000 }),
     );
   });
 

@@ -12,6 +12,8 @@ import {
   inboxPrefix,
   leaderSubject,
   NATS_CLUSTER_PASSWORD_VAR,
+  NATS_JS_LIMIT_VARS,
+  NATS_JS_LIMITS,
   natsPasswordVar,
   natsRouteUrl,
   natsRouteVar,
@@ -37,11 +39,31 @@ function example(name: string): TopologyModel {
   return value;
 }
 
-const shop = example("shop");
+/**
+ * The shop with OrderCreated a plain event: this file tests the core NATS grants (the JetStream ones
+ * of the shop as declared, `durable event OrderCreated`, are in nats-jetstream-permissions).
+ */
+const shop = (() => {
+  const file = join(EXAMPLES, "shop", "shop.catga");
+  const source = readFileSync(file, "utf8");
+  if (!source.includes("durable event OrderCreated"))
+    throw new Error("the shop's OrderCreated is not durable");
+  const { value, diagnostics } = checkSource(
+    source.replace("durable event OrderCreated", "event OrderCreated"),
+    file,
+  );
+  if (value === undefined) throw new Error(diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  return value;
+})();
 
 /** Fresh random passwords for every user of a model (letters and digits, starting with a letter, as documented). */
 function passwordsOf(model: TopologyModel): Record<string, string> {
-  const env: Record<string, string> = { [NATS_CLUSTER_PASSWORD_VAR]: `r${randomBytes(16).toString("hex")}` };
+  const env: Record<string, string> = {
+    [NATS_CLUSTER_PASSWORD_VAR]: `r${randomBytes(16).toString("hex")}`,
+    // Read by the jetstream block of a topology with a durable event (the `-t` check below).
+    [NATS_JS_LIMIT_VARS.memory]: NATS_JS_LIMITS.memory,
+    [NATS_JS_LIMIT_VARS.file]: NATS_JS_LIMITS.file,
+  };
   for (const user of Object.keys(natsPermissions(model)))
     env[natsPasswordVar(user)] = `p${randomBytes(16).toString("hex")}`;
   return env;
@@ -351,7 +373,7 @@ describe("nats config — nats-server accepts every emitted config", () => {
       const result = spawnSync("nats-server", ["-t", "-c", path], {
         env: {
           ...process.env,
-          ...passwordsOf(shop),
+          ...passwordsOf(example("shop")), // shop.conf above is the shop as declared
           ...routeEnv([6222, 6223, 6224], "rsecret"),
           [natsPasswordVar("order")]: undefined,
           NATS_SERVER_NAME: "check",

@@ -242,7 +242,10 @@ describe("compose", () => {
         .split("\n")
         .filter((line) => !line.trimStart().startsWith("#"))
         .join("\n");
-      const vars = [...new Set([...settings.matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!))].sort();
+      // Quoted strings are subjects (`"$JS.API.INFO"`), not variable references.
+      const vars = [
+        ...new Set([...settings.replace(/"[^"]*"/g, "").matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!)),
+      ].sort();
       expect(vars.length).toBeGreaterThan(0);
       for (const node of natsNodes) {
         expect(Object.keys(doc.services[node]!.environment!).sort()).toEqual(vars);
@@ -469,15 +472,10 @@ service tRedis { replicas 1 }
 });
 
 describe("compose — durable events (JetStream)", () => {
-  /** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+  /** The shop as declared: `durable event OrderCreated`. */
   function durableShop(): TopologyModel {
     const model = exampleModel("shop");
-    model.messages.find((m) => m.name === "OrderCreated")!.durable = {
-      retentionMs: 604_800_000,
-      maxDeliver: 5,
-      replicas: 3,
-      dedupWindowMs: 120_000,
-    };
+    expect(model.messages.find((m) => m.name === "OrderCreated")?.durable).toBeDefined();
     return model;
   }
 
@@ -503,10 +501,14 @@ describe("compose — durable events (JetStream)", () => {
   });
 
   it("compose — without a durable event: no volume, no limit, no admin", () => {
-    const doc = compose(exampleModel("shop")) as Compose & { volumes?: unknown };
+    const file = join(EXAMPLES, "shop", "shop.catga");
+    const source = readFileSync(file, "utf8");
+    expect(source).toContain("durable event OrderCreated");
+    const plain = modelOf(source.replace("durable event OrderCreated", "event OrderCreated"), file);
+    const doc = compose(plain) as Compose & { volumes?: unknown };
     expect(doc.volumes).toBeUndefined();
     expect(doc.services["nats-0"]!.volumes).toEqual(["./nats/nats.conf:/etc/nats/nats.conf:ro"]);
-    expect(files(exampleModel("shop"))[".env.example"]).not.toMatch(/JS_MAX|PASSWORD_ADMIN/);
+    expect(files(plain)[".env.example"]).not.toMatch(/JS_MAX|PASSWORD_ADMIN/);
   });
 
   it("compose — with an external NATS, no JetStream volume is emitted (its operators own the server)", () => {

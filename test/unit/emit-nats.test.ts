@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { checkSource } from "../../compiler/check/index.js";
 import { natsPasswordVar } from "../../compiler/emit/_names.js";
 import { emitNats, natsPermissions, natsServerConf } from "../../compiler/emit/nats.js";
+import { buildWiring } from "../../compiler/emit/wiring.js";
 import type { TopologyModel } from "../../compiler/model.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
@@ -18,6 +19,15 @@ function modelOf(source: string, file = "t.catga"): TopologyModel {
 function example(name: string): TopologyModel {
   const file = join(EXAMPLES, name, `${name}.catga`);
   return modelOf(readFileSync(file, "utf8"), file);
+}
+
+/** The shop with OrderCreated a plain event: the permissions of core NATS alone. */
+function plainShop(): TopologyModel {
+  const file = join(EXAMPLES, "shop", "shop.catga");
+  const source = readFileSync(file, "utf8");
+  if (!source.includes("durable event OrderCreated"))
+    throw new Error("the shop's OrderCreated is not durable");
+  return modelOf(source.replace("durable event OrderCreated", "event OrderCreated"), file);
 }
 
 const REFUND = `topology a
@@ -43,8 +53,9 @@ saga Refund {
 `;
 
 describe("nats permissions", () => {
-  it("nats — shop: one user per service plus client and ops, sorted", () => {
+  it("nats — shop: one user per service plus client and ops (and admin with a durable event), sorted", () => {
     expect(Object.keys(natsPermissions(example("shop")))).toEqual([
+      "admin",
       "client",
       "coordinator",
       "inventory",
@@ -56,7 +67,7 @@ describe("nats permissions", () => {
   });
 
   it("nats — shop: order handles its commands, emits OrderCreated and nothing else", () => {
-    expect(natsPermissions(example("shop")).order).toEqual({
+    expect(natsPermissions(plainShop()).order).toEqual({
       publish: ["shop._catga.heartbeat.order", "shop.event.OrderCreated"],
       subscribe: ["_INBOX.shop.order.>", "shop.cmd.CreateOrder", "shop.query.GetOrder"],
       allowResponses: true,
@@ -64,7 +75,7 @@ describe("nats permissions", () => {
   });
 
   it("nats — shop: the saga runner sends the steps and compensations and hears the trigger", () => {
-    expect(natsPermissions(example("shop")).coordinator).toEqual({
+    expect(natsPermissions(plainShop()).coordinator).toEqual({
       publish: [
         "shop._catga.heartbeat.coordinator",
         "shop._catga.leader.coordinator",
@@ -79,7 +90,7 @@ describe("nats permissions", () => {
   });
 
   it("nats — shop: the notifier only listens; client and ops as documented", () => {
-    const p = natsPermissions(example("shop"));
+    const p = natsPermissions(plainShop());
     expect(p.notifier).toEqual({
       publish: ["shop._catga.heartbeat.notifier"],
       subscribe: ["_INBOX.shop.notifier.>", "shop.event.OrderCreated"],
@@ -182,7 +193,7 @@ describe("nats config", () => {
 
   it("nats — a user that may publish nothing is denied everything, not left unrestricted", () => {
     // nats-server 2.9 reads `publish: []` as "no restriction", so an empty list must become a deny.
-    const text = natsServerConf(example("shop"), { sourceName: "shop.catga", routes: [] });
+    const text = natsServerConf(plainShop(), { sourceName: "shop.catga", routes: [] });
     const ops = text.slice(text.indexOf('user: "ops"'));
     expect(ops.slice(0, ops.indexOf("subscribe"))).toContain('publish: { deny: [">"] }');
     expect(text).not.toMatch(/allow: \[\s*\]/);
@@ -231,12 +242,11 @@ describe("nats config", () => {
   });
 });
 
-/** The shop with OrderCreated durable, as the checker will resolve `durable event OrderCreated`. */
+/** The shop as declared: `durable event OrderCreated`. */
 function durableShop(): TopologyModel {
   const model = example("shop");
-  const event = model.messages.find((m) => m.name === "OrderCreated");
-  if (event === undefined) throw new Error("the shop has no OrderCreated");
-  event.durable = { retentionMs: 604_800_000, maxDeliver: 5, replicas: 3, dedupWindowMs: 120_000 };
+  if (model.messages.find((m) => m.name === "OrderCreated")?.durable === undefined)
+    throw new Error("the shop's OrderCreated is not durable");
   return model;
 }
 
@@ -244,10 +254,10 @@ describe("nats — durable events (JetStream)", () => {
   const STREAM = "catga_shop_OrderCreated";
 
   it("nats — without a durable event: no jetstream block, no admin user, no $JS subject", () => {
-    const text = natsServerConf(example("shop"), { sourceName: "shop.catga", routes: [] });
+    const text = natsServerConf(plainShop(), { sourceName: "shop.catga", routes: [] });
     expect(text).not.toContain("jetstream");
     expect(text).not.toContain("$JS");
-    expect(Object.keys(natsPermissions(example("shop")))).not.toContain("admin");
+    expect(Object.keys(natsPermissions(plainShop()))).not.toContain("admin");
   });
 
   it("nats — a durable event enables JetStream with the store directory and limits from the environment", () => {
@@ -281,13 +291,13 @@ describe("nats — durable events (JetStream)", () => {
     });
   });
 
-  it("nats — a group consumer (the saga trigger) gets its own durable consumer, acks and dead letters, and no core subscription", () => {
+  it("nats — a saga trigger gets the saga's own durable consumer (as in the wiring), acks and dead letters, and no core subscription", () => {
     const coordinator = natsPermissions(durableShop()).coordinator!;
     expect(coordinator.publish.filter((s) => s.startsWith("$JS") || s.startsWith("shop.dead"))).toEqual([
-      `$JS.ACK.${STREAM}.coordinator.>`,
-      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator.shop.event.OrderCreated`,
-      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
-      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator`,
+      `$JS.ACK.${STREAM}.coordinator-PlaceOrder.>`,
+      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator-PlaceOrder.shop.event.OrderCreated`,
+      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator-PlaceOrder`,
+      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator-PlaceOrder`,
       "$JS.API.INFO",
       `$JS.API.STREAM.CREATE.${STREAM}`,
       "$JS.API.STREAM.CREATE.catga_shop_dead",
@@ -315,13 +325,15 @@ describe("nats — durable events (JetStream)", () => {
     );
     expect(notifier.publish.some((s) => s.startsWith("$JS.ACK"))).toBe(false);
     expect(notifier.publishDeny).toEqual([
-      `$JS.API.CONSUMER.*.${STREAM}.coordinator`,
-      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator.>`,
-      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator`,
+      `$JS.API.CONSUMER.*.${STREAM}.coordinator-PlaceOrder`,
+      `$JS.API.CONSUMER.CREATE.${STREAM}.coordinator-PlaceOrder.>`,
+      `$JS.API.CONSUMER.MSG.NEXT.${STREAM}.coordinator-PlaceOrder`,
     ]);
     expect(notifier.subscribe).toEqual(["_INBOX.shop.notifier.>"]);
     const text = natsServerConf(durableShop(), { sourceName: "shop.catga", routes: [] });
-    expect(text).toContain(`          deny: [\n            "$JS.API.CONSUMER.*.${STREAM}.coordinator"\n`);
+    expect(text).toContain(
+      `          deny: [\n            "$JS.API.CONSUMER.*.${STREAM}.coordinator-PlaceOrder"\n`,
+    );
   });
 
   it("nats — services without a durable event get no JetStream subject", () => {
@@ -333,14 +345,14 @@ describe("nats — durable events (JetStream)", () => {
   it("nats — ops reads stream and consumer state; admin lists, reads and removes dead letters and replays", () => {
     const perms = natsPermissions(durableShop());
     expect(perms.ops!.publish).toEqual([
-      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
+      `$JS.API.CONSUMER.INFO.${STREAM}.coordinator-PlaceOrder`,
       "$JS.API.INFO",
       `$JS.API.STREAM.INFO.${STREAM}`,
       "$JS.API.STREAM.INFO.catga_shop_dead",
     ]);
     expect(perms.admin).toEqual({
       publish: [
-        `$JS.API.CONSUMER.INFO.${STREAM}.coordinator`,
+        `$JS.API.CONSUMER.INFO.${STREAM}.coordinator-PlaceOrder`,
         `$JS.API.CONSUMER.LIST.${STREAM}`,
         "$JS.API.CONSUMER.LIST.catga_shop_dead",
         `$JS.API.CONSUMER.NAMES.${STREAM}`,
@@ -362,17 +374,14 @@ describe("nats — durable events (JetStream)", () => {
   });
 
   it("nats — admin is a built-in user only with a durable event", () => {
-    const source = readFileSync(join(EXAMPLES, "shop", "shop.catga"), "utf8").replace(
-      "service inventory",
-      "service admin { handles Ping }\ncommand Ping {}\nservice inventory",
-    );
-    const plain = modelOf(source);
-    expect(Object.keys(natsPermissions(plain))).toContain("admin");
-    const durable = modelOf(source);
-    durable.messages.find((m) => m.name === "OrderCreated")!.durable = durableShop().messages.find(
-      (m) => m.name === "OrderCreated",
-    )!.durable!;
-    expect(() => natsPermissions(durable)).toThrow(/built-in NATS user admin/);
+    // The checker reserves `admin` in every topology (C3023); the emitter refuses it only where it
+    // would clash, in case a model reaches it another way.
+    const renamed = (model: TopologyModel): TopologyModel => ({
+      ...model,
+      services: model.services.map((s) => (s.name === "inventory" ? { ...s, name: "admin" } : s)),
+    });
+    expect(Object.keys(natsPermissions(renamed(plainShop())))).toContain("admin");
+    expect(() => natsPermissions(renamed(durableShop()))).toThrow(/built-in NATS user admin/);
   });
 
   it("nats — durable config is deterministic", () => {
@@ -381,5 +390,119 @@ describe("nats — durable events (JetStream)", () => {
     reordered.services.reverse();
     reordered.messages.reverse();
     expect(natsServerConf(reordered, { sourceName: "shop.catga", routes: ["nats://a:6222"] })).toBe(once);
+  });
+});
+
+/** A leader-mode `broadcast` of a durable event, a saga on it run by the same leader, a group and a p2p broadcast consumer. */
+const LEADER_SAGA = `topology t
+
+durable event Paid { id: string }
+command Pay { id: string } -> string
+command Ship { id: string }
+command Unship { id: string }
+
+service billing { handles Pay  emits Paid }
+service shipping { handles Ship, Unship }
+service ledger {
+  mode leader
+  replicas 2
+  on Paid broadcast
+  runs Fulfil
+}
+service audit { on Paid }
+service screen { on Paid broadcast }
+
+saga Fulfil {
+  on Paid
+  step Ship compensate Unship
+}
+`;
+
+describe("nats — durable consumers match the wiring", () => {
+  /** The concrete (not wildcard) durable consumers a user is granted something on, by stream. */
+  function grantedConsumers(publish: string[]): string[] {
+    const names = new Set<string>();
+    for (const s of publish) {
+      const m =
+        /^\$JS\.API\.CONSUMER\.(?:INFO|MSG\.NEXT)\.([^.]+)\.([^.]+)$/.exec(s) ??
+        /^\$JS\.API\.CONSUMER\.CREATE\.([^.]+)\.([^.]+)\./.exec(s) ??
+        /^\$JS\.ACK\.([^.]+)\.([^.]+)\.>$/.exec(s);
+      if (m !== null && m[2] !== "*") names.add(`${m[1]}/${m[2]}`);
+    }
+    return [...names].sort();
+  }
+
+  for (const [name, model] of [
+    ["shop", () => example("shop")],
+    ["leader broadcast + saga trigger", () => modelOf(LEADER_SAGA)],
+  ] as const) {
+    it(`nats — ${name}: every consumer in the wiring has exactly its grants, and no user more`, () => {
+      const m = model();
+      const wiring = buildWiring(m, { sourceName: "t.catga" });
+      const perms = natsPermissions(m);
+      const conf = natsServerConf(m, { sourceName: "t.catga", routes: [] });
+      type Durable = NonNullable<(typeof wiring.sagas)[string]["trigger"]["durable"]>;
+      const uses: { service: string; subject: string; durable: Durable }[] = [];
+      for (const [service, s] of Object.entries(wiring.services))
+        for (const sub of s.subscriptions)
+          if (sub.durable) uses.push({ service, subject: sub.subject, durable: sub.durable });
+      for (const g of Object.values(wiring.sagas)) {
+        const event = wiring.messages[g.trigger.name];
+        if (g.trigger.durable && event)
+          uses.push({ service: g.runBy, subject: event.subject, durable: g.trigger.durable });
+      }
+      const named = uses.filter((u) => u.durable.consumer !== undefined);
+      expect(named.length).toBeGreaterThan(0);
+      const allConsumers = named.map((u) => `${u.durable.stream}/${u.durable.consumer}`).sort();
+      for (const service of Object.keys(wiring.services)) {
+        const p = perms[service]!;
+        const mine = named.filter((u) => u.service === service);
+        // Exactly its own consumers, none of anyone else's.
+        expect(grantedConsumers(p.publish), service).toEqual(
+          mine.map((u) => `${u.durable.stream}/${u.durable.consumer}`).sort(),
+        );
+        for (const u of mine) {
+          const { stream, consumer } = u.durable;
+          expect(
+            p.publish.filter(
+              (s) => s.includes(`.${stream}.${consumer}.`) || s.endsWith(`.${stream}.${consumer}`),
+            ),
+          ).toEqual([
+            `$JS.ACK.${stream}.${consumer}.>`,
+            `$JS.API.CONSUMER.CREATE.${stream}.${consumer}.${u.subject}`,
+            `$JS.API.CONSUMER.INFO.${stream}.${consumer}`,
+            `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+          ]);
+          expect(conf).toContain(`"$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}"`);
+        }
+        for (const u of uses.filter((x) => x.service === service))
+          expect(p.publish, service).toContain(u.durable.deadLetterSubject);
+        // An ordered (p2p broadcast) consumer is denied every durable consumer of its stream.
+        for (const u of uses.filter((x) => x.service === service && x.durable.consumer === undefined)) {
+          for (const other of named.filter((x) => x.durable.stream === u.durable.stream))
+            expect(p.publishDeny, service).toEqual(
+              expect.arrayContaining([
+                `$JS.API.CONSUMER.*.${other.durable.stream}.${other.durable.consumer}`,
+                `$JS.API.CONSUMER.CREATE.${other.durable.stream}.${other.durable.consumer}.>`,
+                `$JS.API.CONSUMER.MSG.NEXT.${other.durable.stream}.${other.durable.consumer}`,
+              ]),
+            );
+        }
+      }
+      // ops and admin read the state of exactly these consumers.
+      for (const user of ["ops", "admin"])
+        expect(grantedConsumers(perms[user]!.publish), user).toEqual(allConsumers);
+    });
+  }
+
+  it("nats — leader broadcast pulls the service's durable consumer; the saga its own", () => {
+    const wiring = buildWiring(modelOf(LEADER_SAGA), { sourceName: "t.catga" });
+    expect(wiring.services.ledger!.subscriptions[0]!.durable?.consumer).toBe("ledger");
+    expect(wiring.sagas.Fulfil!.trigger.durable?.consumer).toBe("ledger-Fulfil");
+    expect(wiring.services.screen!.subscriptions[0]!.durable?.consumer).toBeUndefined();
+    const ledger = natsPermissions(modelOf(LEADER_SAGA)).ledger!;
+    expect(ledger.publish.some((s) => s.includes(".*"))).toBe(false);
+    expect(ledger.publishDeny).toBeUndefined();
+    expect(ledger.subscribe).not.toContain("t.event.Paid");
   });
 });
