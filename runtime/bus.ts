@@ -160,6 +160,20 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     request,
     publish(spec, event, opts = {}) {
       const headers = messageHeaders(spec.schemaId, opts);
+      if (spec.durable !== undefined) {
+        // A durable event is published when its stream has stored it: the promise is the stream's
+        // acknowledgement, and the message id is the stream's dedup key (Nats-Msg-Id).
+        let stored: Promise<unknown>;
+        try {
+          stored = transport.streams().publish(spec.subject, encode(event), {
+            messageId: headers[H.messageId]!,
+            headers,
+          });
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return stored.then(noop);
+      }
       // Publishing is synchronous on every transport: one shared settled promise instead of a new
       // one per event (a handler emitting a burst of events allocates nothing for them).
       try {
@@ -199,6 +213,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
 }
 
 const PUBLISHED: Promise<void> = Promise.resolve();
+const noop = (): void => {};
 
 /**
  * The headers every request and event carries: its id, the correlation id when the message does

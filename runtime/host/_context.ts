@@ -4,6 +4,7 @@
  * is created only when the handler first touches it: most handlers never do, and a timer per
  * request is what caps a 2-core machine's request rate.
  */
+import { derivedEventId } from "../_durable.js";
 import { H, newId } from "../_wire.js";
 import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
@@ -42,6 +43,10 @@ export class MessageContext {
   #log: Logger | undefined;
   #emit: Record<string, Emitter<unknown>> | undefined;
   #send: Record<string, Sender<unknown, unknown>> | undefined;
+  /** The stream acknowledgements of the durable events emitted so far (none: undefined). */
+  #stored: Promise<void>[] | undefined;
+  /** Durable events emitted so far, per event: the ordinal in each derived message id. */
+  #ordinals: Map<string, number> | undefined;
 
   /**
    * @param msg The message being handled; `undefined` for a scheduled job's tick.
@@ -80,6 +85,27 @@ export class MessageContext {
     return this.#signal;
   }
 
+  /**
+   * 1 on a message's first delivery; a durable event delivered again after a failure or a crash
+   * counts on (2, 3, …).
+   */
+  get deliveryCount(): number {
+    return (this.#msg as { deliveryCount?: number } | undefined)?.deliveryCount ?? 1;
+  }
+
+  /**
+   * Settles once every durable event emitted from this context is stored by its stream, rejecting
+   * with the first failure; `undefined` when none was emitted (the common case costs no promise).
+   * A request is answered, and a durable delivery acknowledged, only after this: a reply means the
+   * events it caused are stored.
+   */
+  emitted(): Promise<void> | undefined {
+    const stored = this.#stored;
+    if (stored === undefined) return undefined;
+    this.#stored = undefined;
+    return Promise.all(stored).then(() => this.emitted());
+  }
+
   get log(): Logger {
     this.#log ??= this.#scope.log.child({ correlationId: this.correlationId });
     return this.#log;
@@ -92,11 +118,32 @@ export class MessageContext {
       const correlationId = this.correlationId;
       const traceparent = this.#msg?.headers[H.traceparent];
       for (const [member, spec] of Object.entries(this.#scope.definition.emits)) {
-        emit[member] = (event) =>
-          publishEvent(bus, spec, event, {
+        if (spec.durable === undefined) {
+          emit[member] = (event) =>
+            publishEvent(bus, spec, event, {
+              correlationId,
+              ...(traceparent ? { traceparent } : {}),
+            } as CallOptions);
+          continue;
+        }
+        emit[member] = (event) => {
+          // Derived from the handled message's id: a retry of that message emits the same ids, and
+          // the stream's dedup window keeps each event once.
+          this.#ordinals ??= new Map();
+          const n = this.#ordinals.get(spec.name) ?? 0;
+          this.#ordinals.set(spec.name, n + 1);
+          const stored = publishEvent(bus, spec, event, {
             correlationId,
+            messageId: derivedEventId(this.messageId, spec.name, n),
             ...(traceparent ? { traceparent } : {}),
           } as CallOptions);
+          // Observed by emitted(); this copy only keeps a handler that never awaits it (and then
+          // fails) from leaving an unhandled rejection behind.
+          stored.catch(ignore);
+          this.#stored ??= [];
+          this.#stored.push(stored);
+          return stored;
+        };
       }
       this.#emit = emit;
     }
@@ -124,6 +171,13 @@ export class MessageContext {
     }
     return this.#send;
   }
+}
+
+const ignore = (): void => {};
+
+/** What the request and event paths ask of a context once its handler has returned. */
+export function emittedBy(ctx: HostContext): Promise<void> | undefined {
+  return ctx instanceof MessageContext ? ctx.emitted() : undefined;
 }
 
 /** For the log of an invalid message: a sender built from another schema is the usual cause. */

@@ -5,14 +5,17 @@
  * those would be a large share of its work (the measurement is in docs/benchmarks.md).
  */
 import { decode } from "../_wire.js";
-import type { EventHandlerDefinition } from "../api.js";
+import type { EventHandlerDefinition, HostContext } from "../api.js";
 import { InvalidMessageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage } from "../transport/types.js";
-import { type ContextSource, schemasOf } from "./_context.js";
+import { type ContextSource, emittedBy, schemasOf } from "./_context.js";
 import type { Lifecycle } from "./_lifecycle.js";
 import type { MessageMetrics, MessageMetricsTable } from "./_metrics.js";
+
+/** Learns how the handling of one event ended (`error` is set when `ok` is false). */
+export type AfterEvent = (ok: boolean, error: unknown) => void;
 
 /** What {@link EventDelivery} needs from its host. */
 export interface EventDeliveryOptions {
@@ -32,29 +35,54 @@ export class EventDelivery {
     this.#o = options;
   }
 
-  /** Handles one delivered event; returns at once for a synchronous handler. */
-  handle(handler: EventHandlerDefinition, msg: IncomingMessage): void {
+  /**
+   * Handles one delivered event; returns at once for a synchronous handler. `after` (durable
+   * deliveries) learns the outcome once the handler and the durable events it emitted have
+   * settled: that is when a durable delivery is acknowledged or given back.
+   */
+  handle(handler: EventHandlerDefinition, msg: IncomingMessage, after?: AfterEvent): void {
     const name = handler.spec.name;
     const started = performance.now();
     const mm = this.#o.metrics.of(name, "event");
     this.#o.lifecycle.begin();
     mm.inFlight.inc();
     let pending: unknown;
+    let ctx: HostContext;
     try {
       const payload = decode(msg.data, name, "event");
-      pending = handler.handle(payload, this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs));
+      ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs);
+      pending = handler.handle(payload, ctx);
     } catch (error) {
-      this.#done(handler, msg, mm, started, false, error);
+      this.#done(handler, msg, mm, started, false, error, after);
       return;
     }
     if (isPromiseLike(pending)) {
       pending.then(
-        () => this.#done(handler, msg, mm, started, true, undefined),
-        (error: unknown) => this.#done(handler, msg, mm, started, false, error),
+        () => this.#returned(handler, msg, mm, started, ctx, after),
+        (error: unknown) => this.#done(handler, msg, mm, started, false, error, after),
       );
     } else {
-      this.#done(handler, msg, mm, started, true, undefined);
+      this.#returned(handler, msg, mm, started, ctx, after);
     }
+  }
+
+  #returned(
+    handler: EventHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    ctx: HostContext,
+    after: AfterEvent | undefined,
+  ): void {
+    const stored = emittedBy(ctx);
+    if (stored === undefined) {
+      this.#done(handler, msg, mm, started, true, undefined, after);
+      return;
+    }
+    stored.then(
+      () => this.#done(handler, msg, mm, started, true, undefined, after),
+      (error: unknown) => this.#done(handler, msg, mm, started, false, error, after),
+    );
   }
 
   #done(
@@ -64,6 +92,7 @@ export class EventDelivery {
     started: number,
     ok: boolean,
     error: unknown,
+    after?: AfterEvent,
   ): void {
     const { log, lifecycle } = this.#o;
     let outcome = "ok";
@@ -85,6 +114,7 @@ export class EventDelivery {
     mm.inFlight.dec();
     mm.handled(outcome).inc();
     mm.duration.observe((performance.now() - started) / 1000);
+    if (after !== undefined) after(ok, error);
     lifecycle.end();
   }
 }

@@ -4,12 +4,12 @@
  * no promise and no microtask.
  */
 import { decode, encode, H } from "../_wire.js";
-import type { RequestHandlerDefinition } from "../api.js";
+import type { HostContext, RequestHandlerDefinition } from "../api.js";
 import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage, Transport } from "../transport/types.js";
-import { type ContextSource, schemasOf } from "./_context.js";
+import { type ContextSource, emittedBy, schemasOf } from "./_context.js";
 import type { Lifecycle } from "./_lifecycle.js";
 import type { MessageMetrics, MessageMetricsTable } from "./_metrics.js";
 
@@ -48,21 +48,43 @@ export class RequestHandling {
       return;
     }
     let pending: unknown;
+    let ctx: HostContext;
     try {
       const payload = decode(msg.data, name, "request");
-      pending = handler.handle(payload, this.#o.contexts.context(msg, deadline));
+      ctx = this.#o.contexts.context(msg, deadline);
+      pending = handler.handle(payload, ctx);
     } catch (error) {
       this.#failed(handler, msg, mm, started, error);
       return;
     }
     if (isPromiseLike(pending)) {
       pending.then(
-        (result) => this.#answered(handler, msg, mm, started, result),
+        (result) => this.#returned(handler, msg, mm, started, ctx, result),
         (error: unknown) => this.#failed(handler, msg, mm, started, error),
       );
     } else {
-      this.#answered(handler, msg, mm, started, pending);
+      this.#returned(handler, msg, mm, started, ctx, pending);
     }
+  }
+
+  /** The handler returned: answer once every durable event it emitted is stored (a reply promises it). */
+  #returned(
+    handler: RequestHandlerDefinition,
+    msg: IncomingMessage,
+    mm: MessageMetrics,
+    started: number,
+    ctx: HostContext,
+    result: unknown,
+  ): void {
+    const stored = emittedBy(ctx);
+    if (stored === undefined) {
+      this.#answered(handler, msg, mm, started, result);
+      return;
+    }
+    stored.then(
+      () => this.#answered(handler, msg, mm, started, result),
+      (error: unknown) => this.#failed(handler, msg, mm, started, error),
+    );
   }
 
   #answered(

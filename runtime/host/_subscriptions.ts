@@ -19,6 +19,8 @@ export interface SourceHandle {
    * resolves. In-flight work is awaited by the host, not here.
    */
   drain(): Promise<void>;
+  /** Resolves once deliveries flow (a durable consumption is open on the server). Absent: at once. */
+  readonly ready?: Promise<void>;
 }
 
 /** One source of deliveries to this instance's handlers. */
@@ -48,7 +50,8 @@ export function coreSources(
   }
   for (const s of ws.subscriptions) {
     const handler = definition.events[s.event];
-    if (handler === undefined) continue;
+    // Durable events come through their stream (see _durable-sources.ts), never a core subscription.
+    if (handler === undefined || s.durable !== undefined) continue;
     const options = s.delivery === "group" && s.queue ? { queue: s.queue } : {};
     const deliver = (msg: IncomingMessage) => events.handle(handler, msg);
     sources.push({ subscribe: () => transport.subscribe(s.subject, options, deliver) });
@@ -74,6 +77,11 @@ export class Subscriptions {
     if (this.subscribed || this.#lifecycle.draining) return;
     this.#active = this.#sources.map((s) => s.subscribe());
     this.subscribed = true;
+  }
+
+  /** Resolves once every started source delivers (durable consumptions are open on the server). */
+  async ready(): Promise<void> {
+    await Promise.all(this.#active.map((s) => s.ready));
   }
 
   /** Stops every source, handing over what was received; in-flight work goes on. */

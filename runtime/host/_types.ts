@@ -2,6 +2,8 @@
  * The public shapes of a host: its options, what it reports and the handle a caller gets back.
  * Kept apart from `startHost` so every part of the host can name them without importing the entry.
  */
+
+import type { RedeliveryPolicy } from "../_durable.js";
 import type { ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -57,6 +59,12 @@ export interface HostOptions {
    * once across the cluster, even across a change of leader.
    */
   coordination?: CoordinationBackend;
+  /**
+   * Backoff of a durable event's redeliveries after its handler failed (doubling from `baseMs`,
+   * with jitter, up to `maxMs`).
+   * @default { baseMs: 1000, maxMs: 30000 }
+   */
+  durableRedelivery?: RedeliveryPolicy;
 }
 
 /** Per-instance counters, as heartbeats and status report them. */

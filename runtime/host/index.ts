@@ -18,11 +18,14 @@
  * - `_lifecycle.ts`: in-flight tracking, drain and crash flags.
  */
 import { hostname } from "node:os";
+import { type DurablePlan, durablePlan, reconcile } from "../_durable.js";
 import { createBus } from "../bus.js";
-import { CatgaError } from "../errors.js";
+import { CatgaError, StreamConfigConflictError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { Registry } from "../metrics.js";
+import type { Transport } from "../transport/types.js";
 import { checkedService, DefinitionMismatchError } from "./_definition.js";
+import { durableSources } from "./_durable-sources.js";
 import { EventDelivery } from "./_events.js";
 import { Health } from "./_health.js";
 import { Leadership } from "./_leadership.js";
@@ -74,10 +77,19 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const delivery = { log, lifecycle, metrics: new MessageMetricsTable(instruments), contexts: leadership };
   const requests = new RequestHandling({ ...delivery, transport, timeoutMs: ws.timeoutMs });
   const events = new EventDelivery({ ...delivery, timeoutMs: ws.timeoutMs });
+  const durable = durableSources({
+    ...{ service, ws, definition, transport, events, log },
+    ...(options.durableRedelivery ? { redelivery: options.durableRedelivery } : {}),
+    serving: () => !lifecycle.crashed && (ws.mode === "p2p" || leadership.role === "leader"),
+  });
   const subscriptions = new Subscriptions(
-    coreSources(ws, definition, transport, requests, events),
+    [...coreSources(ws, definition, transport, requests, events), ...durable],
     lifecycle,
   );
+  // Streams and consumers exist before anything is published or pulled; a change the server cannot
+  // apply in place stops the start here, with the field named (StreamConfigConflictError).
+  const plan = durablePlan(wiring, service);
+  if (plan.streams.length > 0) await reconcileWithRetry(transport, plan, log);
   const health = new Health({
     wiring,
     service,
@@ -93,8 +105,17 @@ export async function startHost(options: HostOptions): Promise<Host> {
   });
   const healthPort = options.healthPort === undefined ? undefined : await health.serve(options.healthPort);
 
-  if (ws.mode === "p2p") subscriptions.subscribe();
-  else campaign(options.leader, service, { leadership, subscriptions, health });
+  if (ws.mode === "p2p") {
+    subscriptions.subscribe();
+    // An instance is started once its durable consumptions are open: a broadcast follower then
+    // hears every event published after startHost resolves.
+    // Bounded: a JetStream that stays away must not hold the start forever (pulling goes on).
+    const opened = await Promise.race([
+      subscriptions.ready().then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, 30_000, false).unref()),
+    ]);
+    if (!opened) log.warn("durable consumptions not open after 30 s; starting anyway");
+  } else campaign(options.leader, service, { leadership, subscriptions, health });
   await transport.flush();
   health.startBeating(options.heartbeatMs ?? 2000);
   log.info("instance started", { role: leadership.role, mode: ws.mode });
@@ -116,6 +137,25 @@ export async function startHost(options: HostOptions): Promise<Host> {
     stop: ({ graceMs = 10_000 } = {}) => stop(parts, graceMs),
     crash: () => crash(parts),
   };
+}
+
+/**
+ * Reconciles the durable plan, retrying while JetStream is not yet available (a cluster still
+ * electing its meta leader answers "no responders" or times out) for up to 30 s. A configuration
+ * conflict is not retried: it needs a person.
+ */
+async function reconcileWithRetry(transport: Transport, plan: DurablePlan, log: Logger): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await reconcile(transport.streams(), plan);
+      return;
+    } catch (error) {
+      if (error instanceof StreamConfigConflictError || Date.now() > deadline) throw error;
+      if (attempt === 0) log.warn("durable streams not ready; retrying", { error });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
 }
 
 /** The parts the end of an instance goes through. */

@@ -248,7 +248,18 @@ export function jetStreamStreams(nc: NatsConnection, log: Logger = silentLogger)
       // client's ordered consumer would, on a reset before its first message, start over from
       // sequence 1 and replay the whole stream.
       let start: number | undefined;
+      let deliveredSinceCheck = false;
       return pull(log.child({ stream, follow: filterSubject }), {
+        // The stream has a message past the last one handed over, and nothing came for a whole
+        // period: the ordered consumer is stuck (see FOLLOW_WATCHDOG_MS); open a new one from there.
+        stalled: async () => {
+          if (deliveredSinceCheck || start === undefined) {
+            deliveredSinceCheck = false;
+            return false;
+          }
+          const info = await (await jsm()).streams.info(stream);
+          return info.state.last_seq >= start;
+        },
         open: async () => {
           if (start === undefined) {
             const info = await (await jsm()).streams.info(stream);
@@ -264,6 +275,7 @@ export function jetStreamStreams(nc: NatsConnection, log: Logger = silentLogger)
         // stream deleted, say) is it opened again, from just after the last message handed over.
         onMessage: (m) => {
           start = m.seq + 1;
+          deliveredSinceCheck = true;
         },
         handler,
         maxInFlight: Number.POSITIVE_INFINITY,
@@ -331,7 +343,20 @@ interface PullOptions {
   handler(msg: DurableMessage): void;
   maxInFlight: number;
   ackable: boolean;
+  /**
+   * Checked every {@link FOLLOW_WATCHDOG_MS} while open: true when the stream holds messages this
+   * consumption has not delivered and it delivered nothing since the last check. The consumption
+   * is then reopened (follow only; see there).
+   */
+  stalled?(): Promise<boolean>;
 }
+
+/**
+ * How often a follower checks that it is not stuck behind its stream. Measured on nats-server
+ * 2.9.10 with the client's ordered consumer: after the server holding its ephemeral consumer died,
+ * the consumer neither resumed nor reported missed heartbeats within 60 s in 2 of 4 runs.
+ */
+const FOLLOW_WATCHDOG_MS = 2000;
 
 /**
  * Runs a consumption until stopped: opens it, hands messages over while fewer than `maxInFlight`
@@ -352,28 +377,39 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
   };
   let wakeSleep: (() => void) | undefined;
 
+  let opened!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
   const run = async () => {
     let failures = 0;
     while (!stopped) {
       try {
         const { messages, ackWaitMs } = await options.open();
         current = messages;
+        opened();
         if (stopped) {
           await messages.close();
           break;
         }
         failures = 0;
         void watch(messages, log, options.ackable);
-        for await (const m of messages) {
-          while (inFlight >= options.maxInFlight && !stopped) await new Promise<void>((r) => (wake = r));
-          if (stopped) {
-            // Pulled but never handed over: returned at once instead of after the ack wait.
-            if (options.ackable) m.nak();
-            continue;
+        const watchdog =
+          options.stalled === undefined ? undefined : startWatchdog(messages, options.stalled, log);
+        try {
+          for await (const m of messages) {
+            while (inFlight >= options.maxInFlight && !stopped) await new Promise<void>((r) => (wake = r));
+            if (stopped) {
+              // Pulled but never handed over: returned at once instead of after the ack wait.
+              if (options.ackable) m.nak();
+              continue;
+            }
+            options.onMessage?.(m);
+            inFlight++;
+            options.handler(new JetStreamMessage(m, options.ackable ? settled : undefined, ackWaitMs));
           }
-          options.onMessage?.(m);
-          inFlight++;
-          options.handler(new JetStreamMessage(m, options.ackable ? settled : undefined, ackWaitMs));
+        } finally {
+          if (watchdog !== undefined) clearInterval(watchdog);
         }
         if (!stopped) log.warn("stream consumption ended; restarting");
       } catch (error) {
@@ -388,8 +424,9 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
       }
     }
   };
-  const done = run();
+  const done = run().finally(() => opened());
   return {
+    ready,
     async stop() {
       if (stopped) return done;
       stopped = true;
@@ -399,6 +436,31 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
       await done;
     },
   };
+}
+
+/** Closes `messages` (so the loop opens a new consumption) once `stalled` says it is stuck. */
+function startWatchdog(
+  messages: ConsumerMessages,
+  stalled: () => Promise<boolean>,
+  log: Logger,
+): NodeJS.Timeout {
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    stalled()
+      .then(async (stuck) => {
+        if (!stuck) return;
+        log.warn("stream follow stalled behind its stream; reopening it");
+        await messages.close();
+      })
+      .catch(() => undefined) // JetStream unreachable now: the next check asks again
+      .finally(() => {
+        checking = false;
+      });
+  }, FOLLOW_WATCHDOG_MS);
+  timer.unref();
+  return timer;
 }
 
 async function watch(messages: ConsumerMessages, log: Logger, reopen: boolean): Promise<void> {

@@ -153,6 +153,11 @@ export interface DurableSubscription {
    * to the handler keep their ack/nak.
    */
   stop(): Promise<void>;
+  /**
+   * Resolves once the consumption is open on the server (for `follow`: once its starting point is
+   * fixed, so every message stored from then on is delivered). Absent: open at once.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** What a stream holds now (for `catga status`). */
