@@ -3,6 +3,7 @@
  * and the work a term owns (the leader's scheduled jobs and saga runner). A p2p instance is a
  * `peer` for life and never has a term.
  */
+import type { RedeliveryPolicy } from "../_durable.js";
 import type { HostContext, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -28,6 +29,8 @@ export interface LeadershipOptions {
   instruments: HostInstruments;
   scope: ContextScope;
   coordination: CoordinationBackend | undefined;
+  /** Backoff of durable saga triggers given back (see HostOptions.durableRedelivery). */
+  redelivery?: RedeliveryPolicy | undefined;
   /** Aborts when the instance stops or crashes. */
   shutdown: AbortSignal;
 }
@@ -177,6 +180,7 @@ export class Leadership {
       log,
       metrics,
       ...(previous ? { after: previous } : {}),
+      ...(this.#o.redelivery ? { redelivery: this.#o.redelivery } : {}),
     });
   }
 }

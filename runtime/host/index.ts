@@ -73,6 +73,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     scope,
     coordination,
     shutdown: shutdown.signal,
+    redelivery: options.durableRedelivery,
   });
   const delivery = { log, lifecycle, metrics: new MessageMetricsTable(instruments), contexts: leadership };
   const requests = new RequestHandling({ ...delivery, transport, timeoutMs: ws.timeoutMs });

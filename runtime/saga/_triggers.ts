@@ -4,29 +4,60 @@
  * goes through {@link SagaStarter.start}, whose promise settles only after the saga's record is
  * persisted: a durable trigger source acknowledges on that.
  */
+import {
+  DEAD,
+  deadLetter,
+  overDelivered,
+  type RedeliveryPolicy,
+  type SettleContext,
+  settle,
+} from "../_durable.js";
 import { correlationOf, decode, encode, H } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { IncomingMessage, TransportSubscription } from "../transport/types.js";
-import type { WiringService } from "../wiring.js";
+import type {
+  DurableMessage,
+  DurableSubscription,
+  IncomingMessage,
+  TransportSubscription,
+} from "../transport/types.js";
+import type { Wiring, WiringService } from "../wiring.js";
 import type { MappedSaga } from "./_driver.js";
 import type { SagaStarter } from "./_start.js";
+import { SagaStopped } from "./_term.js";
+
+/**
+ * Sagas a runner drives at once before it stops taking durable triggers: the trigger waits (holding
+ * its consumer's slot, so the stream keeps the rest) until one ends. Without a bound, a backlog
+ * after a failover starts thousands of sagas whose state writes and step requests crowd out the
+ * lease renewals that keep this instance the leader.
+ */
+export const MAX_RUNNING_SAGAS = 256;
+
+/** Durable triggers pulled and not yet settled, per saga and leader. */
+const TRIGGERS_IN_FLIGHT = 64;
 
 /** What {@link SagaTriggers} needs from its runner. */
 export interface SagaTriggersOptions {
   service: string;
+  wiring: Wiring;
   ws: WiringService;
   sagas: ReadonlyMap<string, MappedSaga>;
   bus: Bus;
   starter: SagaStarter;
   log: Logger;
+  /** Sagas being driven now, for the bound on durable triggers. */
+  running(): number;
+  /** Aborts when the runner's term ends. */
+  signal: AbortSignal;
+  redelivery?: RedeliveryPolicy;
 }
 
 /** The trigger subscriptions of one runner. */
 export class SagaTriggers {
   readonly #o: SagaTriggersOptions;
-  #subscriptions: TransportSubscription[] = [];
+  #subscriptions: (TransportSubscription | { drain(): Promise<void> })[] = [];
 
   constructor(options: SagaTriggersOptions) {
     this.#o = options;
@@ -41,6 +72,12 @@ export class SagaTriggers {
     const byEvent = new Map<string, string[]>();
     for (const [name, { def }] of sagas) {
       if (def.trigger.kind !== "event") continue;
+      const durable = this.#o.wiring.sagas[name]?.trigger.durable;
+      if (durable?.consumer !== undefined) {
+        // Each saga has its own durable consumer: the leader alone pulls, for this term only.
+        this.#subscriptions.push(this.#consume(name, { ...durable, consumer: durable.consumer }));
+        continue;
+      }
       byEvent.set(def.trigger.subject, [...(byEvent.get(def.trigger.subject) ?? []), name]);
     }
     for (const [subject, names] of byEvent) {
@@ -62,6 +99,72 @@ export class SagaTriggers {
     const subs = this.#subscriptions;
     this.#subscriptions = [];
     await Promise.all(subs.map((s) => s.drain().catch(() => {})));
+  }
+
+  /**
+   * Pulls a saga's durable trigger. A trigger is acknowledged only once the saga's record is
+   * persisted (or found: a redelivery starts nothing twice, the saga id derives from the trigger's
+   * message id); a trigger that could not start its saga is given back and delivered again — at
+   * once when this term is over, so the next leader takes it; with backoff when the store failed;
+   * to the dead letters when its payload is malformed or it failed every delivery.
+   */
+  #consume(
+    name: string,
+    d: { stream: string; consumer: string; maxDeliver: number; deadLetterSubject: string },
+  ): { drain(): Promise<void> } {
+    const { service, bus, log } = this.#o;
+    const streams = bus.transport.streams();
+    const settleContext: SettleContext = {
+      streams,
+      service,
+      consumer: d.consumer,
+      maxDeliver: d.maxDeliver,
+      deadLetterSubject: d.deadLetterSubject,
+      log,
+      ...(this.#o.redelivery ? { redelivery: this.#o.redelivery } : {}),
+    };
+    const sub: DurableSubscription = streams.consume(
+      d.stream,
+      d.consumer,
+      (msg) => void this.#onDurable(name, msg, settleContext),
+      { maxInFlight: TRIGGERS_IN_FLIGHT },
+    );
+    return { drain: () => sub.stop() };
+  }
+
+  async #onDurable(name: string, msg: DurableMessage, c: SettleContext): Promise<void> {
+    const target = msg.headers[DEAD.replayFor];
+    if (target !== undefined && target !== c.consumer) {
+      msg.ack();
+      return;
+    }
+    if (overDelivered(msg, c.maxDeliver)) {
+      await deadLetter(msg, `delivered ${msg.deliveryCount} times without an outcome`, c);
+      return;
+    }
+    // Back-pressure: wait while the runner is at its bound, keeping the ack wait alive.
+    let waited = 0;
+    while (this.#o.running() >= MAX_RUNNING_SAGAS && !this.#o.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      waited += 50;
+      if (waited % 2000 === 0) msg.working();
+    }
+    try {
+      if (this.#o.signal.aborted) throw new NotLeaderError(this.#o.service);
+      await this.#o.starter.start(name, decode(msg.data, name, "event"), triggerOf(msg));
+      msg.ack();
+    } catch (error) {
+      if (error instanceof NotLeaderError || error instanceof SagaStopped || this.#o.signal.aborted) {
+        msg.nak();
+        return;
+      }
+      this.#o.log.warn("saga trigger not started; it will be delivered again", {
+        saga: name,
+        deliveries: msg.deliveryCount,
+        error,
+      });
+      await settle(msg, { ok: false, error }, c);
+    }
   }
 
   #onEvent(names: readonly string[], msg: IncomingMessage): void {

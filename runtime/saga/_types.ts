@@ -2,6 +2,7 @@
  * The public shapes of a saga runner: its options, what `start` resolves with, its counters and
  * the runner itself. Kept apart from `startSagaRunner` so every part can name them.
  */
+import type { RedeliveryPolicy } from "../_durable.js";
 import type { ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -72,6 +73,11 @@ export interface SagaRunnerOptions {
    * @default 86_400_000 (24 h)
    */
   retentionMs?: number;
+  /**
+   * Backoff of a durable trigger given back after its saga could not start (the store failed).
+   * @default { baseMs: 1000, maxMs: 30000 }
+   */
+  redelivery?: RedeliveryPolicy;
 }
 
 /** What {@link SagaRunner.start} resolves with. */

@@ -107,7 +107,12 @@ export function startSagaRunner(options: SagaRunnerOptions): SagaRunner {
     stats,
     ready: () => ready,
   });
-  const triggers = new SagaTriggers({ service, ws, sagas, bus, starter, log });
+  const triggers = new SagaTriggers({
+    ...{ service, wiring, ws, sagas, bus, starter, log },
+    running: () => loops.size,
+    signal: term.signal,
+    ...(options.redelivery ? { redelivery: options.redelivery } : {}),
+  });
 
   const ready: Promise<void> = (async () => {
     await options.after?.catch(() => {});

@@ -20,7 +20,7 @@ import { type StandaloneRedis, startRedis } from "../harness/redis.js";
  * cluster with JetStream, Redis, the coordinator as three `catga run` processes (2 s lease), each
  * connected to one NATS node. Orders (`durable event OrderPlaced`, each starting a PlaceOrder saga)
  * are published at a steady rate while the coordinator's leader is SIGKILLed, paused past its lease,
- * cut off by the loss of its NATS server, or while Redis stalls. Every order must end (completed, or
+ * cut off by the loss of its NATS server, or while Redis stalls (every client paused 1.5 s). Every order must end (completed, or
  * compensated where the order asks for a refusal): no trigger lost, no step's effect applied twice.
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -190,13 +190,15 @@ describe("chaos — durable saga triggers under leader faults", () => {
     await expectAllEnded(orders);
   }, 180_000);
 
-  it("chaos — Redis stalls twice (DEBUG SLEEP) while sagas start: every order ends", async () => {
+  it("chaos — Redis stalls twice (CLIENT PAUSE 1.5 s) while sagas start: every order ends", async () => {
     const admin = new Redis(redis.url);
     try {
       const orders = await placeDuring("stall", 300, 40, async () => {
-        await admin.call("DEBUG", "SLEEP", "1.5");
-        await new Promise((r) => setTimeout(r, 1500));
-        await admin.call("DEBUG", "SLEEP", "1.5");
+        // Every client's commands wait 1.5 s: longer than the runtime's Redis command timeout, so
+        // saga starts (and lease renewals) fail as in a Sentinel failover or an overloaded Redis.
+        await admin.call("CLIENT", "PAUSE", "1500", "ALL");
+        await new Promise((r) => setTimeout(r, 3000));
+        await admin.call("CLIENT", "PAUSE", "1500", "ALL");
       });
       await expectAllEnded(orders);
     } finally {
