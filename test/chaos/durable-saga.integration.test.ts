@@ -118,7 +118,11 @@ describe("chaos — durable saga triggers under leader faults", () => {
         unfinished = records.filter((r) => r !== undefined && !FINAL.includes(r.status)).length;
         return missing === 0 && unfinished === 0;
       },
-      { timeoutMs: 90_000, intervalMs: 250, describe: () => `${missing} never started, ${unfinished} unfinished` },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+        describe: () => `${missing} never started, ${unfinished} unfinished`,
+      },
     );
     const records = await Promise.all(orders.map((o) => record(o.id)));
     for (const [i, o] of orders.entries()) {

@@ -301,6 +301,21 @@ describe("catga up on examples/shop with real servers", () => {
     expect(sagas.compensated).toBeLessThanOrEqual(
       [...statuses.values()].filter((x) => x === "cancelled").length,
     );
+    // OrderCreated is durable: its stream holds the 300, the saga's consumer took every one, and
+    // nothing was dead-lettered.
+    const durable = s.durable!;
+    const stream = durable.streams.find((x) => x.name === "catga_shop_OrderCreated");
+    expect(stream?.messages).toBeGreaterThanOrEqual(300);
+    expect(durable.consumers.find((c) => c.consumer === "coordinator-PlaceOrder")).toMatchObject({
+      service: "coordinator",
+      event: "OrderCreated",
+      pending: 0,
+      ackPending: 0,
+      deadLetters: 0,
+    });
+    const letters = await catga(dir.path, ["dead-letters"]);
+    expect(letters.code, letters.stderr).toBe(0);
+    expect(letters.stdout).toBe("no dead letters\n");
   }, 300_000);
 
   it("kill — SIGKILL of the coordinator's leader: a standby leads with a higher fencing token and runs the sagas", async () => {
@@ -311,7 +326,10 @@ describe("catga up on examples/shop with real servers", () => {
     expect(r.stdout).toContain(`killed ${before.instance}`);
     expect(running(pid)).toBe(false);
     expect(state().instances.some((i) => i.id === before.instance)).toBe(false);
-    // The 10 s lease of the crashed leader runs out first.
+    // Orders keep coming while no coordinator leads (its 10 s lease runs out first): OrderCreated is
+    // durable, so their events wait in the stream for the next leader instead of reaching nobody.
+    const duringFailover = await placeOrders(100);
+    const leaderless = service(await status(), "coordinator").leader === null;
     const after = await statusUntil("a new coordinator leader", (s) => {
       const leader = service(s, "coordinator").leader;
       return leader !== null && leader.instance !== before.instance;
@@ -320,8 +338,16 @@ describe("catga up on examples/shop with real servers", () => {
     expect(BigInt(coordinator.leader!.fencingToken)).toBeGreaterThan(BigInt(before.fencingToken));
     expect(coordinator.instances.map((i) => i.id)).not.toContain(before.instance);
     expect(coordinator.instances.filter((i) => i.role === "standby")).toHaveLength(1);
-    // Only the leader runs PlaceOrder: orders placed now are paid by the new one.
+    // Only the leader runs PlaceOrder: orders placed now are paid by the new one, and so are the
+    // orders placed while nobody led: not one was lost.
     expectSagaOutcomes(await settled(await placeOrders(100)));
+    const t = tally(await settled(duringFailover));
+    const samovars = [...duringFailover.keys()].filter(isSamovar).length;
+    expect(t, "orders placed during the failover").toEqual({
+      "samovar cancelled": samovars,
+      "other paid": duringFailover.size - samovars,
+    });
+    expect(leaderless, "the orders were placed while no coordinator led").toBe(true);
   }, 300_000);
 
   it("scale — order=7 starts order-5 and order-6, which take their share of the orders", async () => {
