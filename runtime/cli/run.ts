@@ -83,6 +83,7 @@ export async function run(
   let host: Host;
   let graceMs: number;
   let redis: Redis | Cluster | undefined;
+  let electionRedis: Redis | Cluster | undefined;
   try {
     const preliminary = readRunConfig(flags, env);
     const wiring = await loadWiring(preliminary.wiringFile);
@@ -125,8 +126,13 @@ export async function run(
       // and the elector keeps trying; commands fail fast meanwhile, so nothing piles up.
       redis.on("error", (error: Error) => log.warn("redis error", { error: error.message }));
       coordination = new RedisCoordination(redis);
+      // The lease has a connection of its own: renewals must not queue behind the service's own
+      // Redis work (saga state writes under load), or a busy leader misses its renewal deadline,
+      // steps down, and its successor inherits the backlog.
+      electionRedis = createRedis(config.redis);
+      electionRedis.on("error", () => {}); // reported by the elector as renewal failures
       leader = leaderGate({
-        backend: coordination,
+        backend: new RedisCoordination(electionRedis),
         service: ws,
         instanceId: config.instanceId,
         transport,
@@ -161,6 +167,7 @@ export async function run(
       host.stop({ graceMs }).then(
         () => {
           redis?.disconnect();
+          electionRedis?.disconnect();
           resolveExit(0);
         },
         (error: unknown) => {
