@@ -172,9 +172,9 @@ describe("chaos — durable saga triggers under leader faults", () => {
     dir?.remove();
   });
 
-  it("chaos — 200 orders/s for 8 s: the leader keeps its lease (one term throughout) and every order ends", async () => {
+  it("chaos — 400 orders/s for 8 s: the leader keeps its lease (one term throughout) and every order ends", async () => {
     const leader = await waitForLeader();
-    const orders = await placeDuring("load", 1600, 200, async () => {});
+    const orders = await placeDuring("load", 3200, 400, async () => {});
     await expectAllEnded(orders);
     const now = await waitForLeader();
     // Lease renewals have their own Redis connection and at most 256 sagas run at once: a leader
