@@ -314,7 +314,8 @@ export class MemoryStreamStore {
       if (c.pending.get(seq) === entry) c.pending.delete(seq);
       release();
       const count = c.deliveries.get(seq) ?? 0;
-      if (again === undefined || count >= c.config.maxDeliver) {
+      // maxDeliver below 1 is unlimited, as JetStream's -1.
+      if (again === undefined || (c.config.maxDeliver > 0 && count >= c.config.maxDeliver)) {
         c.deliveries.delete(seq);
       } else {
         const requeue = () => {

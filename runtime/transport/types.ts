@@ -123,7 +123,10 @@ export interface ConsumerConfig {
   filterSubject: string;
   /** A delivery not acknowledged within this long is delivered again. */
   ackWaitMs: number;
-  /** Deliveries of one message before the server stops delivering it. */
+  /**
+   * Deliveries of one message before the server stops delivering it; -1: no limit (what the
+   * runtime's own consumers use: it dead-letters by itself, see runtime/_durable.ts).
+   */
   maxDeliver: number;
 }
 
