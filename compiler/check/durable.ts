@@ -1,60 +1,16 @@
 import { type Diagnostic, diagnostic, type MessageDecl, type Setting, type Span } from "../../dsl/index.js";
 import type { DurableModel, NatsModel } from "../model.js";
-import { suggest } from "./_text.js";
-import { checkKeys, durationValue, intValue } from "./_values.js";
+import { checkKeys } from "./_values.js";
+import {
+  DEFAULT_DEDUP_WINDOW_MS,
+  DEFAULT_MAX_DELIVER,
+  DEFAULT_RETENTION_MS,
+  dedupWithinRetention,
+  readStreamSettings,
+  STREAM_KEYS,
+  suggestStreamKey,
+} from "./settings.js";
 import type { SymbolTable } from "./symbols.js";
-
-/**
- * Stream settings of durable events: written in the `nats { }` block as defaults for every durable
- * event, or after the body of one durable event (`durable event A { … } retain 30d`) for it alone.
- */
-export const STREAM_KEYS = ["retain", "deliveries", "replicas", "dedup"] as const;
-
-/** How long a stream keeps an event when nothing says otherwise: a week covers a long weekend's outage. */
-export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
-/** Deliveries of one event to one consuming service before it is dead-lettered. */
-export const DEFAULT_MAX_DELIVER = 5;
-/** JetStream's own default duplicate window: a client's retries happen well within it. */
-export const DEFAULT_DEDUP_WINDOW_MS = 2 * 60_000;
-/**
- * Retention bounds (C3027): below a minute a consumer that restarts finds its events gone; above a
- * year a stream is an archive, which belongs in a database.
- */
-export const RETENTION_MIN_MS = 60_000;
-export const RETENTION_MAX_MS = 365 * 86_400_000;
-/** Shortest dedup window (C3028): a retry after a lost acknowledgement takes about that long. */
-export const DEDUP_MIN_MS = 1_000;
-/** JetStream replicates a stream on at most 5 servers. */
-export const MAX_STREAM_REPLICAS = 5;
-
-/** The names people reach for first, from JetStream's own vocabulary: "did you mean" hints. */
-const ALIASES: Record<string, (typeof STREAM_KEYS)[number]> = {
-  retention: "retain",
-  maxAge: "retain",
-  ttl: "retain",
-  maxDeliver: "deliveries",
-  maxDeliveries: "deliveries",
-  retries: "deliveries",
-  attempts: "deliveries",
-  streamReplicas: "replicas",
-  replication: "replicas",
-  duplicateWindow: "dedup",
-  dedupWindow: "dedup",
-  duplicates: "dedup",
-};
-
-/** "Did you mean" for an unknown stream setting: a JetStream word first, then the closest key. */
-export function suggestStreamKey(key: string, others: readonly string[] = []): string | undefined {
-  return ALIASES[key] ?? suggest(key, [...STREAM_KEYS, ...others]);
-}
-
-/** One written stream setting, valid on its own. */
-interface Written {
-  value: number;
-  setting: Setting;
-}
-
-type StreamSettings = Partial<Record<(typeof STREAM_KEYS)[number], Written>>;
 
 /**
  * Checks durable events and their stream settings, and resolves every durable event's settings
@@ -82,7 +38,13 @@ export function checkDurable(
     reported.add(key);
     out.push(d);
   };
-  const base = readStreamSettings(defaults, nats, "'nats'", report);
+  const streamSettings = (found: ReadonlyMap<string, Setting>, where: string) => {
+    const sink: Diagnostic[] = [];
+    const read = readStreamSettings(found, nats, where, sink);
+    for (const d of sink) report(d);
+    return read;
+  };
+  const base = streamSettings(defaults, "'nats'");
 
   const durable = new Map<string, DurableModel>();
   const durableEvents: MessageDecl[] = [];
@@ -123,35 +85,15 @@ export function checkDurable(
     const found = checkKeys(message.settings, STREAM_KEYS, `event '${name}'`, out, (s) =>
       suggestStreamKey(s.key.text),
     );
-    const own = readStreamSettings(found, nats, `event '${name}'`, report);
+    const own = streamSettings(found, `event '${name}'`);
     const pick = (key: (typeof STREAM_KEYS)[number]) => own[key] ?? base[key];
-    const retain = pick("retain");
-    const dedup = pick("dedup");
-    const retentionMs = retain?.value ?? DEFAULT_RETENTION_MS;
-    const dedupWindowMs = dedup?.value ?? DEFAULT_DEDUP_WINDOW_MS;
-    if (dedupWindowMs > retentionMs) {
-      // At the written one of the two, the event's own first: that is the line to change.
-      const at = own.dedup ?? own.retain ?? dedup ?? retain;
-      if (at) {
-        const dedupText = dedup ? dedup.setting.value.text : "2m, the default";
-        const retainText = retain ? retain.setting.value.text : "7d, the default";
-        report(
-          diagnostic(
-            "C3028",
-            at.setting.value.span,
-            `the dedup window of event '${name}' (${dedupText}) is longer than its retention (${retainText})`,
-            {
-              hint: `JetStream needs the dedup window within the retention: write 'dedup ${retainText.split(" ")[0]}' or less, or retain longer`,
-            },
-          ),
-        );
-      }
-    }
+    const beyond = dedupWithinRetention(name, own, base);
+    if (beyond) report(beyond);
     durable.set(name, {
-      retentionMs,
+      retentionMs: pick("retain")?.value ?? DEFAULT_RETENTION_MS,
       maxDeliver: pick("deliveries")?.value ?? DEFAULT_MAX_DELIVER,
       replicas: pick("replicas")?.value ?? (nats.nodes >= 3 ? 3 : 1),
-      dedupWindowMs,
+      dedupWindowMs: pick("dedup")?.value ?? DEFAULT_DEDUP_WINDOW_MS,
     });
   }
 
@@ -170,100 +112,4 @@ export function checkDurable(
     );
   }
   return durable;
-}
-
-/** Reads and checks the values of one block of stream settings, each on its own. */
-function readStreamSettings(
-  found: ReadonlyMap<string, Setting>,
-  nats: NatsModel,
-  where: string,
-  report: (d: Diagnostic) => void,
-): StreamSettings {
-  const result: StreamSettings = {};
-  const sink: Diagnostic[] = [];
-
-  const retain = found.get("retain");
-  if (retain) {
-    const ms = durationValue(retain, sink);
-    if (ms !== undefined && (ms < RETENTION_MIN_MS || ms > RETENTION_MAX_MS)) {
-      report(
-        diagnostic(
-          "C3027",
-          retain.value.span,
-          `retention ${retain.value.text} in ${where} is outside 1m to 365d`,
-          {
-            hint:
-              ms < RETENTION_MIN_MS
-                ? "a consumer restarting would find its events gone: keep them at least 1m (7d is the default)"
-                : "a stream is not an archive: keep events at most 365d, and store history in a database",
-          },
-        ),
-      );
-    } else if (ms !== undefined) result.retain = { value: ms, setting: retain };
-  }
-
-  const dedup = found.get("dedup");
-  if (dedup) {
-    const ms = durationValue(dedup, sink);
-    if (ms !== undefined && ms < DEDUP_MIN_MS) {
-      report(
-        diagnostic(
-          "C3028",
-          dedup.value.span,
-          `dedup window ${dedup.value.text} in ${where} is shorter than 1s`,
-          {
-            hint: "a client retrying a publish whose acknowledgement was lost would store the event twice: use at least 1s (2m is the default)",
-          },
-        ),
-      );
-    } else if (ms !== undefined) result.dedup = { value: ms, setting: dedup };
-  }
-
-  const deliveries = found.get("deliveries");
-  if (deliveries) {
-    const n = intValue(deliveries, sink);
-    if (n !== undefined && n < 1) {
-      report(
-        diagnostic(
-          "C3029",
-          deliveries.value.span,
-          `'deliveries ${n}' in ${where} would never deliver an event`,
-          {
-            hint: "deliveries counts attempts before an event is dead-lettered: write 'deliveries 1' or more (5 is the default)",
-          },
-        ),
-      );
-    } else if (n !== undefined) result.deliveries = { value: n, setting: deliveries };
-  }
-
-  const replicas = found.get("replicas");
-  if (replicas) {
-    const n = intValue(replicas, sink);
-    // With `url`, the cluster is someone else's and its size unknown: only JetStream's limit holds.
-    const nodes = nats.url === undefined ? nats.nodes : MAX_STREAM_REPLICAS;
-    const max = Math.min(MAX_STREAM_REPLICAS, nodes);
-    if (n !== undefined && (n < 1 || n > max)) {
-      report(
-        diagnostic(
-          "C3030",
-          replicas.value.span,
-          n < 1
-            ? `a stream needs at least 1 replica, not ${n} (in ${where})`
-            : n > MAX_STREAM_REPLICAS
-              ? `JetStream replicates a stream on at most ${MAX_STREAM_REPLICAS} servers, not ${n} (in ${where})`
-              : `${n} stream replicas need ${n} NATS servers, but the cluster has ${nodes} (in ${where})`,
-          {
-            hint:
-              n < 1
-                ? "write 'replicas 1' or more"
-                : n > MAX_STREAM_REPLICAS
-                  ? `write 'replicas ${max}' or less; 3 survives the loss of one server`
-                  : `write 'replicas ${max}' or less, or 'nodes ${n}' in the nats block`,
-          },
-        ),
-      );
-    } else if (n !== undefined) result.replicas = { value: n, setting: replicas };
-  }
-  for (const d of sink) report(d);
-  return result;
 }

@@ -17,23 +17,21 @@ import {
 import type { TopologyModel } from "../model.js";
 import { repairFile } from "./_repair.js";
 import { buildModel } from "./build-model.js";
-import {
-  checkDurable,
-  DEDUP_MIN_MS,
-  DEFAULT_DEDUP_WINDOW_MS,
-  DEFAULT_MAX_DELIVER,
-  DEFAULT_RETENTION_MS,
-  MAX_STREAM_REPLICAS,
-  RETENTION_MAX_MS,
-  RETENTION_MIN_MS,
-} from "./durable.js";
+import { checkDurable } from "./durable.js";
 import { checkTopology, EVERY_MIN_MS } from "./rules.js";
 import {
   checkInfra,
   checkServiceSettings,
+  DEDUP_MIN_MS,
+  DEFAULT_DEDUP_WINDOW_MS,
   DEFAULT_LEASE_MS,
+  DEFAULT_MAX_DELIVER,
+  DEFAULT_RETENTION_MS,
   LEASE_MAX_MS,
   LEASE_MIN_MS,
+  MAX_STREAM_REPLICAS,
+  RETENTION_MAX_MS,
+  RETENTION_MIN_MS,
   type ServiceSettings,
   TIMEOUT_MAX_MS,
 } from "./settings.js";
