@@ -123,7 +123,10 @@ export interface ConsumerConfig {
   filterSubject: string;
   /** A delivery not acknowledged within this long is delivered again. */
   ackWaitMs: number;
-  /** Deliveries of one message before the server stops delivering it. */
+  /**
+   * Deliveries of one message before the server stops delivering it; -1 (or 0): no limit, as on
+   * JetStream. The runtime's own consumers use -1 and dead-letter by themselves.
+   */
   maxDeliver: number;
 }
 
