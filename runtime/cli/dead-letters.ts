@@ -33,7 +33,8 @@ Options:
   -h, --help       show this help
 
 NATS credentials come from CATGA_NATS_USER and CATGA_NATS_PASSWORD (the emitted configs' operator
-user). Exit 1: NATS unreachable or a dead letter not found; 2: usage or configuration error.
+user). Exit 1: NATS unreachable or a dead letter not found (those replayed before it are printed);
+2: usage or configuration error.
 `;
 
 interface Io {
@@ -127,13 +128,23 @@ export async function deadLetters(
         ? (await listDeadLetters(streams, wiring, service === undefined ? {} : { service })).map((l) => l.seq)
         : numbers;
     const replayed: DeadLetter[] = [];
-    for (const seq of targets) replayed.push(await replayDeadLetter(streams, wiring, seq));
-    if (values.json) io.stdout(`${JSON.stringify(replayed, null, 2)}\n`);
-    else {
-      for (const l of replayed)
-        io.stdout(`replayed ${l.seq}: ${l.event} for ${l.service} (${l.messageId})\n`);
-      if (replayed.length === 0) io.stdout("no dead letter to replay\n");
+    // What was replayed is printed even when a later sequence fails: the operator must know which
+    // dead letters are gone (replayed) before running the command again.
+    const report = () => {
+      if (values.json) io.stdout(`${JSON.stringify(replayed, null, 2)}\n`);
+      else {
+        for (const l of replayed)
+          io.stdout(`replayed ${l.seq}: ${l.event} for ${l.service} (${l.messageId})\n`);
+        if (replayed.length === 0) io.stdout("no dead letter to replay\n");
+      }
+    };
+    try {
+      for (const seq of targets) replayed.push(await replayDeadLetter(streams, wiring, seq));
+    } catch (error) {
+      if (replayed.length > 0) report();
+      throw error;
     }
+    report();
     return 0;
   } catch (error) {
     io.stderr(`catga dead-letters: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -171,8 +182,9 @@ function target(
   values: Record<string, string | boolean | undefined>,
   env: Readonly<Record<string, string | undefined>>,
 ): { wiring: Wiring; urls: string[] } {
-  const nats = (values.nats as string | undefined) ?? env.CATGA_NATS_URLS;
-  const wiringFile = (values.wiring as string | undefined) ?? env.CATGA_WIRING;
+  // An empty variable is an unset one (\`CATGA_WIRING= catga dead-letters\`), not a file named "".
+  const nats = (values.nats as string | undefined) ?? (env.CATGA_NATS_URLS || undefined);
+  const wiringFile = (values.wiring as string | undefined) ?? (env.CATGA_WIRING || undefined);
   const state = nats === undefined || wiringFile === undefined ? readState() : undefined;
   const file = wiringFile ?? state?.wiring;
   if (file === undefined) {

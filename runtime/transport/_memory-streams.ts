@@ -314,8 +314,9 @@ export class MemoryStreamStore {
       if (c.pending.get(seq) === entry) c.pending.delete(seq);
       release();
       const count = c.deliveries.get(seq) ?? 0;
-      // maxDeliver below 1 is unlimited, as JetStream's -1.
-      if (again === undefined || (c.config.maxDeliver > 0 && count >= c.config.maxDeliver)) {
+      // maxDeliver -1 (or 0) is JetStream's "no limit": the runtime's consumers use it.
+      const limited = c.config.maxDeliver > 0;
+      if (again === undefined || (limited && count >= c.config.maxDeliver)) {
         c.deliveries.delete(seq);
       } else {
         const requeue = () => {

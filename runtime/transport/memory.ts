@@ -16,7 +16,9 @@ import { randomUUID } from "node:crypto";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import { MemoryStreamStore } from "./_memory-streams.js";
 import {
+  type DurableMessage,
   type DurableStreams,
+  type DurableSubscription,
   type Headers,
   type IncomingMessage,
   messageSize,
@@ -125,6 +127,9 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
   const mine = new Set<Entry>();
   let closed = false;
   let streams: DurableStreams | undefined;
+  /** The durable consumptions and follows opened through this connection. */
+  const durable = new Set<DurableSubscription>();
+  const stopDurable = () => Promise.all([...durable].map((d) => d.stop()));
 
   const ensureOpen = () => {
     if (closed) throw new Error("the in-memory connection is closed");
@@ -170,7 +175,7 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
   return {
     kind: "memory",
     streams() {
-      streams ??= hub.streamStore.api();
+      streams ??= connectionStreams(hub.streamStore.api(), () => closed, durable);
       return streams;
     },
     maxPayload: () => hub.maxPayload,
@@ -214,6 +219,7 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
             }),
         ),
       );
+      await stopDurable();
       closed = true;
     },
     async close() {
@@ -223,6 +229,57 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
       }
       mine.clear();
       closed = true;
+      // As a closed NATS connection takes its pull subscriptions along: nothing more is pulled for
+      // this connection, and what it held unacknowledged comes back after the ack wait.
+      await stopDurable();
+    },
+  };
+}
+
+/**
+ * The hub's streams as seen through one connection: its consumptions and follows end with it, and
+ * once it is closed its acknowledgements go nowhere and its publishes fail, as on NATS. Without
+ * this, a crashed in-memory instance would go on pulling (and giving back) deliveries.
+ */
+function connectionStreams(
+  shared: DurableStreams,
+  isClosed: () => boolean,
+  open: Set<DurableSubscription>,
+): DurableStreams {
+  const ensureOpen = () => {
+    if (isClosed()) throw new Error("the in-memory connection is closed");
+  };
+  // A delivery settled after the connection closed is lost: the server redelivers it after the ack wait.
+  const guard = (msg: DurableMessage): DurableMessage => ({
+    ...msg,
+    ack: () => (isClosed() ? undefined : msg.ack()),
+    nak: (delayMs?: number) => (isClosed() ? undefined : msg.nak(delayMs)),
+    term: () => (isClosed() ? undefined : msg.term()),
+    working: () => (isClosed() ? undefined : msg.working()),
+  });
+  const track = (sub: DurableSubscription): DurableSubscription => {
+    open.add(sub);
+    return {
+      ...sub,
+      stop: async () => {
+        open.delete(sub);
+        await sub.stop();
+      },
+    };
+  };
+  return {
+    ...shared,
+    publish: async (subject, data, options) => {
+      ensureOpen();
+      return shared.publish(subject, data, options);
+    },
+    consume: (stream, consumer, handler, options) => {
+      ensureOpen();
+      return track(shared.consume(stream, consumer, (m) => handler(guard(m)), options));
+    },
+    follow: (stream, filterSubject, handler) => {
+      ensureOpen();
+      return track(shared.follow(stream, filterSubject, (m) => handler(guard(m))));
     },
   };
 }

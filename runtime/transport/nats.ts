@@ -62,8 +62,6 @@ export async function natsTransport(options: NatsConnectOptions): Promise<Transp
     reconnectTimeWait: 250,
     reconnectJitter: 250,
     reconnectJitterTLS: 500,
-    waitOnFirstConnect: (options.connectTimeoutMs ?? 0) > 0,
-    ...(options.connectTimeoutMs ? { timeout: options.connectTimeoutMs } : {}),
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.password !== undefined ? { pass: options.password } : {}),
@@ -80,9 +78,28 @@ export async function natsTransport(options: NatsConnectOptions): Promise<Transp
       ...(options.tls.keyFile !== undefined ? { keyFile: options.tls.keyFile } : {}),
     };
   }
-  const nc = await connect(connectOptions);
+  const nc = await connectWithin(connectOptions, options.connectTimeoutMs ?? 0);
   watchStatus(nc, options.log);
   return wrap(nc, options.inboxPrefix ?? "_INBOX", options.log);
+}
+
+/**
+ * The first connection: each server tried once, again and again until `ms` have passed. Not
+ * nats.js's `waitOnFirstConnect`: with reconnects unlimited (as running instances need) it never
+ * gives up, so `catga dead-letters` or `catga run` against an unreachable NATS hung instead of
+ * failing after `connectTimeoutMs`.
+ */
+async function connectWithin(options: ConnectionOptions, ms: number): Promise<NatsConnection> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      return await connect(ms > 0 ? { ...options, timeout: Math.max(250, Math.min(left, 5000)) } : options);
+    } catch (error) {
+      if (Date.now() + 250 >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 async function watchStatus(nc: NatsConnection, log: Logger | undefined): Promise<void> {

@@ -124,8 +124,8 @@ export interface ConsumerConfig {
   /** A delivery not acknowledged within this long is delivered again. */
   ackWaitMs: number;
   /**
-   * Deliveries of one message before the server stops delivering it; -1: no limit (what the
-   * runtime's own consumers use: it dead-letters by itself, see runtime/_durable.ts).
+   * Deliveries of one message before the server stops delivering it; -1 (or 0): no limit, as on
+   * JetStream. The runtime's own consumers use -1 and dead-letter by themselves.
    */
   maxDeliver: number;
 }
