@@ -91,6 +91,7 @@ export {
   startHost,
 } from "./host.js";
 export { type ElectedGate, type LeaderGateOptions, leaderGate } from "./leadership.js";
+export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
 export {
   type MemoryInstance,
   type MemoryTopology,
@@ -98,8 +99,7 @@ export {
   startMemoryTopology,
   UnknownInstanceError,
   UnknownServiceError,
-} from "./local/memory.js";
-export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
+} from "./memory-topology.js";
 export {
   eventSpec,
   parseMessage,

@@ -4,8 +4,8 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { MessageBus } from "../../runtime/index.js";
-import type { LocalState } from "../../runtime/local/state.js";
-import type { StatusReport } from "../../runtime/local/status.js";
+import type { LocalState } from "../../tooling/local/state.js";
+import type { StatusReport } from "../../tooling/local/status.js";
 import { tempDir, waitFor } from "../harness/_process.js";
 import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
 
@@ -30,8 +30,8 @@ import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
  * vitest (for the generated client in this test) both follow it to the source, so no `npm run build`
  * is needed and each process runs one copy of the runtime, the one under test.
  *
- * The CLI runs from source (`node --import tsx runtime/cli/bin-entry.ts`), so it starts `catgac`
- * and every `catga run` from source too (runtime/local/launcher.ts).
+ * The CLI runs from source (`node --import tsx tooling/cli/bin-entry.ts`), so it starts `catgac`
+ * and every `catga run` from source too (tooling/local/launcher.ts).
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
 const SHOP = join(ROOT, "examples/shop");

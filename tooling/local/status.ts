@@ -5,13 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { createRedis, parseRedisConfig } from "../coordination/redis-connection.js";
-import { RedisCoordination } from "../coordination/redis-coordination.js";
-import { type DurableReport, durableReport } from "../dead-letters.js";
-import type { Role } from "../host.js";
-import { type SagaCounts, sagaStatus } from "../saga.js";
-import { natsTransport } from "../transport/nats.js";
-import { parseWiring } from "../wiring.js";
+import { createRedis, parseRedisConfig } from "../../runtime/coordination/redis-connection.js";
+import { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
+import { type DurableReport, durableReport } from "../../runtime/dead-letters.js";
+import type { Role } from "../../runtime/host.js";
+import { type SagaCounts, sagaStatus } from "../../runtime/saga.js";
+import { natsTransport } from "../../runtime/transport/nats.js";
+import { parseWiring } from "../../runtime/wiring.js";
 import { sleep } from "./_process.js";
 import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
 import { natsRoutes } from "./infra.js";
