@@ -42,8 +42,14 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
+    exclude: { path: "(^|/)dist/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
-    enhancedResolveOptions: { extensions: [".ts", ".js"] },
+    // "catga-source": `@catga/runtime` resolves to runtime/*.ts (runtime/package.json "exports"),
+    // so the rules above see the tooling's imports of the runtime package as imports of runtime/.
+    enhancedResolveOptions: {
+      extensions: [".ts", ".js"],
+      conditionNames: ["catga-source", "import", "types", "default"],
+    },
   },
 };

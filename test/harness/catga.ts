@@ -50,7 +50,7 @@ export function runCatgaCli(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["--import", TSX, join(REPO_ROOT, "tooling/cli/bin-entry.ts"), ...args],
+      ["--conditions=catga-source", "--import", TSX, join(REPO_ROOT, "tooling/cli/bin-entry.ts"), ...args],
       {
         cwd,
         env: { ...process.env, ...env },

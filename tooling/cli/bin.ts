@@ -3,7 +3,7 @@
  * `sagas`, `dead-letters`, by a normal import of the runtime's command line) plus the local
  * cluster, which is developer tooling and stays out of the deployable runtime.
  */
-import { runCatga } from "../../runtime/cli/bin.js";
+import { runCatga } from "@catga/runtime";
 import { readState } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { up } from "./up.js";

@@ -8,11 +8,8 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { ServiceDefinition } from "../../runtime/api.js";
-import type { Heartbeat } from "../../runtime/host.js";
-import { natsTransport } from "../../runtime/transport/nats.js";
-import type { Transport } from "../../runtime/transport/types.js";
-import { InvalidWiringError } from "../../runtime/wiring.js";
+import type { Heartbeat, ServiceDefinition, Transport } from "@catga/runtime";
+import { InvalidWiringError, natsTransport } from "@catga/runtime";
 import { sleep } from "../local/_process.js";
 import {
   BuildFailedError,
@@ -222,7 +219,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
 
 /** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
 async function upInMemory(file: string, out: string | undefined, io: Io): Promise<number> {
-  const { startMemoryTopology } = await import("../../runtime/memory-topology.js");
+  const { startMemoryTopology } = await import("@catga/runtime");
   let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
   const definitions: Record<string, ServiceDefinition> = {};
   try {

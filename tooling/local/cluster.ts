@@ -8,8 +8,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
-import { parseWiring, type Wiring } from "../../runtime/wiring.js";
 import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
 import { LocalClusterError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";

@@ -33,7 +33,14 @@ export function launchers(): Launchers {
     const tsx = import.meta.resolve("tsx");
     return {
       fromSource: true,
-      catga: [process.execPath, "--import", tsx, `${root}runtime/cli/bin-entry.ts`],
+      // The runtime's source, as the tooling sees it (tsconfig.json's "catga-source" condition).
+      catga: [
+        process.execPath,
+        "--conditions=catga-source",
+        "--import",
+        tsx,
+        `${root}runtime/cli/bin-entry.ts`,
+      ],
     };
   }
   const root = fileURLToPath(new URL("../../../", here));
