@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Thin launcher: the runtime is TypeScript compiled to dist/ by `npm run build` (run by `npm ci`).
-import { runCatga } from "../dist/runtime/cli/bin.js";
+// Thin launcher: the tooling is TypeScript compiled to dist/ by `npm run build` (run by `npm ci`).
+import { runCatgaTooling } from "../dist/tooling/cli/bin.js";
 
-runCatga(process.argv.slice(2));
+runCatgaTooling(process.argv.slice(2));

@@ -1,5 +1,5 @@
 /**
- * `catga/runtime`: what generated code and handler modules import. Named exports only; each file
+ * `@catga/runtime`: what generated code and handler modules import. Named exports only; each file
  * of the runtime says what it owns.
  */
 export type {
@@ -44,6 +44,9 @@ export {
   memoryBus,
   type RetryPolicy,
 } from "./bus.js";
+// The `catga` command line (run, sagas, dead-letters), for the tooling's `catga`, which adds the
+// local cluster's commands to it.
+export { runCatga } from "./cli/bin.js";
 export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
   acquireLock,
@@ -64,6 +67,13 @@ export {
   runSchedule,
   StaleTokenError,
 } from "./coordination/index.js";
+export {
+  type ConsumerReport,
+  DeadLetterNotFoundError,
+  type DurableReport,
+  durableReport,
+  type StreamReport,
+} from "./dead-letters.js";
 export {
   CatgaError,
   DomainError,
@@ -91,6 +101,7 @@ export {
   startHost,
 } from "./host.js";
 export { type ElectedGate, type LeaderGateOptions, leaderGate } from "./leadership.js";
+export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
 export {
   type MemoryInstance,
   type MemoryTopology,
@@ -98,8 +109,7 @@ export {
   startMemoryTopology,
   UnknownInstanceError,
   UnknownServiceError,
-} from "./local/memory.js";
-export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
+} from "./memory-topology.js";
 export {
   eventSpec,
   parseMessage,
@@ -154,4 +164,11 @@ export type {
   Transport,
   TransportSubscription,
 } from "./transport/types.js";
-export { parseWiring, WIRING_VERSION, type Wiring, wiringSchema } from "./wiring.js";
+export {
+  InvalidWiringError,
+  parseWiring,
+  WIRING_VERSION,
+  type Wiring,
+  type WiringService,
+  wiringSchema,
+} from "./wiring.js";

@@ -4,7 +4,7 @@
  * re-export of everything else by name).
  *
  * The generated code is thin on purpose: validation, requests, subscriptions and the lowering of
- * handlers live in the runtime (`catga/runtime`), tested once; the generated lines only fix the types,
+ * handlers live in the runtime (`@catga/runtime`), tested once; the generated lines only fix the types,
  * so the TypeScript compiler checks every handler, context and saga mapping against the topology.
  * Name and subject conventions come from `_names.ts`, schema ids and deadlines from the wiring, so
  * the client and the wiring cannot disagree.
@@ -25,7 +25,7 @@ import { messageSubject } from "./_names.js";
 import { assembleWiring } from "./wiring.js";
 
 /** The module specifier generated code imports the runtime from. */
-export const RUNTIME_MODULE = "catga/runtime";
+export const RUNTIME_MODULE = "@catga/runtime";
 
 /** Options of {@link emitTypeScript}. */
 export interface TypeScriptEmitOptions extends EmitOptions {

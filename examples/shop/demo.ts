@@ -26,7 +26,7 @@ import {
   parseWiring,
   type ServiceDefinition,
   startMemoryTopology,
-} from "catga/runtime";
+} from "@catga/runtime";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "../..");

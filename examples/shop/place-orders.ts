@@ -5,7 +5,7 @@
  * emitted permissions, `CATGA_NATS_USER=client` and `CATGA_NATS_PASSWORD`) for any other.
  */
 import { readFileSync } from "node:fs";
-import { connectNats } from "catga/runtime";
+import { connectNats } from "@catga/runtime";
 import { connectShop } from "./out/shop/client.js";
 
 const count = Number(process.argv[2] ?? 1000);

@@ -1,13 +1,13 @@
 /**
  * `catga dead-letters`: the durable events a service gave up on, with why, and `replay` to put them
- * back in front of that service. Reads the local cluster of the working directory (`.catga/`) or any
- * NATS given with `--nats` and `--wiring`.
+ * back in front of that service. Reads any NATS given with `--nats` and `--wiring` (or their
+ * variables); the local cluster of the working directory is the default because the tooling's
+ * `catga` sets those variables from `.catga/` (the runtime knows nothing of the local cluster).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config.js";
 import { type DeadLetter, listDeadLetters, replayDeadLetter } from "../dead-letters.js";
-import { readState } from "../local/state.js";
 import { natsTransport } from "../transport/nats.js";
 import type { Transport } from "../transport/types.js";
 import { parseWiring, type Wiring } from "../wiring.js";
@@ -182,15 +182,13 @@ function target(
   values: Record<string, string | boolean | undefined>,
   env: Readonly<Record<string, string | undefined>>,
 ): { wiring: Wiring; urls: string[] } {
-  // An empty variable is an unset one (\`CATGA_WIRING= catga dead-letters\`), not a file named "".
+  // An empty variable is an unset one (`CATGA_WIRING= catga dead-letters`), not a file named "".
   const nats = (values.nats as string | undefined) ?? (env.CATGA_NATS_URLS || undefined);
-  const wiringFile = (values.wiring as string | undefined) ?? (env.CATGA_WIRING || undefined);
-  const state = nats === undefined || wiringFile === undefined ? readState() : undefined;
-  const file = wiringFile ?? state?.wiring;
+  const file = (values.wiring as string | undefined) ?? (env.CATGA_WIRING || undefined);
   if (file === undefined) {
     throw new ConfigError("no topology: run it with 'catga up' here, or pass --nats URL and --wiring FILE");
   }
-  const urls = nats?.split(",").map((u) => u.trim()) ?? state?.nats.urls;
+  const urls = nats?.split(",").map((u) => u.trim());
   if (urls === undefined) throw new ConfigError("no NATS: pass --nats URL");
   let text: string;
   try {

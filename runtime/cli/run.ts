@@ -146,7 +146,7 @@ export async function run(
       transport,
       instanceId: config.instanceId,
       log,
-      healthPort: config.healthPort,
+      ...(config.healthPort !== undefined ? { healthPort: config.healthPort } : {}),
       ...(leader !== undefined ? { leader } : {}),
       ...(coordination !== undefined ? { coordination } : {}),
     });

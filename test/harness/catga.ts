@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { StatusReport } from "../../runtime/local/status.js";
+import type { StatusReport } from "../../tooling/local/status.js";
 import { type ServerProcess, spawnServer, waitFor } from "./_process.js";
 
 /** The repository root: the working directory of every spawned instance. */
@@ -39,8 +39,8 @@ const TSX = import.meta.resolve("tsx");
 const clis = new Set<ChildProcess>();
 
 /**
- * Runs the `catga` CLI from source (`node --import tsx runtime/cli/bin-entry.ts`) in `cwd` until it
- * exits, so it starts `catgac` and every `catga run` from source too (runtime/local/launcher.ts).
+ * Runs the `catga` CLI from source (`node --import tsx tooling/cli/bin-entry.ts`) in `cwd` until it
+ * exits, so it starts `catgac` and every `catga run` from source too (tooling/local/launcher.ts).
  */
 export function runCatgaCli(
   cwd: string,
@@ -50,7 +50,7 @@ export function runCatgaCli(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["--import", TSX, join(REPO_ROOT, "runtime/cli/bin-entry.ts"), ...args],
+      ["--conditions=catga-source", "--import", TSX, join(REPO_ROOT, "tooling/cli/bin-entry.ts"), ...args],
       {
         cwd,
         env: { ...process.env, ...env },

@@ -2,7 +2,7 @@
  * JetStream-enabled nats-servers for durable-event tests: a full-mesh cluster whose every node runs
  * JetStream with its own store (in its temporary folder), ready once JetStream has a meta leader.
  */
-import { jetStreamReady } from "../../runtime/local/infra.js";
+import { jetStreamReady } from "../../tooling/local/infra.js";
 import { type NatsCluster, type NatsServer, startNats, startNatsCluster } from "./nats.js";
 
 /** Starts `n` clustered nats-servers with JetStream; resolves when every node knows the meta leader. */

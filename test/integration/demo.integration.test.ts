@@ -74,9 +74,9 @@ describe("demo", () => {
   it("demo — with CATGA_REDIS_URL the shop keeps orders, stock and payments in Redis", {
     timeout: 120_000,
   }, async () => {
-    // The runtime as the handler modules see it ("catga/runtime": dist/), so there is one copy.
+    // The runtime as the handler modules see it ("@catga/runtime": runtime/dist/), so there is one copy.
     const runtime = (await import(
-      pathToFileURL(join(ROOT, "dist/runtime/index.js")).href
+      pathToFileURL(join(ROOT, "runtime/dist/index.js")).href
     )) as typeof import("../../runtime/index.js");
     const shopDir = join(ROOT, "examples/shop");
     const redis = await startRedis();

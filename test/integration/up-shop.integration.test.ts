@@ -4,8 +4,8 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { MessageBus } from "../../runtime/index.js";
-import type { LocalState } from "../../runtime/local/state.js";
-import type { StatusReport } from "../../runtime/local/status.js";
+import type { LocalState } from "../../tooling/local/state.js";
+import type { StatusReport } from "../../tooling/local/status.js";
 import { tempDir, waitFor } from "../harness/_process.js";
 import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
 
@@ -26,12 +26,12 @@ import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
  * repository's package.json says `"type": "module"`; without it the handlers would load as CommonJS
  * with a second copy of the runtime, and a DomainError would no longer be recognised as one) whose
  * node_modules has `zod` (the generated schemas import it) and `catga`. That `catga` is a package
- * whose `catga/runtime` is a symlink to runtime/index.ts: Node (for the replicas, through tsx) and
+ * whose `@catga/runtime` is a symlink to runtime/index.ts: Node (for the replicas, through tsx) and
  * vitest (for the generated client in this test) both follow it to the source, so no `npm run build`
  * is needed and each process runs one copy of the runtime, the one under test.
  *
- * The CLI runs from source (`node --import tsx runtime/cli/bin-entry.ts`), so it starts `catgac`
- * and every `catga run` from source too (runtime/local/launcher.ts).
+ * The CLI runs from source (`node --import tsx tooling/cli/bin-entry.ts`), so it starts `catgac`
+ * and every `catga run` from source too (tooling/local/launcher.ts).
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
 const SHOP = join(ROOT, "examples/shop");
@@ -63,13 +63,13 @@ function project(dir: string): void {
   cpSync(join(SHOP, "services"), join(dir, "services"), { recursive: true });
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "shop", private: true, type: "module" }));
   const modules = join(dir, "node_modules");
-  mkdirSync(join(modules, "catga"), { recursive: true });
+  mkdirSync(join(modules, "@catga/runtime"), { recursive: true });
   symlinkSync(join(ROOT, "node_modules/zod"), join(modules, "zod"));
   writeFileSync(
-    join(modules, "catga/package.json"),
-    JSON.stringify({ name: "catga", type: "module", exports: { "./runtime": "./runtime.ts" } }),
+    join(modules, "@catga/runtime/package.json"),
+    JSON.stringify({ name: "@catga/runtime", type: "module", exports: { ".": "./index.ts" } }),
   );
-  symlinkSync(join(ROOT, "runtime/index.ts"), join(modules, "catga/runtime.ts"));
+  symlinkSync(join(ROOT, "runtime/index.ts"), join(modules, "@catga/runtime/index.ts"));
 }
 
 /** The orders of place-orders.ts: one in fifty is a samovar, above the card limit, so declined. */

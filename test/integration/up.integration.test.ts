@@ -2,8 +2,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
-import type { LocalState } from "../../runtime/local/state.js";
-import type { StatusReport } from "../../runtime/local/status.js";
+import type { LocalState } from "../../tooling/local/state.js";
+import type { StatusReport } from "../../tooling/local/status.js";
 import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
 import { tempDir } from "../harness/_process.js";
 import { type CliRun, runCatgaCli, statusProbe } from "../harness/catga.js";
@@ -13,10 +13,10 @@ import { type CliRun, runCatgaCli, statusProbe } from "../harness/catga.js";
  * test/fixtures/up/upfix.catga (the shape of the shop example: 3 NATS nodes, Redis with sentinels,
  * five p2p workers, broadcast listeners, a leader with two standbys).
  *
- * The CLI runs from source (`node --import tsx runtime/cli/bin-entry.ts`), so it starts `catgac` and
- * every `catga run` from source too. The fixture's handler modules import the generated definers
+ * The CLI runs from source (`node --import tsx tooling/cli/bin-entry.ts`), so it builds with the
+ * compiler's source and starts every `catga run` from source too. The fixture's handler modules import the generated definers
  * from test/fixtures/up/generated/ (checked in, and checked below to equal a fresh build), which
- * import "catga/runtime"; a tsconfig with `paths` given to tsx (TSX_TSCONFIG_PATH) maps that to
+ * import "@catga/runtime"; a tsconfig with `paths` given to tsx (TSX_TSCONFIG_PATH) maps that to
  * runtime/index.ts, so no `npm run build` is needed and one copy of the runtime runs.
  */
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -39,7 +39,7 @@ function running(pid: number): boolean {
 function paths(cwd: string): void {
   writeFileSync(
     join(cwd, "tsconfig.paths.json"),
-    JSON.stringify({ compilerOptions: { paths: { "catga/runtime": [join(ROOT, "runtime/index.ts")] } } }),
+    JSON.stringify({ compilerOptions: { paths: { "@catga/runtime": [join(ROOT, "runtime/index.ts")] } } }),
   );
 }
 

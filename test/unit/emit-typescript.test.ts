@@ -103,7 +103,7 @@ function edge(): Example {
 const virtualDir = (name: string) => join(ROOT, "out", "__typecheck__", name);
 
 /**
- * Type-checks in-memory files with the real compiler, as a strict user project would: `catga/runtime`
+ * Type-checks in-memory files with the real compiler, as a strict user project would: `@catga/runtime`
  * maps to the runtime sources, `zod` resolves from node_modules.
  */
 function typeCheck(files: Map<string, string>): string[] {
@@ -124,7 +124,7 @@ function typeCheck(files: Map<string, string>): string[] {
     types: ["node"],
     skipLibCheck: true,
     noEmit: true,
-    paths: { "catga/runtime": [join(ROOT, "runtime", "index.ts")] },
+    paths: { "@catga/runtime": [join(ROOT, "runtime", "index.ts")] },
   };
   const host = ts.createCompilerHost(options, true);
   const { fileExists, readFile, getSourceFile } = host;
@@ -499,7 +499,7 @@ function load(files: EmittedFile[]): Loaded {
     cache.set(path, exports);
     const require = (specifier: string): unknown => {
       if (specifier === "zod") return zod;
-      if (specifier === "catga/runtime") return runtime;
+      if (specifier === "@catga/runtime") return runtime;
       if (specifier.startsWith("./")) return evaluate(specifier.slice(2).replace(/\.js$/, ".ts"));
       throw new Error(`generated code imports ${specifier}`);
     };

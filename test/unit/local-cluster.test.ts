@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Heartbeat } from "../../runtime/host.js";
+import type { Wiring } from "../../runtime/wiring.js";
 import {
   checkBinaries,
   externalRedisEnv,
@@ -8,8 +9,7 @@ import {
   MissingBinaryError,
   renderLiveView,
   servicesOf,
-} from "../../runtime/local/index.js";
-import type { Wiring } from "../../runtime/wiring.js";
+} from "../../tooling/local/index.js";
 
 function beat(instance: string, patch: Partial<Heartbeat> = {}): Heartbeat {
   return {

@@ -10,7 +10,7 @@ import {
   updateState,
   withStateLock,
   writeState,
-} from "../../runtime/local/state.js";
+} from "../../tooling/local/state.js";
 
 /**
  * `catga kill`, `catga scale` and a running `catga up` all change `.catga/state.json`. Without a
@@ -43,7 +43,7 @@ function cluster(): string {
 /** A child process that appends `count` instances of `service`, one locked update each. */
 function appender(cwd: string, service: string, count: number): Promise<number | null> {
   const script = `
-    import { updateState } from ${JSON.stringify(join(ROOT, "runtime/local/state.ts"))};
+    import { updateState } from ${JSON.stringify(join(ROOT, "tooling/local/state.ts"))};
     for (let n = 0; n < ${count}; n++) {
       updateState((s) => { s.instances.push({ id: "${service}-" + n, service: "${service}", n, pid: process.pid, healthPort: 1 }); }, ${JSON.stringify(cwd)});
     }`;

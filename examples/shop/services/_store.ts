@@ -12,7 +12,7 @@
  * Every write that could be repeated (a retried request, a step a new leader runs again) is made
  * idempotent by a key: the request's message id, the order id, or the payment id.
  */
-import { createRedis, type Logger, parseRedisConfig } from "catga/runtime";
+import { createRedis, type Logger, parseRedisConfig } from "@catga/runtime";
 
 /** The few operations the shop needs, with the same meaning in memory and on Redis. */
 export interface Kv {

@@ -23,7 +23,7 @@ import {
   type SubscribeOptions,
   subscriber,
   type Subscription,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type Amount,
   type Balance,
@@ -48,7 +48,7 @@ export {
   type SubscribeOptions,
   type Subscription,
   TimeoutError,
-} from "catga/runtime";
+} from "@catga/runtime";
 export {
   type Amount,
   AmountSchema,

@@ -14,7 +14,7 @@ import {
   requestHandler,
   type ServiceContext,
   type ServiceDefinition,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type Amount,
   type Balance,

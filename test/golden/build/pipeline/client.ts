@@ -22,7 +22,7 @@ import {
   type SubscribeOptions,
   subscriber,
   type Subscription,
-} from "catga/runtime";
+} from "@catga/runtime";
 import { type BatchStored, type CountSince, type ErrorsSeen, type Ingest, messages } from "./messages.js";
 
 export {
@@ -40,7 +40,7 @@ export {
   type SubscribeOptions,
   type Subscription,
   TimeoutError,
-} from "catga/runtime";
+} from "@catga/runtime";
 export {
   type BatchStored,
   BatchStoredSchema,

@@ -12,7 +12,7 @@ import {
   requestHandler,
   type ServiceContext,
   type ServiceDefinition,
-} from "catga/runtime";
+} from "@catga/runtime";
 import { type BatchStored, type CountSince, type ErrorsSeen, type Ingest, messages } from "./messages.js";
 
 /** The events service `ingest` may emit: exactly those it declares in `emits`. */

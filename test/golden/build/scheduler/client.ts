@@ -23,7 +23,7 @@ import {
   type SubscribeOptions,
   subscriber,
   type Subscription,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type CollectPayment,
   type Invoice,
@@ -52,7 +52,7 @@ export {
   type SubscribeOptions,
   type Subscription,
   TimeoutError,
-} from "catga/runtime";
+} from "@catga/runtime";
 export {
   type CollectPayment,
   CollectPaymentSchema,

@@ -22,7 +22,7 @@ import {
   scheduledJob,
   type ServiceContext,
   type ServiceDefinition,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type CollectPayment,
   type Invoice,

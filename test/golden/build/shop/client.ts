@@ -24,7 +24,7 @@ import {
   type SubscribeOptions,
   subscriber,
   type Subscription,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type ChargePayment,
   type CreateOrder,
@@ -52,7 +52,7 @@ export {
   type SubscribeOptions,
   type Subscription,
   TimeoutError,
-} from "catga/runtime";
+} from "@catga/runtime";
 export {
   type ChargePayment,
   ChargePaymentSchema,

@@ -12,7 +12,7 @@
  * nothing; a command without a result replies `null` and resolves to `undefined`. Unknown fields are
  * dropped when parsing, so an older reader tolerates a newer writer's additions.
  */
-import { eventSpec, requestSpec } from "catga/runtime";
+import { eventSpec, requestSpec } from "@catga/runtime";
 import { z } from "zod";
 
 /** The reply of a command without a result: `null` on the wire, `undefined` in TypeScript. */

@@ -19,7 +19,7 @@ import {
   scheduledJob,
   type ServiceContext,
   type ServiceDefinition,
-} from "catga/runtime";
+} from "@catga/runtime";
 import {
   type ChargePayment,
   type CreateOrder,

@@ -4,14 +4,19 @@
  * from `INFO replication`, or the cluster's state from `CLUSTER INFO`).
  */
 import { readFileSync } from "node:fs";
+import type { Role } from "@catga/runtime";
+import {
+  createRedis,
+  type DurableReport,
+  durableReport,
+  natsTransport,
+  parseRedisConfig,
+  parseWiring,
+  RedisCoordination,
+  type SagaCounts,
+  sagaStatus,
+} from "@catga/runtime";
 import { Redis } from "ioredis";
-import { createRedis, parseRedisConfig } from "../coordination/redis-connection.js";
-import { RedisCoordination } from "../coordination/redis-coordination.js";
-import { type DurableReport, durableReport } from "../dead-letters.js";
-import type { Role } from "../host.js";
-import { type SagaCounts, sagaStatus } from "../saga.js";
-import { natsTransport } from "../transport/nats.js";
-import { parseWiring } from "../wiring.js";
 import { sleep } from "./_process.js";
 import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
 import { natsRoutes } from "./infra.js";

@@ -8,8 +8,8 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { ServiceDefinition } from "../api.js";
-import type { Heartbeat } from "../host.js";
+import type { Heartbeat, ServiceDefinition, Transport } from "@catga/runtime";
+import { InvalidWiringError, natsTransport } from "@catga/runtime";
 import { sleep } from "../local/_process.js";
 import {
   BuildFailedError,
@@ -22,9 +22,6 @@ import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
 import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
 import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
 import { type LocalState, readState, statePaths } from "../local/state.js";
-import { natsTransport } from "../transport/nats.js";
-import type { Transport } from "../transport/types.js";
-import { InvalidWiringError } from "../wiring.js";
 
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
@@ -222,7 +219,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
 
 /** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
 async function upInMemory(file: string, out: string | undefined, io: Io): Promise<number> {
-  const { startMemoryTopology } = await import("../local/memory.js");
+  const { startMemoryTopology } = await import("@catga/runtime");
   let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
   const definitions: Record<string, ServiceDefinition> = {};
   try {

@@ -8,11 +8,12 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseWiring, type Wiring } from "../wiring.js";
+import { parseWiring, type Wiring } from "@catga/runtime";
+import { main as catgac } from "../../compiler/cli/catgac.js";
 import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
 import { LocalClusterError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
-import { type CommandLine, launchers, runToEnd } from "./launcher.js";
+import { type CommandLine, launchers } from "./launcher.js";
 import {
   anythingAlive,
   type LocalInstance,
@@ -63,23 +64,29 @@ export class BuildFailedError extends Error {
 }
 
 /**
- * Compiles `file` with `catgac build` in a separate process (the runtime cannot import the
- * compiler) and reads the wiring it wrote.
+ * Compiles `file` into `out` as `catgac build` does (the same command, run in this process) and
+ * reads the wiring it wrote. Relative paths are resolved against `cwd`.
  *
  * @throws BuildFailedError with catgac's output when the topology has errors.
  */
 export async function buildTopology(
   file: string,
   out: string,
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string } = {},
 ): Promise<{ wiring: Wiring; wiringFile: string }> {
   const cwd = options.cwd ?? process.cwd();
-  const result = await runToEnd(launchers().catgac, ["build", file, "--out", out], {
-    cwd,
-    ...(options.env !== undefined ? { env: options.env } : {}),
+  const outDir = resolve(cwd, out);
+  let output = "";
+  const collect = (text: string) => {
+    output += text;
+  };
+  const code = await catgac(["build", resolve(cwd, file), "--out", outDir], {
+    stdout: collect,
+    stderr: collect,
+    color: false,
   });
-  if (result.code !== 0) throw new BuildFailedError(`${result.stdout}${result.stderr}`, result.code);
-  const wiringFile = resolve(cwd, out, "wiring.json");
+  if (code !== 0) throw new BuildFailedError(output, code);
+  const wiringFile = join(outDir, "wiring.json");
   return { wiring: parseWiring(JSON.parse(readFileSync(wiringFile, "utf8")), wiringFile), wiringFile };
 }
 
@@ -113,7 +120,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
   const out = resolve(cwd, options.out ?? defaultOut(options.file));
   progress(`building ${options.file} into ${out}`);
   const env = options.env ?? process.env;
-  const { wiring, wiringFile } = await buildTopology(file, out, { cwd, env });
+  const { wiring, wiringFile } = await buildTopology(file, out, { cwd });
   checkBinaries(wiring, env.PATH ?? "");
   const handlers: Record<string, string> = {};
   for (const [name, service] of Object.entries(wiring.services)) {

@@ -1,7 +1,7 @@
 /**
  * The local cluster behind `catga up`, `status`, `kill`, `scale` and `down`: infrastructure and
  * replicas as local processes, the state in `.catga/`, heartbeats, the status report and the live
- * view. The in-memory runner (`startMemoryTopology`) lives in ./memory.ts.
+ * view. The in-memory runner (`startMemoryTopology`) is the runtime's: runtime/memory-topology.ts.
  */
 export {
   BuildFailedError,
@@ -27,14 +27,6 @@ export {
 } from "./infra.js";
 export { type CommandLine, type Launchers, launchers } from "./launcher.js";
 export { type LiveViewInput, LiveViewPainter, renderLiveView } from "./live-view.js";
-export {
-  type MemoryInstance,
-  type MemoryTopology,
-  type MemoryTopologyOptions,
-  startMemoryTopology,
-  UnknownInstanceError,
-  UnknownServiceError,
-} from "./memory.js";
 export {
   type LocalInstance,
   type LocalNatsServer,

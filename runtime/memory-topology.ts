@@ -10,16 +10,16 @@
  * because an instance id is a lease owner: a new instance reusing a crashed one's id would inherit
  * its unexpired lease instead of waiting for it, which is not what a new process would do.
  */
-import type { ServiceDefinition } from "../api.js";
-import { type Bus, createBus } from "../bus.js";
-import { MemoryCoordination } from "../coordination/memory-coordination.js";
-import { CatgaError } from "../errors.js";
-import { DefinitionMismatchError, type Heartbeat, type Host, type Role, startHost } from "../host.js";
-import { leaderGate } from "../leadership.js";
-import { type Logger, silentLogger } from "../log.js";
-import { MemoryHub, memoryTransport } from "../transport/memory.js";
-import type { Transport } from "../transport/types.js";
-import type { Wiring, WiringService } from "../wiring.js";
+import type { ServiceDefinition } from "./api.js";
+import { type Bus, createBus } from "./bus.js";
+import { MemoryCoordination } from "./coordination/memory-coordination.js";
+import { CatgaError } from "./errors.js";
+import { DefinitionMismatchError, type Heartbeat, type Host, type Role, startHost } from "./host.js";
+import { leaderGate } from "./leadership.js";
+import { type Logger, silentLogger } from "./log.js";
+import { MemoryHub, memoryTransport } from "./transport/memory.js";
+import type { Transport } from "./transport/types.js";
+import type { Wiring, WiringService } from "./wiring.js";
 
 /** Options of {@link startMemoryTopology}. */
 export interface MemoryTopologyOptions {

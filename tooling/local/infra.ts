@@ -10,8 +10,8 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Wiring } from "@catga/runtime";
 import { Redis } from "ioredis";
-import type { Wiring } from "../wiring.js";
 import { freePort, onPath, spawnDetached, tail, waitUntil } from "./_process.js";
 import { MissingBinaryError } from "./errors.js";
 import type { LocalNatsServer, LocalRedisNode, LocalState } from "./state.js";

@@ -4,8 +4,7 @@
  * rate computed from consecutive heartbeats. Both `catga status` and the live view of `catga up`
  * are built from this board.
  */
-import type { Heartbeat } from "../host.js";
-import type { Transport } from "../transport/types.js";
+import type { Heartbeat, Transport } from "@catga/runtime";
 
 /** The latest heartbeat of one instance, when it arrived, and how fast it handles messages. */
 export interface InstanceBeat {

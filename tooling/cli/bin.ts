@@ -1,0 +1,86 @@
+/**
+ * Process entry of `catga` as the `catga` package installs it: the runtime's commands (`run`,
+ * `sagas`, `dead-letters`, by a normal import of the runtime's command line) plus the local
+ * cluster, which is developer tooling and stays out of the deployable runtime.
+ */
+import { runCatga } from "@catga/runtime";
+import { readState } from "../local/state.js";
+import { down, kill, scale, status } from "./cluster.js";
+import { up } from "./up.js";
+
+const HELP = `catga — run a Catga topology, locally or in production
+
+Usage: catga <command> [options]
+
+Commands:
+  run        run one instance of a service (what compose and Kubernetes start)
+  up         run a topology locally: NATS, Redis and every replica as processes (--memory: in one process)
+  status     services, instances, roles, leader and fencing token, NATS routes, Redis roles
+  kill       end one instance of the local cluster (SIGKILL; --graceful: SIGTERM)
+  scale      change a service's instance count: catga scale SERVICE=N
+  down       drain and stop the local cluster, leaving no process behind
+  sagas      sagas in flight (with their step), failed ones (with the error), counts per status
+  dead-letters  durable events a service gave up on; 'dead-letters replay' puts them back
+
+Options:
+  -h, --help       show help (also: catga <command> --help)
+  -v, --version    print the version
+
+Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal.
+`;
+
+/**
+ * Runs `catga` with `argv`. The local cluster's commands run here; every other command is the
+ * runtime's. An unexpected exception becomes one line and exit code 3, never a stack trace (set
+ * CATGA_DEBUG=1 to see it).
+ */
+export function runCatgaTooling(argv: readonly string[]): void {
+  const [command, ...rest] = argv;
+  const io = {
+    stdout: (t: string) => process.stdout.write(t),
+    stderr: (t: string) => process.stderr.write(t),
+  };
+  switch (command) {
+    case "-h":
+    case "--help":
+      io.stdout(HELP);
+      return;
+    case "up":
+    case "status":
+    case "kill":
+    case "scale":
+    case "down": {
+      const commands = { up, status, kill, scale, down };
+      commands[command](rest, { ...io, tty: process.stdout.isTTY === true }).then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+          if (process.env.CATGA_DEBUG && error instanceof Error) io.stderr(`${error.stack}\n`);
+          process.exit(3);
+        },
+      );
+      return;
+    }
+    case undefined:
+      io.stderr(HELP);
+      process.exitCode = 2;
+      return;
+    case "dead-letters":
+      // The runtime knows nothing of `.catga/`: the local cluster started here is the default
+      // target, given as the variables the runtime reads (flags and variables set still win).
+      localClusterDefaults();
+      runCatga(argv);
+      return;
+    default:
+      runCatga(argv);
+  }
+}
+
+/** Sets CATGA_WIRING and CATGA_NATS_URLS from the local cluster of the working directory, if unset. */
+function localClusterDefaults(): void {
+  if (process.env.CATGA_WIRING !== undefined && process.env.CATGA_NATS_URLS !== undefined) return;
+  const state = readState();
+  if (state === undefined) return;
+  process.env.CATGA_WIRING ??= state.wiring;
+  process.env.CATGA_NATS_URLS ??= state.nats.urls.join(",");
+}
