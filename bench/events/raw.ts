@@ -1,0 +1,55 @@
+/**
+ * The baseline of bench/events: `@nats-io/jetstream` used directly. The publisher is
+ * `js.publish(subject, json, { msgID })` (a fresh UUID per event, as the stream's dedup key; no
+ * other headers); the consumer is `js.consumers.get(stream, "sink").consume()` with the client's
+ * defaults, decoding each event's JSON and acknowledging it after the handler. The stream and the
+ * durable consumer are created by the orchestrator with the same settings as Catga's.
+ */
+import { randomUUID } from "node:crypto";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import {
+  type Contender,
+  main,
+  type Payload,
+  payload,
+  RAW_CONSUMER,
+  RAW_STREAM,
+  RAW_SUBJECT,
+} from "./_worker.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const raw: Contender = {
+  async publisher(url) {
+    const nc = await connect({ servers: url });
+    const js = jetstream(nc);
+    return {
+      publish: () =>
+        js.publish(RAW_SUBJECT, encoder.encode(JSON.stringify(payload())), { msgID: randomUUID() }),
+      close: () => nc.drain(),
+    };
+  },
+
+  async consumer(url, onEvent) {
+    const nc = await connect({ servers: url });
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(RAW_STREAM, RAW_CONSUMER);
+    const messages = await consumer.consume();
+    void (async () => {
+      for await (const m of messages) {
+        onEvent(JSON.parse(decoder.decode(m.data)) as Payload);
+        m.ack();
+      }
+    })();
+    return {
+      close: async () => {
+        await messages.close();
+        await nc.drain();
+      },
+    };
+  },
+};
+
+main(raw);
