@@ -8,6 +8,7 @@
  * role is `publisher` or `consumer` (which expects `<expected>` events already in the stream, and
  * reports when it has handled them all).
  */
+import { readFileSync } from "node:fs";
 import { cpuNow, loadLoop } from "../rpc/_worker.js";
 
 /** The event: the small JSON of bench/rpc plus `t`, the publish time in epoch ms (fractional). */
@@ -57,7 +58,7 @@ export type Report =
   | { type: "filled"; ms: number }
   | { type: "steadied"; sent: number; errors: number }
   /** The expected backlog handled: from the first event to the last, and this process's CPU in between. */
-  | { type: "drained"; count: number; ms: number; cpuUs: number }
+  | { type: "drained"; count: number; ms: number; cpuUs: number; writes: number; reads: number }
   | { type: "marked" }
   /** End-to-end latencies (publish → handler) of the events handled since `mark`. */
   | { type: "collected"; count: number; p50: number; p99: number; cpuUs: number }
@@ -70,6 +71,21 @@ const send = (report: Report): void => {
 
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+
+/**
+ * Read and write system calls of this process so far (/proc/self/io; zeros where there is none):
+ * a consumer that writes one acknowledgement per system call pays for it in the kernel and in
+ * nats-server.
+ */
+export function syscalls(): { reads: number; writes: number } {
+  try {
+    const io = readFileSync("/proc/self/io", "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1] ?? 0);
+    return { reads: field("syscr"), writes: field("syscw") };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}
 
 /** Publishes `count` events with at most `window` awaiting their acknowledgement. */
 async function fill(publish: () => Promise<unknown>, count: number, window: number): Promise<void> {
@@ -136,6 +152,7 @@ async function runWorker(contender: Contender): Promise<void> {
     let count = 0;
     let first = 0;
     let firstCpu = 0;
+    let firstIo = { reads: 0, writes: 0 };
     let recording = false;
     let latencies: number[] = [];
     let markCpu = 0;
@@ -145,9 +162,18 @@ async function runWorker(contender: Contender): Promise<void> {
       if (++count === 1) {
         first = at;
         firstCpu = cpuNow();
+        firstIo = syscalls();
       }
       if (count === expected) {
-        send({ type: "drained", count: count - 1, ms: at - first, cpuUs: cpuNow() - firstCpu });
+        const io = syscalls();
+        send({
+          type: "drained",
+          count: count - 1,
+          ms: at - first,
+          cpuUs: cpuNow() - firstCpu,
+          writes: io.writes - firstIo.writes,
+          reads: io.reads - firstIo.reads,
+        });
       }
     });
     handlers.mark = () => {

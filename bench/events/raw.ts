@@ -4,6 +4,9 @@
  * other headers); the consumer is `js.consumers.get(stream, "sink").consume()` with the client's
  * defaults, decoding each event's JSON and acknowledging it after the handler. The stream and the
  * durable consumer are created by the orchestrator with the same settings as Catga's.
+ *
+ * `BENCH_RAW_MAX_MESSAGES` sets the consumer's `max_messages` (the client's default is 100; Catga
+ * pulls with 64, DURABLE_MAX_IN_FLIGHT), to tell the buffer's share of a gap from the rest.
  */
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
@@ -36,7 +39,9 @@ const raw: Contender = {
     const nc = await connect({ servers: url });
     const js = jetstream(nc);
     const consumer = await js.consumers.get(RAW_STREAM, RAW_CONSUMER);
-    const messages = await consumer.consume();
+    const messages = await consumer.consume(
+      process.env.BENCH_RAW_MAX_MESSAGES ? { max_messages: Number(process.env.BENCH_RAW_MAX_MESSAGES) } : {},
+    );
     void (async () => {
       for await (const m of messages) {
         onEvent(JSON.parse(decoder.decode(m.data)) as Payload);

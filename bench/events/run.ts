@@ -199,6 +199,9 @@ interface ConsumeResult {
   consumer_cpu_us: number;
   /** CPU time per event in nats-server over the backlog (consumer start included), µs. */
   server_cpu_us: number | null;
+  /** Write and read system calls of the consumer per event over the backlog. */
+  consumer_writes: number;
+  consumer_reads: number;
   /** Steady publishing at `rate` events/s: publish call → handler, ms. */
   rate: number;
   e2e_p50_ms: number;
@@ -386,6 +389,8 @@ async function main(url: string, serverPid: number) {
             events_per_s: Math.round((drained.count / drained.ms) * 1000),
             consumer_cpu_us: perMessage(drained.cpuUs, drained.count),
             server_cpu_us: serverUs === null ? null : perMessage(serverUs, BACKLOG),
+            consumer_writes: perMessage(drained.writes, drained.count),
+            consumer_reads: perMessage(drained.reads, drained.count),
             rate: RATE,
             e2e_p50_ms: round2(collected.p50),
             e2e_p99_ms: round2(collected.p99),
@@ -394,7 +399,8 @@ async function main(url: string, serverPid: number) {
           console.log(
             `round ${round + 1} consume ${name.padEnd(5)} backlog ${BACKLOG} ` +
               `${result.events_per_s.toLocaleString("en-US").padStart(7)} events/s  CPU µs/event ` +
-              `${result.consumer_cpu_us} + server ${result.server_cpu_us ?? "–"}; steady ${RATE}/s: ` +
+              `${result.consumer_cpu_us} + server ${result.server_cpu_us ?? "–"}, syscalls/event ` +
+              `${result.consumer_writes} w ${result.consumer_reads} r; steady ${RATE}/s: ` +
               `e2e p50 ${result.e2e_p50_ms} ms  p99 ${result.e2e_p99_ms} ms (${collected.count} events)`,
           );
           cons.push(result);
@@ -432,6 +438,8 @@ async function main(url: string, serverPid: number) {
       events_per_s: Math.round(median(all.map((r) => r.events_per_s))),
       consumer_cpu_us: round2(median(all.map((r) => r.consumer_cpu_us))),
       server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
+      consumer_writes: round2(median(all.map((r) => r.consumer_writes))),
+      consumer_reads: round2(median(all.map((r) => r.consumer_reads))),
       rate: RATE,
       e2e_p50_ms: round2(median(all.map((r) => r.e2e_p50_ms))),
       e2e_p99_ms: round2(median(all.map((r) => r.e2e_p99_ms))),
