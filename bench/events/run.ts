@@ -26,7 +26,11 @@
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:events -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--windows 1,256] [--backlog 30000] [--rate 2000] [--only raw,catga] [--profile catga]
+ *     [--windows 1,256] [--backlog 30000] [--rate 2000] [--only raw,raw-64,catga] [--profile catga]
+ *
+ * `raw-64` is the raw consumer with `max_messages` 64, Catga's buffer (DURABLE_MAX_IN_FLIGHT),
+ * instead of the client's default 100: a reference for the consumption only (it consumes what the
+ * raw publisher filled), which tells how much of a gap to raw is the buffer.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -59,8 +63,17 @@ const END = "<!-- bench:events:end -->";
 /** Publishes in flight while pre-filling the stream for the backlog measurement. */
 const FILL_WINDOW = 256;
 
-type Name = "raw" | "catga";
-const CONTENDERS: Record<Name, string> = { raw: join(HERE, "raw.ts"), catga: join(HERE, "catga.ts") };
+type Name = "raw" | "raw-64" | "catga";
+const CONTENDERS: Record<Name, string> = {
+  raw: join(HERE, "raw.ts"),
+  // The raw consumer with Catga's buffer (64 in flight instead of the client's 100): consumption
+  // only, a reference that tells the buffer's share of a gap from the rest (see raw.ts).
+  "raw-64": join(HERE, "raw.ts"),
+  catga: join(HERE, "catga.ts"),
+};
+const ENV: Partial<Record<Name, Record<string, string>>> = { "raw-64": { BENCH_RAW_MAX_MESSAGES: "64" } };
+/** Contenders of the consumption only (their publisher is another contender's). */
+const CONSUME_ONLY = new Set<Name>(["raw-64"]);
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +84,7 @@ const { values } = parseArgs({
     windows: { type: "string", default: "1,256" },
     backlog: { type: "string", default: "30000" },
     rate: { type: "string", default: "2000" },
-    only: { type: "string", default: "raw,catga" },
+    only: { type: "string", default: "raw,raw-64,catga" },
     profile: { type: "string", default: "" },
   },
 });
@@ -88,7 +101,7 @@ if (
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup, --windows, --backlog and --rate take whole numbers > 0; --only raw,catga",
+    "--rounds, --duration, --warmup, --windows, --backlog and --rate take whole numbers > 0; --only raw,raw-64,catga",
   );
   process.exit(2);
 }
@@ -122,7 +135,7 @@ class Worker {
       : [];
     const child = fork(CONTENDERS[name], [role, url, String(expected)], {
       execArgv: ["--import", "tsx", ...profile],
-      env: { ...process.env, CATGA_BENCH_OUT: OUT },
+      env: { ...process.env, CATGA_BENCH_OUT: OUT, ...ENV[name] },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const worker = new Worker(`${name} ${role}`, child);
@@ -290,7 +303,7 @@ function catgaDurable(): Durable {
  * and dedup window; explicit ack, deliver all, the wiring's ack wait, no server-side max deliver).
  */
 async function createStreams(jsm: JetStreamManager, durables: Record<Name, Durable>): Promise<void> {
-  for (const d of Object.values(durables)) {
+  for (const d of new Map(Object.values(durables).map((d) => [d.stream, d])).values()) {
     await jsm.streams.add({
       name: d.stream,
       subjects: [d.subject],
@@ -319,18 +332,24 @@ async function main(url: string, serverPid: number) {
   const durables: Record<Name, Durable> = {
     catga: catgaD,
     raw: { ...catgaD, stream: RAW_STREAM, subject: RAW_SUBJECT, consumer: RAW_CONSUMER },
+    "raw-64": { ...catgaD, stream: RAW_STREAM, subject: RAW_SUBJECT, consumer: RAW_CONSUMER },
   };
+  const publisherOf = (name: Name): Name => (name === "raw-64" ? "raw" : name);
+  const PUBLISHING = ONLY.filter((n) => !CONSUME_ONLY.has(n));
   await createStreams(jsm, durables);
   const publishers = new Map<Name, Worker>();
   const publishRounds: PublishResult[][] = [];
   const consumeRounds: ConsumeResult[][] = [];
   try {
-    for (const name of ONLY) publishers.set(name, await Worker.start(name, "publisher", url));
+    for (const name of new Set(ONLY.map(publisherOf))) {
+      publishers.set(name, await Worker.start(name, "publisher", url));
+    }
     for (let round = 0; round < ROUNDS; round++) {
       const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
       const pubs: PublishResult[] = [];
       for (const window of WINDOWS) {
         for (const name of order) {
+          if (CONSUME_ONLY.has(name)) continue;
           await jsm.streams.purge(durables[name].stream);
           const pub = publishers.get(name)!;
           const report = pub.ask(
@@ -368,7 +387,7 @@ async function main(url: string, serverPid: number) {
       for (const name of order) {
         const d = durables[name];
         await jsm.streams.purge(d.stream);
-        const pub = publishers.get(name)!;
+        const pub = publishers.get(publisherOf(name))!;
         await pub.ask({ op: "fill", count: BACKLOG, window: FILL_WINDOW }, "filled");
         const before = serverCpu(serverPid);
         const consumer = await Worker.start(name, "consumer", url, BACKLOG);
@@ -417,7 +436,7 @@ async function main(url: string, serverPid: number) {
 
   const publish: PublishResult[] = [];
   for (const window of WINDOWS) {
-    for (const contender of ONLY) {
+    for (const contender of PUBLISHING) {
       const all = publishRounds.flat().filter((r) => r.contender === contender && r.window === window);
       publish.push({
         contender,
@@ -469,19 +488,19 @@ function publishTable(results: PublishResult[]): string {
       "events/s",
       "p50 ms",
       "p99 ms",
-      "catga ÷ raw",
+      "catga ÷ this",
       "CPU µs/event publisher",
       "nats-server",
     ],
     results.map((r) => {
-      const raw = results.find((x) => x.contender === "raw" && x.window === r.window);
+      const catga = results.find((x) => x.contender === "catga" && x.window === r.window);
       return [
         r.contender,
         int(r.window),
         int(r.events_per_s),
         r.p50_ms.toFixed(2),
         r.p99_ms.toFixed(2),
-        r.contender === "catga" && raw !== undefined ? ratio(r.events_per_s, raw.events_per_s) : "",
+        r.contender === "catga" ? "" : ratio(catga?.events_per_s, r.events_per_s),
         r.publisher_cpu_us.toFixed(1),
         r.server_cpu_us === null ? "–" : r.server_cpu_us.toFixed(1),
       ];
@@ -491,13 +510,13 @@ function publishTable(results: PublishResult[]): string {
 }
 
 function consumeTable(results: ConsumeResult[]): string {
-  const raw = results.find((x) => x.contender === "raw");
+  const catga = results.find((x) => x.contender === "catga");
   return table(
     [
       "contender",
       "backlog",
       "events/s",
-      "catga ÷ raw",
+      "catga ÷ this",
       "CPU µs/event consumer",
       "nats-server",
       "steady rate/s",
@@ -508,7 +527,7 @@ function consumeTable(results: ConsumeResult[]): string {
       r.contender,
       int(r.backlog),
       int(r.events_per_s),
-      r.contender === "catga" && raw !== undefined ? ratio(r.events_per_s, raw.events_per_s) : "",
+      r.contender === "catga" ? "" : ratio(catga?.events_per_s, r.events_per_s),
       r.consumer_cpu_us.toFixed(1),
       r.server_cpu_us === null ? "–" : r.server_cpu_us.toFixed(1),
       int(r.rate),
