@@ -26,7 +26,11 @@
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:events -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--windows 1,256] [--backlog 30000] [--rate 2000] [--only raw,raw-64,catga] [--profile catga]
+ *     [--windows 1,256] [--backlog 30000] [--rate 2000] [--only raw,raw-headers,raw-64,catga]
+ *     [--profile catga]
+ *
+ * `raw-headers` is the raw publisher sending Catga's other headers too (message id, traceparent,
+ * schema id; see raw.ts): a reference for the publishing only, the price of those headers.
  *
  * `raw-64` is the raw consumer with `max_messages` 64, Catga's buffer (DURABLE_MAX_IN_FLIGHT),
  * instead of the client's default 100: a reference for the consumption only (it consumes what the
@@ -63,15 +67,22 @@ const END = "<!-- bench:events:end -->";
 /** Publishes in flight while pre-filling the stream for the backlog measurement. */
 const FILL_WINDOW = 256;
 
-type Name = "raw" | "raw-64" | "catga";
+type Name = "raw" | "raw-headers" | "raw-64" | "catga";
 const CONTENDERS: Record<Name, string> = {
   raw: join(HERE, "raw.ts"),
+  // The raw publisher with Catga's headers: publishing only, a reference for the headers' price.
+  "raw-headers": join(HERE, "raw.ts"),
   // The raw consumer with Catga's buffer (64 in flight instead of the client's 100): consumption
   // only, a reference that tells the buffer's share of a gap from the rest (see raw.ts).
   "raw-64": join(HERE, "raw.ts"),
   catga: join(HERE, "catga.ts"),
 };
-const ENV: Partial<Record<Name, Record<string, string>>> = { "raw-64": { BENCH_RAW_MAX_MESSAGES: "64" } };
+const ENV: Partial<Record<Name, Record<string, string>>> = {
+  "raw-headers": { BENCH_RAW_HEADERS: "1" },
+  "raw-64": { BENCH_RAW_MAX_MESSAGES: "64" },
+};
+/** Contenders of the publishing only. */
+const PUBLISH_ONLY = new Set<Name>(["raw-headers"]);
 /** Contenders of the consumption only (their publisher is another contender's). */
 const CONSUME_ONLY = new Set<Name>(["raw-64"]);
 
@@ -84,7 +95,7 @@ const { values } = parseArgs({
     windows: { type: "string", default: "1,256" },
     backlog: { type: "string", default: "30000" },
     rate: { type: "string", default: "2000" },
-    only: { type: "string", default: "raw,raw-64,catga" },
+    only: { type: "string", default: "raw,raw-headers,raw-64,catga" },
     profile: { type: "string", default: "" },
   },
 });
@@ -101,7 +112,7 @@ if (
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup, --windows, --backlog and --rate take whole numbers > 0; --only raw,raw-64,catga",
+    "--rounds, --duration, --warmup, --windows, --backlog and --rate take whole numbers > 0; --only raw,raw-headers,raw-64,catga",
   );
   process.exit(2);
 }
@@ -332,6 +343,7 @@ async function main(url: string, serverPid: number) {
   const durables: Record<Name, Durable> = {
     catga: catgaD,
     raw: { ...catgaD, stream: RAW_STREAM, subject: RAW_SUBJECT, consumer: RAW_CONSUMER },
+    "raw-headers": { ...catgaD, stream: RAW_STREAM, subject: RAW_SUBJECT, consumer: RAW_CONSUMER },
     "raw-64": { ...catgaD, stream: RAW_STREAM, subject: RAW_SUBJECT, consumer: RAW_CONSUMER },
   };
   const publisherOf = (name: Name): Name => (name === "raw-64" ? "raw" : name);
@@ -385,6 +397,7 @@ async function main(url: string, serverPid: number) {
 
       const cons: ConsumeResult[] = [];
       for (const name of order) {
+        if (PUBLISH_ONLY.has(name)) continue;
         const d = durables[name];
         await jsm.streams.purge(d.stream);
         const pub = publishers.get(publisherOf(name))!;
@@ -449,7 +462,7 @@ async function main(url: string, serverPid: number) {
       });
     }
   }
-  const consume: ConsumeResult[] = ONLY.map((contender) => {
+  const consume: ConsumeResult[] = ONLY.filter((n) => !PUBLISH_ONLY.has(n)).map((contender) => {
     const all = consumeRounds.flat().filter((r) => r.contender === contender);
     return {
       contender,
