@@ -432,6 +432,7 @@ function pull(log: Logger, options: PullOptions): DurableSubscription {
       stopped = true;
       wake?.();
       wakeSleep?.();
+      flushAcks();
       await current?.close().catch(() => undefined);
       await done;
     },
@@ -533,7 +534,7 @@ class JetStreamMessage implements DurableMessage {
     this.#settled();
   }
   ack(): void {
-    this.#settle(() => this.#m.ack());
+    this.#settle(() => queueAck(this.#m));
   }
   nak(delayMs?: number): void {
     this.#settle(() => this.#m.nak(delayMs));
@@ -546,6 +547,29 @@ class JetStreamMessage implements DurableMessage {
     this.#m.working();
     this.#arm();
   }
+}
+
+/**
+ * Acknowledgements waiting for the end of the current turn of the event loop. The NATS client
+ * writes what was published since its last write in a microtask, and a consumption hands over one
+ * message per microtask: acked at once, every ack was a write system call of its own, the largest
+ * cost of consuming (about half the consumer's CPU on Linux, and a read for nats-server each).
+ * Acked together after the turn, the acks of every message that arrived in one read go out in one
+ * write. An ack is still sent only after its handler succeeded; it leaves at most one turn later.
+ */
+let pendingAcks: JsMsg[] = [];
+
+function queueAck(m: JsMsg): void {
+  if (pendingAcks.length === 0) setImmediate(flushAcks);
+  pendingAcks.push(m);
+}
+
+/** Sends the queued acknowledgements (also before a consumption closes, so none is left behind). */
+function flushAcks(): void {
+  const acks = pendingAcks;
+  if (acks.length === 0) return;
+  pendingAcks = [];
+  for (const m of acks) m.ack();
 }
 
 function toRecord(h: MsgHdrs | undefined): Headers {
