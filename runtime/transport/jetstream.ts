@@ -569,7 +569,14 @@ function flushAcks(): void {
   const acks = pendingAcks;
   if (acks.length === 0) return;
   pendingAcks = [];
-  for (const m of acks) m.ack();
+  for (const m of acks) {
+    try {
+      m.ack();
+    } catch {
+      // Its connection closed meanwhile (a crash, a stop): unacknowledged, it is delivered again
+      // after the ack wait, as any ack lost with a connection. The other acks still go.
+    }
+  }
 }
 
 function toRecord(h: MsgHdrs | undefined): Headers {
