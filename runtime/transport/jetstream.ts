@@ -553,7 +553,7 @@ class JetStreamMessage implements DurableMessage {
  * Acknowledgements waiting for the end of the current turn of the event loop. The NATS client
  * writes what was published since its last write in a microtask, and a consumption hands over one
  * message per microtask: acked at once, every ack was a write system call of its own, the largest
- * cost of consuming (about half the consumer's CPU on Linux, and a read for nats-server each).
+ * cost of consuming (and a read for nats-server each; the figures are in docs/benchmarks.md).
  * Acked together after the turn, the acks of every message that arrived in one read go out in one
  * write. An ack is still sent only after its handler succeeded; it leaves at most one turn later.
  */
