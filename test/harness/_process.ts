@@ -9,23 +9,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * A TCP port that was free a moment ago (the OS picks it). Never 4222 or 6379: the machine's own
- * NATS and Redis run there, and tests must not touch them.
+ * A TCP port that was free a moment ago, below the kernel's ephemeral range (Linux: 32768–60999).
+ * A port the OS picks with `listen(0)` comes from that range, the same range every outgoing
+ * connection takes its local port from: between this check and the server's bind, one of the
+ * hundreds of client connections a test run opens could take it ("address already in use", seen
+ * in a full run). Ports from 20000 to 32767 are only ever taken by a listener. Never 4222 or 6379:
+ * the machine's own NATS and Redis run there, and tests must not touch them.
  */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_768);
+    const free = await new Promise<boolean>((resolve) => {
       const server = createServer();
       server.unref();
-      server.on("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-      });
+      server.once("error", () => resolve(false));
+      server.listen(candidate, "127.0.0.1", () => server.close(() => resolve(true)));
     });
-    // Redis Cluster also opens port + 10000 (its bus); keep room for it below 65536.
-    if (port !== 4222 && port !== 6379 && port < 55_000) return port;
+    // Redis Cluster also opens port + 10000 (its bus): it must be free too.
+    if (free && (await busFree(candidate + 10_000))) return candidate;
   }
+}
+
+/** Whether a listener can bind `port` on loopback now. */
+function busFree(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 /** A fresh temp folder, removed by the returned function. */
