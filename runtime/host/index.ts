@@ -212,6 +212,10 @@ async function stop(parts: Parts, graceMs: number): Promise<void> {
   await leadership.schedulesDone();
   leadership.reset();
   health.beat();
+  // Acknowledgements of durable deliveries go out together at the end of an event-loop turn (see
+  // runtime/transport/jetstream.ts): let the last turn's leave before the connection drains, or
+  // the events just handled would be delivered again after their ack wait.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   await options.transport.drain();
   await health.close();
   log.info("stopped");
