@@ -303,9 +303,9 @@ export const RUNTIME_GRACE_MS = 10_000;
 export const GRACE_MARGIN_S = 20;
 
 /**
- * The seconds a service's pod (and compose container) is given to stop: its drain grace
- * (`CATGA_GRACE_MS` in the service's `env`, or {@link RUNTIME_GRACE_MS}) plus {@link GRACE_MARGIN_S}. Kubernetes
- * `terminationGracePeriodSeconds` and compose `stop_grace_period`.
+ * The seconds a service is given to stop (Kubernetes `terminationGracePeriodSeconds`, compose
+ * `stop_grace_period`): its drain grace (`CATGA_GRACE_MS` in the service's `env`, or
+ * {@link RUNTIME_GRACE_MS}), rounded up to seconds, plus {@link GRACE_MARGIN_S}.
  */
 export function stopGraceSeconds(service: { env: Record<string, string> }): number {
   const text = service.env[ENV.graceMs]?.trim() ?? "";

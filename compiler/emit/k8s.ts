@@ -1006,7 +1006,8 @@ function disruptionBudget(
  * checks every emitted template): a fixed non-root user, RuntimeDefault seccomp, no service-account
  * token (nothing here talks to the API server), and in every container no privilege escalation, no
  * capability and a read-only root file system with an emptyDir on /tmp (the sentinels write their
- * config there; state lives on volume claims). `fsGroup` makes the claims writable by that user.
+ * config there, tsx its compile cache; state lives on volume claims). `fsGroup` makes the claims
+ * writable by that user.
  */
 function hardened(spec: k8s.PodSpec, id: Identity): k8s.PodSpec {
   return {
