@@ -148,6 +148,8 @@ export const ENV = {
   natsUrls: "CATGA_NATS_URLS",
   /** NATS user name (its password is in {@link natsPasswordVar}, mapped to CATGA_NATS_PASSWORD). */
   natsUser: "CATGA_NATS_USER",
+  /** How long `catga run` drains on SIGTERM, in milliseconds (read for the stop grace, not set). */
+  graceMs: "CATGA_GRACE_MS",
   natsPassword: "CATGA_NATS_PASSWORD",
   natsToken: "CATGA_NATS_TOKEN",
   natsCreds: "CATGA_NATS_CREDS",
@@ -285,4 +287,29 @@ export function objectName(topology: string, part: string): string {
 /** `CATGA_NATS_PASSWORD_ORDER_SERVICE` from `orderService` or `order-service`. */
 function envToken(name: string): string {
   return dnsLabel(name).replace(/-/g, "_").toUpperCase();
+}
+
+/**
+ * The drain grace `catga run` uses unless `CATGA_GRACE_MS` says otherwise (runtime/cli/run.ts,
+ * docs/runtime.md "Drain").
+ */
+export const RUNTIME_GRACE_MS = 10_000;
+
+/**
+ * Seconds added to the drain grace for the termination grace: after the grace the runtime still
+ * releases its lease, sends a farewell heartbeat and drains its connection, and the kill must not
+ * come before that (a killed leader is a crash failover: standbys wait out the lease).
+ */
+export const GRACE_MARGIN_S = 20;
+
+/**
+ * The seconds a service is given to stop (Kubernetes `terminationGracePeriodSeconds`, compose
+ * `stop_grace_period`): its drain grace (`CATGA_GRACE_MS` in the service's `env`, or
+ * {@link RUNTIME_GRACE_MS}), rounded up to seconds, plus {@link GRACE_MARGIN_S}.
+ */
+export function stopGraceSeconds(service: { env: Record<string, string> }): number {
+  const text = service.env[ENV.graceMs]?.trim() ?? "";
+  const declared = text === "" ? Number.NaN : Number(text);
+  const graceMs = Number.isFinite(declared) && declared >= 0 ? declared : RUNTIME_GRACE_MS;
+  return Math.ceil(graceMs / 1000) + GRACE_MARGIN_S;
 }

@@ -39,6 +39,7 @@ import {
   REDIS_PASSWORD_VAR,
   REDIS_PORTS,
   redisMaster,
+  stopGraceSeconds,
 } from "./_names.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { durableEvents, natsUsers } from "./nats.js";
@@ -65,6 +66,13 @@ const NATS_HOST_PORT_VAR = "CATGA_NATS_HOST_PORT";
 
 /** Number of sentinels in sentinel mode: the smallest number that tolerates losing one. */
 const SENTINELS = 3;
+
+/**
+ * `stop_grace_period` of NATS and Redis containers: Kubernetes's default of 30 s rather than
+ * Docker's 10 s, so a Redis server has time to write its append-only file and NATS its JetStream
+ * store before a SIGKILL.
+ */
+const INFRA_STOP_GRACE = "30s";
 
 /** Agreement needed among the sentinels to declare the primary down: a majority of three. */
 const SENTINEL_QUORUM = 2;
@@ -325,6 +333,7 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
         `http://127.0.0.1:${NATS_PORTS.monitor}/healthz`,
       ]),
       restart: "unless-stopped",
+      stop_grace_period: INFRA_STOP_GRACE,
     };
   });
   return out;
@@ -382,6 +391,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         ? { depends_on: { [hosts[0]!]: { condition: "service_healthy" } } }
         : {}),
       restart: "unless-stopped",
+      stop_grace_period: INFRA_STOP_GRACE,
     };
   });
   if (mode === "sentinel") {
@@ -408,6 +418,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         healthcheck: healthcheck(["redis-cli", "-p", String(REDIS_PORTS.sentinel), "ping"]),
         depends_on: dependsOn(hosts, "service_healthy"),
         restart: "unless-stopped",
+        stop_grace_period: INFRA_STOP_GRACE,
       };
     }
   }
@@ -427,6 +438,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
       environment: cliAuth,
       depends_on: dependsOn(hosts, "service_healthy"),
       restart: "no",
+      stop_grace_period: INFRA_STOP_GRACE,
     };
   }
   return out;
@@ -478,6 +490,15 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
     volumes: [`./wiring.json:${COMPOSE_WIRING_PATH}:ro`],
     // An init process as PID 1 forwards SIGTERM (graceful drain) and reaps children.
     init: true,
+    // Above the drain grace: Docker's default 10 s would kill a drain using its whole grace, and a
+    // killed leader is a crash failover (standbys wait out its lease).
+    stop_grace_period: `${stopGraceSeconds(s)}s`,
+    // The runtime needs no privilege and writes nothing but temporary files: the default image
+    // runs as `node`; a custom image keeps its own user.
+    read_only: true,
+    tmpfs: ["/tmp"],
+    cap_drop: ["ALL"],
+    security_opt: ["no-new-privileges:true"],
     healthcheck: healthcheck([
       "node",
       "-e",

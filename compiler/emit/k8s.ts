@@ -3,13 +3,14 @@
  *
  * What is emitted: a ConfigMap with wiring.json; per service a Deployment (p2p) or a StatefulSet with
  * its headless Service (leader mode), and a PodDisruptionBudget; the NATS cluster (unless
- * `nats { url }`); Redis per mode (only when some service is in leader mode, unless `redis { url }`).
+ * `nats { url }`); Redis per mode (only when some service is in leader mode, unless `redis { url }`);
+ * one NetworkPolicy per workload. Every pod passes the Pod Security Standards "restricted" profile.
  * The NATS passwords live in a Secret the operator creates (the file's header says how): no password
  * is ever written into the manifests.
  *
  * Objects are the typed L1 constructs of cdk8s-plus-33 (`k8s.Kube*`, the Kubernetes 1.33 API), not
- * its L2 classes: those add selector labels carrying construct-path hashes and opinionated defaults
- * (resource limits, read-only root file systems) that would change the meaning of the manifests.
+ * its L2 classes: those add selector labels carrying construct-path hashes and defaults of their own
+ * (resource limits, security contexts); the hardening here is explicit and tested instead.
  * Every object gets an explicit name, so cdk8s never generates one.
  *
  * Pure: the cdk8s app is built in memory, synthesized with `chart.toJson()` and rendered to the bytes
@@ -44,6 +45,7 @@ import {
   REDIS_IMAGE,
   REDIS_PORTS,
   redisMaster,
+  stopGraceSeconds,
 } from "./_names.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { builtInUsers, durableEvents, natsServerConf } from "./nats.js";
@@ -60,7 +62,57 @@ export interface K8sEmitOptions extends EmitOptions {
    * @default none: objects land in the namespace kubectl uses (`kubectl apply -n NS`)
    */
   namespace?: string;
+  /**
+   * Requests of the infrastructure pods, per kind; the memory request is also the memory limit.
+   * Services take theirs from `resources` in the topology ({@link SERVICE_RESOURCES} otherwise).
+   * @default {@link INFRA_RESOURCES}
+   */
+  infraResources?: Partial<Record<InfraKind, Resources>>;
+  /**
+   * CIDRs of the cluster's nodes, the only sources allowed to the health and NATS monitor ports
+   * (kubelet probes, scraping from the host network). NetworkPolicy cannot name the kubelet, and
+   * node addresses are not known at build time.
+   * @default none: those ports accept every source (they serve health, readiness and metrics only)
+   */
+  nodeCidrs?: string[];
 }
+
+/** CPU and memory of a container, Kubernetes quantities as written (`"100m"`, `"256Mi"`). */
+export interface Resources {
+  cpu: string;
+  memory: string;
+}
+
+/** The infrastructure workloads whose resources {@link K8sEmitOptions.infraResources} overrides. */
+export type InfraKind = "nats" | "redis" | "sentinel" | "clusterInit";
+
+/**
+ * Default requests of infrastructure pods. NATS's memory covers the JetStream memory store limit
+ * (`NATS_JS_LIMITS.memory`, 256M) plus the server itself.
+ */
+export const INFRA_RESOURCES: Readonly<Record<InfraKind, Resources>> = {
+  nats: { cpu: "100m", memory: "512Mi" },
+  redis: { cpu: "100m", memory: "256Mi" },
+  sentinel: { cpu: "50m", memory: "64Mi" },
+  clusterInit: { cpu: "50m", memory: "64Mi" },
+};
+
+/** Requests of a service pod for what its `resources` does not say. */
+export const SERVICE_RESOURCES: Readonly<Resources> = { cpu: "100m", memory: "256Mi" };
+
+/** User and group the containers run as (numeric: `runAsNonRoot` cannot check a user name). */
+interface Identity {
+  uid: number;
+  gid: number;
+}
+/** `node` in node:20-slim, the emitted Dockerfile's `USER node`. */
+const SERVICE_IDENTITY: Identity = { uid: 1000, gid: 1000 };
+/** The nats image has no user of its own; nats-server needs no privilege (ports above 1024). */
+const NATS_IDENTITY: Identity = { uid: 1000, gid: 1000 };
+/** `redis` (999) and its group (1000) in the redis alpine image, owners of its files. */
+const REDIS_IDENTITY: Identity = { uid: 999, gid: 1000 };
+/** Where every container gets a small writable emptyDir (the root file system is read-only). */
+const TMP_DIR = "/tmp";
 
 /** Where the wiring ConfigMap is mounted in service containers. */
 const WIRING_DIR = "/etc/catga";
@@ -104,6 +156,7 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
     else redisCluster(chart, ctx);
   }
   for (const service of model.services) catgaService(chart, ctx, service);
+  networkPolicies(chart, ctx);
 
   // chart.toJson() is what app.synthYaml() renders; sorting here instead of relying on cdk8s's
   // default keeps the bytes independent of CDK8S_DISABLE_SORT in the environment.
@@ -269,11 +322,16 @@ function catgaService(scope: Construct, ctx: Context, service: ServiceModel): vo
       labels: labels(ctx, name, "service"),
       annotations: { [WIRING_CHECKSUM]: ctx.wiringChecksum },
     },
-    spec: {
-      enableServiceLinks: false,
-      containers: [serviceContainer(ctx, service)],
-      volumes: [{ name: "wiring", configMap: { name: ctx.wiringConfigMap } }],
-    },
+    spec: hardened(
+      {
+        enableServiceLinks: false,
+        // Above the drain grace, or the kubelet kills a draining leader (a crash failover).
+        terminationGracePeriodSeconds: stopGraceSeconds(service),
+        containers: [serviceContainer(ctx, service)],
+        volumes: [{ name: "wiring", configMap: { name: ctx.wiringConfigMap } }],
+      },
+      SERVICE_IDENTITY,
+    ),
   };
   const id = `service-${name}`;
   if (service.mode === "p2p") {
@@ -319,11 +377,13 @@ function serviceContainer(ctx: Context, service: ServiceModel): k8s.Container {
   // Kubernetes would otherwise always try to pull from a registry.
   const withPolicy =
     service.image === undefined ? { ...container, imagePullPolicy: "IfNotPresent" } : container;
-  const requests: Record<string, k8s.Quantity> = {};
-  if (service.resources?.cpu !== undefined) requests.cpu = k8s.Quantity.fromString(service.resources.cpu);
-  if (service.resources?.memory !== undefined)
-    requests.memory = k8s.Quantity.fromString(service.resources.memory);
-  return Object.keys(requests).length > 0 ? { ...withPolicy, resources: { requests } } : withPolicy;
+  return {
+    ...withPolicy,
+    resources: requirements({
+      cpu: service.resources?.cpu ?? SERVICE_RESOURCES.cpu,
+      memory: service.resources?.memory ?? SERVICE_RESOURCES.memory,
+    }),
+  };
 }
 
 /**
@@ -455,22 +515,26 @@ function nats(scope: Construct, ctx: Context): void {
           labels: labels(ctx, ctx.nats, "nats"),
           annotations: { [NATS_CONF_CHECKSUM]: sha256(conf) },
         },
-        spec: {
-          enableServiceLinks: false,
-          containers: [
-            {
-              name: "nats",
-              image: NATS_IMAGE,
-              command: ["nats-server", "--config", `${NATS_CONF_DIR}/nats.conf`],
-              env,
-              ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
-              livenessProbe: httpProbe("/healthz", "monitor", 10),
-              readinessProbe: httpProbe("/healthz", "monitor", 5),
-              volumeMounts,
-            },
-          ],
-          volumes: [{ name: "config", configMap: { name: ctx.natsConfig } }],
-        },
+        spec: hardened(
+          {
+            enableServiceLinks: false,
+            containers: [
+              {
+                name: "nats",
+                resources: requirements(infraResources(ctx, "nats")),
+                image: NATS_IMAGE,
+                command: ["nats-server", "--config", `${NATS_CONF_DIR}/nats.conf`],
+                env,
+                ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
+                livenessProbe: httpProbe("/healthz", "monitor", 10),
+                readinessProbe: httpProbe("/healthz", "monitor", 5),
+                volumeMounts,
+              },
+            ],
+            volumes: [{ name: "config", configMap: { name: ctx.natsConfig } }],
+          },
+          NATS_IDENTITY,
+        ),
       },
       // The JetStream store of each pod (`data-<nats>-<i>`): it survives the pod, and the claim
       // template cannot change on a live StatefulSet (see docs/build.md, Kubernetes).
@@ -576,19 +640,23 @@ function redisSentinel(scope: Construct, ctx: Context): void {
       selector: { matchLabels: selector(ctx, ctx.sentinel, "redis-sentinel") },
       template: {
         metadata: { labels: labels(ctx, ctx.sentinel, "redis-sentinel") },
-        spec: {
-          enableServiceLinks: false,
-          containers: [
-            {
-              name: "sentinel",
-              image: REDIS_IMAGE,
-              command: ["sh", "-c", sentinelScript],
-              ports: [{ name: "sentinel", containerPort: REDIS_PORTS.sentinel }],
-              livenessProbe: execProbe(ping, 10),
-              readinessProbe: execProbe(ping, 5),
-            },
-          ],
-        },
+        spec: hardened(
+          {
+            enableServiceLinks: false,
+            containers: [
+              {
+                name: "sentinel",
+                resources: requirements(infraResources(ctx, "sentinel")),
+                image: REDIS_IMAGE,
+                command: ["sh", "-c", sentinelScript],
+                ports: [{ name: "sentinel", containerPort: REDIS_PORTS.sentinel }],
+                livenessProbe: execProbe(ping, 10),
+                readinessProbe: execProbe(ping, 5),
+              },
+            ],
+          },
+          REDIS_IDENTITY,
+        ),
       },
     },
   });
@@ -643,11 +711,21 @@ function redisCluster(scope: Construct, ctx: Context): void {
       backoffLimit: 10,
       template: {
         metadata: { labels: labels(ctx, ctx.clusterInit, "redis-cluster-init") },
-        spec: {
-          enableServiceLinks: false,
-          restartPolicy: "OnFailure",
-          containers: [{ name: "cluster-init", image: REDIS_IMAGE, command: ["sh", "-c", script] }],
-        },
+        spec: hardened(
+          {
+            enableServiceLinks: false,
+            restartPolicy: "OnFailure",
+            containers: [
+              {
+                name: "cluster-init",
+                image: REDIS_IMAGE,
+                command: ["sh", "-c", script],
+                resources: requirements(infraResources(ctx, "clusterInit")),
+              },
+            ],
+          },
+          REDIS_IDENTITY,
+        ),
       },
     },
   });
@@ -675,6 +753,7 @@ function redisStatefulSet(
     livenessProbe: execProbe(ping, 10),
     readinessProbe: execProbe(ping, 5),
     volumeMounts: [{ name: "data", mountPath: REDIS_DATA_DIR }],
+    resources: requirements(infraResources(ctx, "redis")),
   };
   new k8s.KubeStatefulSet(scope, "redis", {
     metadata: meta(ctx, ctx.redis, "redis"),
@@ -685,7 +764,10 @@ function redisStatefulSet(
       selector: { matchLabels: selector(ctx, ctx.redis, "redis") },
       template: {
         metadata: { labels: labels(ctx, ctx.redis, "redis") },
-        spec: { enableServiceLinks: false, containers: [env.length > 0 ? { ...container, env } : container] },
+        spec: hardened(
+          { enableServiceLinks: false, containers: [env.length > 0 ? { ...container, env } : container] },
+          REDIS_IDENTITY,
+        ),
       },
       volumeClaimTemplates: [
         {
@@ -698,6 +780,170 @@ function redisStatefulSet(
       ],
     },
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network policies
+
+/**
+ * The label an application pod carries to reach NATS's client port with the generated client
+ * (value: the topology's DNS label). Everything else reaching NATS is one of the topology's pods.
+ */
+export const NATS_CLIENT_LABEL = "catgac/nats-client";
+
+/** One allowed connection: peers (undefined: any source or destination) and TCP ports. */
+interface Flow {
+  peers?: k8s.NetworkPolicyPeer[];
+  ports: number[];
+}
+
+/**
+ * One NetworkPolicy per emitted workload, named as the workload, isolating its pods in both
+ * directions and allowing only what the topology needs (policies add up, so an operator widens one
+ * with a policy of their own): services reach NATS, and leader-mode services Redis (and the
+ * sentinels); NATS accepts clients from the services and from pods labelled
+ * {@link NATS_CLIENT_LABEL}, routes from NATS; Redis and sentinels accept the leader-mode services and
+ * each other (replication, failover, cluster bus). Every pod may resolve names (port 53, any
+ * destination: cluster DNS is not selectable the same way in every cluster, and node-local caches
+ * are not pods). The health and NATS monitor ports accept {@link K8sEmitOptions.nodeCidrs}, or any
+ * source without them: the kubelet that probes them is not a pod. `kubectl port-forward` enters the
+ * pod's own network namespace and is not subject to these rules.
+ */
+function networkPolicies(scope: Construct, ctx: Context): void {
+  const { model } = ctx;
+  const emitsNats = model.nats.url === undefined;
+  const emitsRedis = ctx.needsRedis && model.redis.url === undefined;
+  const mode = model.redis.mode;
+  const pods = (name: string, component: Component): k8s.NetworkPolicyPeer => ({
+    podSelector: { matchLabels: selector(ctx, name, component) },
+  });
+  const natsPods = pods(ctx.nats, "nats");
+  const redisPods = pods(ctx.redis, "redis");
+  const sentinelPods = pods(ctx.sentinel, "redis-sentinel");
+  const initPods = pods(ctx.clusterInit, "redis-cluster-init");
+  const servicePods = {
+    podSelector: {
+      matchLabels: { "app.kubernetes.io/component": "service", "app.kubernetes.io/instance": ctx.topology },
+    },
+  };
+  const leaders = model.services
+    .filter((s) => s.mode === "leader")
+    .map((s) => pods(ctx.serviceNames.get(s.name)!, "service"));
+  const probes: k8s.NetworkPolicyPeer[] | undefined = ctx.options.nodeCidrs?.map((cidr) => ({
+    ipBlock: { cidr },
+  }));
+  const bus = REDIS_PORTS.server + 10000;
+
+  // What services reach: NATS, and Redis for leader-mode services.
+  const toNats: Flow = emitsNats
+    ? { peers: [natsPods], ports: [NATS_PORTS.client] }
+    : { ports: urlPorts(model.nats.url!, NATS_PORTS.client) };
+  const toRedis: Flow[] = [];
+  if (emitsRedis) {
+    toRedis.push({ peers: [redisPods], ports: [REDIS_PORTS.server] });
+    if (mode === "sentinel") toRedis.push({ peers: [sentinelPods], ports: [REDIS_PORTS.sentinel] });
+  } else if (ctx.needsRedis) {
+    const port = mode === "sentinel" ? REDIS_PORTS.sentinel : REDIS_PORTS.server;
+    // Sentinels hand out the primary's address, whose port the URLs do not say.
+    const ports = urlPorts(model.redis.url!, port);
+    toRedis.push({
+      ports: mode === "sentinel" ? [...new Set([...ports, REDIS_PORTS.server])].sort((a, b) => a - b) : ports,
+    });
+  }
+  for (const service of model.services) {
+    const name = ctx.serviceNames.get(service.name)!;
+    policy(scope, ctx, name, "service", {
+      ingress: [{ peers: probes, ports: [healthPort(service)] }],
+      egress: [toNats, ...(service.mode === "leader" ? toRedis : [])],
+    });
+  }
+  if (emitsNats) {
+    const clients = [servicePods, { podSelector: { matchLabels: { [NATS_CLIENT_LABEL]: ctx.topology } } }];
+    policy(scope, ctx, ctx.nats, "nats", {
+      ingress: [
+        { peers: clients, ports: [NATS_PORTS.client] },
+        ...(model.nats.nodes > 1 ? [{ peers: [natsPods], ports: [NATS_PORTS.cluster] }] : []),
+        { peers: probes, ports: [NATS_PORTS.monitor] },
+      ],
+      egress: model.nats.nodes > 1 ? [{ peers: [natsPods], ports: [NATS_PORTS.cluster] }] : [],
+    });
+  }
+  if (!emitsRedis) return;
+  if (mode === "standalone") {
+    policy(scope, ctx, ctx.redis, "redis", {
+      ingress: leaders.length > 0 ? [{ peers: leaders, ports: [REDIS_PORTS.server] }] : [],
+      egress: [],
+    });
+  } else if (mode === "sentinel") {
+    // Servers ask the sentinels who the primary is and replicate from it; sentinels watch the
+    // servers and talk to each other.
+    policy(scope, ctx, ctx.redis, "redis", {
+      ingress: [{ peers: [...leaders, redisPods, sentinelPods], ports: [REDIS_PORTS.server] }],
+      egress: [
+        { peers: [redisPods], ports: [REDIS_PORTS.server] },
+        { peers: [sentinelPods], ports: [REDIS_PORTS.sentinel] },
+      ],
+    });
+    policy(scope, ctx, ctx.sentinel, "redis-sentinel", {
+      ingress: [{ peers: [...leaders, redisPods, sentinelPods], ports: [REDIS_PORTS.sentinel] }],
+      egress: [
+        { peers: [redisPods], ports: [REDIS_PORTS.server] },
+        { peers: [sentinelPods], ports: [REDIS_PORTS.sentinel] },
+      ],
+    });
+  } else {
+    policy(scope, ctx, ctx.redis, "redis", {
+      ingress: [
+        { peers: [...leaders, redisPods, initPods], ports: [REDIS_PORTS.server] },
+        { peers: [redisPods], ports: [bus] },
+      ],
+      egress: [{ peers: [redisPods], ports: [REDIS_PORTS.server, bus] }],
+    });
+    policy(scope, ctx, ctx.clusterInit, "redis-cluster-init", {
+      ingress: [],
+      egress: [{ peers: [redisPods], ports: [REDIS_PORTS.server] }],
+    });
+  }
+}
+
+/** The NetworkPolicy of one workload: its ingress and egress flows, plus DNS. */
+function policy(
+  scope: Construct,
+  ctx: Context,
+  name: string,
+  component: Component,
+  flows: { ingress: Flow[]; egress: Flow[] },
+): void {
+  const tcp = (ports: number[]): k8s.NetworkPolicyPort[] =>
+    ports.map((port) => ({ protocol: "TCP", port: k8s.IntOrString.fromNumber(port) }));
+  const dns: k8s.NetworkPolicyEgressRule = {
+    ports: ["UDP", "TCP"].map((protocol) => ({ protocol, port: k8s.IntOrString.fromNumber(53) })),
+  };
+  new k8s.KubeNetworkPolicy(scope, `netpol-${component}-${name}`, {
+    metadata: meta(ctx, name, component),
+    spec: {
+      podSelector: { matchLabels: selector(ctx, name, component) },
+      policyTypes: ["Ingress", "Egress"],
+      ingress: flows.ingress.map((f) => ({ ...(f.peers ? { from: f.peers } : {}), ports: tcp(f.ports) })),
+      egress: [
+        ...flows.egress.map((f) => ({ ...(f.peers ? { to: f.peers } : {}), ports: tcp(f.ports) })),
+        dns,
+      ],
+    },
+  });
+}
+
+/** The ports of a comma-separated URL list, sorted, `fallback` where a URL names none. */
+function urlPorts(urls: string, fallback: number): number[] {
+  const ports = urls.split(",").map((u) => {
+    try {
+      const port = new URL(u.trim()).port;
+      return port === "" ? fallback : Number(port);
+    } catch {
+      return fallback;
+    }
+  });
+  return [...new Set(ports)].sort((a, b) => a - b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -753,6 +999,58 @@ function disruptionBudget(
       unhealthyPodEvictionPolicy: "AlwaysAllow",
     },
   });
+}
+
+/**
+ * A pod spec made to pass the Pod Security Standards "restricted" profile (test/unit/emit-k8s.test.ts
+ * checks every emitted template): a fixed non-root user, RuntimeDefault seccomp, no service-account
+ * token (nothing here talks to the API server), and in every container no privilege escalation, no
+ * capability and a read-only root file system with an emptyDir on /tmp (the sentinels write their
+ * config there, tsx its compile cache; state lives on volume claims). `fsGroup` makes the claims
+ * writable by that user.
+ */
+function hardened(spec: k8s.PodSpec, id: Identity): k8s.PodSpec {
+  return {
+    ...spec,
+    automountServiceAccountToken: false,
+    securityContext: {
+      fsGroup: id.gid,
+      runAsGroup: id.gid,
+      runAsNonRoot: true,
+      runAsUser: id.uid,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: spec.containers.map((c) => ({
+      ...c,
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+      },
+      volumeMounts: [...(c.volumeMounts ?? []), { name: "tmp", mountPath: TMP_DIR }],
+    })),
+    volumes: [
+      ...(spec.volumes ?? []),
+      { name: "tmp", emptyDir: { sizeLimit: k8s.Quantity.fromString("64Mi") } },
+    ],
+  };
+}
+
+/**
+ * Requests as given, and the memory request as the limit too: a leak is stopped at the container
+ * instead of starving its node. No CPU limit: throttling would delay lease renewals and heartbeats,
+ * turning load into failovers; the request already guarantees the share.
+ */
+function requirements(r: Resources): k8s.ResourceRequirements {
+  return {
+    requests: { cpu: k8s.Quantity.fromString(r.cpu), memory: k8s.Quantity.fromString(r.memory) },
+    limits: { memory: k8s.Quantity.fromString(r.memory) },
+  };
+}
+
+function infraResources(ctx: Context, kind: InfraKind): Resources {
+  return { ...INFRA_RESOURCES[kind], ...ctx.options.infraResources?.[kind] };
 }
 
 function httpProbe(path: string, port: string, periodSeconds: number): k8s.Probe {

@@ -36,6 +36,11 @@ interface Service {
   restart?: string;
   volumes?: string[];
   ports?: unknown[];
+  stop_grace_period?: string;
+  read_only?: boolean;
+  tmpfs?: string[];
+  cap_drop?: string[];
+  security_opt?: string[];
 }
 
 interface Compose {
@@ -461,6 +466,32 @@ service tRedis { replicas 1 }
     expect(dockerfile.trimEnd().split("\n").at(-1)).toBe(
       'CMD ["catga", "run", "--wiring", "/etc/catga/wiring.json"]',
     );
+  });
+
+  it("compose — every container's stop grace outlasts the runtime's drain; services drop privileges", () => {
+    for (const name of EXAMPLE_NAMES) {
+      const model = exampleModel(name);
+      const file = compose(model);
+      for (const [host, service] of Object.entries(file.services)) {
+        // Docker's default is 10 s, the runtime's drain grace alone: services get 10 + 20 s, NATS
+        // and Redis Kubernetes's 30 s.
+        expect(service.stop_grace_period, `${name}: ${host}`).toBe("30s");
+      }
+      for (const s of model.services) {
+        const svc = Object.values(file.services).find((x) => x.environment?.CATGA_SERVICE === s.name)!;
+        expect(svc.read_only, s.name).toBe(true);
+        expect(svc.tmpfs).toEqual(["/tmp"]);
+        expect(svc.cap_drop).toEqual(["ALL"]);
+        expect(svc.security_opt).toEqual(["no-new-privileges:true"]);
+      }
+    }
+    const longer = modelOf(
+      readFileSync(join(EXAMPLES, "shop", "shop.catga"), "utf8").replace(
+        "service order {",
+        'service order {\n  env { CATGA_GRACE_MS "45000" }',
+      ),
+    );
+    expect(compose(longer).services.order!.stop_grace_period).toBe("65s");
   });
 
   it("compose — the sourceName, not the model's path, appears in the output", () => {

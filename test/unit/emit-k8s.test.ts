@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Service } from "kubernetes-models/v1";
 import { beforeAll, describe, expect, it, vi } from "vitest";
@@ -10,6 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { checkSource } from "../../compiler/check/index.js";
 import { emitK8s } from "../../compiler/emit/k8s.js";
 import type { TopologyModel } from "../../compiler/model.js";
+import { restrictedViolations } from "../helpers/pod-security.js";
 
 // The fixtures are read once at load: the emitter itself never touches the file system.
 const EXAMPLES = ["shop", "pipeline", "scheduler", "ledger"] as const;
@@ -82,6 +84,7 @@ const VALIDATORS: Record<string, new (data: Doc) => { validate(): void }> = {
   "apps/v1/StatefulSet": StatefulSet,
   "batch/v1/Job": Job,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
 };
 
 function validate(doc: Doc): void {
@@ -177,6 +180,7 @@ describe("k8s emitter — every example", () => {
         const w = find(b, kind, `${name}-${s.name}`);
         expect(w.spec.template.spec.volumes).toEqual([
           { name: "wiring", configMap: { name: `${name}-wiring` } },
+          { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
         ]);
         expect(container(w).command).toEqual([
           "catga",
@@ -188,6 +192,7 @@ describe("k8s emitter — every example", () => {
         ]);
         expect(container(w).volumeMounts).toEqual([
           { name: "wiring", mountPath: "/etc/catga", readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
         ]);
       }
     }
@@ -369,7 +374,11 @@ describe("k8s emitter — other examples", () => {
     const billing = container(find(built.scheduler, "StatefulSet", "scheduler-billing"));
     expect(billing.image).toBe("ghcr.io/acme/billing:2.3.1");
     expect(billing.imagePullPolicy).toBeUndefined();
-    expect(billing.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" } });
+    // The declared requests, the memory request as the limit, no CPU limit.
+    expect(billing.resources).toEqual({
+      requests: { cpu: "250m", memory: "256Mi" },
+      limits: { memory: "256Mi" },
+    });
     expect(billing.ports).toEqual([{ name: "health", containerPort: 9100 }]);
     const env = envOf(billing);
     expect(env.CATGA_HEALTH_PORT.value).toBe("9100");
@@ -377,7 +386,11 @@ describe("k8s emitter — other examples", () => {
     expect(env.CURRENCY.value).toBe("EUR");
     expect(env.CATGA_REDIS_MODE.value).toBe("cluster");
     expect(env.CATGA_REDIS_CLUSTER_NODES.value.split(",")).toHaveLength(6);
-    expect(container(find(built.scheduler, "StatefulSet", "scheduler-collector")).resources).toBeUndefined();
+    // Without `resources`: the defaults.
+    expect(container(find(built.scheduler, "StatefulSet", "scheduler-collector")).resources).toEqual({
+      requests: { cpu: "100m", memory: "256Mi" },
+      limits: { memory: "256Mi" },
+    });
   });
 });
 
@@ -473,6 +486,7 @@ describe("k8s emitter — durable events (JetStream)", () => {
     expect(nats.volumeMounts).toEqual([
       { name: "config", mountPath: "/etc/nats", readOnly: true },
       { name: "data", mountPath: "/data" },
+      { name: "tmp", mountPath: "/tmp" },
     ]);
     const env = Object.fromEntries(nats.env.map((e: Doc) => [e.name, e]));
     expect(env.CATGA_NATS_JS_MAX_FILE).toEqual({ name: "CATGA_NATS_JS_MAX_FILE", value: "8G" });
@@ -494,7 +508,244 @@ describe("k8s emitter — durable events (JetStream)", () => {
     );
     const sts = find(plain, "StatefulSet", "shop-nats");
     expect(sts.spec.volumeClaimTemplates).toBeUndefined();
-    expect(container(sts).volumeMounts).toEqual([{ name: "config", mountPath: "/etc/nats", readOnly: true }]);
+    expect(container(sts).volumeMounts).toEqual([
+      { name: "config", mountPath: "/etc/nats", readOnly: true },
+      { name: "tmp", mountPath: "/tmp" },
+    ]);
     expect(plain.content).not.toContain("JS_MAX");
+  });
+});
+
+/** The pod templates of a build: `kind/name` → template. */
+function templates(b: Built): [string, Doc][] {
+  return b.docs
+    .filter((d) => d.spec?.template !== undefined)
+    .map((d) => [`${d.kind}/${d.metadata.name}`, d.spec.template]);
+}
+
+describe("k8s emitter — pod security", () => {
+  it("k8s — every pod template passes the Pod Security Standards restricted profile", () => {
+    for (const name of EXAMPLES) {
+      const all = templates(built[name]);
+      expect(all.length).toBeGreaterThan(2);
+      for (const [where, template] of all) {
+        expect(restrictedViolations(template), `${name}: ${where}`).toEqual([]);
+        const spec = template.spec;
+        // Beyond the profile: no API token, a read-only root, requests and a memory limit.
+        expect(spec.automountServiceAccountToken, where).toBe(false);
+        expect(spec.securityContext.runAsUser, where).toBeGreaterThan(0);
+        for (const c of spec.containers) {
+          expect(c.securityContext.readOnlyRootFilesystem, where).toBe(true);
+          expect(c.resources.requests.cpu, where).toBeDefined();
+          expect(c.resources.limits.memory, where).toBe(c.resources.requests.memory);
+        }
+      }
+    }
+  });
+
+  it("k8s — the restricted checker fails a pod breaking each control", () => {
+    const good = find(built.shop, "Deployment", "shop-order").spec.template;
+    expect(restrictedViolations(good)).toEqual([]);
+    const cases: [string, (t: Doc) => void][] = [
+      ["HostProcess", (t) => (t.spec.securityContext.windowsOptions = { hostProcess: true })],
+      ["Host Namespaces", (t) => (t.spec.hostNetwork = true)],
+      ["Host Namespaces", (t) => (t.spec.hostPID = true)],
+      ["Host Namespaces", (t) => (t.spec.hostIPC = true)],
+      ["Privileged Containers", (t) => (t.spec.containers[0].securityContext.privileged = true)],
+      [
+        "Capabilities (baseline)",
+        (t) => (t.spec.containers[0].securityContext.capabilities.add = ["SYS_ADMIN"]),
+      ],
+      ["HostPath Volumes", (t) => t.spec.volumes.push({ name: "h", hostPath: { path: "/" } })],
+      ["Host Ports", (t) => (t.spec.containers[0].ports[0].hostPort = 8080)],
+      ["AppArmor", (t) => (t.spec.securityContext.appArmorProfile = { type: "Unconfined" })],
+      [
+        "AppArmor",
+        (t) =>
+          (t.metadata.annotations["container.apparmor.security.beta.kubernetes.io/order"] = "unconfined"),
+      ],
+      ["SELinux", (t) => (t.spec.securityContext.seLinuxOptions = { type: "spc_t" })],
+      ["SELinux", (t) => (t.spec.containers[0].securityContext.seLinuxOptions = { user: "root" })],
+      ["/proc Mount Type", (t) => (t.spec.containers[0].securityContext.procMount = "Unmasked")],
+      ["Seccomp (baseline)", (t) => (t.spec.securityContext.seccompProfile = { type: "Unconfined" })],
+      ["Sysctls", (t) => (t.spec.securityContext.sysctls = [{ name: "kernel.msgmax", value: "1" }])],
+      ["Volume Types", (t) => t.spec.volumes.push({ name: "n", nfs: { server: "x", path: "/" } })],
+      ["Privilege Escalation", (t) => delete t.spec.containers[0].securityContext.allowPrivilegeEscalation],
+      [
+        "Running as Non-root",
+        (t) => {
+          delete t.spec.securityContext.runAsNonRoot;
+          delete t.spec.containers[0].securityContext.runAsNonRoot;
+        },
+      ],
+      ["Running as Non-root", (t) => (t.spec.containers[0].securityContext.runAsNonRoot = false)],
+      ["Running as Non-root user", (t) => (t.spec.securityContext.runAsUser = 0)],
+      ["Seccomp", (t) => delete t.spec.securityContext.seccompProfile],
+      ["Capabilities", (t) => (t.spec.containers[0].securityContext.capabilities.drop = ["NET_RAW"])],
+      ["Capabilities", (t) => (t.spec.containers[0].securityContext.capabilities.add = ["CHOWN"])],
+    ];
+    for (const [control, breakIt] of cases) {
+      const broken = structuredClone(good);
+      breakIt(broken);
+      expect(
+        restrictedViolations(broken).map((v) => v.control),
+        control,
+      ).toContain(control);
+    }
+  });
+
+  it("k8s — service pods get a termination grace above the runtime's drain grace", () => {
+    for (const name of EXAMPLES) {
+      for (const s of built[name].model.services) {
+        const kind = s.mode === "p2p" ? "Deployment" : "StatefulSet";
+        const spec = find(built[name], kind, `${name}-${s.name}`).spec.template.spec;
+        // The runtime drains for 10 s by default; 20 s more for lease release and connection drain.
+        expect(spec.terminationGracePeriodSeconds).toBe(30);
+      }
+    }
+    const source = readFileSync(join("examples", "shop", "shop.catga"), "utf8").replace(
+      "service order {",
+      'service order {\n  env { CATGA_GRACE_MS "45000" }',
+    );
+    const b = build(model(source, "shop.catga"), "shop.catga");
+    expect(find(b, "Deployment", "shop-order").spec.template.spec.terminationGracePeriodSeconds).toBe(65);
+  });
+
+  it("k8s — infrastructure resources have overridable defaults", () => {
+    const source = readFileSync(join("examples", "shop", "shop.catga"), "utf8");
+    const b = emitK8s(model(source, "shop.catga"), {
+      sourceName: "shop.catga",
+      wiringJson: WIRING,
+      infraResources: { nats: { cpu: "1", memory: "2Gi" } },
+    });
+    const docs = parseAllDocuments(b[0]!.content).map((d) => d.toJS());
+    const nats = docs.find((d: Doc) => d.kind === "StatefulSet" && d.metadata.name === "shop-nats");
+    expect(container(nats).resources).toEqual({
+      requests: { cpu: "1", memory: "2Gi" },
+      limits: { memory: "2Gi" },
+    });
+    expect(container(find(built.shop, "StatefulSet", "shop-redis")).resources).toEqual({
+      requests: { cpu: "100m", memory: "256Mi" },
+      limits: { memory: "256Mi" },
+    });
+  });
+});
+
+/** `true` when every label of `selector` is on `labels`. */
+function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/**
+ * The connections the NetworkPolicies allow between the pods of a build (and `extra` pods), as
+ * `from -> to:port`: allowed by an ingress rule of `to`'s policy and by an egress rule of `from`'s
+ * (or `from` has no policy). A rule without peers reads `* -> to:port` or `from -> *:port`.
+ */
+function flows(
+  b: Built,
+  extra: Record<string, Record<string, string>>,
+): { pairs: Set<string>; open: Set<string> } {
+  const pods: Record<string, Record<string, string>> = { ...extra };
+  for (const [where, t] of templates(b)) pods[where.split("/")[1]!] = t.metadata.labels;
+  const policies = b.docs.filter((d) => d.kind === "NetworkPolicy");
+  const policyOf = (pod: string) =>
+    policies.filter((p) => matches(p.spec.podSelector.matchLabels, pods[pod]!));
+  const peersOf = (peers: Doc[] | undefined): string[] =>
+    peers === undefined
+      ? ["*"]
+      : peers.flatMap((peer) =>
+          peer.podSelector
+            ? Object.keys(pods).filter((q) => matches(peer.podSelector.matchLabels, pods[q]!))
+            : [`ip:${peer.ipBlock.cidr}`],
+        );
+  const ingress = new Set<string>();
+  const egress = new Set<string>();
+  const open = new Set<string>();
+  for (const pod of Object.keys(pods)) {
+    for (const p of policyOf(pod)) {
+      for (const rule of p.spec.ingress ?? [])
+        for (const port of rule.ports)
+          for (const from of peersOf(rule.from)) ingress.add(`${from} -> ${pod}:${port.port}`);
+      for (const rule of p.spec.egress ?? [])
+        for (const port of rule.ports)
+          for (const to of peersOf(rule.to)) egress.add(`${pod} -> ${to}:${port.port}/${port.protocol}`);
+    }
+  }
+  const pairs = new Set<string>();
+  for (const i of ingress) {
+    const [from, rest] = i.split(" -> ") as [string, string];
+    if (from === "*" || from.startsWith("ip:")) {
+      open.add(i);
+      continue;
+    }
+    if (
+      policyOf(from).length === 0 ||
+      egress.has(`${i}/TCP`) ||
+      egress.has(`${from} -> *:${rest.split(":")[1]}/TCP`)
+    )
+      pairs.add(i);
+  }
+  for (const e of egress) if (e.includes(" -> *:")) open.add(e);
+  return { pairs, open };
+}
+
+describe("k8s emitter — network policies", () => {
+  it("k8s — every pod is selected by exactly one policy, named after its workload", () => {
+    for (const name of EXAMPLES) {
+      const b = built[name];
+      const policies = b.docs.filter((d) => d.kind === "NetworkPolicy");
+      for (const [where, t] of templates(b)) {
+        const mine = policies.filter((p) => matches(p.spec.podSelector.matchLabels, t.metadata.labels));
+        expect(
+          mine.map((p) => p.metadata.name),
+          where,
+        ).toEqual([where.split("/")[1]]);
+        expect(mine[0].spec.policyTypes).toEqual(["Ingress", "Egress"]);
+      }
+    }
+  });
+
+  it("k8s — shop: the allowed connections are exactly what the topology needs", () => {
+    const { pairs, open } = flows(built.shop, { app: { "catgac/nats-client": "shop" } });
+    const services = ["order", "inventory", "payment", "notifier", "coordinator"].map((s) => `shop-${s}`);
+    const expected = [
+      // Every service and labelled application pods reach NATS's client port.
+      ...[...services, "app"].map((s) => `${s} -> shop-nats:4222`),
+      // NATS routes.
+      "shop-nats -> shop-nats:6222",
+      // The leader-mode service reaches Redis and the sentinels; p2p services do not.
+      "shop-coordinator -> shop-redis:6379",
+      "shop-coordinator -> shop-redis-sentinel:26379",
+      // Replication, failover, discovery of the primary.
+      "shop-redis -> shop-redis:6379",
+      "shop-redis-sentinel -> shop-redis:6379",
+      "shop-redis -> shop-redis-sentinel:26379",
+      "shop-redis-sentinel -> shop-redis-sentinel:26379",
+    ];
+    expect([...pairs].sort()).toEqual(expected.sort());
+    // Open to any source: only the probed ports (health, NATS monitor). Any destination: DNS only.
+    const any = [
+      ...services.map((s) => `* -> ${s}:8080`),
+      "* -> shop-nats:8222",
+      ...[...services, "shop-nats", "shop-redis", "shop-redis-sentinel"].flatMap((s) => [
+        `${s} -> *:53/UDP`,
+        `${s} -> *:53/TCP`,
+      ]),
+    ];
+    expect([...open].sort()).toEqual(any.sort());
+  });
+
+  it("k8s — node CIDRs narrow the probed ports", () => {
+    const source = readFileSync(join("examples", "shop", "shop.catga"), "utf8");
+    const files = emitK8s(model(source, "shop.catga"), {
+      sourceName: "shop.catga",
+      wiringJson: WIRING,
+      nodeCidrs: ["10.0.0.0/16"],
+    });
+    const docs = parseAllDocuments(files[0]!.content).map((d) => d.toJS());
+    const { open } = flows({ model: built.shop.model, content: files[0]!.content, docs }, {});
+    expect([...open].filter((o) => o.startsWith("*"))).toEqual([]);
+    expect(open).toContain("ip:10.0.0.0/16 -> shop-order:8080");
+    expect(open).toContain("ip:10.0.0.0/16 -> shop-nats:8222");
   });
 });
