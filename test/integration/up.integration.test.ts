@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { LocalState } from "../../tooling/local/state.js";
 import type { StatusReport } from "../../tooling/local/status.js";
 import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
-import { tempDir } from "../harness/_process.js";
+import { tempDir, waitFor } from "../harness/_process.js";
 import { type CliRun, runCatgaCli, statusProbe } from "../harness/catga.js";
 
 /**
@@ -100,9 +101,75 @@ describe("catga up with real servers", () => {
         `test/fixtures/up/generated/${file} is stale: copy it from the output of catgac build test/fixtures/up/upfix.catga`,
       ).toBe(readFileSync(join(dir.path, "build", file), "utf8"));
     }
-    bus = await connectNats({ servers: s.nats.urls });
+    // NATS runs the build's nats.conf: a client script logs in as `client`, as `up` prints.
+    const password = s.nats.users?.client;
+    expect(password).toMatch(/^p[0-9a-f]{36}$/);
+    expect(r.stdout).toContain(
+      `connectNats({ servers: "${s.nats.urls.join(",")}", user: "client", password: "${password}", inboxPrefix: "_INBOX.upfix.client" })`,
+    );
+    expect(Object.keys(s.nats.users ?? {}).sort()).toEqual(["boss", "client", "listener", "ops", "worker"]);
+    // The state holds passwords: its owner only may read it.
+    expect(statSync(join(dir.path, ".catga/state.json")).mode & 0o777).toBe(0o600);
+    bus = await connectNats({
+      servers: s.nats.urls,
+      user: "client",
+      password,
+      inboxPrefix: "_INBOX.upfix.client",
+    });
     client = connectUpfix(bus);
   }, 240_000);
+
+  it("up — NATS users: a worker's user may not send Lead, forge the boss's heartbeat or hear Lead; no credentials, no connection", async () => {
+    const s = state();
+    // What ops hears under the control prefix: a forged heartbeat must not arrive.
+    const ops = await connect({ servers: s.nats.urls, user: "ops", pass: s.nats.users!.ops! });
+    const forged: string[] = [];
+    ops.subscribe("upfix._catga.heartbeat.boss", {
+      callback: (_err, msg) => {
+        if (msg.string().includes("forged")) forged.push(msg.subject);
+      },
+    });
+    await ops.flush();
+    const worker = await connect({ servers: s.nats.urls, user: "worker", pass: s.nats.users!.worker! });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of worker.status()) {
+        const error = (st as { error?: Error }).error;
+        if (st.type === "error" && error !== undefined) errors.push(error.message);
+      }
+    })();
+    try {
+      // Allowed: its own heartbeat subject (the control that the login itself works).
+      worker.publish("upfix._catga.heartbeat.worker", "{}");
+      worker.publish("upfix.cmd.Lead", JSON.stringify({ n: 1 }));
+      worker.publish("upfix._catga.heartbeat.boss", JSON.stringify({ forged: true }));
+      const subError = new Promise<string>((resolve) =>
+        worker.subscribe("upfix.cmd.Lead", {
+          callback: (err) => {
+            if (err) resolve(err.message);
+          },
+        }),
+      );
+      await worker.flush();
+      expect(await subError).toBe('Permissions Violation for Subscription to "upfix.cmd.Lead"');
+      await waitFor("the worker's refusals", async () => errors.length >= 3, { timeoutMs: 10_000 });
+      expect(errors.filter((e) => e.startsWith("Permissions Violation for Publish")).sort()).toEqual([
+        'Permissions Violation for Publish to "upfix._catga.heartbeat.boss"',
+        'Permissions Violation for Publish to "upfix.cmd.Lead"',
+      ]);
+      await ops.flush();
+      expect(forged).toEqual([]);
+    } finally {
+      await worker.close();
+      await ops.close();
+    }
+    await expect(connect({ servers: s.nats.urls, reconnect: false })).rejects.toThrow(
+      "Authorization Violation",
+    );
+    await expect(
+      connect({ servers: s.nats.urls, user: "worker", pass: "wrong", reconnect: false }),
+    ).rejects.toThrow("Authorization Violation");
+  }, 60_000);
 
   it("status — --json: 5 peers, 1 leader + 2 standbys, 3 NATS servers with 2 routes each, sentinel Redis", async () => {
     const s = await statusUntil("every instance heard and a leader", (r) => {
