@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -276,6 +276,65 @@ describe("catga up with real servers", () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("no local cluster");
   }, 120_000);
+});
+
+describe("catga up with one NATS node and a durable event", () => {
+  it("up — the emitted config runs unclustered with JetStream in .catga/, under the users; durable broadcasts arrive; status works", async () => {
+    const dir = tempDir("up-durable");
+    let bus: Bus | undefined;
+    try {
+      paths(dir.path);
+      // The fixture with one NATS node, standalone Redis and Worked durable: the handler modules
+      // and their generated definers are the fixture's (a durable event changes no handler type).
+      cpSync(join(FIXTURE, "services"), join(dir.path, "services"), { recursive: true });
+      cpSync(join(FIXTURE, "generated"), join(dir.path, "generated"), { recursive: true });
+      // Outside the repository: an ES module package (as the repository is) that finds its
+      // dependencies (zod, for the generated schemas) in the repository's node_modules.
+      writeFileSync(join(dir.path, "package.json"), JSON.stringify({ type: "module", private: true }));
+      symlinkSync(join(ROOT, "node_modules"), join(dir.path, "node_modules"));
+      const source = readFileSync(join(FIXTURE, "upfix.catga"), "utf8")
+        .replace("nats { nodes 3 }", "nats { nodes 1 }")
+        .replace("redis { mode sentinel, nodes 3 }", "redis { mode standalone }")
+        .replace("event Worked", "durable event Worked");
+      expect(source).toContain("durable event Worked");
+      writeFileSync(join(dir.path, "upfix.catga"), source);
+      const r = await catga(dir.path, ["up", "upfix.catga", "--detach", "--out", "build"]);
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(readFileSync(join(dir.path, ".catga/state.json"), "utf8")) as LocalState;
+      expect(s.nats.servers).toHaveLength(1);
+      expect(Object.keys(s.nats.users ?? {}).sort()).toEqual([
+        "admin",
+        "boss",
+        "client",
+        "listener",
+        "ops",
+        "worker",
+      ]);
+      expect(readFileSync(join(dir.path, ".catga/nats/nats-0/nats.conf"), "utf8")).toContain(
+        'include "../../../build/nats/nats.conf"',
+      );
+      expect(existsSync(join(dir.path, ".catga/nats/nats-0/jetstream/jetstream"))).toBe(true);
+      bus = await connectNats({
+        servers: s.nats.urls,
+        user: "client",
+        password: s.nats.users!.client!,
+        inboxPrefix: "_INBOX.upfix.client",
+      });
+      const upfix = connectUpfix(bus);
+      await Promise.all(Array.from({ length: 20 }, (_, n) => upfix.work({ n })));
+      const { statusUntil } = statusProbe((args) => catga(dir.path, args), 60_000);
+      const report = await statusUntil("both listeners to hear the 20 durable Worked", (x) => {
+        const listener = x.services.find((v) => v.name === "listener")!;
+        return listener.instances.length === 2 && listener.instances.every((i) => i.handled >= 20);
+      });
+      expect(report.durable?.streams.map((x) => x.name)).toContain("catga_upfix_Worked");
+      expect(report.nats.servers.map((x) => x.routes)).toEqual([0]);
+    } finally {
+      await bus?.close();
+      if (existsSync(join(dir.path, ".catga/state.json"))) await catga(dir.path, ["down"]);
+      dir.remove();
+    }
+  }, 240_000);
 });
 
 describe("catga up without servers on PATH", () => {
