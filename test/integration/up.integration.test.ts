@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -279,9 +280,10 @@ describe("catga up with real servers", () => {
 });
 
 describe("catga up with one NATS node and a durable event", () => {
-  it("up — the emitted config runs unclustered with JetStream in .catga/, under the users; durable broadcasts arrive; status works", async () => {
+  it("up — the emitted config runs unclustered with JetStream in .catga/, under the users; durable broadcasts arrive; status and the live view work; Ctrl-C stops all", async () => {
     const dir = tempDir("up-durable");
     let bus: Bus | undefined;
+    let up: ChildProcess | undefined;
     try {
       paths(dir.path);
       // The fixture with one NATS node, standalone Redis and Worked durable: the handler modules
@@ -298,8 +300,38 @@ describe("catga up with one NATS node and a durable event", () => {
         .replace("event Worked", "durable event Worked");
       expect(source).toContain("durable event Worked");
       writeFileSync(join(dir.path, "upfix.catga"), source);
-      const r = await catga(dir.path, ["up", "upfix.catga", "--detach", "--out", "build"]);
-      expect(r.code, r.stderr).toBe(0);
+      // In the foreground: the live view logs in as `ops` to read the heartbeats.
+      up = spawn(
+        process.execPath,
+        [
+          "--conditions=catga-source",
+          "--import",
+          "tsx",
+          join(ROOT, "tooling/cli/bin-entry.ts"),
+          "up",
+          "upfix.catga",
+          "--out",
+          "build",
+        ],
+        {
+          cwd: dir.path,
+          env: { ...process.env, TSX_TSCONFIG_PATH: join(dir.path, "tsconfig.paths.json") },
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let output = "";
+      up.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+      up.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<number | null>((resolve) => up!.once("exit", (code) => resolve(code)));
+      await waitFor(
+        "catga up to start and print the client's login",
+        async () => output.includes("connectNats("),
+        {
+          timeoutMs: 120_000,
+          describe: () => output,
+        },
+      );
       const s = JSON.parse(readFileSync(join(dir.path, ".catga/state.json"), "utf8")) as LocalState;
       expect(s.nats.servers).toHaveLength(1);
       expect(Object.keys(s.nats.users ?? {}).sort()).toEqual([
@@ -329,8 +361,21 @@ describe("catga up with one NATS node and a durable event", () => {
       });
       expect(report.durable?.streams.map((x) => x.name)).toContain("catga_upfix_Worked");
       expect(report.nats.servers.map((x) => x.routes)).toEqual([0]);
+      // The live view (plain lines every 5 s off a terminal) hears every instance's heartbeat.
+      await waitFor(
+        "the live view to show worker-4 heard",
+        async () => /worker-4\s+peer\s+\d+\s+[\d.]+\s+[\d.]+s\n/.test(output),
+        { timeoutMs: 30_000, describe: () => output.slice(-3000) },
+      );
+      await bus.close();
+      bus = undefined;
+      process.kill(-up.pid!, "SIGINT");
+      expect(await exited, output.slice(-3000)).toBe(0);
+      expect(output).toContain("stopped; no process left");
+      expect(existsSync(join(dir.path, ".catga"))).toBe(false);
     } finally {
       await bus?.close();
+      if (up !== undefined && up.exitCode === null) process.kill(-up.pid!, "SIGKILL");
       if (existsSync(join(dir.path, ".catga/state.json"))) await catga(dir.path, ["down"]);
       dir.remove();
     }
