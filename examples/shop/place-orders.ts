@@ -1,8 +1,9 @@
 /**
  * Places orders on a running shop over NATS, through the generated client, and reports how their
- * sagas ended: `npx tsx place-orders.ts [COUNT]` beside a `catga up` cluster (the NATS URLs come from
- * `.catga/state.json` in the working directory), or with `CATGA_NATS_URLS` (and, for NATS with the
- * emitted permissions, `CATGA_NATS_USER=client` and `CATGA_NATS_PASSWORD`) for any other.
+ * sagas ended: `npx tsx place-orders.ts [COUNT]` beside a `catga up` cluster (the NATS URLs and the
+ * `client` user's password come from `.catga/state.json` in the working directory), or with
+ * `CATGA_NATS_URLS` (and, for NATS with the emitted permissions, `CATGA_NATS_USER=client` and
+ * `CATGA_NATS_PASSWORD`) for any other.
  */
 import { readFileSync } from "node:fs";
 import { connectNats } from "@catga/runtime";
@@ -10,10 +11,19 @@ import { connectShop } from "./out/shop/client.js";
 
 const count = Number(process.argv[2] ?? 1000);
 let servers = process.env.CATGA_NATS_URLS?.split(",");
+let user = process.env.CATGA_NATS_USER;
+let password = process.env.CATGA_NATS_PASSWORD;
 if (servers === undefined) {
   try {
-    servers = (JSON.parse(readFileSync(".catga/state.json", "utf8")) as { nats: { urls: string[] } }).nats
-      .urls;
+    // catga up runs NATS with the emitted users: a client script logs in as `client`.
+    const { nats } = JSON.parse(readFileSync(".catga/state.json", "utf8")) as {
+      nats: { urls: string[]; users?: Record<string, string> };
+    };
+    servers = nats.urls;
+    if (user === undefined && nats.users?.client !== undefined) {
+      user = "client";
+      password = nats.users.client;
+    }
   } catch {
     process.stderr.write(
       "place-orders: no .catga/state.json here (run catga up first) and no CATGA_NATS_URLS\n",
@@ -24,8 +34,8 @@ if (servers === undefined) {
 const bus = await connectNats({
   servers,
   inboxPrefix: "_INBOX.shop.client",
-  ...(process.env.CATGA_NATS_USER ? { user: process.env.CATGA_NATS_USER } : {}),
-  ...(process.env.CATGA_NATS_PASSWORD ? { password: process.env.CATGA_NATS_PASSWORD } : {}),
+  ...(user ? { user } : {}),
+  ...(password ? { password } : {}),
 });
 const shop = connectShop(bus);
 const skus = ["tea", "mug", "kettle"];

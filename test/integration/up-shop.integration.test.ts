@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -70,6 +71,23 @@ function project(dir: string): void {
     JSON.stringify({ name: "@catga/runtime", type: "module", exports: { ".": "./index.ts" } }),
   );
   symlinkSync(join(ROOT, "runtime/index.ts"), join(modules, "@catga/runtime/index.ts"));
+}
+
+/** Runs `node ARGS` in `cwd` until it exits, with no CATGA_NATS_* of this shell (the script must find its own). */
+function runNode(
+  cwd: string,
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CATGA_NATS_")));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** The orders of place-orders.ts: one in fifty is a samovar, above the card limit, so declined. */
@@ -230,7 +248,13 @@ describe("catga up on examples/shop with real servers", () => {
     const { connectShop } = (await import(pathToFileURL(join(dir.path, "out/shop/client.ts")).href)) as {
       connectShop(bus: MessageBus): ShopClient;
     };
-    bus = await connectNats({ servers: s.nats.urls, inboxPrefix: "_INBOX.shop.client" });
+    // NATS runs the build's nats.conf with its users: the test is a client script, user `client`.
+    bus = await connectNats({
+      servers: s.nats.urls,
+      user: "client",
+      password: s.nats.users!.client!,
+      inboxPrefix: "_INBOX.shop.client",
+    });
     shop = connectShop(bus);
   }, 300_000);
 
@@ -363,6 +387,14 @@ describe("catga up on examples/shop with real servers", () => {
     expect(service(s, "order").instances.map((i) => i.role)).toEqual(Array(7).fill("peer"));
     expectSagaOutcomes(await settled(ids));
   }, 300_000);
+
+  it("place-orders.ts — the README's client script logs in as `client` from .catga/state.json", async () => {
+    cpSync(join(SHOP, "place-orders.ts"), join(dir.path, "place-orders.ts"));
+    const r = await runNode(dir.path, ["--import", import.meta.resolve("tsx"), "place-orders.ts", "40"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^40 orders placed in [\d.]+ s, 0 failed\n/);
+    expect(r.stdout).not.toContain("pending");
+  }, 120_000);
 
   it("down — drains and stops every process of the shop and removes .catga/", async () => {
     const s = state();

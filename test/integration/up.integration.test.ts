@@ -1,11 +1,13 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { cpSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { LocalState } from "../../tooling/local/state.js";
 import type { StatusReport } from "../../tooling/local/status.js";
 import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
-import { tempDir } from "../harness/_process.js";
+import { tempDir, waitFor } from "../harness/_process.js";
 import { type CliRun, runCatgaCli, statusProbe } from "../harness/catga.js";
 
 /**
@@ -100,9 +102,75 @@ describe("catga up with real servers", () => {
         `test/fixtures/up/generated/${file} is stale: copy it from the output of catgac build test/fixtures/up/upfix.catga`,
       ).toBe(readFileSync(join(dir.path, "build", file), "utf8"));
     }
-    bus = await connectNats({ servers: s.nats.urls });
+    // NATS runs the build's nats.conf: a client script logs in as `client`, as `up` prints.
+    const password = s.nats.users?.client;
+    expect(password).toMatch(/^p[0-9a-f]{36}$/);
+    expect(r.stdout).toContain(
+      `connectNats({ servers: "${s.nats.urls.join(",")}", user: "client", password: "${password}", inboxPrefix: "_INBOX.upfix.client" })`,
+    );
+    expect(Object.keys(s.nats.users ?? {}).sort()).toEqual(["boss", "client", "listener", "ops", "worker"]);
+    // The state holds passwords: its owner only may read it.
+    expect(statSync(join(dir.path, ".catga/state.json")).mode & 0o777).toBe(0o600);
+    bus = await connectNats({
+      servers: s.nats.urls,
+      user: "client",
+      password,
+      inboxPrefix: "_INBOX.upfix.client",
+    });
     client = connectUpfix(bus);
   }, 240_000);
+
+  it("up — NATS users: a worker's user may not send Lead, forge the boss's heartbeat or hear Lead; no credentials, no connection", async () => {
+    const s = state();
+    // What ops hears under the control prefix: a forged heartbeat must not arrive.
+    const ops = await connect({ servers: s.nats.urls, user: "ops", pass: s.nats.users!.ops! });
+    const forged: string[] = [];
+    ops.subscribe("upfix._catga.heartbeat.boss", {
+      callback: (_err, msg) => {
+        if (msg.string().includes("forged")) forged.push(msg.subject);
+      },
+    });
+    await ops.flush();
+    const worker = await connect({ servers: s.nats.urls, user: "worker", pass: s.nats.users!.worker! });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of worker.status()) {
+        const error = (st as { error?: Error }).error;
+        if (st.type === "error" && error !== undefined) errors.push(error.message);
+      }
+    })();
+    try {
+      // Allowed: its own heartbeat subject (the control that the login itself works).
+      worker.publish("upfix._catga.heartbeat.worker", "{}");
+      worker.publish("upfix.cmd.Lead", JSON.stringify({ n: 1 }));
+      worker.publish("upfix._catga.heartbeat.boss", JSON.stringify({ forged: true }));
+      const subError = new Promise<string>((resolve) =>
+        worker.subscribe("upfix.cmd.Lead", {
+          callback: (err) => {
+            if (err) resolve(err.message);
+          },
+        }),
+      );
+      await worker.flush();
+      expect(await subError).toBe('Permissions Violation for Subscription to "upfix.cmd.Lead"');
+      await waitFor("the worker's refusals", async () => errors.length >= 3, { timeoutMs: 10_000 });
+      expect(errors.filter((e) => e.startsWith("Permissions Violation for Publish")).sort()).toEqual([
+        'Permissions Violation for Publish to "upfix._catga.heartbeat.boss"',
+        'Permissions Violation for Publish to "upfix.cmd.Lead"',
+      ]);
+      await ops.flush();
+      expect(forged).toEqual([]);
+    } finally {
+      await worker.close();
+      await ops.close();
+    }
+    await expect(connect({ servers: s.nats.urls, reconnect: false })).rejects.toThrow(
+      "Authorization Violation",
+    );
+    await expect(
+      connect({ servers: s.nats.urls, user: "worker", pass: "wrong", reconnect: false }),
+    ).rejects.toThrow("Authorization Violation");
+  }, 60_000);
 
   it("status — --json: 5 peers, 1 leader + 2 standbys, 3 NATS servers with 2 routes each, sentinel Redis", async () => {
     const s = await statusUntil("every instance heard and a leader", (r) => {
@@ -209,6 +277,109 @@ describe("catga up with real servers", () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("no local cluster");
   }, 120_000);
+});
+
+describe("catga up with one NATS node and a durable event", () => {
+  it("up — the emitted config runs unclustered with JetStream in .catga/, under the users; durable broadcasts arrive; status and the live view work; Ctrl-C stops all", async () => {
+    const dir = tempDir("up-durable");
+    let bus: Bus | undefined;
+    let up: ChildProcess | undefined;
+    try {
+      paths(dir.path);
+      // The fixture with one NATS node, standalone Redis and Worked durable: the handler modules
+      // and their generated definers are the fixture's (a durable event changes no handler type).
+      cpSync(join(FIXTURE, "services"), join(dir.path, "services"), { recursive: true });
+      cpSync(join(FIXTURE, "generated"), join(dir.path, "generated"), { recursive: true });
+      // Outside the repository: an ES module package (as the repository is) that finds its
+      // dependencies (zod, for the generated schemas) in the repository's node_modules.
+      writeFileSync(join(dir.path, "package.json"), JSON.stringify({ type: "module", private: true }));
+      symlinkSync(join(ROOT, "node_modules"), join(dir.path, "node_modules"));
+      const source = readFileSync(join(FIXTURE, "upfix.catga"), "utf8")
+        .replace("nats { nodes 3 }", "nats { nodes 1 }")
+        .replace("redis { mode sentinel, nodes 3 }", "redis { mode standalone }")
+        .replace("event Worked", "durable event Worked");
+      expect(source).toContain("durable event Worked");
+      writeFileSync(join(dir.path, "upfix.catga"), source);
+      // In the foreground: the live view logs in as `ops` to read the heartbeats.
+      up = spawn(
+        process.execPath,
+        [
+          "--conditions=catga-source",
+          "--import",
+          "tsx",
+          join(ROOT, "tooling/cli/bin-entry.ts"),
+          "up",
+          "upfix.catga",
+          "--out",
+          "build",
+        ],
+        {
+          cwd: dir.path,
+          env: { ...process.env, TSX_TSCONFIG_PATH: join(dir.path, "tsconfig.paths.json") },
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let output = "";
+      up.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+      up.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<number | null>((resolve) => up!.once("exit", (code) => resolve(code)));
+      await waitFor(
+        "catga up to start and print the client's login",
+        async () => output.includes("connectNats("),
+        {
+          timeoutMs: 120_000,
+          describe: () => output,
+        },
+      );
+      const s = JSON.parse(readFileSync(join(dir.path, ".catga/state.json"), "utf8")) as LocalState;
+      expect(s.nats.servers).toHaveLength(1);
+      expect(Object.keys(s.nats.users ?? {}).sort()).toEqual([
+        "admin",
+        "boss",
+        "client",
+        "listener",
+        "ops",
+        "worker",
+      ]);
+      expect(readFileSync(join(dir.path, ".catga/nats/nats-0/nats.conf"), "utf8")).toContain(
+        'include "../../../build/nats/nats.conf"',
+      );
+      expect(existsSync(join(dir.path, ".catga/nats/nats-0/jetstream/jetstream"))).toBe(true);
+      bus = await connectNats({
+        servers: s.nats.urls,
+        user: "client",
+        password: s.nats.users!.client!,
+        inboxPrefix: "_INBOX.upfix.client",
+      });
+      const upfix = connectUpfix(bus);
+      await Promise.all(Array.from({ length: 20 }, (_, n) => upfix.work({ n })));
+      const { statusUntil } = statusProbe((args) => catga(dir.path, args), 60_000);
+      const report = await statusUntil("both listeners to hear the 20 durable Worked", (x) => {
+        const listener = x.services.find((v) => v.name === "listener")!;
+        return listener.instances.length === 2 && listener.instances.every((i) => i.handled >= 20);
+      });
+      expect(report.durable?.streams.map((x) => x.name)).toContain("catga_upfix_Worked");
+      expect(report.nats.servers.map((x) => x.routes)).toEqual([0]);
+      // The live view (plain lines every 5 s off a terminal) hears every instance's heartbeat.
+      await waitFor(
+        "the live view to show worker-4 heard",
+        async () => /worker-4\s+peer\s+\d+\s+[\d.]+\s+[\d.]+s\n/.test(output),
+        { timeoutMs: 30_000, describe: () => output.slice(-3000) },
+      );
+      await bus.close();
+      bus = undefined;
+      process.kill(-up.pid!, "SIGINT");
+      expect(await exited, output.slice(-3000)).toBe(0);
+      expect(output).toContain("stopped; no process left");
+      expect(existsSync(join(dir.path, ".catga"))).toBe(false);
+    } finally {
+      await bus?.close();
+      if (up !== undefined && up.exitCode === null) process.kill(-up.pid!, "SIGKILL");
+      if (existsSync(join(dir.path, ".catga/state.json"))) await catga(dir.path, ["down"]);
+      dir.remove();
+    }
+  }, 240_000);
 });
 
 describe("catga up without servers on PATH", () => {

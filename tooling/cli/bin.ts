@@ -4,6 +4,7 @@
  * cluster, which is developer tooling and stays out of the deployable runtime.
  */
 import { runCatga } from "@catga/runtime";
+import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { readState } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { up } from "./up.js";
@@ -76,11 +77,23 @@ export function runCatgaTooling(argv: readonly string[]): void {
   }
 }
 
-/** Sets CATGA_WIRING and CATGA_NATS_URLS from the local cluster of the working directory, if unset. */
+/**
+ * Sets CATGA_WIRING and CATGA_NATS_URLS from the local cluster of the working directory, if unset,
+ * and its `admin` NATS user (the one whose grants read, remove and replay dead letters; `ops` when
+ * the topology has no durable event, so no `admin`) unless CATGA_NATS_USER is set.
+ */
 function localClusterDefaults(): void {
   if (process.env.CATGA_WIRING !== undefined && process.env.CATGA_NATS_URLS !== undefined) return;
   const state = readState();
   if (state === undefined) return;
   process.env.CATGA_WIRING ??= state.wiring;
   process.env.CATGA_NATS_URLS ??= state.nats.urls.join(",");
+  if (process.env.CATGA_NATS_USER === undefined) {
+    const login = state.nats.users?.[ADMIN_USER] !== undefined ? ADMIN_USER : OPS_USER;
+    const password = state.nats.users?.[login];
+    if (password !== undefined) {
+      process.env.CATGA_NATS_USER = login;
+      process.env.CATGA_NATS_PASSWORD = password;
+    }
+  }
 }

@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { Heartbeat, ServiceDefinition, Transport } from "@catga/runtime";
 import { InvalidWiringError, natsTransport } from "@catga/runtime";
+import { CLIENT_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { sleep } from "../local/_process.js";
 import {
   BuildFailedError,
@@ -21,7 +22,7 @@ import {
 import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
 import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
 import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
-import { type LocalState, readState, statePaths } from "../local/state.js";
+import { type LocalState, natsLogin, readState, statePaths } from "../local/state.js";
 
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
@@ -131,6 +132,7 @@ function failure(error: unknown, io: Io): number {
 function summary(state: LocalState): string {
   const lines = [`${state.topology} is running (state in ${statePaths().dir})`];
   lines.push(`  nats     ${state.nats.urls.join(",")}${state.nats.external ? " (external)" : ""}`);
+  lines.push(...clientLines(state));
   if (state.redis !== undefined) {
     const where = Object.entries(state.redis.env)
       .filter(([k]) => k !== "CATGA_REDIS_MODE")
@@ -146,18 +148,41 @@ function summary(state: LocalState): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * How a client script connects to the local cluster: NATS users are on, as in the deployments, so
+ * it logs in as `client` with this run's password and the inbox prefix that user may subscribe to.
+ * Nothing for an existing NATS (its credentials are the caller's).
+ */
+export function clientLines(state: LocalState): string[] {
+  const login = natsLogin(state, CLIENT_USER);
+  if (login.password === undefined) return [];
+  return [
+    `  client   user ${login.user}, password ${login.password} (this run's; all in .catga/state.json)`,
+    `           connectNats({ servers: ${JSON.stringify(state.nats.urls.join(","))}, user: "${login.user}", password: "${login.password}", inboxPrefix: "${login.inboxPrefix}" })`,
+  ];
+}
+
 /** The foreground mode: redraw the view every second until Ctrl-C (or `catga down` elsewhere). */
 async function liveView(state: LocalState, io: Io): Promise<number> {
   const board = new HeartbeatBoard();
   let transport: Transport | undefined;
   try {
-    transport = await natsTransport({ servers: state.nats.urls, name: "catga up", connectTimeoutMs: 5000 });
+    transport = await natsTransport({
+      servers: state.nats.urls,
+      name: "catga up",
+      connectTimeoutMs: 5000,
+      // Heartbeats are for the `ops` user: a service's own user may not read another's.
+      ...natsLogin(state, OPS_USER),
+    });
     watchHeartbeats(transport, board, state.topology);
   } catch (error) {
     io.stderr(
       `catga up: cannot watch heartbeats: ${error instanceof Error ? error.message : String(error)}\n`,
     );
   }
+  // Printed once, above the view (which redraws only its own lines).
+  const client = clientLines(state);
+  if (client.length > 0) io.stdout(`${client.join("\n")}\n`);
   const painter = new LiveViewPainter(io.stdout, io.tty ?? false);
   const subtitle = `${state.nats.urls.length} NATS${state.redis ? `, redis ${state.redis.mode}` : ""} — Ctrl-C stops everything`;
   let stopping: Promise<number> | undefined;

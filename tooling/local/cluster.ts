@@ -2,14 +2,16 @@
  * The local cluster: compile a topology, start its infrastructure and every replica as its own
  * `catga run` process, and kill, scale and stop them later from the state in `.catga/`.
  *
- * Replicas are named `<service>-<n>` (n from 0). Each gets the NATS URLs, the Redis variables (for
- * leader mode), its own free health port and its handler module: the wiring's `handler` (by
- * convention `services/<service>.ts`) resolved against the folder of the topology file.
+ * Replicas are named `<service>-<n>` (n from 0). Each gets the NATS URLs and its service's NATS user
+ * and password, the Redis variables (for leader mode), its own free health port and its handler
+ * module: the wiring's `handler` (by convention `services/<service>.ts`) resolved against the folder
+ * of the topology file.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
+import { natsUser } from "../../compiler/emit/_names.js";
 import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
 import { LocalClusterError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
@@ -138,7 +140,8 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
   const pids: number[] = [];
   const infra = { dir: paths.dir, logs: paths.logs, started: (pid: number) => pids.push(pid), progress, env };
   try {
-    const nats = await startNatsInfra(wiring, infra);
+    // The NATS config the build emitted next to the wiring: the one compose and Kubernetes run.
+    const nats = await startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf"));
     const redis = await startRedisInfra(wiring, infra);
     const state: LocalState = {
       version: 1,
@@ -249,10 +252,14 @@ function instanceEnv(
     if (!state.nats.external && key.startsWith("CATGA_NATS_")) delete env[key];
     if (state.redis !== undefined && !state.redis.external && key.startsWith("CATGA_REDIS_")) delete env[key];
   }
+  // The service's own NATS user, as compose and Kubernetes give it: its grants are the emitted ones.
+  const user = natsUser(service);
+  const password = state.nats.users?.[user];
   return {
     ...env,
     ...(state.redis?.env ?? {}),
     CATGA_NATS_URLS: state.nats.urls.join(","),
+    ...(password !== undefined ? { CATGA_NATS_USER: user, CATGA_NATS_PASSWORD: password } : {}),
     CATGA_HANDLERS: state.handlers[service],
     CATGA_INSTANCE_ID: id,
     CATGA_HEALTH_PORT: String(healthPort),

@@ -4,16 +4,34 @@
  * mode (one server; a primary with replicas and three sentinels; or a cluster created with
  * `redis-cli --cluster create`). Data lives under `.catga/`, nothing is persisted across runs.
  *
- * Locally there is no authentication: the emitted `nats.conf` with one user per service is what
- * compose and Kubernetes run; here every instance connects without credentials.
+ * NATS runs the build's own `nats/nats.conf`, the file compose and Kubernetes run: one user per
+ * service plus `client`, `ops` and `admin`, each limited to its grants, and authenticated routes.
+ * What differs locally is given the way the deployments give it, from outside the file: passwords
+ * (random per run), the server name and the route URLs as the environment variables the config
+ * reads, and the ports on the command line. Only the JetStream store directory, a literal in the
+ * file (`/data`, where the deployments mount a volume), needs a local config: a two-line file that
+ * includes the emitted one and sets `jetstream` again.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import type { Wiring } from "@catga/runtime";
 import { Redis } from "ioredis";
+import {
+  ADMIN_USER,
+  CLIENT_USER,
+  NATS_CLUSTER_PASSWORD_VAR,
+  NATS_JS_LIMIT_VARS,
+  NATS_SERVER_NAME_VAR,
+  natsPasswordVar,
+  natsRouteUrl,
+  natsRouteVar,
+  natsUser,
+  OPS_USER,
+} from "../../compiler/emit/_names.js";
 import { freePort, onPath, spawnDetached, tail, waitUntil } from "./_process.js";
-import { MissingBinaryError } from "./errors.js";
+import { LocalClusterError, MissingBinaryError } from "./errors.js";
 import type { LocalNatsServer, LocalRedisNode, LocalState } from "./state.js";
 
 /** Where the infrastructure keeps its files and logs, and what was started so far. */
@@ -48,10 +66,54 @@ export function checkBinaries(wiring: Wiring, path = process.env.PATH ?? ""): vo
   }
 }
 
-/** Starts the NATS cluster of the wiring, or records the external one. */
-export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise<LocalState["nats"]> {
+/**
+ * JetStream limits of a local server unless the caller's environment sets them: the memory limit of
+ * the deployments, a smaller file store (a laptop's disk, not a 10 Gi volume).
+ */
+export const LOCAL_JS_LIMITS = { memory: "256M", file: "1G" } as const;
+
+/**
+ * A random password for one run: letters and digits starting with a letter, as the emitted config
+ * needs (nats-server parses a variable's value as a config value: `1e5` would be a number), 144
+ * random bits.
+ */
+export function localPassword(): string {
+  return `p${randomBytes(18).toString("hex")}`;
+}
+
+/**
+ * The users of the emitted `nats.conf` with a fresh password each: every service (its instances
+ * log in as it), `client`, `ops`, and `admin` when the topology has a durable event.
+ */
+export function localNatsUsers(wiring: Wiring): Record<string, string> {
+  const durable = Object.values(wiring.messages).some((m) => m.durable !== undefined);
+  const users = [
+    ...Object.keys(wiring.services).map(natsUser),
+    CLIENT_USER,
+    OPS_USER,
+    ...(durable ? [ADMIN_USER] : []),
+  ];
+  return Object.fromEntries(users.map((u) => [u, localPassword()]));
+}
+
+/**
+ * Starts the NATS cluster of the wiring with the build's `nats/nats.conf` (`natsConf`), or records
+ * the external one.
+ *
+ * @throws LocalClusterError when the build has no `nats/nats.conf`.
+ */
+export async function startNatsInfra(
+  wiring: Wiring,
+  ctx: InfraContext,
+  natsConf: string,
+): Promise<LocalState["nats"]> {
   if (wiring.nats.url !== undefined) {
     return { urls: splitList(wiring.nats.url), external: true, servers: [] };
+  }
+  if (!existsSync(natsConf)) {
+    throw new LocalClusterError(
+      `the build has no NATS config: expected ${natsConf} (written by catgac build)`,
+    );
   }
   const n = wiring.nats.nodes;
   const taken = new Set<number>();
@@ -69,39 +131,66 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
       monitorPort: await take(),
     });
   }
-  const routes = nodes.map((s) => `nats://127.0.0.1:${s.clusterPort}`);
   const durable = Object.values(wiring.messages).some((m) => m.durable !== undefined);
+  const users = localNatsUsers(wiring);
+  const routePassword = localPassword();
+  const base = ctx.env ?? process.env;
+  // What the emitted config reads from the environment (docs/build.md, "NATS permissions"). The
+  // config has a cluster block, and so routes to read, only when the topology has several nodes.
+  const shared: NodeJS.ProcessEnv = {
+    ...base,
+    ...Object.fromEntries(Object.entries(users).map(([u, p]) => [natsPasswordVar(u), p])),
+    ...(n > 1 ? { [NATS_CLUSTER_PASSWORD_VAR]: routePassword } : {}),
+    ...(n > 1
+      ? Object.fromEntries(
+          nodes.map((s, i) => [natsRouteVar(i), natsRouteUrl("127.0.0.1", routePassword, s.clusterPort)]),
+        )
+      : {}),
+    [NATS_JS_LIMIT_VARS.memory]: base[NATS_JS_LIMIT_VARS.memory] || LOCAL_JS_LIMITS.memory,
+    [NATS_JS_LIMIT_VARS.file]: base[NATS_JS_LIMIT_VARS.file] || LOCAL_JS_LIMITS.file,
+  };
   const servers: LocalNatsServer[] = [];
   for (const node of nodes) {
     const folder = join(ctx.dir, "nats", node.name);
     mkdirSync(folder, { recursive: true });
     const config = join(folder, "nats.conf");
-    // Every node lists every route, itself included, as the emitted configs do; a server ignores
-    // the route to itself.
+    // nats-server resolves an include against the including file's folder (an absolute path would
+    // be joined to it), and a key set after the include replaces the included one. `-sd` cannot
+    // replace `store_dir` instead: nats-server refuses the flag on top of a config that sets it.
     writeFileSync(
       config,
       [
-        `server_name: "${node.name}"`,
-        `listen: "127.0.0.1:${node.port}"`,
-        `http: "127.0.0.1:${node.monitorPort}"`,
-        // Durable events need JetStream; its store lives under .catga/ and goes with `catga down`.
-        ...(durable ? [`jetstream { store_dir: "${join(folder, "jetstream")}" }`] : []),
-        // A lone JetStream server runs unclustered: a cluster block would make it wait for peers.
-        ...(durable && n === 1
-          ? []
-          : [
-              "cluster {",
-              `  name: "${wiring.topology}"`,
-              `  listen: "127.0.0.1:${node.clusterPort}"`,
-              `  routes: [${routes.map((r) => `"${r}"`).join(", ")}]`,
+        "# catga up: the build's NATS config, unchanged; only the JetStream store is this node's own.",
+        `include ${JSON.stringify(relative(folder, natsConf))}`,
+        ...(durable
+          ? [
+              "jetstream {",
+              `  store_dir: ${JSON.stringify(join(folder, "jetstream"))}`,
+              `  max_memory_store: $${NATS_JS_LIMIT_VARS.memory}`,
+              `  max_file_store: $${NATS_JS_LIMIT_VARS.file}`,
               "}",
-            ]),
+            ]
+          : []),
         "",
       ].join("\n"),
     );
-    const pid = await spawnDetached("nats-server", ["-c", config], {
+    // Ports on the command line win over the config's `listen`, `http` and `cluster.listen`. The
+    // `--cluster` URL carries the route credentials: without them nats-server would drop the
+    // config's cluster authorization and accept any route.
+    const args = [
+      "-c",
+      config,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(node.port),
+      "-m",
+      String(node.monitorPort),
+      ...(n > 1 ? ["--cluster", natsRouteUrl("127.0.0.1", routePassword, node.clusterPort)] : []),
+    ];
+    const pid = await spawnDetached("nats-server", args, {
       cwd: folder,
-      env: ctx.env ?? process.env,
+      env: { ...shared, [NATS_SERVER_NAME_VAR]: node.name },
       logFile: join(ctx.logs, `${node.name}.log`),
     });
     ctx.started(pid);
@@ -112,7 +201,7 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
     `the NATS cluster to form (${n} servers, ${n - 1} routes each)`,
     async () => {
       const counts = await Promise.all(servers.map((s) => natsRoutes(s.monitorPort)));
-      if (!counts.every((c) => c !== undefined && (c >= n - 1 || (durable && n === 1)))) return false;
+      if (!counts.every((c) => c !== undefined && c >= n - 1)) return false;
       // Streams can be created only once JetStream has a meta leader: every node must say so.
       return (
         !durable || (await Promise.all(servers.map((s) => jetStreamReady(s.monitorPort)))).every(Boolean)
@@ -124,7 +213,7 @@ export async function startNatsInfra(wiring: Wiring, ctx: InfraContext): Promise
         servers.map((s) => `--- ${s.name}\n${tail(join(ctx.logs, `${s.name}.log`))}`).join("\n"),
     },
   );
-  return { urls: servers.map((s) => `nats://127.0.0.1:${s.port}`), external: false, servers };
+  return { urls: servers.map((s) => `nats://127.0.0.1:${s.port}`), external: false, servers, users };
 }
 
 /** Starts Redis in the wiring's mode, or records the external one; `undefined` when none is needed. */

@@ -62,6 +62,12 @@ export const stateSchema = z.strictObject({
     /** True when the wiring names an existing cluster (`nats { url }`): nothing was started. */
     external: z.boolean(),
     servers: z.array(natsServerSchema),
+    /**
+     * The password of each NATS user of the emitted `nats/nats.conf` (every service, `client`,
+     * `ops`, `admin`), random per run; absent for an existing NATS (`nats { url }`), whose
+     * credentials come from the caller's environment. The reason the state file is 0600.
+     */
+    users: z.record(z.string(), z.string()).optional(),
   }),
   /** Absent when no service is in leader mode. */
   redis: z
@@ -128,12 +134,15 @@ export function requireState(cwd?: string): LocalState {
   return state;
 }
 
-/** Writes the state atomically (a reader never sees half a file). */
+/**
+ * Writes the state atomically (a reader never sees half a file), readable by its owner only: it
+ * holds the NATS users' passwords.
+ */
 export function writeState(state: LocalState, cwd?: string): void {
   const { dir, file } = statePaths(cwd);
   mkdirSync(dir, { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`);
+  writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   renameSync(temp, file);
 }
 
@@ -212,6 +221,21 @@ function lockHolder(lock: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How a tool logs in to the local cluster's NATS as `user` (`ops` for status and the live view,
+ * `admin` for dead letters, `client` for a client script): the user, its password and the inbox
+ * prefix its grants allow (`_INBOX.<topology>.<user>`). Empty when the cluster has no users (an
+ * existing NATS: the caller's own credentials apply).
+ */
+export function natsLogin(
+  state: LocalState | undefined,
+  user: string,
+): { user?: string; password?: string; inboxPrefix?: string } {
+  const password = state?.nats.users?.[user];
+  if (state === undefined || password === undefined) return {};
+  return { user, password, inboxPrefix: `_INBOX.${state.topology}.${user}` };
 }
 
 /** Removes the whole state folder. */

@@ -17,10 +17,11 @@ import {
   sagaStatus,
 } from "@catga/runtime";
 import { Redis } from "ioredis";
+import { OPS_USER } from "../../compiler/emit/_names.js";
 import { sleep } from "./_process.js";
 import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
 import { natsRoutes } from "./infra.js";
-import type { LocalState } from "./state.js";
+import { type LocalState, natsLogin } from "./state.js";
 
 /** One instance in the status. */
 export interface InstanceStatus {
@@ -104,6 +105,8 @@ export async function collectStatus(options: CollectStatusOptions): Promise<Stat
       servers: options.natsUrls,
       name: "catga status",
       connectTimeoutMs: 5000,
+      // The local cluster's `ops` user: it may read heartbeats and stream state, and change nothing.
+      ...natsLogin(options.state, OPS_USER),
     });
     try {
       const sub = watchHeartbeats(transport, board, options.state?.topology);
@@ -205,6 +208,7 @@ async function durableStatus(options: CollectStatusOptions): Promise<DurableRepo
       servers: options.natsUrls,
       name: "catga status",
       connectTimeoutMs: 3000,
+      ...natsLogin(options.state, OPS_USER),
     });
     return await durableReport(transport.streams(), wiring);
   } catch {
