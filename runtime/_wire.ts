@@ -84,6 +84,20 @@ const RANDOM_BLOCK = 65536;
 const randomBlock = Buffer.allocUnsafe(RANDOM_BLOCK);
 let randomOffset = RANDOM_BLOCK;
 
+/**
+ * Six random bytes in base64url (8 characters, safe in a NATS subject token): the part of a reply
+ * subject a process that has not seen the request cannot guess.
+ */
+export function randomToken(): string {
+  if (randomOffset + 6 > RANDOM_BLOCK) {
+    randomFillSync(randomBlock);
+    randomOffset = 0;
+  }
+  const token = randomBlock.toString("base64url", randomOffset, randomOffset + 6);
+  randomOffset += 6;
+  return token;
+}
+
 /** `bytes` cryptographically random bytes, as hex. */
 function randomHex(bytes: number): string {
   if (randomOffset + bytes > RANDOM_BLOCK) {

@@ -5,6 +5,7 @@
  * status`, `catga dead-letters` and tests share it.
  */
 import { DEAD } from "./_durable.js";
+import { own } from "./_own.js";
 import { H } from "./_wire.js";
 import { CatgaError } from "./errors.js";
 import type { DurableStreams, Headers, StoredMessage } from "./transport/types.js";
@@ -187,7 +188,7 @@ function toDeadLetter(m: StoredMessage, wiring: Wiring): DeadLetter {
   const parts = m.subject.split(".");
   const service = h[DEAD.service] ?? parts[parts.length - 2] ?? "?";
   const event = parts[parts.length - 1] ?? "?";
-  const subject = h[DEAD.subject] ?? wiring.messages[event]?.subject ?? "";
+  const subject = h[DEAD.subject] ?? own(wiring.messages, event)?.subject ?? "";
   return {
     seq: m.seq,
     service,

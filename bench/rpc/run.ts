@@ -255,8 +255,10 @@ function generate(): void {
 }
 
 function prepare(): void {
-  if (!existsSync(join(ROOT, "dist/runtime/index.js"))) {
-    throw new Error("dist/runtime is missing: run `npm run build` (or `npm run bench:rpc`, which does)");
+  if (!existsSync(join(ROOT, "dist/tooling/runtime.js"))) {
+    throw new Error(
+      "dist/tooling/runtime.js is missing: run `npm run build` (or `npm run bench:rpc`, which does)",
+    );
   }
   generate();
   const moleculerDir = join(HERE, "moleculer");

@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { Cluster, Redis } from "ioredis";
+import { own } from "../_own.js";
 import type { ServiceDefinition } from "../api.js";
 import { ConfigError, type RunFlags, readRunConfig } from "../config.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -87,7 +88,7 @@ export async function run(
   try {
     const preliminary = readRunConfig(flags, env);
     const wiring = await loadWiring(preliminary.wiringFile);
-    const ws = wiring.services[preliminary.service];
+    const ws = own(wiring.services, preliminary.service);
     if (ws === undefined) {
       throw new ConfigError(
         `service '${preliminary.service}' is not in ${preliminary.wiringFile}; it has ${Object.keys(wiring.services).join(", ")}`,

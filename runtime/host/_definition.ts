@@ -1,4 +1,6 @@
 /** The handler module must fit the wiring: checked once, before anything is subscribed. */
+
+import { own } from "../_own.js";
 import type { ServiceDefinition } from "../api.js";
 import { CatgaError } from "../errors.js";
 import type { Wiring, WiringService } from "../wiring.js";
@@ -23,7 +25,7 @@ export class DefinitionMismatchError extends CatgaError {
  * @throws DefinitionMismatchError when the wiring has no such service or the definition does not fit.
  */
 export function checkedService(wiring: Wiring, service: string, def: ServiceDefinition): WiringService {
-  const ws = wiring.services[service];
+  const ws = own(wiring.services, service);
   if (ws === undefined) {
     throw new DefinitionMismatchError(service, [
       `the wiring has no service '${service}'; it has ${Object.keys(wiring.services).join(", ")}`,
@@ -37,11 +39,12 @@ export function checkedService(wiring: Wiring, service: string, def: ServiceDefi
   }
   for (const h of ws.handles) {
     if (h.saga !== undefined) continue;
-    if (def.handlers[h.message] === undefined) problems.push(`no handler for ${h.message}`);
+    if (own(def.handlers, h.message) === undefined) problems.push(`no handler for ${h.message}`);
   }
   for (const s of ws.subscriptions) {
     const isSagaTrigger = ws.sagas.some((g) => wiring.sagas[g]?.trigger.name === s.event);
-    if (def.events[s.event] === undefined && !isSagaTrigger) problems.push(`no event handler for ${s.event}`);
+    if (own(def.events, s.event) === undefined && !isSagaTrigger)
+      problems.push(`no event handler for ${s.event}`);
   }
   for (const j of ws.schedules) if (def.jobs[j.job] === undefined) problems.push(`no job '${j.job}'`);
   for (const g of ws.sagas) if (def.sagas[g] === undefined) problems.push(`no mapping for saga ${g}`);

@@ -145,13 +145,28 @@ export class RequestHandling {
     try {
       transport.publish(msg.reply, body, headers);
     } catch (error) {
-      if (error instanceof PayloadTooLargeError && ok) {
-        // The caller would otherwise wait for its deadline: tell it why there is no result.
+      if (error instanceof PayloadTooLargeError) {
+        // The caller would otherwise wait for its deadline: tell it why there is no answer, for an
+        // error (a huge message or details) as for a result. This reply is small: it fits.
         const tooLarge = new PayloadTooLargeError(subjectName, error.size, error.limit);
-        transport.publish(msg.reply, encode(toWireError(tooLarge)), {
-          [H.status]: "error",
-          [H.errorCode]: tooLarge.code,
-        });
+        log.warn(
+          ok
+            ? "result too large, answered with PayloadTooLargeError"
+            : "error too large, answered with PayloadTooLargeError",
+          {
+            message: subjectName,
+            size: error.size,
+            limit: error.limit,
+          },
+        );
+        try {
+          transport.publish(msg.reply, encode(toWireError(tooLarge)), {
+            [H.status]: "error",
+            [H.errorCode]: tooLarge.code,
+          });
+        } catch (again) {
+          log.error("cannot send reply", { message: subjectName, error: again });
+        }
       } else {
         log.error("cannot send reply", { message: subjectName, error });
       }

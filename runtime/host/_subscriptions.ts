@@ -5,6 +5,8 @@
  * subscription per handled request and consumed event (see {@link coreSources}); a durable
  * JetStream consumer plugs in as another kind of source.
  */
+
+import { own } from "../_own.js";
 import type { ServiceDefinition } from "../api.js";
 import type { IncomingMessage, Transport } from "../transport/types.js";
 import type { WiringService } from "../wiring.js";
@@ -43,7 +45,7 @@ export function coreSources(
 ): SubscriptionSource[] {
   const sources: SubscriptionSource[] = [];
   for (const h of ws.handles) {
-    const handler = definition.handlers[h.message];
+    const handler = own(definition.handlers, h.message);
     if (handler === undefined) continue; // saga-started commands: the saga runner subscribes to them
     const deliver = (msg: IncomingMessage) => requests.handle(handler, msg);
     sources.push({ subscribe: () => transport.subscribe(h.subject, { queue: h.queue }, deliver) });

@@ -5,6 +5,7 @@
  * leader, whose writes are rejected, stops before it sends anything more.
  */
 
+import { own } from "../_own.js";
 import { attemptWaitMs, backoffMs, type RetryTiming, retryFits } from "../_retry.js";
 import type { SagaErrorRecord, SagaRecord, SagaStatus } from "../_saga-store.js";
 import type { RequestSpec, SagaDefinition, ServiceDefinition } from "../api.js";
@@ -36,8 +37,8 @@ export function mappedSagas(
 ): Map<string, MappedSaga> {
   const sagas = new Map<string, MappedSaga>();
   for (const name of ws.sagas) {
-    const def = definition.sagas[name];
-    const wired = wiring.sagas[name];
+    const def = own(definition.sagas, name);
+    const wired = own(wiring.sagas, name);
     if (def === undefined || wired === undefined) continue;
     if (def.steps.length !== wired.steps.length) {
       log.error("saga mapping does not match the wiring; not run", {

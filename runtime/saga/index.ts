@@ -49,6 +49,9 @@ export type {
   SagaRunnerStats,
   SagaStarted,
 } from "./_types.js";
+
+import { own } from "../_own.js";
+
 export { sagaKeys };
 
 /** The defaults of {@link SagaRetryPolicy}. */
@@ -65,7 +68,7 @@ const SAGA_RETRY: Required<SagaRetryPolicy> = {
  */
 export function startSagaRunner(options: SagaRunnerOptions): SagaRunner {
   const { wiring, service, definition, bus, backend, hashTag, token } = options;
-  const ws = wiring.services[service];
+  const ws = own(wiring.services, service);
   if (ws === undefined) throw new TypeError(`the wiring has no service '${service}'`);
   const log = (options.log ?? silentLogger).child({ component: "saga", fencingToken: token });
   const retry = retryTiming(options.retry, SAGA_RETRY);

@@ -15,6 +15,7 @@ import {
   errors as natsErrors,
   headers as natsHeaders,
 } from "@nats-io/transport-node";
+import { randomToken } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { jetStreamStreams } from "./jetstream.js";
@@ -361,13 +362,16 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
   // per request, which caps a 2-core machine far below what NATS itself sustains.
   const inbox = createInbox(inboxPrefix);
   const pending = new Map<string, Pending>();
-  // Reply subjects are `<inbox>.<token>`, and a token is used again once its reply has arrived:
-  // nats-server keeps a cache of recent subject matches (1,024 per account), and a new subject per
-  // request missed it on every reply and churned it, which cost the server about a third of its
-  // work per request (bench:rpc measures it). A token whose reply never came (timed out, or the
-  // connection dropped it) is never used again, so a late reply cannot reach a newer request.
-  const freeTokens: string[] = [];
+  // Reply subjects are `<inbox>.<token>`, and a token is never used again: a reply is matched to
+  // its request by a subject only that request ever had, so a late reply (its request timed out)
+  // or a forged one that beat the real reply cannot reach a newer request, as it could when
+  // tokens were reused once answered (a forged result freed the token, and the real reply then
+  // resolved an unrelated request). A token is a counter and random bits: unique per connection,
+  // and not guessable by a process that has not seen the request. The price is the server's
+  // subject-match cache, which a new subject per request misses (docs/runtime.md, "Reply
+  // matching", has the measurement and why a reply header would cost more).
   let nextToken = 0;
+  let unmatched = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let muxStarted = false;
   let streams: DurableStreams | undefined;
@@ -378,9 +382,13 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         if (error !== null) return;
         const token = msg.subject.slice(inbox.length + 1);
         const p = pending.get(token);
-        if (p === undefined) return; // late reply to a request that already timed out
+        if (p === undefined) {
+          // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
+          if (unmatched++ === 0)
+            log?.warn("reply dropped: no request waits for it", { subject: msg.subject });
+          return;
+        }
         pending.delete(token);
-        freeTokens.push(token);
         // The server answers a request nobody subscribes to with an empty 503 status message.
         if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new NoRespondersError(p.subject));
         else p.resolve(fromMsg(msg));
@@ -409,6 +417,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       return streams;
     },
     maxPayload: limit,
+    unmatchedReplies: () => unmatched,
     isConnected: () => !nc.isClosed() && !nc.isDraining() && nc.getServer() !== "",
     request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
       let token: string | undefined;
@@ -416,7 +425,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         checkSize(subject, data, options.headers);
         if (!muxStarted) startMux();
         const h = toNatsHeaders(options.headers);
-        token = freeTokens.pop() ?? (nextToken++).toString(36);
+        token = (nextToken++).toString(36) + randomToken();
         const promise = new Promise<IncomingMessage>((resolve, reject) => {
           pending.set(token as string, {
             resolve,
@@ -433,9 +442,8 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         nc.publish(subject, data, { reply: `${inbox}.${token}`, ...(h ? { headers: h } : {}) });
         return promise;
       } catch (error) {
-        // Nothing was sent (the client refused it): the request is not waiting for a reply, and no
-        // reply can come to its token.
-        if (token !== undefined && pending.delete(token)) freeTokens.push(token);
+        // Nothing was sent (the client refused it): the request is not waiting for a reply.
+        if (token !== undefined) pending.delete(token);
         return Promise.reject(mapRequestError(error, subject, options.timeoutMs));
       }
     },

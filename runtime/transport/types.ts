@@ -53,6 +53,11 @@ export interface Transport {
   /** Whether the connection is up right now (false while reconnecting). */
   isConnected(): boolean;
   /**
+   * Replies dropped because no request waits for them: late (their request timed out) or forged.
+   * Every request has a reply subject of its own, so such a reply never reaches another request.
+   */
+  unmatchedReplies?(): number;
+  /**
    * Sends a request and waits for one reply.
    *
    * @throws NoRespondersError at once when nobody subscribes to the subject.

@@ -111,6 +111,13 @@ describe("demo", () => {
         ),
       );
       expect(storeModule.store().kind).toBe("redis");
+      // SKUs are user input: the names of Object.prototype's members are not articles.
+      for (const sku of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+        const refused = await shop
+          .createOrder({ customerId: "c-proto", items: [{ sku, qty: 1 }] })
+          .catch((e: unknown) => e);
+        expect(refused, sku).toMatchObject({ code: "UNKNOWN_SKU" });
+      }
       const statuses = async () =>
         Promise.all(orders.map(async (o) => (await shop.getOrder({ orderId: o.orderId }))?.status));
       await waitFor(

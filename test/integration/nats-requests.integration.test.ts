@@ -4,10 +4,11 @@ import { TimeoutError } from "../../runtime/errors.js";
 import { natsWithClients } from "../harness/nats-clients.js";
 
 /**
- * The NATS transport's requests share one inbox and reuse a reply subject once its reply has come
- * (nats-server caches subject matches; a new subject per request cost it about a third of its work
- * per request). Reuse must never hand a request someone else's reply: a token whose reply did not
- * come is retired. The responder here is the plain client, so replies can be held back and sent late.
+ * The NATS transport's requests share one inbox, and every request has a reply subject of its own
+ * (a counter and random bits): a reply reaches only the request it was addressed to, so a late
+ * reply, or the real reply after a forged one was taken, cannot reach a newer request. (Reply
+ * subjects used to be reused once answered, which a forged reply turned into cross-talk.) The
+ * responder here is the plain client, so replies can be held back, sent late or forged.
  */
 describe("nats transport requests", () => {
   const c = natsWithClients();
@@ -27,26 +28,66 @@ describe("nats transport requests", () => {
     return sub;
   }
 
-  it("nats requests — a reply subject is used again once its reply has arrived", async () => {
+  it("nats requests — every request has a reply subject of its own", async () => {
     const replySubjects: string[] = [];
     const sub = await echoRecording("r.echo", replySubjects);
     for (let i = 0; i < 20; i++) {
       const reply = await c.transport.request("r.echo", encoder.encode(`m${i}`), { timeoutMs: 2000 });
       expect(text(reply.data)).toBe(`m${i}`);
     }
-    // One request at a time: every one of them went out with the same reply subject.
-    expect(new Set(replySubjects).size).toBe(1);
-    // Ten at once need ten subjects, and each reply reaches its own request.
-    replySubjects.length = 0;
     const replies = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         c.transport.request("r.echo", encoder.encode(`p${i}`), { timeoutMs: 2000 }),
       ),
     );
     expect(replies.map((r) => text(r.data))).toEqual(Array.from({ length: 10 }, (_, i) => `p${i}`));
-    expect(new Set(replySubjects).size).toBe(10);
+    expect(new Set(replySubjects).size).toBe(30);
     sub.unsubscribe();
   });
+
+  it("nats requests — the real reply after a forged one is dropped and counted, never given to a newer request", async () => {
+    // Without NATS users anyone may answer: a forger that hears the request answers first, and the
+    // real responder's reply comes later, while a newer request waits. That reply must not be
+    // taken for the newer request's (with reused reply subjects it was: `invalid result of …`).
+    const forger = c.nc.subscribe("r.forged", {
+      callback: (_e, msg) => {
+        msg.respond(encoder.encode("forged"));
+      },
+    });
+    const real = c.nc.subscribe("r.forged", {
+      callback: (_e, msg) => {
+        setTimeout(() => msg.respond(encoder.encode("real-first")), 100);
+      },
+    });
+    const slow = c.nc.subscribe("r.second", {
+      callback: (_e, msg) => {
+        setTimeout(() => msg.respond(encoder.encode("second")), 400);
+      },
+    });
+    await c.nc.flush();
+    const dropped = c.transport.unmatchedReplies?.() ?? 0;
+    const first = await c.transport.request("r.forged", encoder.encode("1"), { timeoutMs: 2000 });
+    expect(text(first.data)).toBe("forged"); // forging itself is stopped by NATS users (docs/runtime.md)
+    const second = await c.transport.request("r.second", encoder.encode("2"), { timeoutMs: 2000 });
+    expect(text(second.data)).toBe("second");
+    expect(c.transport.unmatchedReplies?.()).toBe(dropped + 1);
+    // A reply to a subject no request ever had is dropped and counted too.
+    const inbox = (await echoSubject()).replace(/\.[^.]+$/, "");
+    c.nc.publish(`${inbox}.0guessed`, encoder.encode("blind"));
+    await c.nc.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.transport.unmatchedReplies?.()).toBe(dropped + 2);
+    for (const sub of [forger, real, slow]) sub.unsubscribe();
+  });
+
+  /** The reply subject of one request, as a responder sees it. */
+  async function echoSubject(): Promise<string> {
+    const seen: string[] = [];
+    const sub = await echoRecording("r.inbox", seen);
+    await c.transport.request("r.inbox", encoder.encode("x"), { timeoutMs: 2000 });
+    sub.unsubscribe();
+    return seen[0]!;
+  }
 
   it("nats requests — a late reply to a timed-out request never reaches a later request", async () => {
     const held: Msg[] = [];

@@ -282,6 +282,13 @@ for (const envDef of envs) {
       const reply = await sendRequest(bus, s.Big, { bytes: tooBig }).catch((e: unknown) => e);
       expect(reply).toBeInstanceOf(Error);
       expect((reply as { code?: string }).code).toBe("PAYLOAD_TOO_LARGE");
+      // An error too large for the server is answered the same way, not left to the deadline.
+      const started = Date.now();
+      const error = await sendRequest(bus, s.Fail, { code: "HUGE" }, { timeoutMs: 3000 }).catch(
+        (e: unknown) => e,
+      );
+      expect((error as { code?: string }).code).toBe("PAYLOAD_TOO_LARGE");
+      expect(Date.now() - started).toBeLessThan(2000);
       expect(await sendRequest(bus, s.Echo, { text: "fine", delayMs: 0 })).toBe("fine");
       await cleanup();
     });

@@ -66,6 +66,68 @@ describe("local cluster", () => {
     expect(idle).toBeUndefined(); // without a state, only what is heard
   });
 
+  it("local — the board drops and counts what is not a heartbeat of its subject's service; status survives", () => {
+    const board = new HeartbeatBoard();
+    const subject = (service: string) => `t._catga.heartbeat.${service}`;
+    const { counters: _, ...withoutCounters } = beat("order-0");
+    const bad: [unknown, string][] = [
+      [withoutCounters, subject("order")],
+      [beat("boss-0", { mode: "leader", role: "leader", fencingToken: "NaN" }), subject("boss")],
+      [beat("boss-0", { mode: "leader", role: "leader", fencingToken: "1e3" }), subject("boss")],
+      [
+        beat("boss-0", { mode: "leader", role: "leader", fencingToken: "99999999999999999999999" }),
+        subject("boss"),
+      ],
+      [undefined, subject("order")], // garbage bytes: not JSON
+      ["a string", subject("order")],
+      [
+        { ...beat("order-0"), counters: { handled: "1", errors: 0, invalid: 0, inFlight: 0 } },
+        subject("order"),
+      ],
+      [{ ...beat("order-0"), __proto__: { polluted: true } }, subject("order-x")],
+      // Another service's subject: only the service's own NATS user may publish on its subject.
+      [beat("boss-9", { mode: "leader", role: "leader", fencingToken: "1000" }), subject("order")],
+    ];
+    for (const [input, s] of bad) expect(board.add(input, 1000, s)).toBe(false);
+    expect(board.add(beat("order-0"), 1000, subject("order"))).toBe(true);
+    // The same instance id cannot turn up in another service.
+    expect(board.add(beat("order-0", { service: "boss" }), 1000, subject("boss"))).toBe(false);
+    expect(board.invalid).toBe(bad.length + 1);
+    expect(board.list().map((b) => b.beat.instance)).toEqual(["order-0"]);
+    expect(() => servicesOf(board.list(), undefined, {}, 1500)).not.toThrow();
+  });
+
+  it("local — a leader claim counts only with evidence: a started instance, and the lease in Redis when known", () => {
+    const board = new HeartbeatBoard();
+    board.add(beat("boss-0", { mode: "leader", role: "leader", fencingToken: "4" }), 1000);
+    board.add(beat("boss-1", { mode: "leader", role: "standby" }), 1000);
+    // Forged: an instance nobody started, with a higher token.
+    board.add(beat("boss-7", { mode: "leader", role: "leader", fencingToken: "900" }), 1000);
+    const state = {
+      handlers: { boss: "boss.ts" },
+      instances: [
+        { id: "boss-0", service: "boss", pid: 1 },
+        { id: "boss-1", service: "boss", pid: 2 },
+      ],
+    } as unknown as Parameters<typeof servicesOf>[1];
+    expect(servicesOf(board.list(), undefined, {}, 1500)[0]!.leader).toEqual({
+      instance: "boss-7",
+      fencingToken: "900",
+    });
+    expect(servicesOf(board.list(), state, {}, 1500)[0]!.leader).toEqual({
+      instance: "boss-0",
+      fencingToken: "4",
+    });
+    // The lease names the leader and its token: a claim that disagrees is not the leader.
+    const leases = (owner: string, token: number) => ({ boss: { owner, token } });
+    expect(servicesOf(board.list(), undefined, {}, 1500, leases("boss-0", 4))[0]!.leader).toEqual({
+      instance: "boss-0",
+      fencingToken: "4",
+    });
+    expect(servicesOf(board.list(), undefined, {}, 1500, leases("boss-0", 5))[0]!.leader).toBeNull();
+    expect(servicesOf(board.list(), undefined, {}, 1500, { boss: null })[0]!.leader).toBeNull();
+  });
+
   it("local — the live view marks instances without a recent heartbeat as silent or never heard", () => {
     const board = new HeartbeatBoard();
     board.add(beat("order-0", { counters: { handled: 7, errors: 0, invalid: 0, inFlight: 0 } }), 10_000);

@@ -5,6 +5,7 @@
  * are built from this board.
  */
 import type { Heartbeat, Transport } from "@catga/runtime";
+import { z } from "zod";
 
 /** The latest heartbeat of one instance, when it arrived, and how fast it handles messages. */
 export interface InstanceBeat {
@@ -20,21 +21,75 @@ export function heartbeatSubject(topology?: string): string {
   return topology === undefined ? "*._catga.heartbeat.>" : `${topology}._catga.heartbeat.>`;
 }
 
+const MAX_TOKEN = 2n ** 64n - 1n;
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const name = z.string().min(1).max(256);
+
+/**
+ * What a heartbeat must look like to be shown (runtime/host/_types.ts `Heartbeat`): anything on a
+ * heartbeat subject is read as untrusted input, since without NATS users any process may publish
+ * there. A fencing token is a decimal 64-bit counter, so a leader claim always compares.
+ */
+export const heartbeatSchema = z.object({
+  topology: name,
+  service: name,
+  instance: name,
+  role: z.enum(["peer", "leader", "standby"]),
+  mode: z.enum(["p2p", "leader"]),
+  pid: z.number().int().nonnegative(),
+  fencingToken: z
+    .string()
+    // One check, not regex then refine: zod runs every check, and BigInt() throws on a non-number.
+    .refine((t) => /^[1-9][0-9]{0,19}$/.test(t) && BigInt(t) <= MAX_TOKEN, "a decimal 64-bit fencing token")
+    .optional(),
+  counters: z.object({ handled: count, errors: count, invalid: count, inFlight: count }),
+  ready: z.boolean(),
+  at: z.number().int().nonnegative(),
+});
+
 /** Latest heartbeat per instance, fed by {@link watchHeartbeats}. */
 export class HeartbeatBoard {
   readonly #beats = new Map<string, InstanceBeat>();
+  #invalid = 0;
 
-  /** Records one heartbeat (ignores what does not look like one). */
-  add(beat: Heartbeat, receivedAt = Date.now()): void {
-    if (typeof beat?.instance !== "string" || typeof beat.service !== "string") return;
+  /**
+   * Messages on a heartbeat subject that were dropped: not JSON, not a {@link heartbeatSchema}
+   * heartbeat, or a heartbeat for another service or topology than its subject names (with the
+   * emitted NATS permissions only a service's own user may publish on its subject, so such a
+   * heartbeat is forged).
+   */
+  get invalid(): number {
+    return this.#invalid;
+  }
+
+  /**
+   * Records one heartbeat, or counts it as invalid and drops it. `subject`, when given, must be the
+   * heartbeat subject of the service and topology the heartbeat names.
+   */
+  add(input: unknown, receivedAt = Date.now(), subject?: string): boolean {
+    const parsed = heartbeatSchema.safeParse(input);
+    const beat = parsed.success ? (parsed.data as Heartbeat) : undefined;
+    if (
+      beat === undefined ||
+      (subject !== undefined && subject !== `${beat.topology}._catga.heartbeat.${beat.service}`)
+    ) {
+      this.#invalid++;
+      return false;
+    }
     const key = `${beat.topology}/${beat.instance}`;
     const previous = this.#beats.get(key);
+    if (previous !== undefined && previous.beat.service !== beat.service) {
+      // One instance id cannot move between services: the newcomer is forged (or misconfigured).
+      this.#invalid++;
+      return false;
+    }
     let rate = previous?.rate ?? 0;
     if (previous !== undefined && beat.at > previous.beat.at) {
       const delta = beat.counters.handled - previous.beat.counters.handled;
       rate = Math.max(0, (delta * 1000) / (beat.at - previous.beat.at));
     }
     this.#beats.set(key, { beat, receivedAt, rate });
+    return true;
   }
 
   /** Forgets an instance (it was killed or scaled away). */
@@ -60,12 +115,14 @@ export function watchHeartbeats(
   board: HeartbeatBoard,
   topology?: string,
 ): { unsubscribe(): void } {
-  const decoder = new TextDecoder();
+  const decoder = new TextDecoder("utf-8", { fatal: true });
   return transport.subscribe(heartbeatSubject(topology), {}, (msg) => {
+    let input: unknown;
     try {
-      board.add(JSON.parse(decoder.decode(msg.data)) as Heartbeat);
+      input = JSON.parse(decoder.decode(msg.data));
     } catch {
-      // not a heartbeat: someone else publishes under the control prefix
+      input = undefined; // not JSON: counted as invalid below
     }
+    board.add(input, Date.now(), msg.subject);
   });
 }

@@ -40,7 +40,12 @@ export interface ServiceStatus {
   mode: "p2p" | "leader";
   /** Instances the local cluster runs (after `scale`); without `.catga/`, instances heard. */
   replicas: number;
-  /** Leader mode: the instance leading now and its term's fencing token (decimal); `null` when none leads. */
+  /**
+   * Leader mode: the instance leading now and its term's fencing token (decimal); `null` when none
+   * leads or no claim has evidence. A heartbeat's claim counts only when the lease in Redis names
+   * the same instance and token (when Redis answers), and only from an instance the local cluster
+   * started (when there is a local state); among what is left, the highest token wins.
+   */
   leader: { instance: string; fencingToken: string } | null;
   instances: InstanceStatus[];
 }
@@ -62,6 +67,8 @@ export interface RedisNodeStatus {
 /** What `catga status --json` prints. */
 export interface StatusReport {
   services: ServiceStatus[];
+  /** Messages on heartbeat subjects that were dropped: malformed, or naming another service than their subject. */
+  invalidHeartbeats: number;
   nats: { servers: { url: string; routes: number | null }[] };
   /** `null` when the topology uses no Redis (or it is unknown: status from a NATS URL only). */
   redis: { mode: "standalone" | "sentinel" | "cluster"; nodes: RedisNodeStatus[] } | null;
@@ -96,9 +103,11 @@ export interface CollectStatusOptions {
 /** Builds the status report. */
 export async function collectStatus(options: CollectStatusOptions): Promise<StatusReport> {
   let beats: InstanceBeat[];
+  let invalidHeartbeats: number;
   const started = Date.now();
   if (options.board !== undefined) {
     beats = options.board.list(6000);
+    invalidHeartbeats = options.board.invalid;
   } else {
     const board = new HeartbeatBoard();
     const transport = await natsTransport({
@@ -116,15 +125,18 @@ export async function collectStatus(options: CollectStatusOptions): Promise<Stat
       await transport.close();
     }
     beats = board.list(Date.now() - started + 100);
+    invalidHeartbeats = board.invalid;
   }
-  const [nats, redis, sagas, durable] = await Promise.all([
+  const [nats, redis, sagas, durable, leases] = await Promise.all([
     natsStatus(options),
     redisStatus(options.state),
     sagaCounts(options.state),
     durableStatus(options),
+    leaseHolders(options.state),
   ]);
   return {
-    services: servicesOf(beats, options.state, modesOf(options.state)),
+    services: servicesOf(beats, options.state, modesOf(options.state), Date.now(), leases),
+    invalidHeartbeats,
     nats,
     redis,
     ...(sagas !== undefined ? { sagas } : {}),
@@ -138,6 +150,7 @@ export function servicesOf(
   state?: LocalState,
   modes: Readonly<Record<string, "p2p" | "leader">> = {},
   now = Date.now(),
+  leases?: Readonly<Record<string, { owner: string; token: number } | null>>,
 ): ServiceStatus[] {
   const byService = new Map<string, InstanceBeat[]>();
   for (const b of beats) byService.set(b.beat.service, [...(byService.get(b.beat.service) ?? []), b]);
@@ -146,8 +159,22 @@ export function servicesOf(
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, list]) => {
       const recorded = state?.instances.filter((i) => i.service === name);
+      // A heartbeat is a claim, not evidence: without NATS users anyone can publish one. Redis's
+      // lease is the evidence when status can read it; the local state says which instances exist.
+      const lease = leases !== undefined && Object.hasOwn(leases, name) ? leases[name] : undefined;
       const leaders = list
-        .filter((b) => b.beat.role === "leader" && b.beat.fencingToken !== undefined)
+        .filter(
+          (b) =>
+            b.beat.role === "leader" &&
+            b.beat.fencingToken !== undefined &&
+            (recorded === undefined ||
+              recorded.length === 0 ||
+              recorded.some((i) => i.id === b.beat.instance)) &&
+            (lease === undefined ||
+              (lease !== null &&
+                lease.owner === b.beat.instance &&
+                String(lease.token) === b.beat.fencingToken)),
+        )
         .sort((a, b) => (BigInt(b.beat.fencingToken!) > BigInt(a.beat.fencingToken!) ? 1 : -1));
       const leader = leaders[0];
       return {
@@ -167,6 +194,40 @@ export function servicesOf(
         }),
       };
     });
+}
+
+/**
+ * The lease holder of each leader-mode service, from Redis (`null`: nobody holds it), when the local
+ * cluster has Redis and it answers; undefined otherwise (status then goes by heartbeats alone).
+ */
+async function leaseHolders(
+  state: LocalState | undefined,
+): Promise<Record<string, { owner: string; token: number } | null> | undefined> {
+  if (state?.redis === undefined) return undefined;
+  let client: ReturnType<typeof createRedis> | undefined;
+  try {
+    const wiring = parseWiring(JSON.parse(readFileSync(state.wiring, "utf8")), state.wiring);
+    const leaderServices = Object.entries(wiring.services).filter(([, s]) => s.leader !== undefined);
+    if (leaderServices.length === 0) return undefined;
+    client = createRedis(parseRedisConfig(state.redis.env), { connectTimeoutMs: 2000 });
+    const c = client;
+    await new Promise<void>((resolve, reject) => {
+      if (c.status === "ready") resolve();
+      c.once("ready", () => resolve());
+      setTimeout(() => reject(new Error("redis not ready")), 3000).unref();
+    });
+    const coordination = new RedisCoordination(c);
+    const holders: Record<string, { owner: string; token: number } | null> = {};
+    for (const [name, s] of leaderServices) {
+      const h = await coordination.holder(s.leader!.redisHashTag);
+      holders[name] = h === null ? null : { owner: h.owner, token: h.token };
+    }
+    return holders;
+  } catch {
+    return undefined;
+  } finally {
+    client?.disconnect();
+  }
 }
 
 /** Saga counts from the store, when the topology has sagas and Redis answers. */
@@ -355,6 +416,7 @@ export function formatStatus(report: StatusReport, topology?: string): string {
       );
     }
   }
+  if (report.invalidHeartbeats > 0) lines.push(`invalid heartbeats dropped: ${report.invalidHeartbeats}`);
   lines.push("nats");
   for (const s of report.nats.servers) lines.push(`  ${s.url}  routes ${s.routes ?? "unknown"}`);
   if (report.redis !== null) {

@@ -11,7 +11,10 @@ export interface Article {
   readonly openingStock: number;
 }
 
-/** The catalog, by SKU. */
+/**
+ * The catalog, by SKU. Look an SKU up with {@link articleOf}, never `CATALOG[sku]`: an SKU is user
+ * input, and `constructor`, `toString` or `__proto__` would find the object's prototype's members.
+ */
 export const CATALOG: Readonly<Record<string, Article>> = {
   tea: { price: 4.5, openingStock: 1_000_000 },
   mug: { price: 12, openingStock: 1_000_000 },
@@ -19,6 +22,11 @@ export const CATALOG: Readonly<Record<string, Article>> = {
   // Dear enough that a single one is above the card limit: its orders are declined and compensated.
   samovar: { price: 1850, openingStock: 100 },
 };
+
+/** The article of `sku`, or undefined when the catalog has none (own properties only). */
+export function articleOf(sku: string): Article | undefined {
+  return Object.hasOwn(CATALOG, sku) ? CATALOG[sku] : undefined;
+}
 
 /** Charges above this amount are declined by the payment service. */
 export const CARD_LIMIT = 1000;

@@ -7,7 +7,7 @@
  * deliveries of one ReserveStock (a redelivered saga step) reserve once.
  */
 import { DomainError, defineInventory, type OrderItem } from "../out/shop/client.js";
-import { CATALOG, keys } from "./_catalog.js";
+import { articleOf, keys } from "./_catalog.js";
 import { moveOrder, readOrder } from "./_orders.js";
 import { type Kv, store } from "./_store.js";
 
@@ -15,7 +15,7 @@ import { type Kv, store } from "./_store.js";
 async function take(kv: Kv, items: readonly OrderItem[]): Promise<string | undefined> {
   const taken: OrderItem[] = [];
   for (const item of items) {
-    const opening = CATALOG[item.sku]?.openingStock ?? 0;
+    const opening = articleOf(item.sku)?.openingStock ?? 0;
     await kv.setIfAbsent(keys.stock(item.sku), String(opening));
     const left = await kv.incrBy(keys.stock(item.sku), -item.qty);
     taken.push(item);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { DomainError, defineOrder, type OrderResult } from "../out/shop/client.js";
-import { CATALOG, keys } from "./_catalog.js";
+import { articleOf, keys } from "./_catalog.js";
 import { type OrderRecord, readOrder } from "./_orders.js";
 import { store } from "./_store.js";
 
@@ -15,7 +15,7 @@ export default defineOrder({
       if (input.items.length === 0) throw new DomainError("EMPTY_ORDER", "an order needs at least one item");
       let total = 0;
       for (const item of input.items) {
-        const article = CATALOG[item.sku];
+        const article = articleOf(item.sku);
         if (article === undefined) throw new DomainError("UNKNOWN_SKU", `no article '${item.sku}'`);
         if (!(item.qty > 0)) throw new DomainError("BAD_QUANTITY", `quantity of '${item.sku}' must be ≥ 1`);
         total += article.price * item.qty;
