@@ -1,18 +1,21 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Bus, connectNats } from "../../runtime/bus.js";
-import { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
-import { type Heartbeat, type Host, startHost } from "../../runtime/host.js";
+import type { Bus } from "../../runtime/bus.js";
+import type { Heartbeat } from "../../runtime/host.js";
 import { publishEvent } from "../../runtime/messaging.js";
 import { sagaId } from "../../runtime/saga.js";
-import { type Effects, redisEffects, sagaMessages, sagaWiring, stepDefinitions } from "../fixtures/saga.js";
+import { type Effects, sagaMessages, sagaWiring } from "../fixtures/saga.js";
 import { tempDir } from "../harness/_process.js";
 import { startJetStreamCluster } from "../harness/jetstream.js";
 import type { NatsCluster } from "../harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../harness/redis.js";
-import { Coordinators, sagaRecords, waitSagasEnded } from "../helpers/coordinators.js";
+import {
+  type Coordinators,
+  type SagaDeployment,
+  type sagaRecords,
+  startSagaDeployment,
+  waitSagasEnded,
+} from "../helpers/coordinators.js";
 
 /**
  * The fault that made durable events necessary, and its relatives, on real servers: a 3-node NATS
@@ -24,18 +27,14 @@ import { Coordinators, sagaRecords, waitSagasEnded } from "../helpers/coordinato
  */
 const wiring = sagaWiring({ durable: true });
 const messages = sagaMessages(wiring);
-const tag = wiring.services.coordinator!.leader!.redisHashTag;
 
 describe("chaos — durable saga triggers under leader faults", () => {
   let cluster: NatsCluster;
   let redis: StandaloneRedis;
   let dir: ReturnType<typeof tempDir>;
   let client: Bus;
-  let plain: Redis;
-  let store: Redis;
-  let coordination: RedisCoordination;
   let effects: Effects;
-  const stepHosts: Host[] = [];
+  let deployment: SagaDeployment<{ node: number }> | undefined;
   let coordinators: Coordinators<{ node: number }>;
   const spawnCoordinator = (id: string, node: number) =>
     coordinators.spawn(id, cluster.servers[node]!.url, { node });
@@ -93,36 +92,23 @@ describe("chaos — durable saga triggers under leader faults", () => {
     cluster = await startJetStreamCluster(3);
     redis = await startRedis();
     dir = tempDir("durable-saga");
-    writeFileSync(join(dir.path, "wiring.json"), JSON.stringify(wiring));
-    plain = new Redis(redis.url);
-    store = new Redis(redis.url);
-    coordination = new RedisCoordination(store);
-    effects = redisEffects(plain, "effects");
-    record = sagaRecords(coordination, tag);
-    coordinators = new Coordinators({
-      wiringPath: join(dir.path, "wiring.json"),
+    deployment = await startSagaDeployment({
+      wiring,
+      dir: dir.path,
+      natsUrls: cluster.urls,
       redisUrl: redis.url,
+      steps: { delayMs: 5 },
+      clientName: "orders",
       freshMs: 3000,
       leaderTimeoutMs: 30_000,
     });
-    client = await connectNats({ servers: cluster.urls, name: "orders" });
-    coordinators.track(client);
-    for (const [service, definition] of Object.entries(stepDefinitions(wiring, effects, { delayMs: 5 }))) {
-      for (let i = 0; i < 2; i++) {
-        const bus = await connectNats({ servers: cluster.urls });
-        stepHosts.push(await startHost({ wiring, service, definition, transport: bus.transport }));
-      }
-    }
+    ({ client, effects, coordinators, record } = deployment);
     await Promise.all([spawnCoordinator("c0", 0), spawnCoordinator("c1", 1), spawnCoordinator("c2", 2)]);
     await waitForLeader();
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(stepHosts.map((h) => h.stop({ graceMs: 100 })));
-    await client?.close();
-    await coordinators?.killAll();
-    plain?.disconnect();
-    store?.disconnect();
+    await deployment?.stop();
     await redis?.stop();
     await cluster?.stop();
     dir?.remove();

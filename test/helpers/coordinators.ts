@@ -4,15 +4,24 @@
  * reading of saga records and the in-process coordinator shared with
  * test/fixtures/durable-events-conformance.ts and test/unit/saga-memory.test.ts.
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { decodeRecord, type SagaRecord, sagaKeys } from "../../runtime/_saga-store.js";
-import type { Bus } from "../../runtime/bus.js";
+import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { CoordinationBackend } from "../../runtime/coordination/backend.js";
+import { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
 import { type Heartbeat, type Host, startHost } from "../../runtime/host.js";
 import { leaderGate } from "../../runtime/leadership.js";
 import type { Transport } from "../../runtime/transport/types.js";
 import type { Wiring } from "../../runtime/wiring.js";
-import { coordinatorDefinition } from "../fixtures/saga.js";
+import {
+  coordinatorDefinition,
+  type Effects,
+  redisEffects,
+  type StepHandlerOptions,
+  stepDefinitions,
+} from "../fixtures/saga.js";
 import { freePort, type ServerProcess, waitFor } from "../harness/_process.js";
 import { REPO_ROOT, spawnCatga } from "../harness/catga.js";
 
@@ -151,4 +160,76 @@ export function startCoordinatorHost(
       timing: { retryPeriodMs: 50 },
     }),
   });
+}
+
+/**
+ * The saga topology deployed on real servers: the step services in this process (two instances
+ * each: a step's retry may land on either) recording their effects in Redis, a client on NATS
+ * that tracks the coordinators' heartbeats, and {@link Coordinators} for the test to spawn the
+ * coordinator processes with.
+ */
+export interface SagaDeployment<T extends object> {
+  client: Bus;
+  coordination: RedisCoordination;
+  effects: Effects;
+  coordinators: Coordinators<T>;
+  record: ReturnType<typeof sagaRecords>;
+  /** Stops the step services, the client and the coordinator processes (not the servers). */
+  stop(): Promise<void>;
+}
+
+export async function startSagaDeployment<T extends object>(options: {
+  wiring: Wiring;
+  /** A folder for the wiring file the coordinator processes load. */
+  dir: string;
+  /** The NATS servers of the client and the step services. */
+  natsUrls: string[];
+  redisUrl: string;
+  /** The step handlers' options; the test may change them between cases. */
+  steps: StepHandlerOptions;
+  /** The client's connection name. */
+  clientName?: string;
+  freshMs: number;
+  leaderTimeoutMs: number;
+}): Promise<SagaDeployment<T>> {
+  const { wiring } = options;
+  const wiringPath = join(options.dir, "wiring.json");
+  writeFileSync(wiringPath, JSON.stringify(wiring));
+  const plain = new Redis(options.redisUrl);
+  const store = new Redis(options.redisUrl);
+  const coordination = new RedisCoordination(store);
+  const effects = redisEffects(plain, "effects");
+  const tag = wiring.services.coordinator!.leader!.redisHashTag;
+  const coordinators = new Coordinators<T>({
+    wiringPath,
+    redisUrl: options.redisUrl,
+    freshMs: options.freshMs,
+    leaderTimeoutMs: options.leaderTimeoutMs,
+  });
+  const stepHosts: Host[] = [];
+  let client: Bus | undefined;
+  const stop = async () => {
+    await Promise.all(stepHosts.map((h) => h.stop({ graceMs: 100 })));
+    await client?.close();
+    await coordinators.killAll();
+    plain.disconnect();
+    store.disconnect();
+  };
+  try {
+    client = await connectNats({
+      servers: options.natsUrls,
+      ...(options.clientName !== undefined ? { name: options.clientName } : {}),
+    });
+    coordinators.track(client);
+    for (const [service, definition] of Object.entries(stepDefinitions(wiring, effects, options.steps))) {
+      for (let i = 0; i < 2; i++) {
+        const bus = await connectNats({ servers: options.natsUrls });
+        stepHosts.push(await startHost({ wiring, service, definition, transport: bus.transport }));
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { client, coordination, effects, coordinators, record: sagaRecords(coordination, tag), stop };
 }

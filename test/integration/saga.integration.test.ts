@@ -1,25 +1,23 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Bus, connectNats } from "../../runtime/bus.js";
-import { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
-import { type Heartbeat, type Host, startHost } from "../../runtime/host.js";
+import type { Bus } from "../../runtime/bus.js";
+import type { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
+import type { Heartbeat } from "../../runtime/host.js";
 import { publishEvent, sendRequest } from "../../runtime/messaging.js";
 import { sagaId, sagaStatus } from "../../runtime/saga.js";
-import {
-  type Effects,
-  redisEffects,
-  type StepHandlerOptions,
-  sagaMessages,
-  sagaWiring,
-  stepDefinitions,
-} from "../fixtures/saga.js";
+import { type Effects, type StepHandlerOptions, sagaMessages, sagaWiring } from "../fixtures/saga.js";
 import { tempDir, waitFor } from "../harness/_process.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../harness/redis.js";
-import { Coordinators, FINAL, sagaRecords, waitSagasEnded } from "../helpers/coordinators.js";
+import {
+  type Coordinators,
+  FINAL,
+  type SagaDeployment,
+  type sagaRecords,
+  startSagaDeployment,
+  waitSagasEnded,
+} from "../helpers/coordinators.js";
 
 /**
  * Sagas end to end on a real NATS and a real Redis: the coordinator runs as three `catga run`
@@ -32,7 +30,6 @@ import { Coordinators, FINAL, sagaRecords, waitSagasEnded } from "../helpers/coo
 const ROOT = new URL("../..", import.meta.url).pathname;
 const wiring = sagaWiring();
 const messages = sagaMessages(wiring);
-const tag = wiring.services.coordinator!.leader!.redisHashTag;
 
 /** What a PlaceOrder saga's handlers must have applied, by the step that refuses (-1: none). */
 const expectedLog = (failAt: number) =>
@@ -45,12 +42,10 @@ describe("sagas with catga run on NATS and Redis", () => {
   let redis: StandaloneRedis;
   let dir: ReturnType<typeof tempDir>;
   let client: Bus;
-  let plain: Redis;
-  let store: Redis;
   let coordination: RedisCoordination;
   let effects: Effects;
   const stepOptions: StepHandlerOptions = { delayMs: 0 };
-  const stepHosts: Host[] = [];
+  let deployment: SagaDeployment<object> | undefined;
   let coordinators: Coordinators;
   const spawnCoordinator = (id: string) => coordinators.spawn(id, nats.url, {});
   const waitForLeader = (other?: (b: Heartbeat) => boolean) => coordinators.waitForLeader(other);
@@ -94,37 +89,22 @@ describe("sagas with catga run on NATS and Redis", () => {
     nats = await startNats();
     redis = await startRedis();
     dir = tempDir("saga");
-    writeFileSync(join(dir.path, "wiring.json"), JSON.stringify(wiring));
-    plain = new Redis(redis.url);
-    store = new Redis(redis.url);
-    coordination = new RedisCoordination(store);
-    effects = redisEffects(plain, "effects");
-    record = sagaRecords(coordination, tag);
-    coordinators = new Coordinators({
-      wiringPath: join(dir.path, "wiring.json"),
+    deployment = await startSagaDeployment({
+      wiring,
+      dir: dir.path,
+      natsUrls: [nats.url],
       redisUrl: redis.url,
+      steps: stepOptions,
       freshMs: 5000,
       leaderTimeoutMs: 20_000,
     });
-    client = await connectNats({ servers: [nats.url] });
-    coordinators.track(client);
-    // Two instances of each step service: a step's retry may land on either.
-    for (const [service, definition] of Object.entries(stepDefinitions(wiring, effects, stepOptions))) {
-      for (let i = 0; i < 2; i++) {
-        const bus = await connectNats({ servers: [nats.url] });
-        stepHosts.push(await startHost({ wiring, service, definition, transport: bus.transport }));
-      }
-    }
+    ({ client, coordination, effects, coordinators, record } = deployment);
     await Promise.all(["c0", "c1", "c2"].map(spawnCoordinator));
     await waitForLeader();
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(stepHosts.map((h) => h.stop({ graceMs: 100 })));
-    await client?.close();
-    await coordinators?.killAll();
-    plain?.disconnect();
-    store?.disconnect();
+    await deployment?.stop();
     await redis?.stop();
     await nats?.stop();
     dir?.remove();
