@@ -9,7 +9,8 @@
  * reports when it has handled them all).
  */
 import { readFileSync } from "node:fs";
-import { cpuNow, loadLoop } from "../rpc/_worker.js";
+import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
+import { loadLoop } from "../rpc/_worker.js";
 
 /** The event: the small JSON of bench/rpc plus `t`, the publish time in epoch ms (fractional). */
 export interface Payload {
@@ -27,11 +28,6 @@ export const RAW_CONSUMER = "sink";
 export const now = (): number => performance.timeOrigin + performance.now();
 
 export const payload = (): Payload => ({ text: "hello", n: 42, t: now() });
-
-/** Something to close when the worker stops. */
-export interface Closer {
-  close(): Promise<void>;
-}
 
 /** How one contender publishes and consumes. */
 export interface Contender {
@@ -65,9 +61,7 @@ export type Report =
   | { type: "cpu"; us: number }
   | { type: "failed"; error: string };
 
-const send = (report: Report): void => {
-  if (process.connected) process.send?.(report, undefined, undefined, () => {});
-};
+const send: (report: Report) => void = sendReport;
 
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -198,29 +192,10 @@ async function runWorker(contender: Contender): Promise<void> {
     throw new Error(`unknown role '${role}'`);
   }
 
-  handlers.cpu = () => send({ type: "cpu", us: cpuNow() });
-  process.on("message", (cmd: Command) => {
-    if (cmd.op === "stop") {
-      void closer.close().finally(() => process.exit(0));
-      return;
-    }
-    const handler = handlers[cmd.op];
-    if (handler === undefined) {
-      send({ type: "failed", error: `a ${role} cannot '${cmd.op}'` });
-      return;
-    }
-    void (async () => handler(cmd as never))().catch((error: unknown) =>
-      send({ type: "failed", error: String(error) }),
-    );
-  });
-  send({ type: "ready" });
+  serve<Command>(role, handlers, closer);
 }
 
 /** {@link runWorker}, reporting a start-up failure to the orchestrator instead of hanging it. */
 export function main(contender: Contender): void {
-  runWorker(contender).catch((error: unknown) => {
-    send({ type: "failed", error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    process.exitCode = 1;
-    setTimeout(() => process.exit(1), 100).unref();
-  });
+  runReporting(() => runWorker(contender));
 }

@@ -6,13 +6,9 @@
  * with a synchronous handler, pulling from the durable consumer `sink` and acknowledging after
  * success. Loads the runtime as `catga/runtime` (dist/: run `npm run build` first).
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { EventSpec, ServiceDefinition } from "../../runtime/index.js";
+import { loadGenerated } from "../_shared/generated.js";
 import { type Contender, main, type Payload, payload } from "./_worker.js";
-
-type Runtime = typeof import("../../runtime/index.js");
 
 /** What this benchmark uses of the generated code (client.ts of the bench topology). */
 interface Generated {
@@ -20,15 +16,7 @@ interface Generated {
   messages: { Tick: EventSpec<Payload> };
 }
 
-const out = process.env.CATGA_BENCH_OUT;
-if (out === undefined) throw new Error("CATGA_BENCH_OUT (the folder of the generated code) is not set");
-// Specifiers in variables: the type checker must not need dist/ or the generated code to exist.
-const runtimeModule = "catga/runtime";
-const runtime = (await import(runtimeModule)) as Runtime;
-const generated = (await import(pathToFileURL(join(out, "client.ts")).href)) as Generated;
-const wiring = runtime.parseWiring(JSON.parse(await readFile(join(out, "wiring.json"), "utf8")));
-
-const connect = (url: string) => runtime.natsTransport({ servers: [url] });
+const { runtime, generated, wiring, connect } = await loadGenerated<Generated>();
 
 const catga: Contender = {
   async publisher(url) {

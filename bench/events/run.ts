@@ -36,11 +36,9 @@
  * instead of the client's default 100: a reference for the consumption only (it consumes what the
  * raw publisher filled), which tells how much of a gap to raw is the buffer.
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, platform, release } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   AckPolicy,
@@ -52,12 +50,27 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { checkSource } from "../../compiler/check/index.js";
-import { emitAll } from "../../compiler/emit/index.js";
 import { startJetStream } from "../../test/harness/jetstream.js";
+import {
+  BenchWorker,
+  generate,
+  int,
+  machine,
+  median,
+  medianOrNull,
+  packageVersion,
+  perMessage,
+  ROOT,
+  ratio,
+  requireDist,
+  round2,
+  serverCpu,
+  sleep,
+  table,
+  writeDocSection,
+} from "../_shared/orchestrator.js";
 import { type Command, RAW_CONSUMER, RAW_STREAM, RAW_SUBJECT, type Report } from "./_worker.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HERE = join(ROOT, "bench/events");
 const OUT = join(ROOT, "out/bench-events");
 const DOC = join(ROOT, "docs/benchmarks.md");
@@ -116,87 +129,21 @@ if (
   );
   process.exit(2);
 }
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A worker process and the reports it sends. */
-class Worker {
-  private readonly waiting = new Map<string, { resolve(r: Report): void; reject(e: Error): void }>();
-  private exited = false;
+type Worker = BenchWorker<Command, Report>;
 
-  private constructor(
-    readonly label: string,
-    private readonly child: ChildProcess,
-  ) {
-    child.on("message", (report: Report) => {
-      if (report.type === "failed") return this.fail(new Error(`${label}: ${report.error}`));
-      const w = this.waiting.get(report.type);
-      this.waiting.delete(report.type);
-      w?.resolve(report);
-    });
-    child.on("error", () => {});
-    child.once("exit", (code) => {
-      this.exited = true;
-      this.fail(new Error(`${label} exited with ${code}`));
-    });
-  }
-
-  static async start(name: Name, role: string, url: string, expected = 0): Promise<Worker> {
-    const profile = PROFILE.has(name)
-      ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "out/bench-events-prof")}`]
-      : [];
-    const child = fork(CONTENDERS[name], [role, url, String(expected)], {
-      execArgv: ["--import", "tsx", ...profile],
-      env: { ...process.env, CATGA_BENCH_OUT: OUT, ...ENV[name] },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const worker = new Worker(`${name} ${role}`, child);
-    await worker.next("ready", 30_000);
-    return worker;
-  }
-
-  /** Sends `cmd` and waits for the report of type `type`. */
-  ask<T extends Report["type"]>(cmd: Command, type: T, timeoutMs = 120_000) {
-    const report = this.next(type, timeoutMs);
-    this.send(cmd);
-    return report;
-  }
-
-  send(cmd: Command): void {
-    if (this.child.connected) this.child.send(cmd);
-  }
-
-  next<T extends Report["type"]>(type: T, timeoutMs = 120_000): Promise<Extract<Report, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.label}: no '${type}' in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.waiting.set(type, {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r as Extract<Report, { type: T }>);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const exit = new Promise((resolve) => this.child.once("exit", resolve));
-    this.send({ op: "stop" });
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    await exit;
-    clearTimeout(timer);
-  }
-
-  private fail(error: Error): void {
-    for (const w of this.waiting.values()) w.reject(error);
-    this.waiting.clear();
-  }
+function startWorker(name: Name, role: string, url: string, expected = 0): Promise<Worker> {
+  const profile = PROFILE.has(name)
+    ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "out/bench-events-prof")}`]
+    : [];
+  return BenchWorker.start<Command, Report>({
+    label: `${name} ${role}`,
+    module: CONTENDERS[name],
+    args: [role, url, String(expected)],
+    execArgv: ["--import", "tsx", ...profile],
+    env: { ...process.env, CATGA_BENCH_OUT: OUT, ...ENV[name] },
+    timeoutMs: 120_000,
+  });
 }
 
 interface PublishResult {
@@ -234,54 +181,10 @@ interface ConsumeResult {
   steady_count: number;
 }
 
-/** CPU time nats-server has spent so far (user + system, /proc/<pid>/stat), in µs. */
-function serverCpu(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-const round2 = (n: number) => Math.round(n * 100) / 100;
-const perMessage = (us: number, count: number) => (count > 0 ? round2(us / count) : 0);
 const serverDelta = (pid: number, before: number | undefined) => {
   const after = serverCpu(pid);
   return before === undefined || after === undefined ? null : after - before;
 };
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const medianOrNull = (xs: (number | null)[]) =>
-  xs.some((x) => x === null) ? null : round2(median(xs as number[]));
-
-/** Emits the bench topology's TypeScript and wiring with the compiler, as `catgac build` does. */
-function generate(): void {
-  const file = join(HERE, "bench.catga");
-  const checked = checkSource(readFileSync(file), "bench.catga");
-  // C3019 (Tick is never emitted): the benchmark's client publishes it, not a service.
-  const unexpected = checked.diagnostics.filter((d) => d.code !== "C3019");
-  if (checked.value === undefined || unexpected.length > 0) {
-    throw new Error(`bench.catga: ${JSON.stringify(unexpected, null, 2)}`);
-  }
-  for (const f of emitAll(checked.value, { sourceName: "bench.catga" })) {
-    mkdirSync(dirname(join(OUT, f.path)), { recursive: true });
-    writeFileSync(join(OUT, f.path), f.content);
-  }
-}
-
 interface Durable {
   stream: string;
   subject: string;
@@ -354,7 +257,7 @@ async function main(url: string, serverPid: number) {
   const consumeRounds: ConsumeResult[][] = [];
   try {
     for (const name of new Set(ONLY.map(publisherOf))) {
-      publishers.set(name, await Worker.start(name, "publisher", url));
+      publishers.set(name, await startWorker(name, "publisher", url));
     }
     for (let round = 0; round < ROUNDS; round++) {
       const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
@@ -403,7 +306,7 @@ async function main(url: string, serverPid: number) {
         const pub = publishers.get(publisherOf(name))!;
         await pub.ask({ op: "fill", count: BACKLOG, window: FILL_WINDOW }, "filled");
         const before = serverCpu(serverPid);
-        const consumer = await Worker.start(name, "consumer", url, BACKLOG);
+        const consumer = await startWorker(name, "consumer", url, BACKLOG);
         try {
           const drained = await consumer.next("drained", 120_000);
           const serverUs = serverDelta(serverPid, before);
@@ -481,18 +384,6 @@ async function main(url: string, serverPid: number) {
   return { publish, consume, rounds: { publish: publishRounds, consume: consumeRounds } };
 }
 
-const int = (n: number) => Math.round(n).toLocaleString("en-US");
-const ratio = (a: number | undefined, b: number) =>
-  a === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
-
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
-  const rule = `| ${widths.map((w, i) => (right[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
-  return [line(header), rule, ...rows.map(line)].join("\n");
-}
-
 function publishTable(results: PublishResult[]): string {
   return table(
     [
@@ -551,31 +442,13 @@ function consumeTable(results: ConsumeResult[]): string {
   );
 }
 
-function machine() {
-  const version = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: "utf8" }).trim();
-    } catch {
-      return "unknown";
-    }
-  };
-  const pkg = (name: string) =>
-    (JSON.parse(readFileSync(join(ROOT, `node_modules/${name}/package.json`), "utf8")) as { version: string })
-      .version;
-  return {
-    cpu: cpus()[0]?.model.trim() ?? "unknown",
-    cores: cpus().length,
-    node: process.version,
-    os: `${platform()} ${release()}`,
-    natsServer: version("nats-server", ["--version"]).replace(/^nats-server: /, ""),
-    natsJetStream: pkg("@nats-io/jetstream"),
-  };
+function machineOf() {
+  return { ...machine(), natsJetStream: packageVersion(ROOT, "@nats-io/jetstream") };
 }
 
-if (!existsSync(join(ROOT, "dist/runtime/index.js"))) {
-  throw new Error("dist/runtime is missing: run `npm run build` (or `npm run bench:events`, which does)");
-}
-generate();
+requireDist("bench:events");
+// C3019 (Tick is never emitted): the benchmark's client publishes it, not a service.
+generate(join(HERE, "bench.catga"), OUT, ["C3019"]);
 const loadBefore = readFileSync("/proc/loadavg", "utf8").trim();
 const startedAt = Date.now();
 const nats = await startJetStream();
@@ -589,7 +462,7 @@ try {
   await nats.stop();
 }
 const m = {
-  ...machine(),
+  ...machineOf(),
   loadavg: { before: loadBefore, after: readFileSync("/proc/loadavg", "utf8").trim() },
   loadAverage1m: { before: Number(loadBefore.split(" ")[0]), after: round2(loadavg()[0]!) },
 };
@@ -633,8 +506,7 @@ console.log(`\nPublish (median of ${ROUNDS} rounds)\n${publishText}\n\nConsume\n
 console.log(`\nwrote ${RESULTS}`);
 
 if (values.write) {
-  const section = [
-    START,
+  writeDocSection(DOC, START, END, [
     `Machine: ${m.cpu}, ${m.cores} cores (\`nproc\`), Node ${m.node}, ${m.os}, nats-server ${m.natsServer} ` +
       `(one node, JetStream file store, R1, default sync: fsync every 2 min), @nats-io/jetstream ${m.natsJetStream}.  `,
     `\`/proc/loadavg\` before: \`${m.loadavg.before}\`; after: \`${m.loadavg.after}\` (the machine is shared).  `,
@@ -650,12 +522,5 @@ if (values.write) {
       `events/s with the same consumer, end-to-end latency (publish call → handler) over ${DURATION} ms:`,
     "",
     consumeText,
-    END,
-  ].join("\n");
-  const doc = readFileSync(DOC, "utf8");
-  const start = doc.indexOf(START);
-  const end = doc.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md has no ${START} … ${END} section`);
-  writeFileSync(DOC, doc.slice(0, start) + section + doc.slice(end + END.length));
-  console.log(`updated ${DOC}`);
+  ]);
 }

@@ -8,13 +8,10 @@
  * `responder`, `caller`, `publisher` or `subscriber`.
  */
 
+import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
+
 /** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
 export const PAYLOAD = { text: "hello", n: 42 } as const;
-
-/** Something to close when the worker stops. */
-export interface Closer {
-  close(): Promise<void>;
-}
 
 /** How one contender answers, calls, publishes and subscribes. */
 export interface Contender {
@@ -59,19 +56,10 @@ export type Report =
   | { type: "cpu"; us: number }
   | { type: "failed"; error: string };
 
+const send: (report: Report) => void = sendReport;
+
 /** A subscriber reports its count every this many events: the publisher's credit follows it. */
 export const PROGRESS_EVERY = 1000;
-
-/** CPU time (user + system) of this process so far, in µs. */
-export const cpuNow = (): number => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-
-const send = (report: Report): void => {
-  // The orchestrator may already be gone (stopped with Ctrl-C): then there is nobody to tell.
-  if (process.connected) process.send?.(report, undefined, undefined, () => {});
-};
 
 /**
  * Runs `concurrency` loops of `call` for `warmupMs` and then `durationMs`, and measures the
@@ -211,30 +199,10 @@ export async function runWorker(contender: Contender): Promise<void> {
     throw new Error(`unknown role '${role}'`);
   }
 
-  handlers.cpu = () => send({ type: "cpu", us: cpuNow() });
-
-  process.on("message", (cmd: Command) => {
-    if (cmd.op === "stop") {
-      void closer.close().finally(() => process.exit(0));
-      return;
-    }
-    const handler = handlers[cmd.op];
-    if (handler === undefined) {
-      send({ type: "failed", error: `a ${role} cannot '${cmd.op}'` });
-      return;
-    }
-    void (async () => handler(cmd as never))().catch((error: unknown) =>
-      send({ type: "failed", error: String(error) }),
-    );
-  });
-  send({ type: "ready" });
+  serve<Command>(role, handlers, closer);
 }
 
 /** {@link runWorker}, reporting a start-up failure to the orchestrator instead of hanging it. */
 export function main(contender: Contender): void {
-  runWorker(contender).catch((error: unknown) => {
-    send({ type: "failed", error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    process.exitCode = 1;
-    setTimeout(() => process.exit(1), 100).unref();
-  });
+  runReporting(() => runWorker(contender));
 }

@@ -5,13 +5,10 @@
  * the generated code and this file load the runtime as `catga/runtime` (the package's own export,
  * i.e. dist/: run `npm run build` first), so they share one copy of it.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { ClientOptions, EventSpec, MessageBus, ServiceDefinition } from "../../runtime/index.js";
+import { loadGenerated } from "../_shared/generated.js";
 import { type Contender, main, PAYLOAD } from "./_worker.js";
 
-type Runtime = typeof import("../../runtime/index.js");
 type Payload = { text: string; n: number };
 
 /** What this benchmark uses of the generated code (client.ts of the bench topology). */
@@ -25,15 +22,7 @@ interface Generated {
   messages: { Tick: EventSpec<Payload> };
 }
 
-const out = process.env.CATGA_BENCH_OUT;
-if (out === undefined) throw new Error("CATGA_BENCH_OUT (the folder of the generated code) is not set");
-// Specifiers in variables: the type checker must not need dist/ or the generated code to exist.
-const runtimeModule = "catga/runtime";
-const runtime = (await import(runtimeModule)) as Runtime;
-const generated = (await import(pathToFileURL(join(out, "client.ts")).href)) as Generated;
-const wiring = runtime.parseWiring(JSON.parse(await readFile(join(out, "wiring.json"), "utf8")));
-
-const connect = (url: string) => runtime.natsTransport({ servers: [url] });
+const { runtime, generated, wiring, connect } = await loadGenerated<Generated>();
 
 async function host(url: string, service: string, definition: ServiceDefinition) {
   const h = await runtime.startHost({ wiring, service, definition, transport: await connect(url) });

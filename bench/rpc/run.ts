@@ -25,18 +25,32 @@
  * object (see _raw.ts): the targets are stated against `raw`, and the gap between the two is what
  * the headers cost by themselves. Its rows go to `reference` in rpc.json, apart from `results`.
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, platform, release } from "node:os";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { checkSource } from "../../compiler/check/index.js";
-import { emitAll } from "../../compiler/emit/index.js";
 import { startNats } from "../../test/harness/nats.js";
+import {
+  BenchWorker,
+  generate,
+  int,
+  machine,
+  median,
+  medianOrNull,
+  packageVersion,
+  perMessage,
+  ROOT,
+  ratio,
+  requireDist,
+  round2,
+  serverCpu,
+  sleep,
+  table,
+  writeDocSection,
+} from "../_shared/orchestrator.js";
 import type { Command, Report } from "./_worker.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HERE = join(ROOT, "bench/rpc");
 const OUT = join(ROOT, "out/bench-rpc");
 const DOC = join(ROOT, "docs/benchmarks.md");
@@ -81,96 +95,26 @@ if (
   );
   process.exit(2);
 }
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A worker process and the reports it sends. */
-class Worker {
-  private readonly waiting = new Map<string, { resolve(r: Report): void; reject(e: Error): void }>();
-  private exited = false;
-  onProgress: (count: number) => void = () => {};
+type Worker = BenchWorker<Command, Report>;
 
-  private constructor(
-    readonly label: string,
-    private readonly child: ChildProcess,
-  ) {
-    child.on("message", (report: Report) => {
-      if (report.type === "progress") return this.onProgress(report.count);
-      if (report.type === "failed") return this.fail(new Error(`${label}: ${report.error}`));
-      const w = this.waiting.get(report.type);
-      this.waiting.delete(report.type);
-      w?.resolve(report);
-    });
-    // Sends racing a worker's exit (credits after a halt) fail with EPIPE: nothing to do about it.
-    child.on("error", () => {});
-    child.once("exit", (code) => {
-      this.exited = true;
-      this.fail(new Error(`${label} exited with ${code}`));
-    });
-  }
-
-  static async start(name: Name, role: string, url: string): Promise<Worker> {
-    const profile = PROFILE.has(name)
-      ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "out/bench-rpc-prof")}`]
-      : [];
-    const child = fork(CONTENDERS[name], [role, url], {
-      execArgv: [
-        "--import",
-        "tsx",
-        ...profile,
-        ...(process.env.BENCH_PRELOAD ? ["--import", process.env.BENCH_PRELOAD] : []),
-      ],
-      env: { ...process.env, CATGA_BENCH_OUT: OUT, BENCH_SUBSCRIBERS: String(SUBSCRIBERS) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const worker = new Worker(`${name} ${role}`, child);
-    await worker.next("ready", 30_000);
-    return worker;
-  }
-
-  /** This worker's CPU time so far (user + system), in µs. */
-  async cpu(): Promise<number> {
-    const report = this.next("cpu");
-    this.send({ op: "cpu" });
-    return (await report).us;
-  }
-
-  send(cmd: Command): void {
-    // A worker that died has already failed whoever waits on it; credits to it go nowhere.
-    if (this.child.connected) this.child.send(cmd);
-  }
-
-  next<T extends Report["type"]>(type: T, timeoutMs = 60_000): Promise<Extract<Report, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.label}: no '${type}' in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.waiting.set(type, {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r as Extract<Report, { type: T }>);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const exit = new Promise((resolve) => this.child.once("exit", resolve));
-    this.send({ op: "stop" });
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    await exit;
-    clearTimeout(timer);
-  }
-
-  private fail(error: Error): void {
-    for (const w of this.waiting.values()) w.reject(error);
-    this.waiting.clear();
-  }
+function startWorker(name: Name, role: string, url: string): Promise<Worker> {
+  const profile = PROFILE.has(name)
+    ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "out/bench-rpc-prof")}`]
+    : [];
+  return BenchWorker.start<Command, Report>({
+    label: `${name} ${role}`,
+    module: CONTENDERS[name],
+    args: [role, url],
+    execArgv: [
+      "--import",
+      "tsx",
+      ...profile,
+      ...(process.env.BENCH_PRELOAD ? ["--import", process.env.BENCH_PRELOAD] : []),
+    ],
+    env: { ...process.env, CATGA_BENCH_OUT: OUT, BENCH_SUBSCRIBERS: String(SUBSCRIBERS) },
+    timeoutMs: 60_000,
+  });
 }
 
 interface RpcResult {
@@ -202,65 +146,15 @@ interface FanoutResult {
   server_cpu_us: number | null;
 }
 
-/**
- * CPU time nats-server has spent so far (user + system, from /proc/<pid>/stat), in µs; undefined
- * where there is no /proc. Capacity is CPU per message: on a shared machine it moves much less
- * between runs than a rate does.
- */
-function serverCpu(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may contain spaces): state is the 3rd field of the
-    // line, utime and stime the 14th and 15th.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /** CPU time of some workers and of nats-server so far, sampled together. */
 async function cpuOf(workers: Worker[], serverPid: number) {
   const server = serverCpu(serverPid);
   return { workers: await Promise.all(workers.map((w) => w.cpu())), server };
 }
 
-const perMessage = (us: number, count: number) => (count > 0 ? round2(us / count) : 0);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-/** Emits the bench topology's TypeScript and wiring with the compiler, as `catgac build` does. */
-function generate(): void {
-  const file = join(HERE, "bench.catga");
-  const checked = checkSource(readFileSync(file), "bench.catga");
-  if (checked.value === undefined || checked.diagnostics.length > 0) {
-    throw new Error(`bench.catga: ${JSON.stringify(checked.diagnostics, null, 2)}`);
-  }
-  for (const f of emitAll(checked.value, { sourceName: "bench.catga" })) {
-    mkdirSync(dirname(join(OUT, f.path)), { recursive: true });
-    writeFileSync(join(OUT, f.path), f.content);
-  }
-}
-
 function prepare(): void {
-  if (!existsSync(join(ROOT, "dist/tooling/runtime.js"))) {
-    throw new Error(
-      "dist/tooling/runtime.js is missing: run `npm run build` (or `npm run bench:rpc`, which does)",
-    );
-  }
-  generate();
+  requireDist("bench:rpc");
+  generate(join(HERE, "bench.catga"), OUT);
   const moleculerDir = join(HERE, "moleculer");
   if (ONLY.includes("moleculer") && !existsSync(join(moleculerDir, "node_modules/moleculer/package.json"))) {
     console.log("installing Moleculer (bench/rpc/moleculer: npm ci) …");
@@ -272,8 +166,8 @@ async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[
   const pairs = new Map<Name, { responder: Worker; caller: Worker }>();
   try {
     for (const name of ONLY) {
-      const responder = await Worker.start(name, "responder", url);
-      pairs.set(name, { responder, caller: await Worker.start(name, "caller", url) });
+      const responder = await startWorker(name, "responder", url);
+      pairs.set(name, { responder, caller: await startWorker(name, "caller", url) });
     }
     const rounds: RpcResult[][] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -342,12 +236,14 @@ async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[
 /** One contender's fan-out: three subscriber processes and a publisher, kept for every round. */
 async function startFanout(name: Name, url: string, serverPid: number) {
   const subs: Worker[] = [];
-  for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await Worker.start(name, "subscriber", url));
-  const pub = await Worker.start(name, "publisher", url);
+  for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await startWorker(name, "subscriber", url));
+  const pub = await startWorker(name, "publisher", url);
   const progress = subs.map(() => 0);
   let granted = WINDOW;
   subs.forEach((sub, i) => {
-    sub.onProgress = (count) => {
+    sub.onReport = (report) => {
+      if (report.type !== "progress") return;
+      const count = report.count;
       progress[i] = count;
       const upTo = Math.min(...progress) + WINDOW;
       if (upTo > granted) {
@@ -403,7 +299,7 @@ async function startFanout(name: Name, url: string, serverPid: number) {
       return result;
     },
     async stop(): Promise<void> {
-      for (const sub of subs) sub.onProgress = () => {};
+      for (const sub of subs) sub.onReport = () => {};
       await Promise.all([...subs, pub].map((w) => w.stop()));
     },
   };
@@ -439,21 +335,6 @@ async function fanout(
   } finally {
     for (const run of runs.values()) await run.stop();
   }
-}
-
-const round2 = (n: number) => Math.round(n * 100) / 100;
-const medianOrNull = (xs: (number | null)[]) =>
-  xs.some((x) => x === null) ? null : round2(median(xs as number[]));
-const int = (n: number) => Math.round(n).toLocaleString("en-US");
-const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
-
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
-  const rule = `| ${widths.map((w, i) => (right[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
-  return [line(header), rule, ...rows.map(line)].join("\n");
 }
 
 function rpcTable(results: RpcResult[]): string {
@@ -516,26 +397,11 @@ function fanoutTable(results: FanoutResult[]): string {
   );
 }
 
-function machine() {
-  const version = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: "utf8" }).trim();
-    } catch {
-      return "unknown";
-    }
-  };
+function machineOf() {
   const moleculerPkg = join(HERE, "moleculer/node_modules/moleculer/package.json");
   return {
-    cpu: cpus()[0]?.model.trim() ?? "unknown",
-    cores: cpus().length,
-    node: process.version,
-    os: `${platform()} ${release()}`,
-    natsServer: version("nats-server", ["--version"]).replace(/^nats-server: /, ""),
-    natsClient: (
-      JSON.parse(readFileSync(join(ROOT, "node_modules/@nats-io/transport-node/package.json"), "utf8")) as {
-        version: string;
-      }
-    ).version,
+    ...machine(),
+    natsClient: packageVersion(ROOT, "@nats-io/transport-node"),
     moleculer: existsSync(moleculerPkg)
       ? (JSON.parse(readFileSync(moleculerPkg, "utf8")) as { version: string }).version
       : "not installed",
@@ -556,7 +422,7 @@ try {
 }
 
 const m = {
-  ...machine(),
+  ...machineOf(),
   // Other work on the machine skews every contender; the load average says how much there was.
   loadAverage: { before: round2(loadBefore), after: round2(loadavg()[0]!) },
 };
@@ -591,8 +457,7 @@ console.log(
 console.log(`\nwrote ${RESULTS}`);
 
 if (values.write) {
-  const section = [
-    START,
+  writeDocSection(DOC, START, END, [
     `Machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.os}, nats-server ${m.natsServer}, ` +
       `@nats-io/transport-node ${m.natsClient}, Moleculer ${m.moleculer}; ` +
       `1-minute load average ${m.loadAverage.before} before and ${m.loadAverage.after} after the run.  `,
@@ -606,13 +471,5 @@ if (values.write) {
     `Event fan-out, one publisher broadcasting \`{text: "hello", n: 42}\` to ${SUBSCRIBERS} instances:`,
     "",
     fanoutText,
-    END,
-  ].join("\n");
-  // Read right before writing: other benchmarks update their own sections of the same file.
-  const doc = readFileSync(DOC, "utf8");
-  const start = doc.indexOf(START);
-  const end = doc.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md has no ${START} … ${END} section`);
-  writeFileSync(DOC, doc.slice(0, start) + section + doc.slice(end + END.length));
-  console.log(`updated ${DOC}`);
+  ]);
 }

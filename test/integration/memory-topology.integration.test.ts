@@ -10,7 +10,6 @@ import {
   type MemoryTopology,
   publishEvent,
   requestHandler,
-  requestSpec,
   type ServiceDefinition,
   sendRequest,
   startMemoryTopology,
@@ -19,6 +18,7 @@ import {
 } from "../../runtime/index.js";
 import type { Wiring } from "../../runtime/wiring.js";
 import { waitFor } from "../harness/_process.js";
+import { commandOf } from "../helpers/specs.js";
 
 /**
  * A whole topology in one process (`startMemoryTopology`): requests spread over five peers, events
@@ -59,19 +59,8 @@ function wiring(): Wiring {
 }
 
 const w = wiring();
-const req = <I, R>(name: string, request: z.ZodType<I>, result: z.ZodType<R>) => {
-  const m = w.messages[name]!;
-  return requestSpec<I, R>({
-    name,
-    kind: "command",
-    subject: m.subject,
-    schemaId: m.schemaId,
-    idempotent: m.idempotent,
-    timeoutMs: m.timeoutMs!,
-    request,
-    result,
-  });
-};
+const req = <I, R>(name: string, request: z.ZodType<I>, result: z.ZodType<R>) =>
+  commandOf(w, name, request, result);
 const Hit = req("Hit", z.object({ n: z.number().int() }), z.string());
 const Work = req(
   "Work",

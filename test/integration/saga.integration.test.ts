@@ -1,26 +1,23 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeRecord, sagaKeys } from "../../runtime/_saga-store.js";
-import { type Bus, connectNats } from "../../runtime/bus.js";
-import { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
-import { type Heartbeat, type Host, startHost } from "../../runtime/host.js";
+import type { Bus } from "../../runtime/bus.js";
+import type { RedisCoordination } from "../../runtime/coordination/redis-coordination.js";
+import type { Heartbeat } from "../../runtime/host.js";
 import { publishEvent, sendRequest } from "../../runtime/messaging.js";
 import { sagaId, sagaStatus } from "../../runtime/saga.js";
-import {
-  type Effects,
-  redisEffects,
-  type StepHandlerOptions,
-  sagaMessages,
-  sagaWiring,
-  stepDefinitions,
-} from "../fixtures/saga.js";
-import { freePort, type ServerProcess, tempDir, waitFor } from "../harness/_process.js";
-import { spawnCatga } from "../harness/catga.js";
+import { type Effects, type StepHandlerOptions, sagaMessages, sagaWiring } from "../fixtures/saga.js";
+import { tempDir, waitFor } from "../harness/_process.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { type StandaloneRedis, startRedis } from "../harness/redis.js";
+import {
+  type Coordinators,
+  FINAL,
+  type SagaDeployment,
+  type sagaRecords,
+  startSagaDeployment,
+  waitSagasEnded,
+} from "../helpers/coordinators.js";
 
 /**
  * Sagas end to end on a real NATS and a real Redis: the coordinator runs as three `catga run`
@@ -33,8 +30,6 @@ import { type StandaloneRedis, startRedis } from "../harness/redis.js";
 const ROOT = new URL("../..", import.meta.url).pathname;
 const wiring = sagaWiring();
 const messages = sagaMessages(wiring);
-const tag = wiring.services.coordinator!.leader!.redisHashTag;
-const FINAL = ["completed", "compensated", "failed"];
 
 /** What a PlaceOrder saga's handlers must have applied, by the step that refuses (-1: none). */
 const expectedLog = (failAt: number) =>
@@ -47,63 +42,16 @@ describe("sagas with catga run on NATS and Redis", () => {
   let redis: StandaloneRedis;
   let dir: ReturnType<typeof tempDir>;
   let client: Bus;
-  let plain: Redis;
-  let store: Redis;
   let coordination: RedisCoordination;
   let effects: Effects;
   const stepOptions: StepHandlerOptions = { delayMs: 0 };
-  const stepHosts: Host[] = [];
-  const beats = new Map<string, Heartbeat & { seen: number }>();
-  const instances = new Map<string, { proc: ServerProcess; port: number }>();
-
-  async function spawnCoordinator(id: string) {
-    const port = await freePort();
-    const proc = spawnCatga(["run", "--service", "coordinator"], {
-      CATGA_WIRING: join(dir.path, "wiring.json"),
-      CATGA_HANDLERS: join(ROOT, "test/fixtures/saga.ts"),
-      CATGA_NATS_URLS: nats.url,
-      CATGA_REDIS_URL: redis.url,
-      CATGA_INSTANCE_ID: id,
-      CATGA_HEALTH_PORT: String(port),
-    });
-    instances.set(id, { proc, port });
-    await waitFor(`${id} to be ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      describe: () => proc.output(),
-    });
-  }
-
-  const alive = () => [...instances.entries()].filter(([, i]) => !i.proc.exited).map(([id]) => id);
-  async function waitForLeader(other: (b: Heartbeat) => boolean = () => true) {
-    let found: (Heartbeat & { seen: number }) | undefined;
-    await waitFor(
-      "a leader",
-      async () => {
-        found = [...beats.values()].find(
-          (b) =>
-            alive().includes(b.instance) && b.role === "leader" && Date.now() - b.seen < 5000 && other(b),
-        );
-        return found !== undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 5 },
-    );
-    return found!;
-  }
-
-  const record = async (id: string) => decodeRecord(id, await coordination.hgetall(tag, sagaKeys.record(id)));
-  async function waitAllEnded(ids: readonly string[], timeoutMs = 60_000) {
-    let pending = ids.length;
-    await waitFor(
-      `${ids.length} sagas to end`,
-      async () => {
-        const records = await Promise.all(ids.map(record));
-        pending = records.filter((r) => !FINAL.includes(r?.status ?? "")).length;
-        return pending === 0;
-      },
-      { timeoutMs, intervalMs: 100, describe: () => `${pending} still unfinished` },
-    );
-  }
+  let deployment: SagaDeployment<object> | undefined;
+  let coordinators: Coordinators;
+  const spawnCoordinator = (id: string) => coordinators.spawn(id, nats.url, {});
+  const waitForLeader = (other?: (b: Heartbeat) => boolean) => coordinators.waitForLeader(other);
+  let record: ReturnType<typeof sagaRecords>;
+  const waitAllEnded = (ids: readonly string[], timeoutMs = 60_000) =>
+    waitSagasEnded(record, ids, { timeoutMs, intervalMs: 100 });
   const metric = async (port: number, name: string) => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return text
@@ -141,33 +89,22 @@ describe("sagas with catga run on NATS and Redis", () => {
     nats = await startNats();
     redis = await startRedis();
     dir = tempDir("saga");
-    writeFileSync(join(dir.path, "wiring.json"), JSON.stringify(wiring));
-    plain = new Redis(redis.url);
-    store = new Redis(redis.url);
-    coordination = new RedisCoordination(store);
-    effects = redisEffects(plain, "effects");
-    client = await connectNats({ servers: [nats.url] });
-    client.transport.subscribe("sagademo._catga.heartbeat.>", {}, (msg) => {
-      const beat = JSON.parse(new TextDecoder().decode(msg.data)) as Heartbeat;
-      beats.set(beat.instance, { ...beat, seen: Date.now() });
+    deployment = await startSagaDeployment({
+      wiring,
+      dir: dir.path,
+      natsUrls: [nats.url],
+      redisUrl: redis.url,
+      steps: stepOptions,
+      freshMs: 5000,
+      leaderTimeoutMs: 20_000,
     });
-    // Two instances of each step service: a step's retry may land on either.
-    for (const [service, definition] of Object.entries(stepDefinitions(wiring, effects, stepOptions))) {
-      for (let i = 0; i < 2; i++) {
-        const bus = await connectNats({ servers: [nats.url] });
-        stepHosts.push(await startHost({ wiring, service, definition, transport: bus.transport }));
-      }
-    }
+    ({ client, coordination, effects, coordinators, record } = deployment);
     await Promise.all(["c0", "c1", "c2"].map(spawnCoordinator));
     await waitForLeader();
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(stepHosts.map((h) => h.stop({ graceMs: 100 })));
-    await client?.close();
-    await Promise.all([...instances.values()].map((i) => i.proc.kill()));
-    plain?.disconnect();
-    store?.disconnect();
+    await deployment?.stop();
     await redis?.stop();
     await nats?.stop();
     dir?.remove();
@@ -264,7 +201,7 @@ describe("sagas with catga run on NATS and Redis", () => {
       return [...counts.keys()].filter((k) => k.startsWith("k")).length >= 150;
     });
     const killedAt = Date.now();
-    instances.get(old.instance)!.proc.signal("SIGKILL");
+    coordinators.instances.get(old.instance)!.proc.signal("SIGKILL");
     const next = await waitForLeader((b) => b.instance !== old.instance);
     expect(BigInt(next.fencingToken!)).toBeGreaterThan(BigInt(old.fencingToken!));
     const unfinishedAtKill = (await Promise.all(sagas.map((s) => record(s.id)))).filter(
@@ -293,7 +230,7 @@ describe("sagas with catga run on NATS and Redis", () => {
     await spawnCoordinator("c3"); // back to a leader and two standbys
     stepOptions.delayMs = 40;
     const old = await waitForLeader();
-    const oldPort = instances.get(old.instance)!.port;
+    const oldPort = coordinators.instances.get(old.instance)!.port;
     const sagas = await placeMany("p", 100, (i) => (i % 5 === 0 ? 2 : -1));
     // Watch every saga's record: its progress and its term must never go back.
     const progress = new Map<string, { rank: number; term: number }>();
@@ -323,11 +260,11 @@ describe("sagas with catga run on NATS and Redis", () => {
       const counts = await effects.counts();
       return [...counts.keys()].filter((k) => k.startsWith("p")).length >= 30;
     });
-    instances.get(old.instance)!.proc.signal("SIGSTOP");
+    coordinators.instances.get(old.instance)!.proc.signal("SIGSTOP");
     const next = await waitForLeader((b) => b.instance !== old.instance);
     // Let the new leader advance the sagas the paused one was in the middle of.
     await new Promise((r) => setTimeout(r, 1000));
-    instances.get(old.instance)!.proc.signal("SIGCONT");
+    coordinators.instances.get(old.instance)!.proc.signal("SIGCONT");
     let rejected = 0;
     let stillLeader = 1;
     try {
@@ -357,9 +294,13 @@ describe("sagas with catga run on NATS and Redis", () => {
     );
     expect(regressions).toEqual([]);
     // The old leader is a standby again, and still alive.
-    await waitFor("the old leader to step down", async () => beats.get(old.instance)?.role === "standby", {
-      timeoutMs: 15_000,
-    });
+    await waitFor(
+      "the old leader to step down",
+      async () => coordinators.beats.get(old.instance)?.role === "standby",
+      {
+        timeoutMs: 15_000,
+      },
+    );
     stepOptions.delayMs = 0;
   }, 120_000);
 });

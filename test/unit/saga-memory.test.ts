@@ -3,7 +3,6 @@ import { sagaKeys } from "../../runtime/_saga-store.js";
 import { type Bus, memoryBus } from "../../runtime/bus.js";
 import { MemoryCoordination } from "../../runtime/coordination/memory-coordination.js";
 import { type Host, startHost } from "../../runtime/host.js";
-import { leaderGate } from "../../runtime/leadership.js";
 import { publishEvent, sendRequest } from "../../runtime/messaging.js";
 import { sagaId, sagaStatus, startSagaRunner, stepKey } from "../../runtime/saga.js";
 import { MemoryHub } from "../../runtime/transport/memory.js";
@@ -16,6 +15,7 @@ import {
   stepDefinitions,
 } from "../fixtures/saga.js";
 import { waitFor } from "../harness/_process.js";
+import { startCoordinatorHost } from "../helpers/coordinators.js";
 
 /**
  * Sagas on the in-memory transport and MemoryCoordination: the same runner and host as on NATS and
@@ -41,21 +41,7 @@ describe("sagas in memory", () => {
 
   async function startCoordinator(id: string): Promise<Host> {
     const transport = memoryBus(hub).transport;
-    const host = await startHost({
-      wiring,
-      service: "coordinator",
-      definition: coordinatorDefinition(wiring),
-      transport,
-      instanceId: id,
-      coordination,
-      leader: leaderGate({
-        backend: coordination,
-        service: wiring.services.coordinator!,
-        instanceId: id,
-        transport,
-        timing: { retryPeriodMs: 50 },
-      }),
-    });
+    const host = await startCoordinatorHost(wiring, id, transport, coordination);
     hosts.push(host);
     await waitFor("the coordinator to lead", async () => host.role === "leader" && host.sagas !== undefined);
     await host.sagas!.ready;
