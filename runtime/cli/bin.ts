@@ -44,34 +44,13 @@ export function runCatga(argv: readonly string[]): void {
       io.stdout(HELP);
       return;
     case "dead-letters":
-      deadLetters(rest, io).then(
-        (code) => process.exit(code),
-        (error: unknown) => {
-          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-          process.exit(3);
-        },
-      );
+      exitWhenDone(deadLetters(rest, io), io);
       return;
     case "sagas":
-      sagas(rest, io).then(
-        (code) => process.exit(code),
-        (error: unknown) => {
-          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-          process.exit(3);
-        },
-      );
+      exitWhenDone(sagas(rest, io), io);
       return;
     case "run":
-      run(rest, io).then(
-        // Exit explicitly: after a drain, timers of libraries (reconnect, keep-alive) must not keep
-        // the process alive past its grace period.
-        (code) => process.exit(code),
-        (error: unknown) => {
-          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-          if (process.env.CATGA_DEBUG && error instanceof Error) io.stderr(`${error.stack}\n`);
-          process.exit(3);
-        },
-      );
+      exitWhenDone(run(rest, io), io);
       return;
     default:
       io.stderr(command === undefined ? HELP : `catga: unknown command '${command}'; run 'catga --help'\n`);
@@ -80,3 +59,20 @@ export function runCatga(argv: readonly string[]): void {
 }
 
 export { RUN_HELP };
+
+/**
+ * Exits with the command's code once it is done. Explicitly: after a drain, timers of libraries
+ * (reconnect, keep-alive) must not keep the process alive past its grace period. An unexpected
+ * exception becomes one line and exit code 3 (3 is reserved for bugs), with the stack only when
+ * CATGA_DEBUG is set.
+ */
+export function exitWhenDone(pending: Promise<number>, io: { stderr(t: string): void }): void {
+  pending.then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+      if (process.env.CATGA_DEBUG && error instanceof Error) io.stderr(`${error.stack}\n`);
+      process.exit(3);
+    },
+  );
+}

@@ -3,7 +3,7 @@
  * `sagas`, `dead-letters`, by a normal import of the runtime's command line) plus the local
  * cluster, which is developer tooling and stays out of the deployable runtime.
  */
-import { runCatga } from "@catga/runtime";
+import { exitWhenDone, runCatga } from "@catga/runtime";
 import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { readState } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
@@ -52,14 +52,7 @@ export function runCatgaTooling(argv: readonly string[]): void {
     case "scale":
     case "down": {
       const commands = { up, status, kill, scale, down };
-      commands[command](rest, { ...io, tty: process.stdout.isTTY === true }).then(
-        (code) => process.exit(code),
-        (error: unknown) => {
-          io.stderr(`catga: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-          if (process.env.CATGA_DEBUG && error instanceof Error) io.stderr(`${error.stack}\n`);
-          process.exit(3);
-        },
-      );
+      exitWhenDone(commands[command](rest, { ...io, tty: process.stdout.isTTY === true }), io);
       return;
     }
     case undefined:

@@ -424,10 +424,19 @@ export async function natsRoutes(monitorPort: number, host = "127.0.0.1"): Promi
 }
 
 /** Sends one command to the Redis (or sentinel) on `port` of 127.0.0.1 and returns the reply. */
-export async function ask(port: number, ...command: [string, ...string[]]): Promise<unknown> {
+export function ask(port: number, ...command: [string, ...string[]]): Promise<unknown> {
+  return askAt(`127.0.0.1:${port}`, ...command);
+}
+
+/**
+ * Sends one command to the Redis (or sentinel) at `host:port` and returns the reply: one short
+ * connection that never retries, so a dead node answers at once with an error.
+ */
+export async function askAt(address: string, ...command: [string, ...string[]]): Promise<unknown> {
+  const at = address.lastIndexOf(":");
   const client = new Redis({
-    port,
-    host: "127.0.0.1",
+    host: address.slice(0, at),
+    port: Number(address.slice(at + 1)),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: 1000,

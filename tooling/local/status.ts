@@ -16,11 +16,10 @@ import {
   type SagaCounts,
   sagaStatus,
 } from "@catga/runtime";
-import { Redis } from "ioredis";
 import { OPS_USER } from "../../compiler/emit/_names.js";
 import { sleep } from "./_process.js";
 import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
-import { natsRoutes } from "./infra.js";
+import { askAt, natsRoutes } from "./infra.js";
 import { type LocalState, natsLogin } from "./state.js";
 
 /** One instance in the status. */
@@ -333,12 +332,12 @@ async function redisStatus(state: LocalState | undefined): Promise<StatusReport[
       const base = { address: t.address, ...(t.name !== undefined ? { name: t.name } : {}) };
       try {
         if (t.sentinel) {
-          const answer = (await ask(t.address, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as
+          const answer = (await askAt(t.address, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as
             | string[]
             | null;
           return { ...base, role: "sentinel", ...(answer ? { primary: `${answer[0]}:${answer[1]}` } : {}) };
         }
-        const info = String(await ask(t.address, "INFO", "replication"));
+        const info = String(await askAt(t.address, "INFO", "replication"));
         const role = /role:(\w+)/.exec(info)?.[1] === "master" ? "primary" : "replica";
         const host = /master_host:(\S+)/.exec(info)?.[1];
         const port = /master_port:(\d+)/.exec(info)?.[1];
@@ -349,7 +348,7 @@ async function redisStatus(state: LocalState | undefined): Promise<StatusReport[
         };
         if (redis.mode === "cluster") {
           status.clusterState =
-            /cluster_state:(\w+)/.exec(String(await ask(t.address, "CLUSTER", "INFO")))?.[1] ?? "unknown";
+            /cluster_state:(\w+)/.exec(String(await askAt(t.address, "CLUSTER", "INFO")))?.[1] ?? "unknown";
         }
         return status;
       } catch {
@@ -372,26 +371,6 @@ function externalTargets(env: Record<string, string>): { address: string; sentin
     return [{ address: `${u.hostname}:${u.port || 6379}`, sentinel: false }];
   }
   return [];
-}
-
-async function ask(address: string, ...command: [string, ...string[]]): Promise<unknown> {
-  const at = address.lastIndexOf(":");
-  const client = new Redis({
-    host: address.slice(0, at),
-    port: Number(address.slice(at + 1)),
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-    retryStrategy: () => null,
-  });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return await client.call(...command);
-  } finally {
-    client.disconnect();
-  }
 }
 
 function hostOf(url: string): string | undefined {
