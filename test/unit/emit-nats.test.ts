@@ -69,17 +69,29 @@ describe("nats permissions", () => {
   it("nats — shop: order handles its commands, emits OrderCreated and nothing else", () => {
     expect(natsPermissions(plainShop()).order).toEqual({
       publish: ["shop._catga.heartbeat.order", "shop.event.OrderCreated"],
-      subscribe: ["_INBOX.shop.order.>", "shop.cmd.CreateOrder", "shop.query.GetOrder"],
+      subscribe: [
+        "_INBOX.shop.order.>",
+        "shop.cmd.AcceptOrder",
+        "shop.cmd.CancelOrder",
+        "shop.cmd.CancelStaleOrders",
+        "shop.cmd.ConfirmOrder",
+        "shop.cmd.CreateOrder",
+        "shop.query.GetOrder",
+      ],
       allowResponses: true,
     });
   });
 
-  it("nats — shop: the saga runner sends the steps and compensations and hears the trigger", () => {
+  it("nats — shop: the saga runner sends the steps and compensations and hears the trigger; its job sends CancelStaleOrders", () => {
     expect(natsPermissions(plainShop()).coordinator).toEqual({
       publish: [
         "shop._catga.heartbeat.coordinator",
         "shop._catga.leader.coordinator",
+        "shop.cmd.AcceptOrder",
+        "shop.cmd.CancelOrder",
+        "shop.cmd.CancelStaleOrders",
         "shop.cmd.ChargePayment",
+        "shop.cmd.ConfirmOrder",
         "shop.cmd.RefundPayment",
         "shop.cmd.ReleaseStock",
         "shop.cmd.ReserveStock",
@@ -98,7 +110,11 @@ describe("nats permissions", () => {
     });
     expect(p.client).toEqual({
       publish: [
+        "shop.cmd.AcceptOrder",
+        "shop.cmd.CancelOrder",
+        "shop.cmd.CancelStaleOrders",
         "shop.cmd.ChargePayment",
+        "shop.cmd.ConfirmOrder",
         "shop.cmd.CreateOrder",
         "shop.cmd.RefundPayment",
         "shop.cmd.ReleaseStock",
@@ -286,7 +302,15 @@ describe("nats — durable events (JetStream)", () => {
         "shop._catga.heartbeat.order",
         "shop.event.OrderCreated",
       ],
-      subscribe: ["_INBOX.shop.order.>", "shop.cmd.CreateOrder", "shop.query.GetOrder"],
+      subscribe: [
+        "_INBOX.shop.order.>",
+        "shop.cmd.AcceptOrder",
+        "shop.cmd.CancelOrder",
+        "shop.cmd.CancelStaleOrders",
+        "shop.cmd.ConfirmOrder",
+        "shop.cmd.CreateOrder",
+        "shop.query.GetOrder",
+      ],
       allowResponses: true,
     });
   });

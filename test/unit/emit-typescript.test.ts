@@ -194,13 +194,13 @@ export async function useClient(): Promise<number> {
 export const order = defineOrder({
   handlers: {
     async createOrder(input, ctx) {
-      await ctx.emit.orderCreated({ orderId: ctx.messageId, total: input.items.length });
+      await ctx.emit.orderCreated({ orderId: ctx.messageId, total: input.items.length, items: input.items });
       // @ts-expect-error order does not declare this event in emits
       await ctx.emit.orderShipped({ orderId: "o1" });
       // @ts-expect-error order declares no sends
       await ctx.send.chargePayment({ orderId: "o1", amount: 1 });
       // @ts-expect-error the event's total is a float, not a string
-      await ctx.emit.orderCreated({ orderId: "o1", total: "1" });
+      await ctx.emit.orderCreated({ orderId: "o1", total: "1", items: [] });
       // @ts-expect-error a p2p service has no fencing token
       void ctx.fencingToken;
       // @ts-expect-error nor a leadership flag
@@ -209,6 +209,10 @@ export const order = defineOrder({
       return { orderId: "o1", status: OrderStatus.pending };
     },
     getOrder: () => null,
+    acceptOrder: (input) => void input.sagaId,
+    confirmOrder: () => {},
+    cancelOrder: () => {},
+    cancelStaleOrders: (input) => ({ cancelled: input.limit, more: false }),
   },
 });
 
@@ -222,6 +226,10 @@ defineOrder({
     // @ts-expect-error the reply must be an OrderResult
     createOrder: () => ({ orderId: "o", status: "lost" }),
     getOrder: () => null,
+    acceptOrder: () => {},
+    confirmOrder: () => {},
+    cancelOrder: () => {},
+    cancelStaleOrders: () => ({ cancelled: 0, more: false }),
   },
 });
 
@@ -244,16 +252,30 @@ export const coordinator = defineCoordinator({
   },
   sagas: {
     placeOrder: {
-      start: (event, saga) => ({ orderId: event.orderId, amount: event.total, paymentId: "", id: saga.sagaId }),
+      start: (event, saga) => ({
+        orderId: event.orderId,
+        amount: event.total,
+        items: event.items,
+        paymentId: "",
+        id: saga.sagaId,
+      }),
       steps: {
+        acceptOrder: {
+          input: (state) => ({ orderId: state.orderId, sagaId: state.id }),
+          compensate: (state) => ({ orderId: state.orderId, sagaId: state.id }),
+        },
         reserveStock: {
-          input: (state) => ({ orderId: state.orderId }),
+          input: (state) => ({ orderId: state.orderId, items: state.items }),
           compensate: (state) => ({ orderId: state.orderId }),
         },
         chargePayment: {
           input: (state) => ({ orderId: state.orderId, amount: state.amount }),
           fold: (state, paymentId) => ({ ...state, paymentId }),
-          compensate: (state) => ({ paymentId: state.paymentId }),
+          compensate: (state) => ({ orderId: state.orderId }),
+        },
+        confirmOrder: {
+          input: (state) => ({ orderId: state.orderId, sagaId: state.id }),
+          compensate: (state) => ({ orderId: state.orderId, sagaId: state.id }),
         },
       },
     },
@@ -266,17 +288,27 @@ defineCoordinator({
     placeOrder: {
       start: (event) => ({ orderId: event.orderId }),
       steps: {
-        reserveStock: {
+        acceptOrder: {
+          // @ts-expect-error AcceptOrder needs the saga id
           input: (state) => ({ orderId: state.orderId }),
-          // @ts-expect-error ReserveStock returns a bool, not a number
-          fold: (state, reserved: number) => ({ orderId: state.orderId + reserved }),
+          compensate: (state) => ({ orderId: state.orderId, sagaId: "s" }),
+        },
+        reserveStock: {
+          // @ts-expect-error ReserveStock needs the items
+          input: (state) => ({ orderId: state.orderId }),
           compensate: (state) => ({ orderId: state.orderId }),
         },
         chargePayment: {
           // @ts-expect-error ChargePayment needs an amount
           input: (state) => ({ orderId: state.orderId }),
-          // @ts-expect-error RefundPayment takes a paymentId
-          compensate: (state) => ({ orderId: state.orderId }),
+          // @ts-expect-error ChargePayment returns a string, not a number
+          fold: (state, paymentId: number) => ({ orderId: state.orderId + paymentId }),
+          // @ts-expect-error RefundPayment takes the order id, not a payment id
+          compensate: (state) => ({ paymentId: state.orderId }),
+        },
+        confirmOrder: {
+          input: (state) => ({ orderId: state.orderId, sagaId: "s" }),
+          compensate: (state) => ({ orderId: state.orderId, sagaId: "s" }),
         },
       },
     },
@@ -385,7 +417,8 @@ describe("emit typescript", () => {
     files.set(
       join(virtualDir("shop"), "bad.ts"),
       `import { defineOrder } from "./client.js";\n` +
-        `export const o = defineOrder({ handlers: { createOrder: async (i, ctx) => { await ctx.emit.nope(i); return { orderId: "", status: "paid" }; }, getOrder: () => null } });\n`,
+        `export const o = defineOrder({ handlers: { createOrder: async (i, ctx) => { await ctx.emit.nope(i); return { orderId: "", status: "paid" }; }, getOrder: () => null, ` +
+        `acceptOrder: () => {}, confirmOrder: () => {}, cancelOrder: () => {}, cancelStaleOrders: () => ({ cancelled: 0, more: false }) } });\n`,
     );
     const diagnostics = typeCheck(files);
     expect(diagnostics).toHaveLength(1);
@@ -615,14 +648,19 @@ describe("emit typescript — behaviour of the generated shop code", () => {
           await ctx.emit.orderCreated({
             orderId: result.orderId,
             total: input.items.reduce((n, i) => n + i.qty, 0),
+            items: input.items,
           });
           return result;
         },
         getOrder: (input: { orderId: string }) => orders.get(input.orderId) ?? null,
+        acceptOrder: () => undefined,
+        confirmOrder: () => undefined,
+        cancelOrder: () => undefined,
+        cancelStaleOrders: () => ({ cancelled: 0, more: false }),
       },
     });
     const inventory = shop.defineInventory({
-      handlers: { reserveStock: () => true, releaseStock: () => undefined },
+      handlers: { reserveStock: () => undefined, releaseStock: () => undefined },
     });
     const bus = new RoutingBus([order, inventory]);
     return { bus, client: shop.connectShop(bus) };
@@ -643,7 +681,7 @@ describe("emit typescript — behaviour of the generated shop code", () => {
     expect(bus.sent[1]).toMatchObject({ subject: "shop.query.GetOrder", timeoutMs: 50 });
     expect(await client.getOrder({ orderId: "nope" })).toBeNull();
     expect(await client.releaseStock({ orderId: "o1" })).toBeUndefined();
-    expect(await client.reserveStock({ orderId: "o1" })).toBe(true);
+    expect(await client.reserveStock({ orderId: "o1", items: [{ sku: "a", qty: 1 }] })).toBeUndefined();
   });
 
   it("behaviour — an invalid input throws InvalidMessageError before anything is sent", async () => {
@@ -694,7 +732,7 @@ describe("emit typescript — behaviour of the generated shop code", () => {
     await client.createOrder({ customerId: "c1", items: [{ sku: "a", qty: 3 }] });
     await sub.unsubscribe();
     await client.createOrder({ customerId: "c1", items: [] });
-    expect(seen).toEqual([{ orderId: "o1", total: 3 }]);
+    expect(seen).toEqual([{ orderId: "o1", total: 3, items: [{ sku: "a", qty: 3 }] }]);
     expect(bus.published.map((p) => p.subject)).toEqual([
       "shop.event.OrderCreated",
       "shop.event.OrderCreated",
@@ -708,25 +746,31 @@ describe("emit typescript — behaviour of the generated shop code", () => {
   });
 
   it("behaviour — the saga lowering builds step inputs from the state and folds results", async () => {
+    type State = { orderId: string; sagaId: string; amount: number; items: unknown[]; paymentId: string };
+    const ids = (s: State) => ({ orderId: s.orderId, sagaId: s.sagaId });
     const coordinator: ServiceDefinition = shop.defineCoordinator({
       jobs: { sweepStaleOrders: () => undefined },
       sagas: {
         placeOrder: {
-          start: (e: { orderId: string; total: number }) => ({
+          start: (e: { orderId: string; total: number; items: unknown[] }, saga: { sagaId: string }) => ({
             orderId: e.orderId,
+            sagaId: saga.sagaId,
             amount: e.total,
+            items: e.items,
             paymentId: "",
           }),
           steps: {
+            acceptOrder: { input: ids, compensate: ids },
             reserveStock: {
-              input: (s: { orderId: string }) => ({ orderId: s.orderId }),
-              compensate: (s: { orderId: string }) => ({ orderId: s.orderId }),
+              input: (s: State) => ({ orderId: s.orderId, items: s.items }),
+              compensate: (s: State) => ({ orderId: s.orderId }),
             },
             chargePayment: {
-              input: (s: { orderId: string; amount: number }) => ({ orderId: s.orderId, amount: s.amount }),
-              fold: (s: object, paymentId: string) => ({ ...s, paymentId }),
-              compensate: (s: { paymentId: string }) => ({ paymentId: s.paymentId }),
+              input: (s: State) => ({ orderId: s.orderId, amount: s.amount }),
+              fold: (s: State, paymentId: string) => ({ ...s, paymentId }),
+              compensate: (s: State) => ({ orderId: s.paymentId }),
             },
+            confirmOrder: { input: ids, compensate: ids },
           },
         },
       },
@@ -736,19 +780,25 @@ describe("emit typescript — behaviour of the generated shop code", () => {
     if (!saga) throw new Error("no saga");
     expect(saga.trigger.subject).toBe("shop.event.OrderCreated");
     expect(saga.steps.map((s) => [s.command.name, s.compensation?.name])).toEqual([
+      ["AcceptOrder", "CancelOrder"],
       ["ReserveStock", "ReleaseStock"],
       ["ChargePayment", "RefundPayment"],
+      ["ConfirmOrder", "CancelOrder"],
     ]);
-    let state = saga.start({ orderId: "o1", total: 9 }, { sagaId: "s1", correlationId: "c1" });
-    expect(() => saga.start({ orderId: 1 }, { sagaId: "s1", correlationId: "c1" })).toThrow(
+    const items = [{ sku: "a", qty: 2 }];
+    let state = saga.start({ orderId: "o1", total: 9, items }, { sagaId: "s1", correlationId: "c1" });
+    expect(() => saga.start({ orderId: "o1", total: 9 }, { sagaId: "s1", correlationId: "c1" })).toThrow(
       runtime.InvalidMessageError,
     );
-    const [reserve, charge] = saga.steps;
-    expect(reserve?.input(state)).toEqual({ orderId: "o1" });
-    state = reserve?.fold(state, true);
+    const [accept, reserve, charge, confirm] = saga.steps;
+    expect(accept?.input(state)).toEqual({ orderId: "o1", sagaId: "s1" });
+    state = accept?.fold(state, undefined);
+    expect(reserve?.input(state)).toEqual({ orderId: "o1", items });
+    state = reserve?.fold(state, undefined);
     expect(charge?.input(state)).toEqual({ orderId: "o1", amount: 9 });
     state = charge?.fold(state, "pay-1");
-    expect(charge?.compensate?.(state)).toEqual({ paymentId: "pay-1" });
+    expect(charge?.compensate?.(state)).toEqual({ orderId: "pay-1" });
+    expect(confirm?.compensate?.(state)).toEqual({ orderId: "o1", sagaId: "s1" });
     expect(Object.keys(coordinator.jobs)).toEqual(["sweepStaleOrders"]);
   });
 });

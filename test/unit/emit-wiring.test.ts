@@ -40,6 +40,10 @@ describe("wiring", () => {
     expect(w.services.order?.handles).toEqual([
       { message: "CreateOrder", subject: "shop.cmd.CreateOrder", queue: "order-service-workers" },
       { message: "GetOrder", subject: "shop.query.GetOrder", queue: "order-service-workers" },
+      { message: "AcceptOrder", subject: "shop.cmd.AcceptOrder", queue: "order-service-workers" },
+      { message: "ConfirmOrder", subject: "shop.cmd.ConfirmOrder", queue: "order-service-workers" },
+      { message: "CancelOrder", subject: "shop.cmd.CancelOrder", queue: "order-service-workers" },
+      { message: "CancelStaleOrders", subject: "shop.cmd.CancelStaleOrders", queue: "order-service-workers" },
     ]);
     expect(w.services.inventory?.handles[0]?.queue).toBe("inventory");
     expect(w.services.notifier?.subscriptions).toEqual([
@@ -62,9 +66,12 @@ describe("wiring", () => {
     });
     expect(w.services.order?.leader).toBeUndefined();
     expect(w.services.coordinator?.schedules).toEqual([{ job: "sweepStaleOrders", intervalMs: 30_000 }]);
+    expect(w.services.coordinator?.sends).toEqual(["CancelStaleOrders"]);
     expect(w.sagas.PlaceOrder?.steps.map((s) => [s.command, s.compensate, s.timeoutMs])).toEqual([
+      ["AcceptOrder", "CancelOrder", 5000],
       ["ReserveStock", "ReleaseStock", 5000],
       ["ChargePayment", "RefundPayment", 10_000],
+      ["ConfirmOrder", "CancelOrder", 5000],
     ]);
     expect(w.messages.CreateOrder).toMatchObject({ kind: "command", idempotent: true, handledBy: "order" });
     expect(w.messages.OrderCreated?.timeoutMs).toBeUndefined();

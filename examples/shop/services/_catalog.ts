@@ -34,14 +34,46 @@ export const CARD_LIMIT = 1000;
 /** How long an order may stay pending before the sweep job cancels it. */
 export const STALE_ORDER_MS = 120_000;
 
-/** Store keys, in one place so the services agree on them. */
+/** The topology's name, as `topology shop` declares it. */
+export const TOPOLOGY = "shop";
+
+/** The services that keep data of their own. */
+export type DataService = "order" | "inventory" | "payment";
+
+/**
+ * The Redis hash tag of a service's keys, `{catga:<topology>:<service>}`: the one prefix the
+ * service's Redis user may touch (issue 13: one ACL user per service, `~{catga:shop:order}*` and so
+ * on), and one Cluster slot per service. The runtime keeps a leader-mode service's lease, token
+ * and saga records under the same tag (`<tag>:lease`, `<tag>:token`, `<tag>:data:…`), so the
+ * shop's own keys go under `<tag>:shop:` to stay clear of them.
+ */
+export function keyTag(service: string): string {
+  return `{catga:${TOPOLOGY}:${service}}`;
+}
+
+const under = (service: DataService) => `${keyTag(service)}:shop:`;
+const ORDER = under("order");
+const INVENTORY = under("inventory");
+const PAYMENT = under("payment");
+
+/**
+ * Store keys, in one place so each service's keys stay under its own tag. A service reads and
+ * writes only its own group; what another service knows reaches it in a message.
+ */
 export const keys = {
-  order: (orderId: string) => `shop:order:${orderId}`,
-  /** The order a CreateOrder message made: a retry of the same message finds it. */
-  orderByMessage: (messageId: string) => `shop:order-by-message:${messageId}`,
-  /** Pending orders by creation time, for the sweep. */
-  pending: "shop:orders:pending",
-  stock: (sku: string) => `shop:stock:${sku}`,
-  reservation: (orderId: string) => `shop:reservation:${orderId}`,
-  payment: (paymentId: string) => `shop:payment:${paymentId}`,
+  order: {
+    order: (orderId: string) => `${ORDER}order:${orderId}`,
+    /** The order a CreateOrder message made: a retry of the same message finds it. */
+    byMessage: (messageId: string) => `${ORDER}order-by-message:${messageId}`,
+    /** Pending orders by creation time, for the sweep. */
+    pending: `${ORDER}orders:pending`,
+  },
+  inventory: {
+    stock: (sku: string) => `${INVENTORY}stock:${sku}`,
+    reservation: (orderId: string) => `${INVENTORY}reservation:${orderId}`,
+  },
+  payment: {
+    /** The payment of an order (an order is charged at most once). */
+    payment: (orderId: string) => `${PAYMENT}payment:${orderId}`,
+  },
 } as const;

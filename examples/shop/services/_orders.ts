@@ -1,6 +1,7 @@
 /**
- * Orders as the store keeps them, and the one way their status changes: compare-and-set, so two
- * services moving the same order at once (a payment and the sweep) cannot both win.
+ * Orders as the order service keeps them (under its own keys: no other service reads them), and
+ * the one way an order changes: compare-and-set, so two requests changing the same order at once
+ * (the saga confirming it, the sweep cancelling it) cannot both win.
  */
 import type { OrderItem, OrderStatus } from "../out/shop/client.js";
 import { keys } from "./_catalog.js";
@@ -15,33 +16,37 @@ export interface OrderRecord {
   status: OrderStatus;
   /** Epoch milliseconds. */
   createdAt: number;
+  /** The PlaceOrder saga that accepted the order (AcceptOrder); null until one did. */
+  saga: string | null;
 }
 
 /** The order, or null when there is none. */
 export async function readOrder(kv: Kv, orderId: string): Promise<OrderRecord | null> {
-  const text = await kv.get(keys.order(orderId));
+  const text = await kv.get(keys.order.order(orderId));
   return text === null ? null : (JSON.parse(text) as OrderRecord);
 }
 
 /**
- * Moves the order to `to` if its status is one of `from`; resolves with the order as it is now and
- * whether this call moved it. An order leaving `pending` leaves the sweep's index too.
+ * Changes the order as `change` says, atomically: `change` gets the order as it is and returns it
+ * changed, or `undefined` to leave it alone (it is then called again only if the order changed
+ * meanwhile). Resolves with the order as it is now (null when there is none) and whether this call
+ * changed it. An order leaving `pending` leaves the sweep's index too.
  */
-export async function moveOrder(
+export async function updateOrder(
   kv: Kv,
   orderId: string,
-  from: readonly OrderStatus[],
-  to: OrderStatus,
-): Promise<{ order: OrderRecord | null; moved: boolean }> {
+  change: (order: OrderRecord) => OrderRecord | undefined,
+): Promise<{ order: OrderRecord | null; changed: boolean }> {
+  const key = keys.order.order(orderId);
   for (;;) {
-    const text = await kv.get(keys.order(orderId));
-    if (text === null) return { order: null, moved: false };
+    const text = await kv.get(key);
+    if (text === null) return { order: null, changed: false };
     const order = JSON.parse(text) as OrderRecord;
-    if (!from.includes(order.status)) return { order, moved: false };
-    const next = { ...order, status: to };
-    if (await kv.compareAndSet(keys.order(orderId), text, JSON.stringify(next))) {
-      if (order.status === "pending") await kv.zrem(keys.pending, orderId);
-      return { order: next, moved: true };
+    const next = change(order);
+    if (next === undefined) return { order, changed: false };
+    if (await kv.compareAndSet(key, text, JSON.stringify(next))) {
+      if (order.status === "pending" && next.status !== "pending") await kv.zrem(keys.order.pending, orderId);
+      return { order: next, changed: true };
     }
     // Someone changed it between the read and the write: read again.
   }

@@ -5,12 +5,12 @@
  * process's memory, which is right for `catga up --memory` and `npm run demo` (every instance in
  * one process) and wrong for several processes (each would have its own shop).
  *
- * The services share this one store the way many shops share one database: it keeps the example
- * short. Each service writes only its own keys (order: orders; inventory: stock and reservations;
- * payment: payments) plus the order's status, which a stricter design would carry in events.
+ * Each service keeps its data under its own hash tag (`keyTag` in _catalog.ts) and touches no other
+ * service's keys: under per-service Redis users, another service's keys answer `NOPERM`. What one
+ * service must know of another's data (an order's items, its total) travels in the messages.
  *
  * Every write that could be repeated (a retried request, a step a new leader runs again) is made
- * idempotent by a key: the request's message id, the order id, or the payment id.
+ * idempotent by a key: the request's message id, or the order id.
  */
 import { createRedis, type Logger, parseRedisConfig } from "@catga/runtime";
 
@@ -127,26 +127,47 @@ export function redisKv(client: ReturnType<typeof createRedis>): Kv {
 }
 
 let shared: Kv | undefined;
+let view: ((service: string, kv: Kv) => Kv) | undefined;
+const views = new Map<string, Kv>();
+
+/** Who asks for the store: a handler's context (its service, its logger). */
+export interface StoreUser {
+  readonly service: string;
+  readonly log?: Logger;
+}
 
 /**
- * The store of this process, made on first use: Redis when `CATGA_REDIS_URL` or `CATGA_REDIS_MODE`
- * is set, memory otherwise.
+ * The store as `user`'s service sees it, made on first use: Redis when `CATGA_REDIS_URL` or
+ * `CATGA_REDIS_MODE` is set, memory otherwise. One connection per process, whatever the services.
  */
-export function store(log?: Logger): Kv {
+export function store(user: StoreUser): Kv {
   if (shared === undefined) {
     const env = process.env;
     if (env.CATGA_REDIS_URL || env.CATGA_REDIS_MODE) {
       shared = redisKv(createRedis(parseRedisConfig(env)));
-      log?.info("shop data in Redis");
+      user.log?.info("shop data in Redis");
     } else {
       shared = memoryKv();
-      log?.info("shop data in this process's memory (set CATGA_REDIS_URL to share it between processes)");
+      user.log?.info(
+        "shop data in this process's memory (set CATGA_REDIS_URL to share it between processes)",
+      );
     }
   }
-  return shared;
+  if (view === undefined) return shared;
+  let kv = views.get(user.service);
+  if (kv === undefined) {
+    kv = view(user.service, shared);
+    views.set(user.service, kv);
+  }
+  return kv;
 }
 
-/** Replaces the store of this process (tests, demos). */
-export function useStore(kv: Kv): void {
+/**
+ * Replaces the store of this process (tests, demos). `perService`, when given, wraps it once per
+ * service: a test records which service touched which key through it.
+ */
+export function useStore(kv: Kv, perService?: (service: string, kv: Kv) => Kv): void {
   shared = kv;
+  view = perService;
+  views.clear();
 }

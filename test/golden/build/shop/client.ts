@@ -6,7 +6,8 @@
  *
  * The order system from the cluster analysis: five order peers behind one queue group,
  * notifiers that each see every order, and a coordinator leader with two standbys that runs
- * the order saga and a sweep job.
+ * the order saga and a sweep job. Each service keeps its own data under its own Redis keys;
+ * facts cross from one service to another only in messages.
  *
  * @example
  * ```ts
@@ -26,7 +27,11 @@ import {
   type Subscription,
 } from "@catga/runtime";
 import {
+  type AcceptOrder,
+  type CancelOrder,
+  type CancelStaleOrders,
   type ChargePayment,
+  type ConfirmOrder,
   type CreateOrder,
   type GetOrder,
   messages,
@@ -35,6 +40,7 @@ import {
   type RefundPayment,
   type ReleaseStock,
   type ReserveStock,
+  type SweepResult,
 } from "./messages.js";
 
 export {
@@ -54,8 +60,16 @@ export {
   TimeoutError,
 } from "@catga/runtime";
 export {
+  type AcceptOrder,
+  AcceptOrderSchema,
+  type CancelOrder,
+  CancelOrderSchema,
+  type CancelStaleOrders,
+  CancelStaleOrdersSchema,
   type ChargePayment,
   ChargePaymentSchema,
+  type ConfirmOrder,
+  ConfirmOrderSchema,
   type CreateOrder,
   CreateOrderSchema,
   type GetOrder,
@@ -75,6 +89,8 @@ export {
   ReleaseStockSchema,
   type ReserveStock,
   ReserveStockSchema,
+  type SweepResult,
+  SweepResultSchema,
 } from "./messages.js";
 export {
   type CoordinatorContext,
@@ -126,13 +142,37 @@ export interface ShopClient {
    */
   getOrder(input: GetOrder, options?: CallOptions): Promise<OrderResult | null>;
   /**
+   * Gives a pending order to one saga: only that saga may confirm or cancel it.
+   *
+   * Command `AcceptOrder`, handled by `order`; default deadline 5 s.
+   */
+  acceptOrder(input: AcceptOrder, options?: CallOptions): Promise<void>;
+  /**
+   * Marks the saga's order paid; refused when it was cancelled meanwhile.
+   *
+   * Command `ConfirmOrder`, handled by `order`; default deadline 5 s.
+   */
+  confirmOrder(input: ConfirmOrder, options?: CallOptions): Promise<void>;
+  /**
+   * The saga gives its order up: cancelled, whatever the saga had done to it.
+   *
+   * Command `CancelOrder`, handled by `order`; default deadline 5 s.
+   */
+  cancelOrder(input: CancelOrder, options?: CallOptions): Promise<void>;
+  /**
+   * Cancels at most `limit` orders pending for longer than `olderThanMs`.
+   *
+   * Command `CancelStaleOrders`, handled by `order`; idempotent (retried within the deadline); default deadline 5 s.
+   */
+  cancelStaleOrders(input: CancelStaleOrders, options?: CallOptions): Promise<SweepResult>;
+  /**
    * Puts the items of an order aside.
    *
    * Command `ReserveStock`, handled by `inventory`; default deadline 5 s.
    */
-  reserveStock(input: ReserveStock, options?: CallOptions): Promise<boolean>;
+  reserveStock(input: ReserveStock, options?: CallOptions): Promise<void>;
   /**
-   * Undoes ReserveStock.
+   * Undoes ReserveStock: gives back what it put aside for the order.
    *
    * Command `ReleaseStock`, handled by `inventory`; default deadline 5 s.
    */
@@ -144,7 +184,7 @@ export interface ShopClient {
    */
   chargePayment(input: ChargePayment, options?: CallOptions): Promise<string>;
   /**
-   * Undoes ChargePayment.
+   * Undoes ChargePayment of the order.
    *
    * Command `RefundPayment`, handled by `payment`; default deadline 5 s.
    */
@@ -173,6 +213,10 @@ export function connectShop(bus: MessageBus, options: ClientOptions = {}): ShopC
     bus,
     createOrder: call(messages.CreateOrder),
     getOrder: call(messages.GetOrder),
+    acceptOrder: call(messages.AcceptOrder),
+    confirmOrder: call(messages.ConfirmOrder),
+    cancelOrder: call(messages.CancelOrder),
+    cancelStaleOrders: call(messages.CancelStaleOrders),
     reserveStock: call(messages.ReserveStock),
     releaseStock: call(messages.ReleaseStock),
     chargePayment: call(messages.ChargePayment),

@@ -4,7 +4,8 @@
  *
  * The order system from the cluster analysis: five order peers behind one queue group,
  * notifiers that each see every order, and a coordinator leader with two standbys that runs
- * the order saga and a sweep job.
+ * the order saga and a sweep job. Each service keeps its own data under its own Redis keys;
+ * facts cross from one service to another only in messages.
  *
  * Wire format (JSON): a `timestamp` is an ISO-8601 string on the wire (`Z` or an offset) and a `Date`
  * in TypeScript; an optional field (`T?`) is absent on the wire (`null` is accepted too, from other
@@ -52,6 +53,18 @@ export const OrderResultSchema: z.ZodType<OrderResult> = z.object({
   status: OrderStatusSchema,
 });
 
+/** What one sweep cancelled, and whether stale orders are left for another call. */
+export interface SweepResult {
+  cancelled: number;
+  more: boolean;
+}
+
+/** The schema of {@link SweepResult}: accepts the TypeScript value and its JSON form. */
+export const SweepResultSchema: z.ZodType<SweepResult> = z.object({
+  cancelled: z.number().int(),
+  more: z.boolean(),
+});
+
 /** Creates an order and announces it with OrderCreated. */
 export interface CreateOrder {
   customerId: string;
@@ -74,29 +87,81 @@ export const GetOrderSchema: z.ZodType<GetOrder> = z.object({
   orderId: z.string(),
 });
 
+/** Gives a pending order to one saga: only that saga may confirm or cancel it. */
+export interface AcceptOrder {
+  orderId: string;
+  sagaId: string;
+}
+
+/** The schema of {@link AcceptOrder}: accepts the TypeScript value and its JSON form. */
+export const AcceptOrderSchema: z.ZodType<AcceptOrder> = z.object({
+  orderId: z.string(),
+  sagaId: z.string(),
+});
+
+/** Marks the saga's order paid; refused when it was cancelled meanwhile. */
+export interface ConfirmOrder {
+  orderId: string;
+  sagaId: string;
+}
+
+/** The schema of {@link ConfirmOrder}: accepts the TypeScript value and its JSON form. */
+export const ConfirmOrderSchema: z.ZodType<ConfirmOrder> = z.object({
+  orderId: z.string(),
+  sagaId: z.string(),
+});
+
+/** The saga gives its order up: cancelled, whatever the saga had done to it. */
+export interface CancelOrder {
+  orderId: string;
+  sagaId: string;
+}
+
+/** The schema of {@link CancelOrder}: accepts the TypeScript value and its JSON form. */
+export const CancelOrderSchema: z.ZodType<CancelOrder> = z.object({
+  orderId: z.string(),
+  sagaId: z.string(),
+});
+
+/** Cancels at most `limit` orders pending for longer than `olderThanMs`. */
+export interface CancelStaleOrders {
+  olderThanMs: number;
+  limit: number;
+}
+
+/** The schema of {@link CancelStaleOrders}: accepts the TypeScript value and its JSON form. */
+export const CancelStaleOrdersSchema: z.ZodType<CancelStaleOrders> = z.object({
+  olderThanMs: z.number().int(),
+  limit: z.number().int(),
+});
+
 /** An order was accepted; the saga takes it from here. */
 export interface OrderCreated {
   orderId: string;
   total: number;
+  items: OrderItem[];
 }
 
 /** The schema of {@link OrderCreated}: accepts the TypeScript value and its JSON form. */
 export const OrderCreatedSchema: z.ZodType<OrderCreated> = z.object({
   orderId: z.string(),
   total: z.number(),
+  items: z.array(OrderItemSchema),
 });
 
 /** Puts the items of an order aside. */
 export interface ReserveStock {
   orderId: string;
+  items: OrderItem[];
 }
 
 /** The schema of {@link ReserveStock}: accepts the TypeScript value and its JSON form. */
 export const ReserveStockSchema: z.ZodType<ReserveStock> = z.object({
   orderId: z.string(),
+  items: z.array(OrderItemSchema),
 });
 
-/** Undoes ReserveStock. */
+/** Undoes ReserveStock: gives back what it put aside for the order. */
 export interface ReleaseStock {
   orderId: string;
 }
@@ -118,14 +183,14 @@ export const ChargePaymentSchema: z.ZodType<ChargePayment> = z.object({
   amount: z.number(),
 });
 
-/** Undoes ChargePayment. */
+/** Undoes ChargePayment of the order. */
 export interface RefundPayment {
-  paymentId: string;
+  orderId: string;
 }
 
 /** The schema of {@link RefundPayment}: accepts the TypeScript value and its JSON form. */
 export const RefundPaymentSchema: z.ZodType<RefundPayment> = z.object({
-  paymentId: z.string(),
+  orderId: z.string(),
 });
 
 /**
@@ -155,27 +220,71 @@ export const messages = {
     request: GetOrderSchema,
     result: OrderResultSchema.nullable(),
   }),
+  /** Gives a pending order to one saga: only that saga may confirm or cancel it. */
+  AcceptOrder: requestSpec<AcceptOrder, void>({
+    name: "AcceptOrder",
+    kind: "command",
+    subject: "shop.cmd.AcceptOrder",
+    schemaId: "AcceptOrder@8829de9721ada9ed",
+    idempotent: false,
+    timeoutMs: 5000,
+    request: AcceptOrderSchema,
+    result: nothing,
+  }),
+  /** Marks the saga's order paid; refused when it was cancelled meanwhile. */
+  ConfirmOrder: requestSpec<ConfirmOrder, void>({
+    name: "ConfirmOrder",
+    kind: "command",
+    subject: "shop.cmd.ConfirmOrder",
+    schemaId: "ConfirmOrder@8829de9721ada9ed",
+    idempotent: false,
+    timeoutMs: 5000,
+    request: ConfirmOrderSchema,
+    result: nothing,
+  }),
+  /** The saga gives its order up: cancelled, whatever the saga had done to it. */
+  CancelOrder: requestSpec<CancelOrder, void>({
+    name: "CancelOrder",
+    kind: "command",
+    subject: "shop.cmd.CancelOrder",
+    schemaId: "CancelOrder@8829de9721ada9ed",
+    idempotent: false,
+    timeoutMs: 5000,
+    request: CancelOrderSchema,
+    result: nothing,
+  }),
+  /** Cancels at most `limit` orders pending for longer than `olderThanMs`. */
+  CancelStaleOrders: requestSpec<CancelStaleOrders, SweepResult>({
+    name: "CancelStaleOrders",
+    kind: "command",
+    subject: "shop.cmd.CancelStaleOrders",
+    schemaId: "CancelStaleOrders@59a143750e5c6a91",
+    idempotent: true,
+    timeoutMs: 5000,
+    request: CancelStaleOrdersSchema,
+    result: SweepResultSchema,
+  }),
   /** An order was accepted; the saga takes it from here. */
   OrderCreated: eventSpec<OrderCreated>({
     name: "OrderCreated",
     kind: "event",
     subject: "shop.event.OrderCreated",
-    schemaId: "OrderCreated@fe548755301333e4",
+    schemaId: "OrderCreated@8c615e6d78b6d0f8",
     durable: { stream: "catga_shop_OrderCreated" },
     payload: OrderCreatedSchema,
   }),
   /** Puts the items of an order aside. */
-  ReserveStock: requestSpec<ReserveStock, boolean>({
+  ReserveStock: requestSpec<ReserveStock, void>({
     name: "ReserveStock",
     kind: "command",
     subject: "shop.cmd.ReserveStock",
-    schemaId: "ReserveStock@33c814790756657c",
+    schemaId: "ReserveStock@6644e38fb5fbd508",
     idempotent: false,
     timeoutMs: 5000,
     request: ReserveStockSchema,
-    result: z.boolean(),
+    result: nothing,
   }),
-  /** Undoes ReserveStock. */
+  /** Undoes ReserveStock: gives back what it put aside for the order. */
   ReleaseStock: requestSpec<ReleaseStock, void>({
     name: "ReleaseStock",
     kind: "command",
@@ -197,12 +306,12 @@ export const messages = {
     request: ChargePaymentSchema,
     result: z.string(),
   }),
-  /** Undoes ChargePayment. */
+  /** Undoes ChargePayment of the order. */
   RefundPayment: requestSpec<RefundPayment, void>({
     name: "RefundPayment",
     kind: "command",
     subject: "shop.cmd.RefundPayment",
-    schemaId: "RefundPayment@a5461260fb8a7282",
+    schemaId: "RefundPayment@6b5b1c21a3c832ff",
     idempotent: false,
     timeoutMs: 5000,
     request: RefundPaymentSchema,

@@ -8,6 +8,7 @@
  */
 import {
   type Awaitable,
+  type CallOptions,
   eventHandler,
   eventSaga,
   type LeaderServiceContext,
@@ -21,7 +22,11 @@ import {
   type ServiceDefinition,
 } from "@catga/runtime";
 import {
+  type AcceptOrder,
+  type CancelOrder,
+  type CancelStaleOrders,
   type ChargePayment,
+  type ConfirmOrder,
   type CreateOrder,
   type GetOrder,
   messages,
@@ -30,10 +35,12 @@ import {
   type RefundPayment,
   type ReleaseStock,
   type ReserveStock,
+  type SweepResult,
 } from "./messages.js";
 
 /**
- * Reserve the stock, then charge; undo in reverse when a step fails.
+ * Take the order, reserve the stock, charge, then mark the order paid; undo in reverse when a
+ * step fails (a confirmation that ran out of time is undone too: it may have happened).
  *
  * How saga `PlaceOrder` maps onto its commands; run by the leader of `coordinator`, started by
  * event `OrderCreated`.
@@ -46,17 +53,23 @@ export interface PlaceOrderSaga<State> {
   start(trigger: OrderCreated, saga: SagaInfo): State;
   /** Each step's command input built from the state, and its result folded back in, in order. */
   readonly steps: {
-    /** Step 1: `ReserveStock`, compensated by `ReleaseStock`; deadline 5 s. */
-    readonly reserveStock: SagaStep<State, ReserveStock, boolean, ReleaseStock>;
-    /** Step 2: `ChargePayment`, compensated by `RefundPayment`; deadline 10 s. */
+    /** Step 1: `AcceptOrder`, compensated by `CancelOrder`; deadline 5 s. */
+    readonly acceptOrder: SagaStep<State, AcceptOrder, void, CancelOrder>;
+    /** Step 2: `ReserveStock`, compensated by `ReleaseStock`; deadline 5 s. */
+    readonly reserveStock: SagaStep<State, ReserveStock, void, ReleaseStock>;
+    /** Step 3: `ChargePayment`, compensated by `RefundPayment`; deadline 10 s. */
     readonly chargePayment: SagaStep<State, ChargePayment, string, RefundPayment>;
+    /** Step 4: `ConfirmOrder`, compensated by `CancelOrder`; deadline 5 s. */
+    readonly confirmOrder: SagaStep<State, ConfirmOrder, void, CancelOrder>;
   };
 }
 
 function lowerPlaceOrder<State>(saga: PlaceOrderSaga<State>): SagaDefinition {
   return eventSaga("PlaceOrder", messages.OrderCreated, saga, [
+    sagaStep(messages.AcceptOrder, saga.steps.acceptOrder, messages.CancelOrder),
     sagaStep(messages.ReserveStock, saga.steps.reserveStock, messages.ReleaseStock),
     sagaStep(messages.ChargePayment, saga.steps.chargePayment, messages.RefundPayment),
+    sagaStep(messages.ConfirmOrder, saga.steps.confirmOrder, messages.CancelOrder),
   ]);
 }
 
@@ -76,7 +89,8 @@ export interface OrderSend {}
 export interface OrderContext extends ServiceContext<OrderEmit, OrderSend> {}
 
 /**
- * Order intake: every replica is equal; NATS spreads the requests.
+ * Order intake: every replica is equal; NATS spreads the requests. The only service that reads
+ * or writes orders.
  *
  * What service `order` (p2p, 5 replicas) must provide.
  */
@@ -95,6 +109,30 @@ export interface OrderDefinition {
      * Query `GetOrder` (idempotent: may arrive again); default deadline 5 s.
      */
     getOrder(input: GetOrder, ctx: OrderContext): Awaitable<OrderResult | null>;
+    /**
+     * Gives a pending order to one saga: only that saga may confirm or cancel it.
+     *
+     * Command `AcceptOrder`; default deadline 5 s.
+     */
+    acceptOrder(input: AcceptOrder, ctx: OrderContext): Awaitable<void>;
+    /**
+     * Marks the saga's order paid; refused when it was cancelled meanwhile.
+     *
+     * Command `ConfirmOrder`; default deadline 5 s.
+     */
+    confirmOrder(input: ConfirmOrder, ctx: OrderContext): Awaitable<void>;
+    /**
+     * The saga gives its order up: cancelled, whatever the saga had done to it.
+     *
+     * Command `CancelOrder`; default deadline 5 s.
+     */
+    cancelOrder(input: CancelOrder, ctx: OrderContext): Awaitable<void>;
+    /**
+     * Cancels at most `limit` orders pending for longer than `olderThanMs`.
+     *
+     * Command `CancelStaleOrders` (idempotent: may arrive again); default deadline 5 s.
+     */
+    cancelStaleOrders(input: CancelStaleOrders, ctx: OrderContext): Awaitable<SweepResult>;
   };
 }
 
@@ -114,6 +152,10 @@ export function defineOrder(definition: OrderDefinition): ServiceDefinition {
     handlers: {
       CreateOrder: requestHandler(messages.CreateOrder, definition.handlers, "createOrder"),
       GetOrder: requestHandler(messages.GetOrder, definition.handlers, "getOrder"),
+      AcceptOrder: requestHandler(messages.AcceptOrder, definition.handlers, "acceptOrder"),
+      ConfirmOrder: requestHandler(messages.ConfirmOrder, definition.handlers, "confirmOrder"),
+      CancelOrder: requestHandler(messages.CancelOrder, definition.handlers, "cancelOrder"),
+      CancelStaleOrders: requestHandler(messages.CancelStaleOrders, definition.handlers, "cancelStaleOrders"),
     },
     events: {},
     jobs: {},
@@ -133,7 +175,11 @@ export interface InventorySend {}
  */
 export interface InventoryContext extends ServiceContext<InventoryEmit, InventorySend> {}
 
-/** What service `inventory` (p2p, 2 replicas) must provide. */
+/**
+ * Stock and reservations.
+ *
+ * What service `inventory` (p2p, 2 replicas) must provide.
+ */
 export interface InventoryDefinition {
   /** One handler per command and query the service answers; each reply is validated. */
   readonly handlers: {
@@ -142,9 +188,9 @@ export interface InventoryDefinition {
      *
      * Command `ReserveStock`; default deadline 5 s.
      */
-    reserveStock(input: ReserveStock, ctx: InventoryContext): Awaitable<boolean>;
+    reserveStock(input: ReserveStock, ctx: InventoryContext): Awaitable<void>;
     /**
-     * Undoes ReserveStock.
+     * Undoes ReserveStock: gives back what it put aside for the order.
      *
      * Command `ReleaseStock`; default deadline 5 s.
      */
@@ -185,7 +231,11 @@ export interface PaymentSend {}
  */
 export interface PaymentContext extends ServiceContext<PaymentEmit, PaymentSend> {}
 
-/** What service `payment` (p2p, 2 replicas) must provide. */
+/**
+ * Payments.
+ *
+ * What service `payment` (p2p, 2 replicas) must provide.
+ */
 export interface PaymentDefinition {
   /** One handler per command and query the service answers; each reply is validated. */
   readonly handlers: {
@@ -196,7 +246,7 @@ export interface PaymentDefinition {
      */
     chargePayment(input: ChargePayment, ctx: PaymentContext): Awaitable<string>;
     /**
-     * Undoes ChargePayment.
+     * Undoes ChargePayment of the order.
      *
      * Command `RefundPayment`; default deadline 5 s.
      */
@@ -278,7 +328,10 @@ export function defineNotifier(definition: NotifierDefinition): ServiceDefinitio
 export interface CoordinatorEmit {}
 
 /** The commands and queries service `coordinator` may send: exactly those it declares in `sends`. */
-export interface CoordinatorSend {}
+export interface CoordinatorSend {
+  /** Cancels at most `limit` orders pending for longer than `olderThanMs`. */
+  cancelStaleOrders(input: CancelStaleOrders, options?: CallOptions): Promise<SweepResult>;
+}
 
 /**
  * What every handler, event handler and job of service `coordinator` receives: ids, deadline,
@@ -288,7 +341,8 @@ export interface CoordinatorSend {}
 export interface CoordinatorContext extends LeaderServiceContext<CoordinatorEmit, CoordinatorSend> {}
 
 /**
- * Runs the order saga and the sweep: one leader, two standbys.
+ * Runs the order saga and the sweep: one leader, two standbys. It keeps no shop data: the sweep
+ * asks the order service to cancel its stale orders.
  *
  * What service `coordinator` (leader, 3 replicas) must provide.
  */
@@ -318,7 +372,9 @@ export function defineCoordinator<PlaceOrderState>(
     service: "coordinator",
     mode: "leader",
     emits: {},
-    sends: {},
+    sends: {
+      cancelStaleOrders: messages.CancelStaleOrders,
+    },
     handlers: {},
     events: {},
     jobs: {
