@@ -1,6 +1,7 @@
 /**
  * What the shop sells, at what price, and how much of each it has when it opens. Shared by the
- * order service (prices), the inventory (opening stock) and the demo (to check the stock adds up).
+ * order service (prices), the inventory (opening stock) and the demo (to check the stock adds up);
+ * and where each service keeps its data (`keyTag`, `keys`).
  */
 
 /** An article of the catalog. */
