@@ -46,7 +46,7 @@ export {
 } from "./bus.js";
 // The `catga` command line (run, sagas, dead-letters), for the tooling's `catga`, which adds the
 // local cluster's commands to it.
-export { exitWhenDone, runCatga } from "./cli/bin.js";
+export { exitWhenDone, RUNTIME_COMMANDS, runCatga } from "./cli/bin.js";
 export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
   acquireLock,

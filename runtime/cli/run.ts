@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { Cluster, Redis } from "ioredis";
 import { own } from "../_own.js";
+import { didYouMean } from "../_suggest.js";
 import type { ServiceDefinition } from "../api.js";
 import { ConfigError, type RunFlags, readRunConfig } from "../config.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -91,7 +92,7 @@ export async function run(
     const ws = own(wiring.services, preliminary.service);
     if (ws === undefined) {
       throw new ConfigError(
-        `service '${preliminary.service}' is not in ${preliminary.wiringFile}; it has ${Object.keys(wiring.services).join(", ")}`,
+        `service '${preliminary.service}' is not in ${preliminary.wiringFile}${didYouMean(preliminary.service, Object.keys(wiring.services))}; it has ${Object.keys(wiring.services).join(", ")}`,
       );
     }
     const config = readRunConfig(flags, env, { healthPort: ws.healthPort });

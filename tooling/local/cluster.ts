@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
 import { natsUser } from "../../compiler/emit/_names.js";
+import { closest } from "../../dsl/index.js";
 import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
 import { LocalClusterError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
@@ -281,7 +282,10 @@ export async function killInstance(
   const instance = state.instances.find((i) => i.id === id);
   if (instance === undefined) {
     throw new LocalClusterError(
-      `no instance '${id}' in the local cluster; it has ${state.instances.map((i) => i.id).join(", ") || "none"}`,
+      `no instance '${id}' in the local cluster${didYouMean(
+        id,
+        state.instances.map((i) => i.id),
+      )}; it has ${state.instances.map((i) => i.id).join(", ") || "none"}`,
     );
   }
   if (options.graceful) await stopProcesses([instance.pid], options.graceMs ?? 15_000);
@@ -308,7 +312,7 @@ export async function scaleService(
   const state = requireState(cwd);
   if (state.handlers[service] === undefined) {
     throw new LocalClusterError(
-      `no service '${service}' in '${state.topology}'; it has ${Object.keys(state.handlers).join(", ")}`,
+      `no service '${service}' in '${state.topology}'${didYouMean(service, Object.keys(state.handlers))}; it has ${Object.keys(state.handlers).join(", ")}`,
     );
   }
   if (!Number.isInteger(replicas) || replicas < 0) {
@@ -362,4 +366,10 @@ export async function stopLocalCluster(
   }
   removeState(cwd);
   return { topology: state.topology, pids: [...instances, ...infra] };
+}
+
+/** `" (did you mean 'x'?)"` for the closest of `candidates`, or an empty string. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const suggestion = closest(word, candidates);
+  return suggestion === undefined ? "" : ` (did you mean '${suggestion}'?)`;
 }
