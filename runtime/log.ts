@@ -9,6 +9,14 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** Every level, in increasing severity: what `CATGA_LOG_LEVEL` and `catga up --log-level` accept. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** Whether `text` names a level. */
+export function isLogLevel(text: string): text is LogLevel {
+  return Object.hasOwn(RANK, text);
+}
+
 /**
  * Extra fields of one log line. Errors are expanded to their name, message, code, stack and cause
  * (see {@link describeError}).

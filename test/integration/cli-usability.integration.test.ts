@@ -136,6 +136,12 @@ describe("cli — did you mean", () => {
     );
   });
 
+  it("cli — catga run refuses an unknown CATGA_LOG_LEVEL before it connects, exit 2", async () => {
+    const io = capture();
+    expect(await run(["--wiring", wiring, "--service", "order"], io, { CATGA_LOG_LEVEL: "loud" })).toBe(2);
+    expect(io.err).toBe("catga run: CATGA_LOG_LEVEL is 'loud'; expected one of debug, info, warn, error\n");
+  });
+
   it("cli — catga kill and scale suggest the instance or service a typo meant, exit 2", async () => {
     const cwd = join(dir.path, "names");
     mkdirSync(cwd);

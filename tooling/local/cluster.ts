@@ -116,8 +116,9 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
         `a local cluster of '${previous.topology}' already runs here (${statePaths(cwd).dir}): stop it with 'catga down'`,
       );
     }
-    removeState(cwd); // left behind by a crash: nothing of it runs any more
   }
+  // Left behind by a crash (nothing of it runs any more) or the logs of a failed start: replaced.
+  removeState(cwd);
   const file = resolve(cwd, options.file);
   if (!existsSync(file)) throw new LocalClusterError(`cannot read '${options.file}': no such file`);
   const out = resolve(cwd, options.out ?? defaultOut(options.file));
@@ -170,7 +171,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
     return state;
   } catch (error) {
     await stopProcesses(pids, 2000);
-    removeState(cwd);
+    removeState(cwd, { keepLogs: true }); // the error may point at a log: it stays until the next start
     throw error;
   }
 }

@@ -77,6 +77,7 @@ function fmtAge(ms: number): string {
 export class LiveViewPainter {
   #lastLines = 0;
   #lastPlain = 0;
+  #lastFrame: readonly string[] = [];
 
   constructor(
     private readonly write: (text: string) => void,
@@ -92,11 +93,27 @@ export class LiveViewPainter {
       const up = this.#lastLines > 0 ? `\r\x1b[${this.#lastLines}A` : "";
       this.write(`${up}\x1b[J${lines.join("\n")}\n`);
       this.#lastLines = lines.length;
+      this.#lastFrame = lines;
       return;
     }
     if (now - this.#lastPlain < this.plainEveryMs) return;
     this.#lastPlain = now;
     this.write(`${lines.join("\n")}\n\n`);
+  }
+
+  /**
+   * Prints other output (log lines) above the view: on a terminal the frame is cleared, `print`
+   * runs, and the frame is drawn again below it, so the view stays whole at the bottom.
+   */
+  interject(print: () => void): void {
+    if (!this.tty || this.#lastLines === 0) {
+      print();
+      return;
+    }
+    this.write(`\r\x1b[${this.#lastLines}A\x1b[J`);
+    this.#lastLines = 0;
+    print();
+    this.paint(this.#lastFrame);
   }
 
   /** Forgets the previous frame (after other output was printed below it). */
