@@ -24,7 +24,8 @@ Options:
 The local cluster (up, status, kill, scale, down) is developer tooling: it comes with the 'catga'
 package, whose 'catga' runs these commands too.
 
-Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal.
+Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal,
+3 an internal error (a bug: please report it).
 `;
 
 /**
