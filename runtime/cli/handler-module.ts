@@ -3,6 +3,7 @@
  * for every service. Every way it can go wrong is the user's to fix, so each is a
  * {@link HandlerModuleError} naming the service, the file and the fix, never an internal error.
  */
+import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ServiceDefinition } from "../api.js";
@@ -47,23 +48,19 @@ export async function loadHandlerModule(
     const { register } = await import("tsx/esm/api");
     register();
   }
+  if (!existsSync(path)) {
+    throw new HandlerModuleError(
+      `service '${service}' has no handler module: expected ${path}`,
+      service,
+      path,
+    );
+  }
   let loaded: { default?: unknown };
   try {
     loaded = (await import(pathToFileURL(path).href)) as typeof loaded;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    const missing =
-      (code === "ERR_MODULE_NOT_FOUND" || code === "ENOENT") &&
-      error instanceof Error &&
-      error.message.includes(path);
-    if (missing) {
-      throw new HandlerModuleError(
-        `service '${service}' has no handler module: expected ${path}`,
-        service,
-        path,
-        { cause: error },
-      );
-    }
+    // What it imports may be missing too (the generated client before `catgac build`): the message
+    // names that file, and the place is where the module imports it.
     const at = whereThrown(error, path);
     throw new HandlerModuleError(
       `the handler module of service '${service}' (${path}) threw while loading: ${describe(error)}${at ? `\n    at ${at}` : ""}`,
