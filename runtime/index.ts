@@ -46,7 +46,8 @@ export {
 } from "./bus.js";
 // The `catga` command line (run, sagas, dead-letters), for the tooling's `catga`, which adds the
 // local cluster's commands to it.
-export { exitWhenDone, runCatga } from "./cli/bin.js";
+export { exitWhenDone, RUNTIME_COMMANDS, runCatga } from "./cli/bin.js";
+export { definerName, HandlerModuleError, loadHandlerModule } from "./cli/handler-module.js";
 export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
   acquireLock,
@@ -101,7 +102,14 @@ export {
   startHost,
 } from "./host.js";
 export { type ElectedGate, type LeaderGateOptions, leaderGate } from "./leadership.js";
-export { createLogger, type LoggerOptions, type LogLevel, silentLogger } from "./log.js";
+export {
+  createLogger,
+  isLogLevel,
+  LOG_LEVELS,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from "./log.js";
 export {
   type MemoryInstance,
   type MemoryTopology,

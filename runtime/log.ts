@@ -9,7 +9,18 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** Extra fields of one log line. Errors are expanded to their name, message and code. */
+/** Every level, in increasing severity: what `CATGA_LOG_LEVEL` and `catga up --log-level` accept. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** Whether `text` names a level. */
+export function isLogLevel(text: string): text is LogLevel {
+  return Object.hasOwn(RANK, text);
+}
+
+/**
+ * Extra fields of one log line. Errors are expanded to their name, message, code, stack and cause
+ * (see {@link describeError}).
+ */
 export type LogFields = Record<string, unknown>;
 
 /** A logger with bound fields. */
@@ -67,9 +78,24 @@ export function createLogger(fields: LogFields = {}, options: LoggerOptions = {}
 /** A logger that drops everything: for tests and embedded use that wants silence. */
 export const silentLogger: Logger = createLogger({}, { sink: () => {}, level: "error" });
 
-function describeError(error: Error): LogFields {
+/** How deep a chain of causes is followed: a cause that is its own cause must not loop forever. */
+const MAX_CAUSES = 5;
+
+/**
+ * An error as log fields: name, message, code (when it has one), the stack (where a handler's
+ * failure happened: the caller gets only the message, so the log is where a developer finds the
+ * line) and the cause, described the same way. Exported for tests.
+ */
+export function describeError(error: Error, depth = 0): LogFields {
   const code = (error as { code?: unknown }).code;
-  return { name: error.name, message: error.message, ...(code !== undefined ? { code } : {}) };
+  const fields: LogFields = { name: error.name, message: error.message };
+  if (code !== undefined) fields.code = code;
+  if (typeof error.stack === "string") fields.stack = error.stack;
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause !== undefined && depth < MAX_CAUSES) {
+    fields.cause = cause instanceof Error ? describeError(cause, depth + 1) : cause;
+  }
+  return fields;
 }
 
 /** JSON.stringify that never throws (cycles and BigInts become strings): a log call must not crash a handler. */

@@ -36,6 +36,8 @@ export function isPlaceholder(value: Value): boolean {
  *
  * @param where How the block is named in messages: "'nats'", "service 'order'".
  * @param suggestFor The "did you mean" for an unknown key; by default the closest known key.
+ * @param listed What the hint lists when nothing is close: every valid setting of the block,
+ *   including those written as items of their own (a service's `timeout`, `env`, `resources`).
  */
 export function checkKeys(
   settings: readonly Setting[],
@@ -43,13 +45,14 @@ export function checkKeys(
   where: string,
   out: Diagnostic[],
   suggestFor: (setting: Setting) => string | undefined = (s) => suggest(s.key.text, known),
+  listed: readonly string[] = known,
 ): Map<string, Setting> {
   const found = new Map<string, Setting>();
   for (const setting of settings) {
     const key = setting.key.text;
     if (key === "") continue;
     if (!known.includes(key)) {
-      const hint = didYouMean(suggestFor(setting)).hint ?? `valid settings: ${known.join(", ")}`;
+      const hint = didYouMean(suggestFor(setting)).hint ?? `valid settings: ${listed.join(", ")}`;
       out.push(diagnostic("C2007", setting.key.span, `unknown setting '${key}' in ${where}`, { hint }));
       continue;
     }

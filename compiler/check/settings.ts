@@ -480,7 +480,7 @@ export function checkServiceSettings(service: ServiceDecl, out: Diagnostic[]): S
   const where = `service '${service.name.text}'`;
   const { settings, timeout, envBlocks, resourceBlocks } = serviceItems(service, where, out);
 
-  const found = checkKeys(settings, SERVICE_KEYS, where, out, suggestServiceKey);
+  const found = checkKeys(settings, SERVICE_KEYS, where, out, suggestServiceKey, SERVICE_SETTINGS);
   const values = checkSettings(found, SERVICE, { where }, out, [LEADER_NEEDS_STANDBY]);
   const result: ServiceSettings = { mode: values.mode, replicas: values.replicas ?? 1, env: {} };
   const modeSetting = found.get("mode");
@@ -565,6 +565,9 @@ function serviceItems(service: ServiceDecl, where: string, out: Diagnostic[]) {
   }
   return { settings, timeout, envBlocks, resourceBlocks };
 }
+
+/** Every setting a service takes, as the hint for an unknown one lists them: keys and setting-like items. */
+const SERVICE_SETTINGS = [...SERVICE_KEYS, "timeout", "env", "resources"];
 
 /** Keywords of service items: a misspelt `handle X` parses as a setting and should suggest `handles`. */
 const SERVICE_KEYWORDS = ["handles", "on", "emits", "sends", "runs", "every", "timeout", "env", "resources"];

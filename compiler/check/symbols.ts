@@ -239,6 +239,11 @@ export interface ReferenceRole {
   hint?: (kind: SymbolKind | "service", name: string) => string | undefined;
   /** Names that are valid here without a declaration (builtin types), also offered as suggestions. */
   builtins?: readonly string[];
+  /**
+   * Names from other languages for a builtin, keyed by the lower-case name (`integer` -> `int`):
+   * too far from the builtin for edit distance, so named here and suggested first.
+   */
+  aliases?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -275,7 +280,15 @@ export function resolveReference(
   }
   const ofKind: string[] = [...(role.builtins ?? [])];
   for (const kind of role.accepts) for (const n of table.namesByKind[kind]) ofKind.push(n);
-  const suggestion = suggest(name, ofKind) ?? suggest(name, table.symbols.keys());
+  const lower = name.toLowerCase();
+  // A declared `type Date` wins over the alias `date` -> `timestamp`: it differs only in case.
+  const alias =
+    role.aliases !== undefined &&
+    Object.hasOwn(role.aliases, lower) &&
+    !ofKind.some((n) => n.toLowerCase() === lower)
+      ? role.aliases[lower]
+      : undefined;
+  const suggestion = alias ?? suggest(name, ofKind) ?? suggest(name, table.symbols.keys());
   const likely = suggestion === undefined ? undefined : table.symbols.get(suggestion);
   if (guessed && likely && role.accepts.includes(likely.kind)) guessed(likely);
   out.push(diagnostic("C2001", id.span, `unknown ${role.noun} '${name}'`, didYouMean(suggestion)));

@@ -23,12 +23,43 @@ const messageHint = (kind: SymbolKind | "service", name: string): string | undef
     ? `messages cannot be nested: move the fields of '${name}' into a 'type' and use that here`
     : undefined;
 
+/**
+ * What other languages call the builtin types, for "did you mean": `integer` is four edits from
+ * `int`, too far for a typo, but plainly meant as it. Keys are lower case (`Boolean`, `DateTime`
+ * match too); `number` suggests `float`, the builtin that holds every JavaScript number.
+ */
+export const BUILTIN_ALIASES: Readonly<Record<string, BuiltinType>> = {
+  integer: "int",
+  long: "int",
+  short: "int",
+  int32: "int",
+  int64: "int",
+  i32: "int",
+  i64: "int",
+  bigint: "int",
+  number: "float",
+  double: "float",
+  decimal: "float",
+  real: "float",
+  float32: "float",
+  float64: "float",
+  f64: "float",
+  boolean: "bool",
+  str: "string",
+  text: "string",
+  date: "timestamp",
+  datetime: "timestamp",
+  time: "timestamp",
+  instant: "timestamp",
+};
+
 const FIELD_TYPE: ReferenceRole = {
   accepts: ["type", "enum"],
   noun: "type",
   takes: "a field's type must be a builtin type, a type or an enum",
   hint: messageHint,
   builtins: BUILTIN_TYPES,
+  aliases: BUILTIN_ALIASES,
 };
 
 const RESULT_TYPE: ReferenceRole = {
@@ -37,6 +68,7 @@ const RESULT_TYPE: ReferenceRole = {
   takes: "a result must be a builtin type, a type or an enum",
   hint: messageHint,
   builtins: BUILTIN_TYPES,
+  aliases: BUILTIN_ALIASES,
 };
 
 /** A required, single-valued field from one type to another: an edge of the containment graph. */

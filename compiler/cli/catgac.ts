@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
+import { closest, type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
 import { checkSource } from "../check/index.js";
 import { emitAll } from "../emit/index.js";
 import { renderHuman, summary, toJson } from "./render.js";
@@ -116,8 +116,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await fmt(rest, io);
       case "build":
         return await build(rest, io);
-      default:
-        throw new UsageError(`unknown command '${command}'; run 'catgac --help' for the list`);
+      default: {
+        const suggestion = closest(command, ["check", "fmt", "build", "help"]);
+        throw new UsageError(
+          `unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catgac --help' for the list`,
+        );
+      }
     }
   } catch (error) {
     if (error instanceof UsageError) {

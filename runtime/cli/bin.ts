@@ -1,8 +1,12 @@
+import { didYouMean } from "../_suggest.js";
 import { deadLetters } from "./dead-letters.js";
 import { RUN_HELP, run } from "./run.js";
 import { sagas } from "./sagas.js";
 
 const VERSION = "0.1.0";
+
+/** The commands the runtime's `catga` runs (the tooling's `catga` adds the local cluster's). */
+export const RUNTIME_COMMANDS: readonly string[] = ["run", "sagas", "dead-letters"];
 
 const HELP = `catga — the Catga runtime
 
@@ -20,7 +24,8 @@ Options:
 The local cluster (up, status, kill, scale, down) is developer tooling: it comes with the 'catga'
 package, whose 'catga' runs these commands too.
 
-Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal.
+Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal,
+3 an internal error (a bug: please report it).
 `;
 
 /**
@@ -53,7 +58,11 @@ export function runCatga(argv: readonly string[]): void {
       exitWhenDone(run(rest, io), io);
       return;
     default:
-      io.stderr(command === undefined ? HELP : `catga: unknown command '${command}'; run 'catga --help'\n`);
+      io.stderr(
+        command === undefined
+          ? HELP
+          : `catga: unknown command '${command}'${didYouMean(command, RUNTIME_COMMANDS)}; run 'catga --help'\n`,
+      );
       process.exitCode = 2;
   }
 }

@@ -6,6 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { own } from "../_own.js";
+import { didYouMean } from "../_suggest.js";
 import { ConfigError } from "../config.js";
 import { type DeadLetter, listDeadLetters, replayDeadLetter } from "../dead-letters.js";
 import { natsTransport } from "../transport/nats.js";
@@ -74,7 +76,9 @@ export async function deadLetters(
   }
   const [verb, ...seqs] = positionals;
   if (verb !== undefined && verb !== "replay") {
-    io.stderr(`catga dead-letters: unknown command '${verb}'; run 'catga dead-letters --help'\n`);
+    io.stderr(
+      `catga dead-letters: unknown command '${verb}'${didYouMean(verb, ["replay"])}; run 'catga dead-letters --help'\n`,
+    );
     return 2;
   }
   const replay = verb === "replay";
@@ -95,6 +99,12 @@ export async function deadLetters(
   let urls: string[];
   try {
     ({ wiring, urls } = target(values, env));
+    const service = values.service as string | undefined;
+    if (service !== undefined && own(wiring.services, service) === undefined) {
+      throw new ConfigError(
+        `no service '${service}' in '${wiring.topology}'${didYouMean(service, Object.keys(wiring.services))}; it has ${Object.keys(wiring.services).join(", ")}`,
+      );
+    }
   } catch (error) {
     io.stderr(`catga dead-letters: ${error instanceof Error ? error.message : String(error)}\n`);
     return 2;

@@ -5,21 +5,20 @@
  * once.
  */
 import { readFile } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { Cluster, Redis } from "ioredis";
 import { own } from "../_own.js";
-import type { ServiceDefinition } from "../api.js";
+import { didYouMean } from "../_suggest.js";
 import { ConfigError, type RunFlags, readRunConfig } from "../config.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
 import { createRedis } from "../coordination/redis-connection.js";
 import { RedisCoordination } from "../coordination/redis-coordination.js";
 import { type Host, type LeaderGate, startHost } from "../host.js";
 import { leaderGate } from "../leadership.js";
-import { createLogger } from "../log.js";
+import { createLogger, isLogLevel, LOG_LEVELS } from "../log.js";
 import { natsTransport } from "../transport/nats.js";
 import { parseWiring, type Wiring } from "../wiring.js";
+import { loadHandlerModule } from "./handler-module.js";
 
 export const RUN_HELP = `catga run — run one instance of a service
 
@@ -41,7 +40,8 @@ Options (each also from an environment variable; flags win):
 
 Also read from the environment: CATGA_NATS_TOKEN, CATGA_NATS_TLS_CA/CERT/KEY, CATGA_REDIS_MODE
 (standalone|sentinel|cluster), CATGA_REDIS_SENTINELS, CATGA_REDIS_MASTER, CATGA_REDIS_CLUSTER_NODES,
-CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS. Details: docs/runtime.md.
+CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS, CATGA_LOG_LEVEL (debug|info|warn|error, default info).
+Details: docs/runtime.md.
 
 SIGTERM or SIGINT drains (readiness off, in-flight work finishes) and exits 0; a second signal
 exits at once with 130. Exit 2: usage or configuration error.
@@ -91,17 +91,24 @@ export async function run(
     const ws = own(wiring.services, preliminary.service);
     if (ws === undefined) {
       throw new ConfigError(
-        `service '${preliminary.service}' is not in ${preliminary.wiringFile}; it has ${Object.keys(wiring.services).join(", ")}`,
+        `service '${preliminary.service}' is not in ${preliminary.wiringFile}${didYouMean(preliminary.service, Object.keys(wiring.services))}; it has ${Object.keys(wiring.services).join(", ")}`,
       );
     }
     const config = readRunConfig(flags, env, { healthPort: ws.healthPort });
     graceMs = config.graceMs;
-    const log = createLogger({
-      topology: wiring.topology,
-      service: config.service,
-      instance: config.instanceId,
-    });
-    const definition = await loadDefinition(config.handlers ?? ws.handler, config.service);
+    const level = env.CATGA_LOG_LEVEL || "info";
+    if (!isLogLevel(level)) {
+      throw new ConfigError(`CATGA_LOG_LEVEL is '${level}'; expected one of ${LOG_LEVELS.join(", ")}`);
+    }
+    const log = createLogger(
+      { topology: wiring.topology, service: config.service, instance: config.instanceId },
+      { level },
+    );
+    const definition = await loadHandlerModule(
+      config.handlers ?? ws.handler,
+      config.service,
+      wiring.topology,
+    );
     const transport = await natsTransport({
       servers: config.nats.servers,
       name: `${wiring.topology}/${config.service}/${config.instanceId}`,
@@ -200,42 +207,4 @@ async function loadWiring(file: string): Promise<Wiring> {
     );
   }
   return parseWiring(json, file);
-}
-
-/**
- * Imports the handler module. A `.ts` module is loaded through tsx, so a project can run its
- * TypeScript handlers without a build step (the convention of `catga up`).
- */
-async function loadDefinition(module: string, service: string): Promise<ServiceDefinition> {
-  const path = isAbsolute(module) ? module : resolve(module);
-  if (/\.(c|m)?tsx?$/.test(path)) {
-    const { register } = await import("tsx/esm/api");
-    register();
-  }
-  let loaded: { default?: unknown; [name: string]: unknown };
-  try {
-    loaded = (await import(pathToFileURL(path).href)) as typeof loaded;
-  } catch (error) {
-    throw new ConfigError(
-      `cannot load the handlers of '${service}' from '${module}': ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-  const candidate = loaded.default;
-  const byService = (candidate as Record<string, unknown> | undefined)?.[service];
-  const definition = isDefinition(candidate) ? candidate : isDefinition(byService) ? byService : undefined;
-  if (definition === undefined) {
-    throw new ConfigError(
-      `'${module}' must export default the definition of '${service}' (from its generated definer, e.g. define${service[0]?.toUpperCase()}${service.slice(1)}({ ... }))`,
-    );
-  }
-  return definition;
-}
-
-function isDefinition(value: unknown): value is ServiceDefinition {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as ServiceDefinition).service === "string" &&
-    typeof (value as ServiceDefinition).handlers === "object"
-  );
 }

@@ -434,7 +434,11 @@ describe("catga up on examples/shop with a replica that cannot start", () => {
       expect(r.stderr).toContain("the notifier cannot start");
       // Not after the 90 s a replica that never gets ready is given.
       expect(r.stderr).not.toContain("timed out");
-      expect(existsSync(join(dir.path, ".catga"))).toBe(false);
+      // Nothing runs and no state is left, but the log the message points at is still there.
+      expect(existsSync(join(dir.path, ".catga", "state.json"))).toBe(false);
+      const log = /its log \(([^)]+)\)/.exec(r.stderr)?.[1];
+      expect(log).toBeDefined();
+      expect(readFileSync(log!, "utf8")).toContain("the notifier cannot start");
     } finally {
       dir.remove();
     }

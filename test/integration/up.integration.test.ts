@@ -364,7 +364,7 @@ describe("catga up with one NATS node and a durable event", () => {
       // The live view (plain lines every 5 s off a terminal) hears every instance's heartbeat.
       await waitFor(
         "the live view to show worker-4 heard",
-        async () => /worker-4\s+peer\s+\d+\s+[\d.]+\s+[\d.]+s\n/.test(output),
+        async () => /worker-4\s+peer\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+s\n/.test(output), // handled, failed, rate, age
         { timeoutMs: 30_000, describe: () => output.slice(-3000) },
       );
       await bus.close();

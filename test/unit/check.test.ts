@@ -254,6 +254,24 @@ describe("check — names", () => {
     expect(d!.hint).toBe("did you mean 'string'?");
   });
 
+  it("check — builtin type names of other languages suggest the builtin (integer -> int)", () => {
+    const ds = only(
+      "topology t\ntype T { a: integer  b: Boolean  c: number  d: DateTime  e: str }\ncommand C {} -> long",
+      "C2001",
+    );
+    expect(ds.map((d) => [d.message, d.hint])).toEqual([
+      ["unknown type 'integer'", "did you mean 'int'?"],
+      ["unknown type 'Boolean'", "did you mean 'bool'?"],
+      ["unknown type 'number'", "did you mean 'float'?"],
+      ["unknown type 'DateTime'", "did you mean 'timestamp'?"],
+      ["unknown type 'str'", "did you mean 'string'?"],
+      ["unknown type 'long'", "did you mean 'int'?"],
+    ]);
+    // A declared name that differs only in case wins over the alias.
+    const [declared] = only("topology t\ntype Date { at: timestamp }\ntype T { a: date }", "C2001");
+    expect(declared!.hint).toBe("did you mean 'Date'?");
+  });
+
   it("check — unknown names far from every candidate get no hint", () => {
     const [d] = only("topology t\ncommand Ping {}\nservice api { handles Completely }", "C2001");
     expect(d!.hint).toBeUndefined();
@@ -372,6 +390,10 @@ describe("check — settings", () => {
     ]);
     const [far] = only(`${base}nats { colour "red" }`, "C2007");
     expect(far!.hint).toBe("valid settings: nodes, url, retain, deliveries, replicas, dedup");
+    const [service] = only(`${base}service s { colour "red"  handles P }`, "C2007");
+    expect(service!.hint).toBe(
+      "valid settings: mode, replicas, lease, image, port, handler, timeout, env, resources",
+    );
   });
 
   it("check — invalid values: wrong kind, unknown word, range", () => {

@@ -4,6 +4,7 @@ import type { Wiring } from "../../runtime/wiring.js";
 import {
   checkBinaries,
   externalRedisEnv,
+  formatStatus,
   HeartbeatBoard,
   LiveViewPainter,
   MissingBinaryError,
@@ -44,6 +45,37 @@ describe("local cluster", () => {
     expect(board.list().map((b) => b.beat.instance)).toEqual(["order-10"]);
   });
 
+  it("local — status shows handled, failed (with invalid) and rate per instance and per service, failures counted in the rate", () => {
+    const board = new HeartbeatBoard();
+    const counters = (handled: number, errors: number, invalid = 0) => ({
+      handled,
+      errors,
+      invalid,
+      inFlight: 1,
+    });
+    board.add(beat("order-0", { counters: counters(10, 2, 1) }), 1000);
+    board.add(beat("order-0", { at: 3000, counters: counters(40, 12, 3) }), 3000);
+    board.add(beat("order-1", { counters: counters(5, 0) }), 1000);
+    board.add(beat("order-1", { at: 3000, counters: counters(25, 0) }), 3000);
+    board.add(beat("order-2", { counters: counters(7, 1) }), 1000); // heard once: no rate yet
+    const [order] = servicesOf(board.list(), undefined, {}, 3000);
+    expect(order!.instances.map((i) => [i.id, i.handled, i.failed, i.invalid, i.inFlight, i.rate])).toEqual([
+      ["order-0", 40, 12, 3, 1, 20], // (30 handled + 10 failed) in 2 s
+      ["order-1", 25, 0, 0, 1, 10],
+      ["order-2", 7, 1, 0, 1, null],
+    ]);
+    expect(order).toMatchObject({ handled: 72, failed: 13, invalid: 3, rate: 30 });
+    const text = formatStatus({
+      services: [order!],
+      invalidHeartbeats: 0,
+      nats: { servers: [] },
+      redis: null,
+    });
+    expect(text).toContain("order  p2p, 3/3 heard; handled 72, failed 13 (3 invalid), 30.0/s");
+    expect(text).toMatch(/order-0 .* handled\s+40\s+failed 12 \(3 invalid\)\s+20\.0\/s/);
+    expect(text).toMatch(/order-2 .* handled\s+7\s+failed\s+1\s+-\/s/);
+  });
+
   it("local — status picks the leader with the highest fencing token and lists silent services from the wiring", () => {
     const board = new HeartbeatBoard();
     board.add(beat("boss-0", { mode: "leader", role: "leader", fencingToken: "9" }), 1000);
@@ -61,6 +93,10 @@ describe("local cluster", () => {
       role: "standby",
       pid: 100,
       handled: 0,
+      failed: 0,
+      invalid: 0,
+      inFlight: 0,
+      rate: null,
       lastSeenMs: 500,
     });
     expect(idle).toBeUndefined(); // without a state, only what is heard
@@ -143,7 +179,8 @@ describe("local cluster", () => {
       now: 11_000,
     });
     expect(lines[0]).toBe("t — 3 instances");
-    expect(lines[2]).toMatch(/^order\s+order-0\s+peer\s+7\s+0\.0\s+1\.0s$/);
+    expect(lines[1]).toMatch(/^SERVICE\s+INSTANCE\s+ROLE\s+HANDLED\s+FAILED\s+RATE\/s\s+LAST BEAT$/);
+    expect(lines[2]).toMatch(/^order\s+order-0\s+peer\s+7\s+0\s+0\.0\s+1\.0s$/);
     expect(lines[3]).toContain("(silent)");
     expect(lines[4]).toMatch(/order-2 .* never$/);
   });

@@ -90,7 +90,12 @@ describe("log", () => {
       msg: "slow",
       service: "order",
       instance: "i1",
-      error: { name: "Error", message: "boom", code: "E1" },
+      error: {
+        name: "Error",
+        message: "boom",
+        code: "E1",
+        stack: expect.stringContaining("runtime-metrics.test.ts"),
+      },
       cyclic: { self: "[circular]" },
       n: "1",
     });

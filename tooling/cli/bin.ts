@@ -3,9 +3,11 @@
  * `sagas`, `dead-letters`, by a normal import of the runtime's command line) plus the local
  * cluster, which is developer tooling and stays out of the deployable runtime.
  */
-import { exitWhenDone, runCatga } from "@catga/runtime";
+import { exitWhenDone, RUNTIME_COMMANDS, runCatga } from "@catga/runtime";
 import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
-import { readState } from "../local/state.js";
+import { closest } from "../../dsl/index.js";
+import { LocalClusterError } from "../local/errors.js";
+import { readState, statePaths } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { up } from "./up.js";
 
@@ -27,8 +29,12 @@ Options:
   -h, --help       show help (also: catga <command> --help)
   -v, --version    print the version
 
-Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal.
+Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by a second signal,
+3 an internal error (a bug: please report it).
 `;
+
+/** The local cluster's commands, run here; the others are the runtime's ({@link RUNTIME_COMMANDS}). */
+const TOOLING_COMMANDS = ["up", "status", "kill", "scale", "down"] as const;
 
 /**
  * Runs `catga` with `argv`. The local cluster's commands run here; every other command is the
@@ -65,8 +71,57 @@ export function runCatgaTooling(argv: readonly string[]): void {
       localClusterDefaults();
       runCatga(argv);
       return;
-    default:
+    case "sagas":
+      try {
+        sagasDefaults(rest);
+      } catch (error) {
+        io.stderr(`catga sagas: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = error instanceof LocalClusterError ? 2 : 1;
+        return;
+      }
       runCatga(argv);
+      return;
+    default:
+      if (command.startsWith("-") || RUNTIME_COMMANDS.includes(command)) {
+        runCatga(argv);
+        return;
+      }
+      {
+        const suggestion = closest(command, [...TOOLING_COMMANDS, ...RUNTIME_COMMANDS]);
+        io.stderr(
+          `catga: unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catga --help'\n`,
+        );
+        process.exitCode = 2;
+      }
+  }
+}
+
+/**
+ * `catga sagas` beside a local cluster: its wiring and its Redis, found as `catga status` finds
+ * them (`.catga/state.json` in the working directory), unless `--wiring`/`--redis` or the variables
+ * name others. With no local cluster and nothing given, the same message as `catga status`.
+ *
+ * @throws LocalClusterError when nothing names a wiring and no local cluster runs here.
+ */
+function sagasDefaults(argv: readonly string[]): void {
+  if (argv.some((a) => a === "-h" || a === "--help")) return;
+  const given = (flag: string) => argv.some((a) => a === flag || a.startsWith(`${flag}=`));
+  // An empty variable is an unset one, as the runtime reads it.
+  const wiringGiven = given("--wiring") || Boolean(process.env.CATGA_WIRING);
+  const redisGiven = given("--redis") || Boolean(process.env.CATGA_REDIS_URL || process.env.CATGA_REDIS_MODE);
+  if (wiringGiven && redisGiven) return;
+  const state = readState();
+  if (state === undefined) {
+    if (wiringGiven) return; // the runtime says what else is missing
+    throw new LocalClusterError(
+      `no local cluster in ${statePaths().dir}: start one with 'catga up FILE.catga', or pass --wiring FILE and --redis URL`,
+    );
+  }
+  if (!wiringGiven) process.env.CATGA_WIRING = state.wiring;
+  if (!redisGiven && state.redis !== undefined) {
+    // Every variable the instances get (mode, addresses, credentials): the same Redis they use.
+    for (const [key, value] of Object.entries(state.redis.env))
+      if (!process.env[key]) process.env[key] = value;
   }
 }
 

@@ -19,9 +19,9 @@ export const STATUS_HELP = `catga status — what runs, who leads, how loaded
 
 Usage: catga status [--json] [--nats URL]
 
-Listens to the instances' heartbeats for 2.5 s and prints every service and instance with its role
-(peer, leader, standby), the leader and its fencing token, handled messages and the age of the last
-heartbeat; then the NATS servers with their routes and Redis with each node's role (or the cluster
+Listens to the instances' heartbeats for 2.5 s (up to 4.5 s, until each was heard twice) and prints
+every service and instance with its role (peer, leader, standby), the leader and its fencing token,
+messages handled and failed, the rate, and the age of the last heartbeat; then the NATS servers with their routes and Redis with each node's role (or the cluster
 state). Without --nats: the local cluster started here by 'catga up' (.catga/).
 
 Options:

@@ -4,12 +4,19 @@
  * `--detach` it starts, writes `.catga/`, prints a summary and exits; with `--memory` it runs the
  * whole topology in this process on the in-memory transport and coordination, with no servers.
  */
-import { readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { Heartbeat, ServiceDefinition, Transport } from "@catga/runtime";
-import { InvalidWiringError, natsTransport } from "@catga/runtime";
+import type { Heartbeat, LogLevel, ServiceDefinition, Transport } from "@catga/runtime";
+import {
+  ConfigError,
+  createLogger,
+  DefinitionMismatchError,
+  InvalidWiringError,
+  isLogLevel,
+  LOG_LEVELS,
+  loadHandlerModule,
+  natsTransport,
+} from "@catga/runtime";
 import { CLIENT_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { sleep } from "../local/_process.js";
 import {
@@ -22,12 +29,13 @@ import {
 import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
 import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
 import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
+import { formatLogLine } from "../local/log-lines.js";
 import { type LocalState, natsLogin, readState, statePaths } from "../local/state.js";
 
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
 
-Usage: catga up FILE.catga [--detach] [--memory] [--out DIR]
+Usage: catga up FILE.catga [--detach] [--memory] [--out DIR] [--log-level LEVEL]
 
 Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
 (nats-server and redis-server from PATH), then every replica of every service as its own
@@ -40,11 +48,14 @@ Options:
   --detach         start, print a summary and exit; the cluster keeps running ('catga down' stops it)
   --memory         everything in this process: in-memory transport and coordination, no servers
   --out DIR        build output folder (default out/<name>, as catgac build)
+  --log-level L    debug, info (default), warn or error: with --memory, the instances' log lines
+                   printed here (each with its instance); otherwise what they write to .catga/logs/
   -h, --help       show this help
 
 Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
-failed to start; 2 usage error, missing binary (nats-server, redis-server) or a cluster already
-runs here; 130 a second Ctrl-C cut the drain short.
+failed to start; 2 usage error, missing binary (nats-server, redis-server), a handler module that is
+missing, throws while loading or exports another service's definition, or a cluster already runs
+here; 130 a second Ctrl-C cut the drain short; 3 an internal error (a bug: please report it).
 `;
 
 interface Io {
@@ -56,7 +67,7 @@ interface Io {
 
 /** Runs `catga up` with `argv` (after `up`); resolves with the exit code. */
 export async function up(argv: readonly string[], io: Io): Promise<number> {
-  let values: { detach?: boolean; memory?: boolean; out?: string; help?: boolean };
+  let values: { detach?: boolean; memory?: boolean; out?: string; help?: boolean; "log-level"?: string };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -67,6 +78,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
         detach: { type: "boolean" },
         memory: { type: "boolean" },
         out: { type: "string" },
+        "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -83,12 +95,17 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("catga up: expected exactly one FILE.catga; run 'catga up --help'\n");
     return 2;
   }
+  const level = values["log-level"] ?? "info";
+  if (!isLogLevel(level)) {
+    io.stderr(`catga up: --log-level is '${level}'; expected one of ${LOG_LEVELS.join(", ")}\n`);
+    return 2;
+  }
   if (values.memory) {
     if (values.detach) {
       io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
       return 2;
     }
-    return await upInMemory(file, values.out, io);
+    return await upInMemory(file, values.out, io, level);
   }
 
   const progress = (line: string) => io.stderr(`catga up: ${line}\n`);
@@ -99,6 +116,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
       ...(values.out !== undefined ? { out: values.out } : {}),
       progress,
       ...(values.detach ? {} : { supervisor: process.pid }),
+      ...(values["log-level"] !== undefined ? { env: { ...process.env, CATGA_LOG_LEVEL: level } } : {}),
     });
   } catch (error) {
     return failure(error, io);
@@ -121,7 +139,9 @@ function failure(error: unknown, io: Io): number {
   if (
     error instanceof MissingBinaryError ||
     error instanceof LocalClusterError ||
-    error instanceof InvalidWiringError
+    error instanceof InvalidWiringError ||
+    error instanceof ConfigError || // a handler module that is missing, throws or exports the wrong thing
+    error instanceof DefinitionMismatchError
   ) {
     return 2;
   }
@@ -243,7 +263,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
 }
 
 /** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
-async function upInMemory(file: string, out: string | undefined, io: Io): Promise<number> {
+async function upInMemory(file: string, out: string | undefined, io: Io, level: LogLevel): Promise<number> {
   const { startMemoryTopology } = await import("@catga/runtime");
   let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
   const definitions: Record<string, ServiceDefinition> = {};
@@ -251,14 +271,29 @@ async function upInMemory(file: string, out: string | undefined, io: Io): Promis
     io.stderr(`catga up: building ${file}\n`);
     ({ wiring } = await buildTopology(resolve(file), resolve(out ?? defaultOut(file))));
     for (const [name, s] of Object.entries(wiring.services)) {
-      definitions[name] = await loadDefinition(resolve(dirname(resolve(file)), s.handler), name);
+      definitions[name] = await loadHandlerModule(
+        resolve(dirname(resolve(file)), s.handler),
+        name,
+        wiring.topology,
+      );
     }
   } catch (error) {
     return failure(error, io);
   }
-  const topology = await startMemoryTopology({ wiring, definitions });
-  io.stderr(`catga up: ${topology.instances().length} instances running in this process (no servers)\n`);
   const painter = new LiveViewPainter(io.stdout, io.tty ?? false);
+  // No log files in memory: the instances' lines (each naming its instance) are printed here,
+  // above the live view.
+  const log = createLogger(
+    {},
+    { level, sink: (line) => painter.interject(() => io.stderr(`${formatLogLine(line)}\n`)) },
+  );
+  let topology: Awaited<ReturnType<typeof startMemoryTopology>>;
+  try {
+    topology = await startMemoryTopology({ wiring, definitions, log });
+  } catch (error) {
+    return failure(error, io);
+  }
+  io.stderr(`catga up: ${topology.instances().length} instances running in this process (no servers)\n`);
   const board = new HeartbeatBoard();
   const seen = new Map<string, number>();
   return await new Promise<number>((resolveExit) => {
@@ -297,30 +332,4 @@ async function upInMemory(file: string, out: string | undefined, io: Io): Promis
       }
     })();
   });
-}
-
-/** Imports a handler module (`.ts` through tsx, as `catga run` does) and returns its definition. */
-async function loadDefinition(module: string, service: string): Promise<ServiceDefinition> {
-  const path = isAbsolute(module) ? module : resolve(module);
-  try {
-    readFileSync(path);
-  } catch {
-    throw new LocalClusterError(`service '${service}' has no handler module: expected ${path}`);
-  }
-  if (/\.(c|m)?tsx?$/.test(path)) {
-    const { register } = await import("tsx/esm/api");
-    register();
-  }
-  const loaded = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  const candidate = loaded.default as ServiceDefinition | Record<string, ServiceDefinition> | undefined;
-  const definition =
-    candidate !== undefined && typeof (candidate as ServiceDefinition).service === "string"
-      ? (candidate as ServiceDefinition)
-      : (candidate as Record<string, ServiceDefinition> | undefined)?.[service];
-  if (definition === undefined || typeof definition.handlers !== "object") {
-    throw new LocalClusterError(
-      `'${path}' must export default the definition of '${service}' (from its generated definer)`,
-    );
-  }
-  return definition;
 }

@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
 import { natsUser } from "../../compiler/emit/_names.js";
+import { closest } from "../../dsl/index.js";
 import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
 import { LocalClusterError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
@@ -115,8 +116,9 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
         `a local cluster of '${previous.topology}' already runs here (${statePaths(cwd).dir}): stop it with 'catga down'`,
       );
     }
-    removeState(cwd); // left behind by a crash: nothing of it runs any more
   }
+  // Left behind by a crash (nothing of it runs any more) or the logs of a failed start: replaced.
+  removeState(cwd);
   const file = resolve(cwd, options.file);
   if (!existsSync(file)) throw new LocalClusterError(`cannot read '${options.file}': no such file`);
   const out = resolve(cwd, options.out ?? defaultOut(options.file));
@@ -169,7 +171,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
     return state;
   } catch (error) {
     await stopProcesses(pids, 2000);
-    removeState(cwd);
+    removeState(cwd, { keepLogs: true }); // the error may point at a log: it stays until the next start
     throw error;
   }
 }
@@ -281,7 +283,10 @@ export async function killInstance(
   const instance = state.instances.find((i) => i.id === id);
   if (instance === undefined) {
     throw new LocalClusterError(
-      `no instance '${id}' in the local cluster; it has ${state.instances.map((i) => i.id).join(", ") || "none"}`,
+      `no instance '${id}' in the local cluster${didYouMean(
+        id,
+        state.instances.map((i) => i.id),
+      )}; it has ${state.instances.map((i) => i.id).join(", ") || "none"}`,
     );
   }
   if (options.graceful) await stopProcesses([instance.pid], options.graceMs ?? 15_000);
@@ -308,7 +313,7 @@ export async function scaleService(
   const state = requireState(cwd);
   if (state.handlers[service] === undefined) {
     throw new LocalClusterError(
-      `no service '${service}' in '${state.topology}'; it has ${Object.keys(state.handlers).join(", ")}`,
+      `no service '${service}' in '${state.topology}'${didYouMean(service, Object.keys(state.handlers))}; it has ${Object.keys(state.handlers).join(", ")}`,
     );
   }
   if (!Number.isInteger(replicas) || replicas < 0) {
@@ -362,4 +367,10 @@ export async function stopLocalCluster(
   }
   removeState(cwd);
   return { topology: state.topology, pids: [...instances, ...infra] };
+}
+
+/** `" (did you mean 'x'?)"` for the closest of `candidates`, or an empty string. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const suggestion = closest(word, candidates);
+  return suggestion === undefined ? "" : ` (did you mean '${suggestion}'?)`;
 }

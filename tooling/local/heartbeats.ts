@@ -12,8 +12,13 @@ export interface InstanceBeat {
   beat: Heartbeat;
   /** Epoch ms of arrival (this machine's clock). */
   receivedAt: number;
-  /** Messages handled per second between its last two heartbeats; 0 until there are two. */
+  /**
+   * Messages handled per second between its last two heartbeats, failed ones included (the
+   * heartbeat's `handled` plus `errors`); 0 until there are two.
+   */
   rate: number;
+  /** How many of its heartbeats were heard: the rate is known from two on. */
+  heard: number;
 }
 
 /** The heartbeat subject of every service of `topology`; with no topology, of every topology. */
@@ -85,10 +90,13 @@ export class HeartbeatBoard {
     }
     let rate = previous?.rate ?? 0;
     if (previous !== undefined && beat.at > previous.beat.at) {
-      const delta = beat.counters.handled - previous.beat.counters.handled;
+      const processed = (c: Heartbeat["counters"]) => c.handled + c.errors;
+      const delta = processed(beat.counters) - processed(previous.beat.counters);
       rate = Math.max(0, (delta * 1000) / (beat.at - previous.beat.at));
     }
-    this.#beats.set(key, { beat, receivedAt, rate });
+    const heard =
+      previous !== undefined && beat.at > previous.beat.at ? previous.heard + 1 : (previous?.heard ?? 1);
+    this.#beats.set(key, { beat, receivedAt, rate, heard });
     return true;
   }
 

@@ -1,5 +1,5 @@
 /**
- * The live view of `catga up`: per service and instance, role, handled count, rate and the age of
+ * The live view of `catga up`: per service and instance, role, handled and failed counts, rate and the age of
  * the last heartbeat. On a terminal the table is redrawn in place (ANSI: cursor up, clear to the
  * end); otherwise it is printed as plain lines every few seconds, so a log file stays readable.
  */
@@ -22,7 +22,7 @@ export interface LiveViewInput {
 /** The view as lines of text (no colours, no escapes). */
 export function renderLiveView(input: LiveViewInput): string[] {
   const now = input.now ?? Date.now();
-  const rows: string[][] = [["SERVICE", "INSTANCE", "ROLE", "HANDLED", "RATE/s", "LAST BEAT"]];
+  const rows: string[][] = [["SERVICE", "INSTANCE", "ROLE", "HANDLED", "FAILED", "RATE/s", "LAST BEAT"]];
   const heard = new Map(input.beats.map((b) => [b.beat.instance, b]));
   const ids = new Map<string, string>(); // instance -> service
   for (const b of input.beats)
@@ -40,6 +40,7 @@ export function renderLiveView(input: LiveViewInput): string[] {
         id,
         "-",
         b ? String(b.beat.counters.handled) : "-",
+        b ? String(b.beat.counters.errors) : "-",
         "-",
         b ? `${fmtAge(age!)} (silent)` : "never",
       ]);
@@ -51,12 +52,13 @@ export function renderLiveView(input: LiveViewInput): string[] {
       id,
       b.beat.ready ? role : `${role} (not ready)`,
       String(b.beat.counters.handled),
+      String(b.beat.counters.errors),
       b.rate.toFixed(1),
       fmtAge(age),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const numeric = new Set([3, 4]);
+  const numeric = new Set([3, 4, 5]);
   const table = rows.map((r) =>
     r
       .map((cell, c) => (numeric.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
@@ -77,6 +79,7 @@ function fmtAge(ms: number): string {
 export class LiveViewPainter {
   #lastLines = 0;
   #lastPlain = 0;
+  #lastFrame: readonly string[] = [];
 
   constructor(
     private readonly write: (text: string) => void,
@@ -92,11 +95,27 @@ export class LiveViewPainter {
       const up = this.#lastLines > 0 ? `\r\x1b[${this.#lastLines}A` : "";
       this.write(`${up}\x1b[J${lines.join("\n")}\n`);
       this.#lastLines = lines.length;
+      this.#lastFrame = lines;
       return;
     }
     if (now - this.#lastPlain < this.plainEveryMs) return;
     this.#lastPlain = now;
     this.write(`${lines.join("\n")}\n\n`);
+  }
+
+  /**
+   * Prints other output (log lines) above the view: on a terminal the frame is cleared, `print`
+   * runs, and the frame is drawn again below it, so the view stays whole at the bottom.
+   */
+  interject(print: () => void): void {
+    if (!this.tty || this.#lastLines === 0) {
+      print();
+      return;
+    }
+    this.write(`\r\x1b[${this.#lastLines}A\x1b[J`);
+    this.#lastLines = 0;
+    print();
+    this.paint(this.#lastFrame);
   }
 
   /** Forgets the previous frame (after other output was printed below it). */

@@ -5,8 +5,10 @@
  */
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -238,9 +240,18 @@ export function natsLogin(
   return { user, password, inboxPrefix: `_INBOX.${state.topology}.${user}` };
 }
 
-/** Removes the whole state folder. */
-export function removeState(cwd?: string): void {
-  rmSync(statePaths(cwd).dir, { recursive: true, force: true });
+/** Removes the whole state folder; with `keepLogs`, everything but `logs/`. */
+export function removeState(cwd?: string, options: { keepLogs?: boolean } = {}): void {
+  const { dir, logs } = statePaths(cwd);
+  if (!options.keepLogs || !existsSync(dir)) {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  // After a failed start: the error printed points into logs/, so only the rest goes.
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (path !== logs) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** Every pid the state records: servers, instances and the supervising `catga up`. */

@@ -28,7 +28,16 @@ export interface InstanceStatus {
   role: Role;
   /** Present for instances of the local cluster (from `.catga/`) and in every heartbeat. */
   pid?: number;
+  /** Messages it answered or handled without an error, since it started. */
   handled: number;
+  /** Messages whose handler failed or that failed their schema (the heartbeat's `errors`). */
+  failed: number;
+  /** Of the failed: payloads that failed their schema (the heartbeat's `invalid`). */
+  invalid: number;
+  /** Messages being handled at its last heartbeat. */
+  inFlight: number;
+  /** Handled plus failed per second between its last two heartbeats; `null` when only one was heard. */
+  rate: number | null;
   /** Milliseconds since its last heartbeat arrived. */
   lastSeenMs: number;
 }
@@ -46,6 +55,12 @@ export interface ServiceStatus {
    * started (when there is a local state); among what is left, the highest token wins.
    */
   leader: { instance: string; fencingToken: string } | null;
+  /** The sums over its instances heard: handled, failed, invalid. */
+  handled: number;
+  failed: number;
+  invalid: number;
+  /** The sum of its instances' rates; `null` when none is known. */
+  rate: number | null;
   instances: InstanceStatus[];
 }
 
@@ -95,6 +110,12 @@ export interface CollectStatusOptions {
    * @default 2500
    */
   listenMs?: number;
+  /**
+   * How long to listen at most, so that every instance heard is heard twice and its rate is known:
+   * after `listenMs`, listening goes on until then or until each has two heartbeats.
+   * @default 4500
+   */
+  rateMs?: number;
   /** An already-filled board (the live view has one): used instead of listening. */
   board?: HeartbeatBoard;
 }
@@ -118,7 +139,10 @@ export async function collectStatus(options: CollectStatusOptions): Promise<Stat
     });
     try {
       const sub = watchHeartbeats(transport, board, options.state?.topology);
-      await sleep(options.listenMs ?? 2500);
+      const listenMs = options.listenMs ?? 2500;
+      await sleep(listenMs);
+      const until = started + Math.max(listenMs, options.rateMs ?? 4500);
+      while (Date.now() < until && board.list().some((b) => b.heard < 2)) await sleep(100);
       sub.unsubscribe();
     } finally {
       await transport.close();
@@ -176,23 +200,40 @@ export function servicesOf(
         )
         .sort((a, b) => (BigInt(b.beat.fencingToken!) > BigInt(a.beat.fencingToken!) ? 1 : -1));
       const leader = leaders[0];
+      const instances: InstanceStatus[] = list.map((b) => {
+        const pid = recorded?.find((i) => i.id === b.beat.instance)?.pid ?? b.beat.pid;
+        const c = b.beat.counters;
+        return {
+          id: b.beat.instance,
+          role: b.beat.role,
+          ...(pid !== undefined ? { pid } : {}),
+          handled: c.handled,
+          failed: c.errors,
+          invalid: c.invalid,
+          inFlight: c.inFlight,
+          rate: b.heard >= 2 ? round(b.rate) : null,
+          lastSeenMs: Math.max(0, now - b.receivedAt),
+        };
+      });
+      const sum = (pick: (i: InstanceStatus) => number) => instances.reduce((n, i) => n + pick(i), 0);
+      const rates = instances.flatMap((i) => (i.rate === null ? [] : [i.rate]));
       return {
         name,
         mode: list[0]?.beat.mode ?? modes[name] ?? "p2p",
         replicas: recorded?.length ?? list.length,
         leader: leader ? { instance: leader.beat.instance, fencingToken: leader.beat.fencingToken! } : null,
-        instances: list.map((b) => {
-          const pid = recorded?.find((i) => i.id === b.beat.instance)?.pid ?? b.beat.pid;
-          return {
-            id: b.beat.instance,
-            role: b.beat.role,
-            ...(pid !== undefined ? { pid } : {}),
-            handled: b.beat.counters.handled,
-            lastSeenMs: Math.max(0, now - b.receivedAt),
-          };
-        }),
+        handled: sum((i) => i.handled),
+        failed: sum((i) => i.failed),
+        invalid: sum((i) => i.invalid),
+        rate: rates.length === 0 ? null : round(rates.reduce((a, b) => a + b, 0)),
+        instances,
       };
     });
+}
+
+/** A rate as printed: one decimal. */
+function round(rate: number): number {
+  return Math.round(rate * 10) / 10;
 }
 
 /**
@@ -385,13 +426,18 @@ function hostOf(url: string): string | undefined {
 export function formatStatus(report: StatusReport, topology?: string): string {
   const lines: string[] = [];
   if (topology !== undefined) lines.push(`topology ${topology}`);
+  const rate = (r: number | null) => (r === null ? "-" : r.toFixed(1));
+  const failed = (n: number, invalid: number) => `${n}${invalid > 0 ? ` (${invalid} invalid)` : ""}`;
   for (const s of report.services) {
     const leader = s.leader ? `, leader ${s.leader.instance} (token ${s.leader.fencingToken})` : "";
     const noLeader = s.mode === "leader" && s.leader === null ? ", NO LEADER" : "";
-    lines.push(`${s.name}  ${s.mode}, ${s.instances.length}/${s.replicas} heard${leader}${noLeader}`);
+    const load = `handled ${s.handled}, failed ${failed(s.failed, s.invalid)}, ${rate(s.rate)}/s`;
+    lines.push(
+      `${s.name}  ${s.mode}, ${s.instances.length}/${s.replicas} heard${leader}${noLeader}; ${load}`,
+    );
     for (const i of s.instances) {
       lines.push(
-        `  ${i.id.padEnd(16)} ${i.role.padEnd(8)} pid ${String(i.pid ?? "-").padEnd(8)} handled ${String(i.handled).padStart(8)}  seen ${(i.lastSeenMs / 1000).toFixed(1)}s ago`,
+        `  ${i.id.padEnd(16)} ${i.role.padEnd(8)} pid ${String(i.pid ?? "-").padEnd(8)} handled ${String(i.handled).padStart(8)}  failed ${failed(i.failed, i.invalid).padStart(6)}  ${rate(i.rate).padStart(7)}/s  seen ${(i.lastSeenMs / 1000).toFixed(1)}s ago`,
       );
     }
   }
