@@ -19,10 +19,11 @@ import {
   startLocalCluster,
   stopLocalCluster,
 } from "../local/cluster.js";
-import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
+import { LocalClusterError, MissingBinaryError, StartInterruptedError } from "../local/errors.js";
 import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
 import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
 import { type LocalState, natsLogin, readState, statePaths } from "../local/state.js";
+import { listenForStopSignals, type StopSignals, signalExitCode } from "./_signals.js";
 
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
@@ -32,7 +33,8 @@ Usage: catga up FILE.catga [--detach] [--memory] [--out DIR]
 Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
 (nats-server and redis-server from PATH), then every replica of every service as its own
 'catga run' process with its handler module (services/<service>.ts beside FILE unless the topology
-says otherwise), and shows a live view of the instances. Ctrl-C drains and stops everything.
+says otherwise), and shows a live view of the instances. Ctrl-C (or SIGTERM, or closing the terminal) drains and stops everything;
+during start-up it stops what was started so far.
 State (ports, pids, logs) is kept in .catga/ in the working directory for 'catga status', 'kill',
 'scale' and 'down'.
 
@@ -44,7 +46,8 @@ Options:
 
 Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
 failed to start; 2 usage error, missing binary (nats-server, redis-server) or a cluster already
-runs here; 130 a second Ctrl-C cut the drain short.
+runs here; 130 a second Ctrl-C cut the drain short, or a signal stopped the start-up (128 + the
+signal's number: 130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 `;
 
 interface Io {
@@ -83,14 +86,27 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("catga up: expected exactly one FILE.catga; run 'catga up --help'\n");
     return 2;
   }
-  if (values.memory) {
-    if (values.detach) {
-      io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
-      return 2;
-    }
-    return await upInMemory(file, values.out, io);
+  if (values.memory && values.detach) {
+    io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
+    return 2;
   }
+  // From here on a signal stops whatever has been started (tooling/cli/_signals.ts).
+  const stop = listenForStopSignals();
+  try {
+    if (values.memory) return await upInMemory(file, values.out, io, stop);
+    return await upOnServers(file, values, io, stop);
+  } finally {
+    stop.dispose();
+  }
+}
 
+/** `catga up` with servers: start (a signal stops the start), then --detach's summary or the live view. */
+async function upOnServers(
+  file: string,
+  values: { detach?: boolean; out?: string },
+  io: Io,
+  stop: StopSignals,
+): Promise<number> {
   const progress = (line: string) => io.stderr(`catga up: ${line}\n`);
   let state: LocalState;
   try {
@@ -99,6 +115,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
       ...(values.out !== undefined ? { out: values.out } : {}),
       progress,
       ...(values.detach ? {} : { supervisor: process.pid }),
+      signal: stop.signal,
     });
   } catch (error) {
     return failure(error, io);
@@ -107,11 +124,15 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(summary(state));
     return 0;
   }
-  return await liveView(state, io);
+  return await liveView(state, io, stop);
 }
 
 /** One line and the exit code for a failed start. */
 function failure(error: unknown, io: Io): number {
+  if (error instanceof StartInterruptedError) {
+    io.stderr(`catga up: ${error.message}; no process left\n`);
+    return signalExitCode(error.signal);
+  }
   if (error instanceof BuildFailedError) {
     io.stderr(`${error.output.trimEnd()}\ncatga up: the topology has errors; nothing was started\n`);
     return 1;
@@ -163,7 +184,7 @@ export function clientLines(state: LocalState): string[] {
 }
 
 /** The foreground mode: redraw the view every second until Ctrl-C (or `catga down` elsewhere). */
-async function liveView(state: LocalState, io: Io): Promise<number> {
+async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<number> {
   const board = new HeartbeatBoard();
   let transport: Transport | undefined;
   try {
@@ -215,8 +236,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
         .catch(() => undefined)
         .then(() => resolveExit(130));
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    stop.handle(onSignal);
     const tick = async () => {
       while (stopping === undefined) {
         const current = readState();
@@ -243,7 +263,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
 }
 
 /** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
-async function upInMemory(file: string, out: string | undefined, io: Io): Promise<number> {
+async function upInMemory(file: string, out: string | undefined, io: Io, stop: StopSignals): Promise<number> {
   const { startMemoryTopology } = await import("@catga/runtime");
   let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
   const definitions: Record<string, ServiceDefinition> = {};
@@ -253,6 +273,8 @@ async function upInMemory(file: string, out: string | undefined, io: Io): Promis
     for (const [name, s] of Object.entries(wiring.services)) {
       definitions[name] = await loadDefinition(resolve(dirname(resolve(file)), s.handler), name);
     }
+    // Nothing runs yet: a signal so far needs no stopping.
+    if (stop.signal.aborted) throw new StartInterruptedError(String(stop.signal.reason), 0);
   } catch (error) {
     return failure(error, io);
   }
@@ -275,8 +297,8 @@ async function upInMemory(file: string, out: string | undefined, io: Io): Promis
         () => resolveExit(1),
       );
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    // A signal while the instances started is handed over now, and stops them.
+    stop.handle(onSignal);
     void (async () => {
       while (!stopping) {
         for (const beat of topology.heartbeats() as Heartbeat[]) {
