@@ -49,6 +49,14 @@ export {
 export { exitWhenDone, runCatga } from "./cli/bin.js";
 export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
+  CLIENT_NATS_USER,
+  type ClientNatsOptions,
+  type ConnectFromEnvOptions,
+  clientNatsOptions,
+  connectFromEnv,
+  type EnvClientOptions,
+} from "./connect.js";
+export {
   acquireLock,
   CoordinationUnavailableError,
   createRedis,

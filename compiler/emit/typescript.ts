@@ -543,16 +543,33 @@ class Generator {
     }
     iface.push("}");
 
+    const envOptions = imports.type(RT, "EnvClientOptions");
     const fn: string[] = [
       "",
       ...docBlock([
         para(
-          `Connects a client of topology \`${this.t}\` to a bus from the runtime (\`connectNats(...)\`, or`,
-          "`memoryBus()` in one process). The client does not own the bus: close the bus when done.",
+          `Connects a client of topology \`${this.t}\`. Given a bus from the runtime (\`connectNats(...)\`, or`,
+          "`memoryBus(hub)` in one process), it returns the client at once; the client does not own the",
+          "bus: close the bus when done. Without a bus it connects to NATS the same way in every",
+          "environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and",
+          "TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster",
+          "`catga up` started in the working directory (or a parent); it resolves with a client that owns",
+          `its bus: close it with \`await ${camelCase(this.t)}.bus.close()\`.`,
         ),
         "@param options Defaults for every call; a call's own options win.",
       ]),
-      `export function connect${T}(bus: MessageBus, options: ${imports.type(RT, "ClientOptions")} = {}): ${T}Client {`,
+      `export function connect${T}(bus: MessageBus, options?: ${imports.type(RT, "ClientOptions")}): ${T}Client;`,
+      `export function connect${T}(options?: ${envOptions}): Promise<${T}Client>;`,
+      `export function connect${T}(`,
+      `  first?: MessageBus | ${envOptions},`,
+      "  options: ClientOptions = {},",
+      `): ${T}Client | Promise<${T}Client> {`,
+      `  if (first !== undefined && "request" in first) return clientOnBus(first, options);`,
+      `  const connecting = ${imports.value(RT, "connectFromEnv")}({ ...first, topology: ${JSON.stringify(this.t)} });`,
+      "  return connecting.then((bus) => clientOnBus(bus, first ?? {}));",
+      "}",
+      "",
+      `function clientOnBus(bus: MessageBus, options: ClientOptions): ${T}Client {`,
     ];
     if (requests.length > 0) fn.push(`  const call = ${imports.value(RT, "requester")}(bus, options);`);
     if (events.length > 0) fn.push(`  const listen = ${imports.value(RT, "subscriber")}(bus);`);
@@ -599,7 +616,7 @@ class Generator {
         [
           "@example",
           "```ts",
-          `const ${camelCase(this.t)} = connect${T}(bus);`,
+          `const ${camelCase(this.t)} = await connect${T}(); // or connect${T}(bus), with a bus of your own`,
           ...this.exampleLines(requests, events, requestMembers, eventMembers),
           "```",
         ].join("\n"),
