@@ -65,7 +65,7 @@ export function pascalCase(name: string): string {
  * Member names for declared names: camelCase, except where two names (or a reserved member) would
  * meet; those keep their declared spelling, which is unique.
  */
-function memberNames(names: readonly string[], reserved: readonly string[] = []): Map<string, string> {
+export function memberNames(names: readonly string[], reserved: readonly string[] = []): Map<string, string> {
   const count = new Map<string, number>();
   for (const n of reserved) count.set(camelCase(n), (count.get(camelCase(n)) ?? 0) + 1);
   const camel = names.map(camelCase);
@@ -212,6 +212,17 @@ const WIRE_FORMAT_DOC = [
   "nothing; a command without a result replies `null` and resolves to `undefined`. Unknown fields are",
   "dropped when parsing, so an older reader tolerates a newer writer's additions.",
 ].join("\n");
+
+/** Step member names: camelCase command names; a command used again gets its step number. */
+export function sagaStepKeys(saga: SagaModel): string[] {
+  const seen = new Set<string>();
+  return saga.steps.map((step, i) => {
+    const key = camelCase(step.command);
+    const unique = seen.has(key) ? `${key}${i + 1}` : key;
+    seen.add(unique);
+    return unique;
+  });
+}
 
 class Generator {
   private readonly t: string;
@@ -771,15 +782,8 @@ class Generator {
     return lines;
   }
 
-  /** Step member names: camelCase command names; a command used again gets its step number. */
   private stepKeys(saga: SagaModel): string[] {
-    const seen = new Set<string>();
-    return saga.steps.map((step, i) => {
-      const key = camelCase(step.command);
-      const unique = seen.has(key) ? `${key}${i + 1}` : key;
-      seen.add(unique);
-      return unique;
-    });
+    return sagaStepKeys(saga);
   }
 
   /** The emit/send/context types, the definition interface and the definer of one service. */

@@ -7,6 +7,7 @@ import { exitWhenDone, runCatga } from "@catga/runtime";
 import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { readState } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
+import { init } from "./init.js";
 import { up } from "./up.js";
 
 const HELP = `catga — run a Catga topology, locally or in production
@@ -14,6 +15,7 @@ const HELP = `catga — run a Catga topology, locally or in production
 Usage: catga <command> [options]
 
 Commands:
+  init       start a project of your own: package.json, tsconfig, a topology, handler modules
   run        run one instance of a service (what compose and Kubernetes start)
   up         run a topology locally: NATS, Redis and every replica as processes (--memory: in one process)
   status     services, instances, roles, leader and fencing token, NATS routes, Redis roles
@@ -45,6 +47,9 @@ export function runCatgaTooling(argv: readonly string[]): void {
     case "-h":
     case "--help":
       io.stdout(HELP);
+      return;
+    case "init":
+      exitWhenDone(init(rest, io), io);
       return;
     case "up":
     case "status":
