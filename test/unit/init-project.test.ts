@@ -95,9 +95,10 @@ describe("catga init — files", () => {
     expect(pkg.dependencies).toEqual({ zod: "4.0.0", catga: "0.1.0", "@catga/runtime": "0.1.0" });
     expect(merged.added).toContain("scripts.up");
     expect(merged.added).not.toContain("scripts.build");
+    // `npm init -y` writes "commonjs": replaced, and said.
     const cjs = mergePackageJson(JSON.stringify({ type: "commonjs" }), { scripts: {}, versions: VERSIONS });
-    expect(JSON.parse(cjs.text).type).toBe("commonjs");
-    expect(cjs.warning).toMatch(/"type": "module"/);
+    expect(JSON.parse(cjs.text).type).toBe("module");
+    expect(cjs.warning).toMatch(/"commonjs"; set to "module"/);
   });
 
   it("init — topology names from folder names", () => {

@@ -8,6 +8,9 @@ import { constants } from "node:os";
 /** The signals `catga up` treats as "stop everything". */
 export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
+/** Signals closer together than this count as one (a wrapper forwarding the same keypress). */
+const DUPLICATE_MS = 300;
+
 /** The listener of {@link listenForStopSignals}. */
 export interface StopSignals {
   /** Aborted at the first signal, with the signal's name as the reason. */
@@ -26,7 +29,13 @@ export function listenForStopSignals(): StopSignals {
   const controller = new AbortController();
   let handler: ((signal: NodeJS.Signals) => void) | undefined;
   const pending: NodeJS.Signals[] = [];
+  let last = 0;
   const listener = (signal: NodeJS.Signals) => {
+    // `npm run up` / `npx catga up`: a Ctrl-C reaches the whole foreground group, and npm forwards
+    // it to catga once more. One keypress is one signal; a person's second Ctrl-C comes later.
+    const now = Date.now();
+    if (now - last < DUPLICATE_MS) return;
+    last = now;
     if (!controller.signal.aborted) controller.abort(signal);
     if (handler === undefined) pending.push(signal);
     else handler(signal);

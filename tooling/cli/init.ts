@@ -34,7 +34,8 @@ new project: package.json ("type": "module", the dependencies, scripts build / t
 client), tsconfig.json, NAME.catga (a small topology), services/<service>.ts for each of its
 services and client.ts. In a folder with one topology (or given FILE.catga) writes the handler
 module of every service that has none, as a typed skeleton. Never overwrites a file; an existing
-package.json only gains "type": "module", scripts and dependencies it lacks.
+package.json only gains "type": "module" (replacing "commonjs", as npm init -y writes it),
+scripts and dependencies it lacks.
 
 Then: npm install; npm run build; npm run typecheck; npm run up (or catga up FILE --memory).
 

@@ -82,8 +82,9 @@ export function newPackageJson(
 }
 
 /**
- * Adds what a project needs to an existing package.json, changing nothing already there:
- * `"type": "module"` when no type is set, missing scripts, missing dependencies.
+ * Adds what a project needs to an existing package.json, changing nothing else already there:
+ * `"type": "module"` when no type or `"commonjs"` (what `npm init -y` writes) is set, missing
+ * scripts, missing dependencies.
  *
  * @returns the new text and what was added (empty when nothing was), and a warning when the
  *   package is not an ES module (the generated code is).
@@ -95,7 +96,12 @@ export function mergePackageJson(
   const pkg = JSON.parse(text) as Record<string, unknown>;
   const added: string[] = [];
   let warning: string | undefined;
-  if (pkg.type === undefined) {
+  if (pkg.type === undefined || pkg.type === "commonjs") {
+    // `npm init -y` writes "commonjs"; the generated code and the handler modules are ES modules
+    // (top-level await, `import`), so the one value catga init changes is this one, and says so.
+    if (pkg.type === "commonjs")
+      warning =
+        'package.json said "type": "commonjs"; set to "module": the generated code and handler modules are ES modules';
     pkg.type = "module";
     added.push('"type": "module"');
   } else if (pkg.type !== "module") {
@@ -198,13 +204,9 @@ export default defineAudit({
     },
     {
       path: "client.ts",
-      content: `/**
- * A client of ${name}: connects the same way locally (beside 'catga up'), under compose and on
- * Kubernetes (CATGA_NATS_URLS and the client user's password), calls Greet and closes.
- */
-import { connect${T} } from "./out/${name}/client.js";
+      content: `import { connect${T} } from "./out/${name}/client.js";
 
-const ${name} = await connect${T}();
+const ${name} = await connect${T}(); // finds NATS: .catga/state.json beside catga up, else CATGA_NATS_URLS
 try {
   console.log(await ${name}.greet({ name: process.argv[2] ?? "world" }));
 } finally {
