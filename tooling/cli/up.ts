@@ -180,6 +180,7 @@ export function clientLines(state: LocalState): string[] {
   return [
     `  client   user ${login.user}, password ${login.password} (this run's; all in .catga/state.json)`,
     `           connectNats({ servers: ${JSON.stringify(state.nats.urls.join(","))}, user: "${login.user}", password: "${login.password}", inboxPrefix: "${login.inboxPrefix}" })`,
+    `           or, from this folder or below, await connect${state.topology.charAt(0).toUpperCase()}${state.topology.slice(1)}() (reads .catga/state.json)`,
   ];
 }
 
