@@ -45,5 +45,5 @@ describe("docs — examples compile", () => {
       files.set(join(project, where, `build-md-line-${line}.ts`), `${code}\nexport {};\n`);
     }
     expect(typeCheck(files)).toEqual([]);
-  });
+  }, 120_000);
 });
