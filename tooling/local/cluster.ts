@@ -121,6 +121,12 @@ export function defaultOut(file: string): string {
  *   module is missing; MissingBinaryError when a server binary is not on PATH; BuildFailedError.
  */
 export async function startLocalCluster(options: StartLocalClusterOptions): Promise<LocalState> {
+  // After an abort no process is spawned any more, and one being spawned is stopped at once.
+  const spawns = new SpawnGuard(options.signal);
+  return await spawns.run(() => startInGuard(options, spawns));
+}
+
+async function startInGuard(options: StartLocalClusterOptions, spawns: SpawnGuard): Promise<LocalState> {
   const cwd = options.cwd ?? process.cwd();
   const progress = options.progress ?? (() => {});
   const abort = options.signal;
@@ -157,43 +163,38 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
   const paths = statePaths(cwd);
   mkdirSync(paths.logs, { recursive: true });
   const pids: number[] = [];
-  const started = (pid: number) => pids.push(pid);
-  const infra = { dir: paths.dir, logs: paths.logs, started, progress, env };
-  // After an abort no process is spawned any more, and one being spawned is stopped at once.
-  const spawns = new SpawnGuard(abort);
+  const infra = { dir: paths.dir, logs: paths.logs, started: (pid: number) => pids.push(pid), progress, env };
   try {
-    return await spawns.run(async () => {
-      // The NATS config the build emitted next to the wiring: the one compose and Kubernetes run.
-      const nats = await step(startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf")));
-      const redis = await step(startRedisInfra(wiring, infra));
-      const state: LocalState = {
-        version: 1,
-        topology: wiring.topology,
-        file,
-        wiring: wiringFile,
-        ...(options.supervisor !== undefined ? { supervisor: options.supervisor } : {}),
-        nats,
-        ...(redis !== undefined ? { redis } : {}),
-        launcher: [...launchers().catga],
-        handlers,
-        instances: [],
-      };
-      writeState(state, cwd);
-      const all = Object.entries(wiring.services).flatMap(([service, s]) =>
-        Array.from({ length: s.replicas }, (_, n) => ({ service, n })),
-      );
-      progress(`starting ${all.length} instances of ${Object.keys(wiring.services).length} services`);
-      await step(
-        startInstances(state, all, {
-          cwd,
-          env,
-          onSpawn: started,
-          ...(abort !== undefined ? { signal: abort } : {}),
-          ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
-        }),
-      );
-      return state;
-    });
+    // The NATS config the build emitted next to the wiring: the one compose and Kubernetes run.
+    const nats = await step(startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf")));
+    const redis = await step(startRedisInfra(wiring, infra));
+    const state: LocalState = {
+      version: 1,
+      topology: wiring.topology,
+      file,
+      wiring: wiringFile,
+      ...(options.supervisor !== undefined ? { supervisor: options.supervisor } : {}),
+      nats,
+      ...(redis !== undefined ? { redis } : {}),
+      launcher: [...launchers().catga],
+      handlers,
+      instances: [],
+    };
+    writeState(state, cwd);
+    const all = Object.entries(wiring.services).flatMap(([service, s]) =>
+      Array.from({ length: s.replicas }, (_, n) => ({ service, n })),
+    );
+    progress(`starting ${all.length} instances of ${Object.keys(wiring.services).length} services`);
+    await step(
+      startInstances(state, all, {
+        cwd,
+        env,
+        onSpawn: (pid) => pids.push(pid),
+        ...(abort !== undefined ? { signal: abort } : {}),
+        ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+      }),
+    );
+    return state;
   } catch (error) {
     await spawns.settled();
     const count = pids.length + spawns.stoppedLate;
