@@ -50,6 +50,14 @@ export { exitWhenDone, RUNTIME_COMMANDS, runCatga } from "./cli/bin.js";
 export { definerName, HandlerModuleError, loadHandlerModule } from "./cli/handler-module.js";
 export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
+  CLIENT_NATS_USER,
+  type ClientNatsOptions,
+  type ConnectFromEnvOptions,
+  clientNatsOptions,
+  connectFromEnv,
+  type EnvClientOptions,
+} from "./connect.js";
+export {
   acquireLock,
   CoordinationUnavailableError,
   createRedis,

@@ -65,7 +65,7 @@ export function pascalCase(name: string): string {
  * Member names for declared names: camelCase, except where two names (or a reserved member) would
  * meet; those keep their declared spelling, which is unique.
  */
-function memberNames(names: readonly string[], reserved: readonly string[] = []): Map<string, string> {
+export function memberNames(names: readonly string[], reserved: readonly string[] = []): Map<string, string> {
   const count = new Map<string, number>();
   for (const n of reserved) count.set(camelCase(n), (count.get(camelCase(n)) ?? 0) + 1);
   const camel = names.map(camelCase);
@@ -212,6 +212,17 @@ const WIRE_FORMAT_DOC = [
   "nothing; a command without a result replies `null` and resolves to `undefined`. Unknown fields are",
   "dropped when parsing, so an older reader tolerates a newer writer's additions.",
 ].join("\n");
+
+/** Step member names: camelCase command names; a command used again gets its step number. */
+export function sagaStepKeys(saga: SagaModel): string[] {
+  const seen = new Set<string>();
+  return saga.steps.map((step, i) => {
+    const key = camelCase(step.command);
+    const unique = seen.has(key) ? `${key}${i + 1}` : key;
+    seen.add(unique);
+    return unique;
+  });
+}
 
 class Generator {
   private readonly t: string;
@@ -543,16 +554,33 @@ class Generator {
     }
     iface.push("}");
 
+    const envOptions = imports.type(RT, "EnvClientOptions");
     const fn: string[] = [
       "",
       ...docBlock([
         para(
-          `Connects a client of topology \`${this.t}\` to a bus from the runtime (\`connectNats(...)\`, or`,
-          "`memoryBus()` in one process). The client does not own the bus: close the bus when done.",
+          `Connects a client of topology \`${this.t}\`. Given a bus from the runtime (\`connectNats(...)\`, or`,
+          "`memoryBus(hub)` in one process), it returns the client at once; the client does not own the",
+          "bus: close the bus when done. Without a bus it connects to NATS the same way in every",
+          "environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and",
+          "TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster",
+          "`catga up` started in the working directory (or a parent); it resolves with a client that owns",
+          `its bus: close it with \`await ${camelCase(this.t)}.bus.close()\`.`,
         ),
         "@param options Defaults for every call; a call's own options win.",
       ]),
-      `export function connect${T}(bus: MessageBus, options: ${imports.type(RT, "ClientOptions")} = {}): ${T}Client {`,
+      `export function connect${T}(bus: MessageBus, options?: ${imports.type(RT, "ClientOptions")}): ${T}Client;`,
+      `export function connect${T}(options?: ${envOptions}): Promise<${T}Client>;`,
+      `export function connect${T}(`,
+      `  first?: MessageBus | ${envOptions},`,
+      "  options: ClientOptions = {},",
+      `): ${T}Client | Promise<${T}Client> {`,
+      `  if (first !== undefined && "request" in first) return clientOnBus(first, options);`,
+      `  const connecting = ${imports.value(RT, "connectFromEnv")}({ ...first, topology: ${JSON.stringify(this.t)} });`,
+      "  return connecting.then((bus) => clientOnBus(bus, first ?? {}));",
+      "}",
+      "",
+      `function clientOnBus(bus: MessageBus, options: ClientOptions): ${T}Client {`,
     ];
     if (requests.length > 0) fn.push(`  const call = ${imports.value(RT, "requester")}(bus, options);`);
     if (events.length > 0) fn.push(`  const listen = ${imports.value(RT, "subscriber")}(bus);`);
@@ -599,7 +627,7 @@ class Generator {
         [
           "@example",
           "```ts",
-          `const ${camelCase(this.t)} = connect${T}(bus);`,
+          `const ${camelCase(this.t)} = await connect${T}(); // or connect${T}(bus), with a bus of your own`,
           ...this.exampleLines(requests, events, requestMembers, eventMembers),
           "```",
         ].join("\n"),
@@ -754,15 +782,8 @@ class Generator {
     return lines;
   }
 
-  /** Step member names: camelCase command names; a command used again gets its step number. */
   private stepKeys(saga: SagaModel): string[] {
-    const seen = new Set<string>();
-    return saga.steps.map((step, i) => {
-      const key = camelCase(step.command);
-      const unique = seen.has(key) ? `${key}${i + 1}` : key;
-      seen.add(unique);
-      return unique;
-    });
+    return sagaStepKeys(saga);
   }
 
   /** The emit/send/context types, the definition interface and the definer of one service. */

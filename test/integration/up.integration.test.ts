@@ -108,6 +108,7 @@ describe("catga up with real servers", () => {
     expect(r.stdout).toContain(
       `connectNats({ servers: "${s.nats.urls.join(",")}", user: "client", password: "${password}", inboxPrefix: "_INBOX.upfix.client" })`,
     );
+    expect(r.stdout).toContain("await connectUpfix() (reads .catga/state.json)");
     expect(Object.keys(s.nats.users ?? {}).sort()).toEqual(["boss", "client", "listener", "ops", "worker"]);
     // The state holds passwords: its owner only may read it.
     expect(statSync(join(dir.path, ".catga/state.json")).mode & 0o777).toBe(0o600);

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import type {
   Subscription,
 } from "../../runtime/index.js";
 import * as runtime from "../../runtime/index.js";
+import { typeCheck, virtualDir } from "../helpers/typecheck.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EXAMPLES = join(ROOT, "examples");
@@ -97,52 +98,6 @@ function edge(): Example {
   const { value, diagnostics } = checkSource(EDGE_SOURCE, "edge.catga");
   if (value === undefined) throw new Error(JSON.stringify(diagnostics));
   return { name: "edge", model: value, files: emitTypeScript(value, { sourceName: "edge.catga" }) };
-}
-
-/** Where the generated files of an example live for the compiler (never written: served from memory). */
-const virtualDir = (name: string) => join(ROOT, "out", "__typecheck__", name);
-
-/**
- * Type-checks in-memory files with the real compiler, as a strict user project would: `@catga/runtime`
- * maps to the runtime sources, `zod` resolves from node_modules.
- */
-function typeCheck(files: Map<string, string>): string[] {
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noUncheckedIndexedAccess: true,
-    exactOptionalPropertyTypes: true,
-    noUnusedLocals: true,
-    noUnusedParameters: true,
-    noImplicitOverride: true,
-    noImplicitReturns: true,
-    verbatimModuleSyntax: true,
-    isolatedModules: true,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2022,
-    lib: ["lib.es2022.d.ts"],
-    types: ["node"],
-    skipLibCheck: true,
-    noEmit: true,
-    paths: { "@catga/runtime": [join(ROOT, "runtime", "index.ts")] },
-  };
-  const host = ts.createCompilerHost(options, true);
-  const { fileExists, readFile, getSourceFile } = host;
-  const dirs = new Set([...files.keys()].map((f) => dirname(f)));
-  const directoryExists = host.directoryExists?.bind(host);
-  host.directoryExists = (d) => dirs.has(d) || (directoryExists?.(d) ?? false);
-  host.realpath = (p) => p;
-  host.fileExists = (f) => files.has(f) || fileExists.call(host, f);
-  host.readFile = (f) => files.get(f) ?? readFile.call(host, f);
-  host.getSourceFile = (f, version, onError, create) => {
-    const text = files.get(f);
-    return text === undefined
-      ? getSourceFile.call(host, f, version, onError, create)
-      : ts.createSourceFile(f, text, version, true);
-  };
-  const program = ts.createProgram([...files.keys()], options, host);
-  const diagnostics = ts.getPreEmitDiagnostics(program);
-  return diagnostics.map((d) => ts.formatDiagnostic(d, host).trim());
 }
 
 /** The shop fixture: the definers and the client used correctly, and the mistakes the types must catch. */

@@ -9,6 +9,7 @@ import { closest } from "../../dsl/index.js";
 import { LocalClusterError } from "../local/errors.js";
 import { readState, statePaths } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
+import { init } from "./init.js";
 import { up } from "./up.js";
 
 const HELP = `catga — run a Catga topology, locally or in production
@@ -16,6 +17,7 @@ const HELP = `catga — run a Catga topology, locally or in production
 Usage: catga <command> [options]
 
 Commands:
+  init       start a project of your own: package.json, tsconfig, a topology, handler modules
   run        run one instance of a service (what compose and Kubernetes start)
   up         run a topology locally: NATS, Redis and every replica as processes (--memory: in one process)
   status     services, instances, roles, leader and fencing token, NATS routes, Redis roles
@@ -51,6 +53,9 @@ export function runCatgaTooling(argv: readonly string[]): void {
     case "-h":
     case "--help":
       io.stdout(HELP);
+      return;
+    case "init":
+      exitWhenDone(init(rest, io), io);
       return;
     case "up":
     case "status":

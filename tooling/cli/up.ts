@@ -26,11 +26,12 @@ import {
   startLocalCluster,
   stopLocalCluster,
 } from "../local/cluster.js";
-import { LocalClusterError, MissingBinaryError } from "../local/errors.js";
+import { LocalClusterError, MissingBinaryError, StartInterruptedError } from "../local/errors.js";
 import { HeartbeatBoard, watchHeartbeats } from "../local/heartbeats.js";
 import { LiveViewPainter, renderLiveView } from "../local/live-view.js";
 import { formatLogLine } from "../local/log-lines.js";
 import { type LocalState, natsLogin, readState, statePaths } from "../local/state.js";
+import { listenForStopSignals, type StopSignals, signalExitCode } from "./_signals.js";
 
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
@@ -40,7 +41,8 @@ Usage: catga up FILE.catga [--detach] [--memory] [--out DIR] [--log-level LEVEL]
 Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
 (nats-server and redis-server from PATH), then every replica of every service as its own
 'catga run' process with its handler module (services/<service>.ts beside FILE unless the topology
-says otherwise), and shows a live view of the instances. Ctrl-C drains and stops everything.
+says otherwise), and shows a live view of the instances. Ctrl-C (or SIGTERM, or closing the terminal) drains and stops everything;
+during start-up it stops what was started so far.
 State (ports, pids, logs) is kept in .catga/ in the working directory for 'catga status', 'kill',
 'scale' and 'down'.
 
@@ -55,7 +57,8 @@ Options:
 Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
 failed to start; 2 usage error, missing binary (nats-server, redis-server), a handler module that is
 missing, throws while loading or exports another service's definition, or a cluster already runs
-here; 130 a second Ctrl-C cut the drain short; 3 an internal error (a bug: please report it).
+here; 130 a second Ctrl-C cut the drain short, or a signal stopped the start-up (128 + the signal's
+number: 130 SIGINT, 143 SIGTERM, 129 SIGHUP); 3 an internal error (a bug: please report it).
 `;
 
 interface Io {
@@ -100,14 +103,28 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stderr(`catga up: --log-level is '${level}'; expected one of ${LOG_LEVELS.join(", ")}\n`);
     return 2;
   }
-  if (values.memory) {
-    if (values.detach) {
-      io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
-      return 2;
-    }
-    return await upInMemory(file, values.out, io, level);
+  if (values.memory && values.detach) {
+    io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
+    return 2;
   }
+  // From here on a signal stops whatever has been started (tooling/cli/_signals.ts).
+  const stop = listenForStopSignals();
+  try {
+    if (values.memory) return await upInMemory(file, values.out, io, level, stop);
+    return await upOnServers(file, values, io, level, stop);
+  } finally {
+    stop.dispose();
+  }
+}
 
+/** `catga up` with servers: start (a signal stops the start), then --detach's summary or the live view. */
+async function upOnServers(
+  file: string,
+  values: { detach?: boolean; out?: string; "log-level"?: string },
+  io: Io,
+  level: LogLevel,
+  stop: StopSignals,
+): Promise<number> {
   const progress = (line: string) => io.stderr(`catga up: ${line}\n`);
   let state: LocalState;
   try {
@@ -117,6 +134,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
       progress,
       ...(values.detach ? {} : { supervisor: process.pid }),
       ...(values["log-level"] !== undefined ? { env: { ...process.env, CATGA_LOG_LEVEL: level } } : {}),
+      signal: stop.signal,
     });
   } catch (error) {
     return failure(error, io);
@@ -125,11 +143,15 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(summary(state));
     return 0;
   }
-  return await liveView(state, io);
+  return await liveView(state, io, stop);
 }
 
 /** One line and the exit code for a failed start. */
 function failure(error: unknown, io: Io): number {
+  if (error instanceof StartInterruptedError) {
+    io.stderr(`catga up: ${error.message}; no process left\n`);
+    return signalExitCode(error.signal);
+  }
   if (error instanceof BuildFailedError) {
     io.stderr(`${error.output.trimEnd()}\ncatga up: the topology has errors; nothing was started\n`);
     return 1;
@@ -179,11 +201,12 @@ export function clientLines(state: LocalState): string[] {
   return [
     `  client   user ${login.user}, password ${login.password} (this run's; all in .catga/state.json)`,
     `           connectNats({ servers: ${JSON.stringify(state.nats.urls.join(","))}, user: "${login.user}", password: "${login.password}", inboxPrefix: "${login.inboxPrefix}" })`,
+    `           or, from this folder or below, await connect${state.topology.charAt(0).toUpperCase()}${state.topology.slice(1)}() (reads .catga/state.json)`,
   ];
 }
 
 /** The foreground mode: redraw the view every second until Ctrl-C (or `catga down` elsewhere). */
-async function liveView(state: LocalState, io: Io): Promise<number> {
+async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<number> {
   const board = new HeartbeatBoard();
   let transport: Transport | undefined;
   try {
@@ -235,8 +258,7 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
         .catch(() => undefined)
         .then(() => resolveExit(130));
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    stop.handle(onSignal);
     const tick = async () => {
       while (stopping === undefined) {
         const current = readState();
@@ -263,7 +285,13 @@ async function liveView(state: LocalState, io: Io): Promise<number> {
 }
 
 /** `--memory`: the whole topology in this process (startMemoryTopology), with the same live view. */
-async function upInMemory(file: string, out: string | undefined, io: Io, level: LogLevel): Promise<number> {
+async function upInMemory(
+  file: string,
+  out: string | undefined,
+  io: Io,
+  level: LogLevel,
+  stop: StopSignals,
+): Promise<number> {
   const { startMemoryTopology } = await import("@catga/runtime");
   let wiring: Awaited<ReturnType<typeof buildTopology>>["wiring"];
   const definitions: Record<string, ServiceDefinition> = {};
@@ -277,6 +305,8 @@ async function upInMemory(file: string, out: string | undefined, io: Io, level: 
         wiring.topology,
       );
     }
+    // Nothing runs yet: a signal so far needs no stopping.
+    if (stop.signal.aborted) throw new StartInterruptedError(String(stop.signal.reason), 0);
   } catch (error) {
     return failure(error, io);
   }
@@ -310,8 +340,8 @@ async function upInMemory(file: string, out: string | undefined, io: Io, level: 
         () => resolveExit(1),
       );
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    // A signal while the instances started is handed over now, and stops them.
+    stop.handle(onSignal);
     void (async () => {
       while (!stopping) {
         for (const beat of topology.heartbeats() as Heartbeat[]) {

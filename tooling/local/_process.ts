@@ -7,10 +7,47 @@
  * --detach` exits, and a Ctrl-C in the terminal must reach `catga up` only, which then drains the
  * instances before it stops the servers they need.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn } from "node:child_process";
 import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
+import { StartInterruptedError } from "./errors.js";
+
+/**
+ * Spawns made while {@link SpawnGuard.run} runs belong to that guard: once its signal aborts, no
+ * new process is spawned, and one whose spawn was under way is stopped as soon as it has a pid.
+ * (Carried by async context so the abort reaches every spawn of a start — servers and instances —
+ * without threading a signal through each function on the way.)
+ */
+export class SpawnGuard {
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Processes whose spawn was under way at the abort, and which were stopped. */
+  stoppedLate = 0;
+  constructor(readonly signal: AbortSignal | undefined) {}
+
+  /** Runs `fn` with this guard in scope. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return guards.run(this, fn);
+  }
+
+  /** Resolves once no spawn of this guard is under way (each one aborted is stopped by then). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** @internal */
+  track<T>(spawning: Promise<T>): Promise<T> {
+    this.inFlight.add(spawning);
+    void spawning.then(
+      () => this.inFlight.delete(spawning),
+      () => this.inFlight.delete(spawning),
+    );
+    return spawning;
+  }
+}
+
+const guards = new AsyncLocalStorage<SpawnGuard>();
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). Never 4222, 6222, 8222,
@@ -36,6 +73,23 @@ const RESERVED = new Set([4222, 6222, 8222, 6379, 26379]);
 
 /** Starts `command` in its own process group, output appended to `logFile`; resolves with its pid. */
 export function spawnDetached(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string },
+): Promise<number> {
+  const guard = guards.getStore();
+  const signal = guard?.signal;
+  if (signal?.aborted) return Promise.reject(new StartInterruptedError(String(signal.reason), 0));
+  const spawning = spawnNow(command, args, options).then(async (pid) => {
+    if (!signal?.aborted || guard === undefined) return pid;
+    guard.stoppedLate++;
+    await stopProcesses([pid], 0);
+    throw new StartInterruptedError(String(signal.reason), 0);
+  });
+  return guard === undefined ? spawning : guard.track(spawning);
+}
+
+function spawnNow(
   command: string,
   args: readonly string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string },

@@ -13,8 +13,17 @@ import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
 import { natsUser } from "../../compiler/emit/_names.js";
 import { closest } from "../../dsl/index.js";
-import { freePort, isAlive, signalGroup, spawnDetached, stopProcesses, tail, waitUntil } from "./_process.js";
-import { LocalClusterError } from "./errors.js";
+import {
+  freePort,
+  isAlive,
+  SpawnGuard,
+  signalGroup,
+  spawnDetached,
+  stopProcesses,
+  tail,
+  waitUntil,
+} from "./_process.js";
+import { LocalClusterError, StartInterruptedError } from "./errors.js";
 import { checkBinaries, startNatsInfra, startRedisInfra } from "./infra.js";
 import { type CommandLine, launchers } from "./launcher.js";
 import {
@@ -53,6 +62,12 @@ export interface StartLocalClusterOptions extends LocalOptions {
    * @default 90000 (a loaded two-core machine starts a dozen TypeScript processes slowly)
    */
   readyTimeoutMs?: number;
+  /**
+   * Aborting it (with the signal's name as the reason) stops the start at once: every process
+   * started so far is stopped, also one whose spawn was under way, and the state removed, before
+   * {@link StartInterruptedError} is thrown. @default never aborted
+   */
+  signal?: AbortSignal;
 }
 
 /** `catgac build` failed: its output says why. */
@@ -101,14 +116,24 @@ export function defaultOut(file: string): string {
 /**
  * `catga up` without the live view: builds, starts the infrastructure and every replica, waits until
  * each replica is ready, and writes the state. On any failure everything started so far is stopped
- * and the state removed before the error is rethrown.
+ * and the state removed before the error is rethrown; so it is when `options.signal` aborts.
  *
  * @throws LocalClusterError when a cluster already runs in this working directory or a handler
  *   module is missing; MissingBinaryError when a server binary is not on PATH; BuildFailedError.
  */
 export async function startLocalCluster(options: StartLocalClusterOptions): Promise<LocalState> {
+  // After an abort no process is spawned any more, and one being spawned is stopped at once.
+  const spawns = new SpawnGuard(options.signal);
+  return await spawns.run(() => startInGuard(options, spawns));
+}
+
+async function startInGuard(options: StartLocalClusterOptions, spawns: SpawnGuard): Promise<LocalState> {
   const cwd = options.cwd ?? process.cwd();
   const progress = options.progress ?? (() => {});
+  const abort = options.signal;
+  // Until a step is done, the abort wins the race; the step itself is left to finish in the
+  // background (it may still spawn a process, which `started` then stops at once).
+  const step = <T>(work: Promise<T>): Promise<T> => untilAborted(work, abort);
   const previous = readState(cwd);
   if (previous !== undefined) {
     if (anythingAlive(previous)) {
@@ -124,7 +149,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
   const out = resolve(cwd, options.out ?? defaultOut(options.file));
   progress(`building ${options.file} into ${out}`);
   const env = options.env ?? process.env;
-  const { wiring, wiringFile } = await buildTopology(file, out, { cwd });
+  const { wiring, wiringFile } = await step(buildTopology(file, out, { cwd }));
   checkBinaries(wiring, env.PATH ?? "");
   const handlers: Record<string, string> = {};
   for (const [name, service] of Object.entries(wiring.services)) {
@@ -143,8 +168,8 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
   const infra = { dir: paths.dir, logs: paths.logs, started: (pid: number) => pids.push(pid), progress, env };
   try {
     // The NATS config the build emitted next to the wiring: the one compose and Kubernetes run.
-    const nats = await startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf"));
-    const redis = await startRedisInfra(wiring, infra);
+    const nats = await step(startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf")));
+    const redis = await step(startRedisInfra(wiring, infra));
     const state: LocalState = {
       version: 1,
       topology: wiring.topology,
@@ -162,18 +187,41 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
       Array.from({ length: s.replicas }, (_, n) => ({ service, n })),
     );
     progress(`starting ${all.length} instances of ${Object.keys(wiring.services).length} services`);
-    await startInstances(state, all, {
-      cwd,
-      env,
-      onSpawn: (pid) => pids.push(pid),
-      ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
-    });
+    await step(
+      startInstances(state, all, {
+        cwd,
+        env,
+        onSpawn: (pid) => pids.push(pid),
+        ...(abort !== undefined ? { signal: abort } : {}),
+        ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+      }),
+    );
     return state;
   } catch (error) {
+    await spawns.settled();
+    const count = pids.length + spawns.stoppedLate;
     await stopProcesses(pids, 2000);
+    if (abort?.aborted) {
+      removeState(cwd);
+      throw new StartInterruptedError(String(abort.reason), count);
+    }
     removeState(cwd, { keepLogs: true }); // the error may point at a log: it stays until the next start
     throw error;
   }
+}
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts (the work's own outcome is then ignored).
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  work.catch(() => {}); // it may fail after the abort; nobody waits for it then
+  return new Promise<T>((resolveWork, reject) => {
+    const onAbort = () => reject(new StartInterruptedError(String(signal.reason), 0));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolveWork, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
@@ -185,12 +233,20 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
 export async function startInstances(
   state: LocalState,
   wanted: readonly { service: string; n: number }[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void; readyTimeoutMs?: number },
+  options: {
+    cwd: string;
+    env?: NodeJS.ProcessEnv;
+    onSpawn?: (pid: number) => void;
+    readyTimeoutMs?: number;
+    /** Once aborted, no further instance is spawned. */
+    signal?: AbortSignal;
+  },
 ): Promise<LocalInstance[]> {
   const paths = statePaths(options.cwd);
   const taken = new Set(state.instances.map((i) => i.healthPort));
   const started: LocalInstance[] = [];
   for (const { service, n } of wanted) {
+    if (options.signal?.aborted) throw new StartInterruptedError(String(options.signal.reason), 0);
     const id = `${service}-${n}`;
     const healthPort = await freePort(taken);
     taken.add(healthPort);

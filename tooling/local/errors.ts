@@ -28,3 +28,21 @@ export class MissingBinaryError extends Error {
 export class LocalClusterError extends Error {
   override name = "LocalClusterError";
 }
+
+/**
+ * A signal (SIGINT, SIGTERM, SIGHUP) interrupted `catga up` while it was starting; everything it had
+ * started is stopped by the time this is thrown.
+ */
+export class StartInterruptedError extends Error {
+  override name = "StartInterruptedError";
+  constructor(
+    /** The signal, e.g. `SIGINT`. */
+    readonly signal: string,
+    /** How many processes (servers and instances) had been started and were stopped. */
+    readonly stopped: number,
+  ) {
+    super(
+      `${signal} during start-up: stopped the ${stopped} process${stopped === 1 ? "" : "es"} started so far`,
+    );
+  }
+}

@@ -15,7 +15,7 @@ export {
   startLocalCluster,
   stopLocalCluster,
 } from "./cluster.js";
-export { LocalClusterError, MissingBinaryError } from "./errors.js";
+export { LocalClusterError, MissingBinaryError, StartInterruptedError } from "./errors.js";
 export { HeartbeatBoard, heartbeatSubject, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
 export {
   checkBinaries,

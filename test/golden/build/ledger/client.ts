@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * const ledger = connectLedger(bus);
+ * const ledger = await connectLedger(); // or connectLedger(bus), with a bus of your own
  * const reply = await ledger.transfer({ … });
  * const sub = ledger.on.transferred((event, info) => console.log(event, info.messageId));
  * ```
@@ -17,6 +17,8 @@
 import {
   type CallOptions,
   type ClientOptions,
+  connectFromEnv,
+  type EnvClientOptions,
   type EventHandler,
   type MessageBus,
   requester,
@@ -102,12 +104,28 @@ export interface LedgerClient {
 }
 
 /**
- * Connects a client of topology `ledger` to a bus from the runtime (`connectNats(...)`, or
- * `memoryBus()` in one process). The client does not own the bus: close the bus when done.
+ * Connects a client of topology `ledger`. Given a bus from the runtime (`connectNats(...)`, or
+ * `memoryBus(hub)` in one process), it returns the client at once; the client does not own the
+ * bus: close the bus when done. Without a bus it connects to NATS the same way in every
+ * environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and
+ * TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster
+ * `catga up` started in the working directory (or a parent); it resolves with a client that owns
+ * its bus: close it with `await ledger.bus.close()`.
  *
  * @param options Defaults for every call; a call's own options win.
  */
-export function connectLedger(bus: MessageBus, options: ClientOptions = {}): LedgerClient {
+export function connectLedger(bus: MessageBus, options?: ClientOptions): LedgerClient;
+export function connectLedger(options?: EnvClientOptions): Promise<LedgerClient>;
+export function connectLedger(
+  first?: MessageBus | EnvClientOptions,
+  options: ClientOptions = {},
+): LedgerClient | Promise<LedgerClient> {
+  if (first !== undefined && "request" in first) return clientOnBus(first, options);
+  const connecting = connectFromEnv({ ...first, topology: "ledger" });
+  return connecting.then((bus) => clientOnBus(bus, first ?? {}));
+}
+
+function clientOnBus(bus: MessageBus, options: ClientOptions): LedgerClient {
   const call = requester(bus, options);
   const listen = subscriber(bus);
   return {

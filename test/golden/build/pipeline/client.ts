@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * const pipeline = connectPipeline(bus);
+ * const pipeline = await connectPipeline(); // or connectPipeline(bus), with a bus of your own
  * const reply = await pipeline.ingest({ … });
  * const sub = pipeline.on.batchStored((event, info) => console.log(event, info.messageId));
  * ```
@@ -16,6 +16,8 @@
 import {
   type CallOptions,
   type ClientOptions,
+  connectFromEnv,
+  type EnvClientOptions,
   type EventHandler,
   type MessageBus,
   requester,
@@ -112,12 +114,28 @@ export interface PipelineClient {
 }
 
 /**
- * Connects a client of topology `pipeline` to a bus from the runtime (`connectNats(...)`, or
- * `memoryBus()` in one process). The client does not own the bus: close the bus when done.
+ * Connects a client of topology `pipeline`. Given a bus from the runtime (`connectNats(...)`, or
+ * `memoryBus(hub)` in one process), it returns the client at once; the client does not own the
+ * bus: close the bus when done. Without a bus it connects to NATS the same way in every
+ * environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and
+ * TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster
+ * `catga up` started in the working directory (or a parent); it resolves with a client that owns
+ * its bus: close it with `await pipeline.bus.close()`.
  *
  * @param options Defaults for every call; a call's own options win.
  */
-export function connectPipeline(bus: MessageBus, options: ClientOptions = {}): PipelineClient {
+export function connectPipeline(bus: MessageBus, options?: ClientOptions): PipelineClient;
+export function connectPipeline(options?: EnvClientOptions): Promise<PipelineClient>;
+export function connectPipeline(
+  first?: MessageBus | EnvClientOptions,
+  options: ClientOptions = {},
+): PipelineClient | Promise<PipelineClient> {
+  if (first !== undefined && "request" in first) return clientOnBus(first, options);
+  const connecting = connectFromEnv({ ...first, topology: "pipeline" });
+  return connecting.then((bus) => clientOnBus(bus, first ?? {}));
+}
+
+function clientOnBus(bus: MessageBus, options: ClientOptions): PipelineClient {
   const call = requester(bus, options);
   const listen = subscriber(bus);
   return {

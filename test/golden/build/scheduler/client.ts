@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * const scheduler = connectScheduler(bus);
+ * const scheduler = await connectScheduler(); // or connectScheduler(bus), with a bus of your own
  * const reply = await scheduler.issueInvoice({ … });
  * const sub = scheduler.on.invoiceIssued((event, info) => console.log(event, info.messageId));
  * ```
@@ -17,6 +17,8 @@
 import {
   type CallOptions,
   type ClientOptions,
+  connectFromEnv,
+  type EnvClientOptions,
   type EventHandler,
   type MessageBus,
   requester,
@@ -128,12 +130,28 @@ export interface SchedulerClient {
 }
 
 /**
- * Connects a client of topology `scheduler` to a bus from the runtime (`connectNats(...)`, or
- * `memoryBus()` in one process). The client does not own the bus: close the bus when done.
+ * Connects a client of topology `scheduler`. Given a bus from the runtime (`connectNats(...)`, or
+ * `memoryBus(hub)` in one process), it returns the client at once; the client does not own the
+ * bus: close the bus when done. Without a bus it connects to NATS the same way in every
+ * environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and
+ * TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster
+ * `catga up` started in the working directory (or a parent); it resolves with a client that owns
+ * its bus: close it with `await scheduler.bus.close()`.
  *
  * @param options Defaults for every call; a call's own options win.
  */
-export function connectScheduler(bus: MessageBus, options: ClientOptions = {}): SchedulerClient {
+export function connectScheduler(bus: MessageBus, options?: ClientOptions): SchedulerClient;
+export function connectScheduler(options?: EnvClientOptions): Promise<SchedulerClient>;
+export function connectScheduler(
+  first?: MessageBus | EnvClientOptions,
+  options: ClientOptions = {},
+): SchedulerClient | Promise<SchedulerClient> {
+  if (first !== undefined && "request" in first) return clientOnBus(first, options);
+  const connecting = connectFromEnv({ ...first, topology: "scheduler" });
+  return connecting.then((bus) => clientOnBus(bus, first ?? {}));
+}
+
+function clientOnBus(bus: MessageBus, options: ClientOptions): SchedulerClient {
   const call = requester(bus, options);
   const listen = subscriber(bus);
   return {

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * const shop = connectShop(bus);
+ * const shop = await connectShop(); // or connectShop(bus), with a bus of your own
  * const reply = await shop.createOrder({ … });
  * const sub = shop.on.orderCreated((event, info) => console.log(event, info.messageId));
  * ```
@@ -19,6 +19,8 @@
 import {
   type CallOptions,
   type ClientOptions,
+  connectFromEnv,
+  type EnvClientOptions,
   type EventHandler,
   type MessageBus,
   requester,
@@ -201,12 +203,28 @@ export interface ShopClient {
 }
 
 /**
- * Connects a client of topology `shop` to a bus from the runtime (`connectNats(...)`, or
- * `memoryBus()` in one process). The client does not own the bus: close the bus when done.
+ * Connects a client of topology `shop`. Given a bus from the runtime (`connectNats(...)`, or
+ * `memoryBus(hub)` in one process), it returns the client at once; the client does not own the
+ * bus: close the bus when done. Without a bus it connects to NATS the same way in every
+ * environment (`connectFromEnv`): from `CATGA_NATS_URLS` and the `client` user's credentials and
+ * TLS files as the emitted compose and Kubernetes files define them, or else to the local cluster
+ * `catga up` started in the working directory (or a parent); it resolves with a client that owns
+ * its bus: close it with `await shop.bus.close()`.
  *
  * @param options Defaults for every call; a call's own options win.
  */
-export function connectShop(bus: MessageBus, options: ClientOptions = {}): ShopClient {
+export function connectShop(bus: MessageBus, options?: ClientOptions): ShopClient;
+export function connectShop(options?: EnvClientOptions): Promise<ShopClient>;
+export function connectShop(
+  first?: MessageBus | EnvClientOptions,
+  options: ClientOptions = {},
+): ShopClient | Promise<ShopClient> {
+  if (first !== undefined && "request" in first) return clientOnBus(first, options);
+  const connecting = connectFromEnv({ ...first, topology: "shop" });
+  return connecting.then((bus) => clientOnBus(bus, first ?? {}));
+}
+
+function clientOnBus(bus: MessageBus, options: ClientOptions): ShopClient {
   const call = requester(bus, options);
   const listen = subscriber(bus);
   return {
