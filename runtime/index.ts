@@ -64,6 +64,7 @@ export {
   type RedisConfig,
   RedisConfigError,
   RedisCoordination,
+  RedisPermissionError,
   runSchedule,
   StaleTokenError,
 } from "./coordination/index.js";
