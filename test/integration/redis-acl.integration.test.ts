@@ -1,8 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { checkSource } from "../../compiler/check/index.js";
 import {
   REDIS_ADMIN_USER,
@@ -19,7 +21,9 @@ import {
   replicaUser,
   sentinelAuthLines,
 } from "../../compiler/emit/_redis-acl.js";
-import { buildWiring } from "../../compiler/emit/wiring.js";
+import { emitCompose } from "../../compiler/emit/compose.js";
+import { emitK8s } from "../../compiler/emit/k8s.js";
+import { buildWiring, emitWiring } from "../../compiler/emit/wiring.js";
 import { sagaKeys } from "../../runtime/_saga-store.js";
 import { memoryBus } from "../../runtime/bus.js";
 import { coordinationKeys } from "../../runtime/coordination/backend.js";
@@ -425,4 +429,59 @@ describe("Redis ACL — Cluster", () => {
     expect(await stock.get(`${stockTag}:sku:B`)).toBe("7");
     await expect(stock.get(`${coordinatorTag}:token`)).rejects.toThrow(/NOPERM/);
   }, 60_000);
+});
+
+describe("Redis ACL — the emitted start scripts", () => {
+  const passwords = passwordsFor(standaloneModel);
+  const admin = {
+    username: REDIS_ADMIN_USER,
+    password: passwords[redisBuiltInPasswordVar(REDIS_ADMIN_USER)]!,
+  };
+  const composeScript = (): string => {
+    const file = emitCompose(standaloneModel, { sourceName: "sagademo.catga" }).find(
+      (f) => f.path === "docker-compose.yml",
+    )!;
+    // Compose turns `$$` into `$` before the shell sees the script.
+    return (parseYaml(file.content).services.redis.command[2] as string).replace(/\$\$/g, "$");
+  };
+  const k8sScript = (): string => {
+    const wiringJson = emitWiring(standaloneModel, { sourceName: "sagademo.catga" })[0]!.content;
+    const file = emitK8s(standaloneModel, { sourceName: "sagademo.catga", wiringJson })[0]!;
+    const sts = parseAllDocuments(file.content)
+      .map((d) => d.toJS())
+      .find((d) => d?.kind === "StatefulSet" && d.metadata.name === "sagademo-redis");
+    return sts.spec.template.spec.containers[0].command[2] as string;
+  };
+
+  for (const [name, script] of [
+    ["compose", composeScript],
+    ["kubernetes", k8sScript],
+  ] as const) {
+    it(`acl — the ${name} Redis start script writes, from the environment, an ACL redis-server runs with`, async () => {
+      const dir = tempDir(`redis-acl-${name}`);
+      let redis: StandaloneRedis | undefined;
+      try {
+        // The script up to its `exec redis-server`, writing into a folder of the test instead of /tmp.
+        const text = script();
+        const auth = text.slice(0, text.indexOf("exec redis-server")).replaceAll("/tmp/", `${dir.path}/`);
+        expect(auth).not.toMatch(/p[0-9a-f]{24}/); // no password in the emitted text
+        execFileSync("sh", ["-c", `${auth}true`], { env: { ...process.env, ...passwords } });
+        redis = await startRedis({ args: ["--include", join(dir.path, "auth.conf")], auth: admin });
+        const coordinator = (await connected({
+          CATGA_REDIS_MODE: "standalone",
+          CATGA_REDIS_URL: redis.url,
+          CATGA_REDIS_USER: "coordinator",
+          CATGA_REDIS_PASSWORD: passwords[redisPasswordVar("coordinator")]!,
+        })) as Redis;
+        const coordination = new RedisCoordination(coordinator);
+        expect(await coordination.acquire(coordinatorTag, "x", 1000)).toBe(1);
+        await expect(coordinator.get(`${stockTag}:sku:A`)).rejects.toThrow(/NOPERM/);
+        await expect(anonymous(redis.node.port).get("k")).rejects.toThrow(/NOAUTH/);
+      } finally {
+        closeClients();
+        await redis?.stop();
+        dir.remove();
+      }
+    }, 30_000);
+  }
 });
