@@ -25,7 +25,7 @@
  * Passwords are never part of the model: each user's password is an environment variable
  * ({@link RedisAclUser.passwordVar}) that the caller substitutes (a shell `$VAR`, or a value in a test).
  */
-import { serviceUsesRedis, type TopologyModel } from "../model.js";
+import { type RedisModel, type ServiceModel, serviceUsesRedis } from "../model.js";
 import {
   REDIS_ADMIN_USER,
   REDIS_OPS_USER,
@@ -37,6 +37,16 @@ import {
   redisPasswordVar,
   redisUser,
 } from "./_names.js";
+
+/**
+ * What the ACL depends on: the topology's name, the Redis mode and which services use Redis. A
+ * `TopologyModel` is one; `catga up` builds one from wiring.json.
+ */
+export interface RedisAclTopology {
+  name: string;
+  redis: Pick<RedisModel, "mode">;
+  services: readonly Pick<ServiceModel, "name" | "mode" | "usesRedis">[];
+}
 
 /** One ACL user: its name, where its password comes from, and its rules. */
 export interface RedisAclUser {
@@ -159,7 +169,7 @@ function ownKeys(tag: string): string[] {
 }
 
 /** The users of the data nodes, in a fixed order: services in declaration order, then the built-ins. */
-export function redisAclUsers(model: TopologyModel): RedisAclUser[] {
+export function redisAclUsers(model: RedisAclTopology): RedisAclUser[] {
   const users: RedisAclUser[] = [];
   for (const s of model.services) {
     if (!serviceUsesRedis(s)) continue;
@@ -229,7 +239,7 @@ export function redisAclUsers(model: TopologyModel): RedisAclUser[] {
 }
 
 /** The users of the sentinels (sentinel mode only; empty otherwise). */
-export function sentinelAclUsers(model: TopologyModel): RedisAclUser[] {
+export function sentinelAclUsers(model: RedisAclTopology): RedisAclUser[] {
   if (model.redis.mode !== "sentinel") return [];
   return [
     {
@@ -258,7 +268,7 @@ function adminUser(): RedisAclUser {
 }
 
 /** Every user whose password a deployment of the topology needs, data nodes and sentinels, each once. */
-export function allRedisAclUsers(model: TopologyModel): RedisAclUser[] {
+export function allRedisAclUsers(model: RedisAclTopology): RedisAclUser[] {
   const seen = new Set<string>();
   const out: RedisAclUser[] = [];
   for (const u of [...redisAclUsers(model), ...sentinelAclUsers(model)]) {
@@ -299,7 +309,7 @@ export const passwordReference = (user: RedisAclUser): string => `$${user.passwo
  * logs in to the other sentinels as.
  */
 export function sentinelAuthLines(
-  model: TopologyModel,
+  model: RedisAclTopology,
   master: string,
   password: (user: RedisAclUser) => string,
 ): string[] {
@@ -314,7 +324,7 @@ export function sentinelAuthLines(
 }
 
 /** The user a replica replicates as (`masteruser`) and its password variable (`masterauth`). */
-export function replicaUser(model: TopologyModel): RedisAclUser {
+export function replicaUser(model: RedisAclTopology): RedisAclUser {
   return redisAclUsers(model).find((u) => u.name === REDIS_REPLICA_USER)!;
 }
 
@@ -324,7 +334,7 @@ export function adminAclUser(): RedisAclUser {
 }
 
 /** The ACL file of the data nodes with the given passwords (by variable name): what tests and `catga up` load. */
-export function redisAclFile(model: TopologyModel, passwords: Readonly<Record<string, string>>): string {
+export function redisAclFile(model: RedisAclTopology, passwords: Readonly<Record<string, string>>): string {
   return `${redisAclLines(redisAclUsers(model), passwordFrom(passwords)).join("\n")}\n`;
 }
 
@@ -362,7 +372,7 @@ export const REDIS_AUTH_CONF = "/tmp/auth.conf";
  * follow a primary, so each carries the replication credentials). Start redis-server with
  * {@link REDIS_AUTH_CONF} as its config file. `dollar` writes a `$` (`$$` in compose).
  */
-export function redisAuthScript(model: TopologyModel, dollar = "$"): string {
+export function redisAuthScript(model: RedisAclTopology, dollar = "$"): string {
   const replica = replicaUser(model);
   return [
     shellWriteLines(redisAclTemplate(redisAclUsers(model)), REDIS_ACL_FILE, dollar),
@@ -375,14 +385,14 @@ export function redisAuthScript(model: TopologyModel, dollar = "$"): string {
 }
 
 /** The password variables a data node's start script reads, sorted. */
-export function redisServerPasswordVars(model: TopologyModel): string[] {
+export function redisServerPasswordVars(model: RedisAclTopology): string[] {
   return redisAclUsers(model)
     .map((u) => u.passwordVar)
     .sort();
 }
 
 /** The password variables a sentinel's start script reads, sorted. */
-export function sentinelPasswordVars(model: TopologyModel): string[] {
+export function sentinelPasswordVars(model: RedisAclTopology): string[] {
   return sentinelAclUsers(model)
     .map((u) => u.passwordVar)
     .sort();
