@@ -757,6 +757,32 @@ describe("k8s emitter — network policies", () => {
     expect([...open].sort()).toEqual(any.sort());
   });
 
+  it("k8s — `uses redis`: a p2p service reaches Redis with its own user; Redis accepts it; others do not", () => {
+    const b = build(
+      model(
+        `topology t
+command Put { id: string }
+command Get { id: string }
+service store { handles Put  uses redis }
+service api { handles Get }
+`,
+        "t.catga",
+      ),
+      "t.catga",
+    );
+    const { pairs } = flows(b, {});
+    expect([...pairs]).toContain("t-store -> t-redis:6379");
+    expect([...pairs].filter((p) => p.startsWith("t-api -> t-redis"))).toEqual([]);
+    const env = envOf(container(find(b, "Deployment", "t-store")));
+    expect(env.CATGA_REDIS_USER.value).toBe("store");
+    expect(env.CATGA_REDIS_PASSWORD.valueFrom.secretKeyRef).toEqual({
+      name: "t-redis-users",
+      key: "CATGA_REDIS_PASSWORD_STORE",
+    });
+    expect(envOf(container(find(b, "Deployment", "t-api"))).CATGA_REDIS_URL).toBeUndefined();
+    expect(b.content).toContain("kubectl create secret generic t-redis-users");
+  });
+
   it("k8s — node CIDRs narrow the probed ports", () => {
     const source = readFileSync(join("examples", "shop", "shop.catga"), "utf8");
     const files = emitK8s(model(source, "shop.catga"), {
