@@ -216,6 +216,19 @@ export interface ServiceModel {
   /** Sagas the service runs (on its leader). */
   runs: string[];
   schedules: ScheduleModel[];
+  /**
+   * `uses redis`: the service keeps its own data in Redis, under its hash tag
+   * (`{catga:<topology>:<service>}`), and gets the Redis address and a Redis ACL user of its own in
+   * every emitted file. Leader-mode services use Redis anyway (leases, sagas, jobs); see
+   * {@link serviceUsesRedis}.
+   * @default false
+   */
+  usesRedis: boolean;
+}
+
+/** Whether a service connects to Redis: it says `uses redis`, or it runs in leader mode. */
+export function serviceUsesRedis(service: Pick<ServiceModel, "mode" | "usesRedis">): boolean {
+  return service.usesRedis || service.mode === "leader";
 }
 
 /** What starts a saga: an event it listens to, or a command its runner answers. */

@@ -162,6 +162,7 @@ export type ServiceItem =
   | HandlesItem
   | OnItem
   | NamesItem
+  | UsesItem
   | EveryItem
   | TimeoutItem
   | BlockItem
@@ -186,6 +187,16 @@ export interface OnItem extends NodeBase {
 /** `emits A, B`, `sends C`, `runs PlaceOrder`. */
 export interface NamesItem extends NodeBase {
   kind: "Emits" | "Sends" | "Runs";
+  doc?: DocComment;
+  names: Identifier[];
+}
+
+/**
+ * `uses redis`: the service keeps its own data in what is named (only `redis` exists); names are
+ * checked by the checker, so a misspelt one is a diagnostic rather than a syntax error.
+ */
+export interface UsesItem extends NodeBase {
+  kind: "Uses";
   doc?: DocComment;
   names: Identifier[];
 }

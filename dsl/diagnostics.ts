@@ -57,6 +57,8 @@ export const DIAGNOSTIC_CODES = {
   C3029: { name: "invalid-deliveries", severity: "error" },
   C3030: { name: "stream-replicas-out-of-bounds", severity: "error" },
   C3031: { name: "stream-settings-unused", severity: "warning" },
+  C3032: { name: "unknown-uses", severity: "error" },
+  C3033: { name: "duplicate-uses", severity: "warning" },
 } as const satisfies Record<string, { name: string; severity: Severity }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

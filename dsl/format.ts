@@ -394,6 +394,8 @@ function leafText(node: Leaf): string {
       return `sends ${names(node.names)}`;
     case "Runs":
       return `runs ${names(node.names)}`;
+    case "Uses":
+      return `uses ${names(node.names)}`;
     case "Every":
       return `every ${node.interval.text} ${node.job.text}`;
     case "Timeout":

@@ -341,6 +341,18 @@ class CatgaParser extends EmbeddedActionsParser {
       },
       {
         ALT: () => {
+          this.CONSUME(T.Uses);
+          const names = this.SUBRULE4(this.nameList);
+          return this.ACTION(() => ({
+            kind: "Uses",
+            ...this.docAt(first),
+            names,
+            span: this.spanFrom(first),
+          }));
+        },
+      },
+      {
+        ALT: () => {
           this.CONSUME(T.Every);
           const interval = this.SUBRULE(this.duration);
           const job = this.SUBRULE(this.name);

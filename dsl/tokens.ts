@@ -43,6 +43,7 @@ export const Broadcast = keyword("broadcast");
 export const Emits = keyword("emits");
 export const Sends = keyword("sends");
 export const Runs = keyword("runs");
+export const Uses = keyword("uses");
 export const Every = keyword("every");
 export const Env = keyword("env");
 export const Resources = keyword("resources");
@@ -76,6 +77,7 @@ const KEYWORDS: readonly TokenType[] = [
   Emits,
   Sends,
   Runs,
+  Uses,
   Every,
   Env,
   Resources,

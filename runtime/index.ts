@@ -73,6 +73,7 @@ export {
   type RedisConfig,
   RedisConfigError,
   RedisCoordination,
+  RedisPermissionError,
   runSchedule,
   StaleTokenError,
 } from "./coordination/index.js";

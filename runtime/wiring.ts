@@ -141,6 +141,14 @@ export const serviceWiringSchema = z.strictObject({
   replicas: z.number().int().min(1),
   /** Present exactly in leader mode. */
   leader: leaderWiringSchema.optional(),
+  /**
+   * Present when the service says `uses redis`: the hash tag its own keys start with
+   * (`{catga:shop:order}`), the only keys its Redis ACL user may touch.
+   */
+  redisKeyScope: z
+    .string()
+    .regex(/^\{[^{}]+\}$/)
+    .optional(),
   /** Default deadline of the service's handlers, in milliseconds. */
   timeoutMs: positiveMs,
   /** Port of /healthz, /readyz and /metrics. */

@@ -91,7 +91,8 @@ function serviceItem(item: ServiceItem): ServiceItem {
     case "On":
     case "Emits":
     case "Sends":
-    case "Runs": {
+    case "Runs":
+    case "Uses": {
       const fixed = names(item.names, item.span);
       return fixed === item.names ? item : { ...item, names: fixed };
     }

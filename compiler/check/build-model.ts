@@ -120,6 +120,7 @@ function assemble(
       sends: [...facts.sends],
       runs: [...facts.runs],
       schedules: facts.schedules.map((x) => ({ ...x })),
+      usesRedis: facts.usesRedis,
     };
   });
 

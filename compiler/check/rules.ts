@@ -17,7 +17,7 @@ import type {
   SubscriptionModel,
 } from "../model.js";
 import { dnsLabel } from "../naming.js";
-import { quoteList, withArticle } from "./_text.js";
+import { quoteList, suggest, withArticle } from "./_text.js";
 import { isPlaceholder } from "./_values.js";
 import { checkQueueName, type ServiceSettings } from "./settings.js";
 import { type ReferenceRole, resolveReference, type SymbolKind, type SymbolTable } from "./symbols.js";
@@ -117,7 +117,12 @@ export interface ServiceFacts {
   sends: string[];
   runs: string[];
   schedules: ScheduleModel[];
+  /** `uses redis` was written (valid). */
+  usesRedis: boolean;
 }
+
+/** What a service may name in `uses`: the stores it keeps its own data in. */
+const USES_TARGETS = ["redis"] as const;
 
 /** What the topology pass learned about one saga, in model shape. */
 export interface SagaFacts {
@@ -380,6 +385,7 @@ function checkService(
     sends: [],
     runs: [],
     schedules: [],
+    usesRedis: false,
   };
   const leader = settings.mode === "leader";
   let active = false;
@@ -420,6 +426,8 @@ function checkService(
     return found;
   };
 
+  /** `uses` targets already written, for C3033. */
+  const usesSeen = new Map<string, Identifier>();
   for (const item of service.items) {
     switch (item.kind) {
       case "Handles": {
@@ -497,6 +505,35 @@ function checkService(
         } else if (fresh) facts.schedules.push({ job, intervalMs: interval.ms });
         break;
       }
+      case "Uses":
+        for (const id of item.names) {
+          if (id.text === "") continue;
+          if (!(USES_TARGETS as readonly string[]).includes(id.text)) {
+            const guess = suggest(id.text, USES_TARGETS);
+            out.push(
+              diagnostic("C3032", id.span, `${where} cannot use '${id.text}': only 'redis' can be used`, {
+                hint:
+                  guess !== undefined
+                    ? `did you mean '${guess}'?`
+                    : "write 'uses redis' if the service keeps its own data in Redis; NATS is always used",
+              }),
+            );
+            continue;
+          }
+          const first = usesSeen.get(id.text);
+          if (first !== undefined) {
+            out.push(
+              diagnostic("C3033", id.span, `${where} already uses '${id.text}'`, {
+                hint: "remove the repeated 'uses'",
+                related: [{ message: "first written here", span: first.span }],
+              }),
+            );
+            continue;
+          }
+          usesSeen.set(id.text, id);
+          facts.usesRedis = true;
+        }
+        break;
       default:
         break;
     }

@@ -570,7 +570,18 @@ function serviceItems(service: ServiceDecl, where: string, out: Diagnostic[]) {
 const SERVICE_SETTINGS = [...SERVICE_KEYS, "timeout", "env", "resources"];
 
 /** Keywords of service items: a misspelt `handle X` parses as a setting and should suggest `handles`. */
-const SERVICE_KEYWORDS = ["handles", "on", "emits", "sends", "runs", "every", "timeout", "env", "resources"];
+const SERVICE_KEYWORDS = [
+  "handles",
+  "on",
+  "emits",
+  "sends",
+  "runs",
+  "uses",
+  "every",
+  "timeout",
+  "env",
+  "resources",
+];
 
 /**
  * "Did you mean" for an unknown service setting. A line like `handle CreateOrder` parses as a setting

@@ -118,8 +118,62 @@ export function natsPasswordVar(user: string): string {
   return `CATGA_NATS_PASSWORD_${envToken(user)}`;
 }
 
-/** The environment variable holding the Redis password, when Redis requires one. */
+/**
+ * The environment variable holding the Redis password an instance logs in with (its service's
+ * password, see {@link redisPasswordVar}); for an external Redis, the one shared password it needs.
+ */
 export const REDIS_PASSWORD_VAR = "CATGA_REDIS_PASSWORD";
+
+/**
+ * The Redis ACL user a service's instances log in as: the service name (service names are
+ * identifiers, so they never clash with the built-in users, which all contain a `-`).
+ */
+export function redisUser(service: string): string {
+  return service;
+}
+
+/** Redis ACL user of operators' tools (`catga status`, `catga sagas`): reads the topology's keys. */
+export const REDIS_OPS_USER = "catga-ops";
+/** Redis ACL user of replicas replicating from their primary (`masteruser`). */
+export const REDIS_REPLICA_USER = "catga-replica";
+/** Redis ACL user of sentinels, on the data nodes (`sentinel auth-user`) and among themselves (`sentinel sentinel-user`). */
+export const REDIS_SENTINEL_USER = "catga-sentinel";
+/** Redis ACL user on the sentinels for services and tools asking where the primary is. */
+export const REDIS_SENTINEL_CLIENT_USER = "catga-client";
+/** Redis ACL user for cluster creation, health checks and operators: every command and key. */
+export const REDIS_ADMIN_USER = "catga-admin";
+
+/**
+ * The environment variable holding a service's Redis password: `CATGA_REDIS_PASSWORD_ORDER`. The
+ * Redis servers read it when they write their ACL file at start; the service's instances get it as
+ * {@link REDIS_PASSWORD_VAR}. Never written into an emitted file.
+ */
+export function redisPasswordVar(service: string): string {
+  return `CATGA_REDIS_PASSWORD_${envToken(service)}`;
+}
+
+/** The variable token of each built-in Redis user's password. */
+const REDIS_BUILT_IN_TOKENS: Readonly<Record<string, string>> = {
+  [REDIS_OPS_USER]: "OPS",
+  [REDIS_REPLICA_USER]: "REPLICA",
+  [REDIS_SENTINEL_USER]: "SENTINEL_PEER",
+  [REDIS_SENTINEL_CLIENT_USER]: "SENTINEL_CLIENT",
+  [REDIS_ADMIN_USER]: "ADMIN",
+};
+
+/**
+ * The environment variable holding a built-in Redis user's password: `CATGA_REDIS_OPS_PASSWORD`
+ * for `catga-ops`, `CATGA_REDIS_SENTINEL_CLIENT_PASSWORD` for `catga-client`. Shaped apart from
+ * {@link redisPasswordVar} (`CATGA_REDIS_PASSWORD_…`) and from the runtime's own variables
+ * (`CATGA_REDIS_SENTINEL_PASSWORD`), so no service name can take one.
+ *
+ * @throws Error for a user that is not built in (a compiler bug).
+ */
+export function redisBuiltInPasswordVar(user: string): string {
+  const token = REDIS_BUILT_IN_TOKENS[user];
+  if (token === undefined) throw new Error(`no built-in Redis user ${user}`);
+  return `CATGA_REDIS_${token}_PASSWORD`;
+}
 
 /**
  * The Redis hash tag of a leader-mode service: every key a Lua script touches together (lease,
@@ -163,7 +217,13 @@ export const ENV = {
   redisMaster: "CATGA_REDIS_MASTER",
   /** Cluster: comma-separated host:port of the cluster nodes. */
   redisClusterNodes: "CATGA_REDIS_CLUSTER_NODES",
+  /** Redis ACL user name of the instance (its password in {@link REDIS_PASSWORD_VAR}). */
+  redisUser: "CATGA_REDIS_USER",
   redisPassword: REDIS_PASSWORD_VAR,
+  /** Sentinel mode: the ACL user the instance asks the sentinels as. */
+  redisSentinelUser: "CATGA_REDIS_SENTINEL_USER",
+  /** Sentinel mode: that user's password. */
+  redisSentinelPassword: "CATGA_REDIS_SENTINEL_PASSWORD",
   redisTls: "CATGA_REDIS_TLS",
   /** Port of /healthz, /readyz and /metrics. */
   healthPort: "CATGA_HEALTH_PORT",

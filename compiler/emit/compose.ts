@@ -14,7 +14,7 @@
  * instead of starting a server without authentication.
  */
 import { posix } from "node:path";
-import type { ServiceModel, TopologyModel } from "../model.js";
+import { type ServiceModel, serviceUsesRedis, type TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
   ADMIN_USER,
@@ -35,12 +35,27 @@ import {
   natsRouteVar,
   natsUser,
   objectName,
+  REDIS_ADMIN_USER,
   REDIS_IMAGE,
   REDIS_PASSWORD_VAR,
   REDIS_PORTS,
+  REDIS_SENTINEL_CLIENT_USER,
+  redisBuiltInPasswordVar,
   redisMaster,
+  redisPasswordVar,
+  redisUser,
   stopGraceSeconds,
 } from "./_names.js";
+import {
+  allRedisAclUsers,
+  passwordReference,
+  REDIS_AUTH_CONF,
+  redisAuthScript,
+  redisServerPasswordVars,
+  sentinelAuthLines,
+  sentinelPasswordVars,
+  shellWriteLines,
+} from "./_redis-acl.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { durableEvents, natsUsers } from "./nats.js";
 
@@ -171,7 +186,7 @@ class ComposePlan {
   readonly natsHosts: string[];
   /** Comma-separated NATS URLs every service connects to. */
   readonly natsUrls: string;
-  /** Some service is in leader mode: it needs Redis for its lease (and sagas, schedules). */
+  /** Some service uses Redis: leader mode (lease, sagas, schedules) or `uses redis`. */
   readonly needsRedis: boolean;
   /** Redis servers are emitted (Redis needed and no `url`). */
   readonly emitsRedis: boolean;
@@ -187,7 +202,7 @@ class ComposePlan {
       external === undefined
         ? this.natsHosts.map((h) => `nats://${h}:${NATS_PORTS.client}`).join(",")
         : splitList(external).join(",");
-    this.needsRedis = model.services.some((s) => s.mode === "leader");
+    this.needsRedis = model.services.some(serviceUsesRedis);
     this.emitsRedis = this.needsRedis && model.redis.url === undefined;
     this.jetStream = this.natsHosts.length > 0 && durableEvents(model).length > 0;
     // A service whose label is taken (by an infrastructure container such as `redis`, or by an
@@ -342,33 +357,38 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
 function redisServices(plan: ComposePlan): Record<string, ComposeService> {
   if (!plan.emitsRedis) return {};
   const out: Record<string, ComposeService> = {};
-  const mode = plan.model.redis.mode;
+  const model = plan.model;
+  const mode = model.redis.mode;
   const hosts = plan.redisHosts();
-  const password = required(REDIS_PASSWORD_VAR);
-  // redis-cli reads REDISCLI_AUTH, so health checks and the cluster init authenticate without a
-  // password on their command line.
-  const cliAuth = { REDISCLI_AUTH: password };
+  // redis-cli reads REDISCLI_AUTH, so health checks and the cluster init log in as the admin user
+  // without a password on their command line.
+  const adminVar = redisBuiltInPasswordVar(REDIS_ADMIN_USER);
+  const cli = ["redis-cli", "--user", REDIS_ADMIN_USER];
+  const cliAuth = { REDISCLI_AUTH: required(adminVar) };
+  // Every data node writes the emitted ACL (one user per Redis-using service, replica, sentinel,
+  // ops, admin; `default` off) and its replication credentials from its environment at start:
+  // the passwords never appear in this file or on a command line.
+  const serverEnv: Record<string, string> = { ...cliAuth };
+  for (const variable of redisServerPasswordVars(model)) serverEnv[variable] = required(variable);
+  const auth = redisAuthScript(model, "$$");
   hosts.forEach((host, index) => {
     // Append-only persistence: a Redis that restarts (same container) must not hand out fencing
     // tokens it already issued, or a stale leader's writes would be accepted again.
     const args = [
       "redis-server",
+      REDIS_AUTH_CONF,
       "--port",
       String(REDIS_PORTS.server),
       "--appendonly",
       "yes",
-      "--requirepass",
-      password,
     ];
     if (mode === "sentinel") {
-      // Every node may become the primary after a failover, so every node knows the password to
-      // replicate from the others and announces its stable host name rather than its container IP.
-      args.push("--masterauth", password, "--replica-announce-ip", host);
+      // Every node may become the primary after a failover, so every node carries the replication
+      // credentials (in the auth config) and announces its stable host name rather than its IP.
+      args.push("--replica-announce-ip", host);
       if (index > 0) args.push("--replicaof", hosts[0]!, String(REDIS_PORTS.server));
     } else if (mode === "cluster") {
       args.push(
-        "--masterauth",
-        password,
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
@@ -384,9 +404,10 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     }
     out[host] = {
       image: REDIS_IMAGE,
-      command: args,
-      environment: cliAuth,
-      healthcheck: healthcheck(["redis-cli", "ping"]),
+      command: ["sh", "-c", `${auth} && exec ${args.join(" ")}`],
+      user: "redis",
+      environment: sortedRecord(serverEnv),
+      healthcheck: healthcheck([...cli, "ping"]),
       ...(mode === "sentinel" && index > 0
         ? { depends_on: { [hosts[0]!]: { condition: "service_healthy" } } }
         : {}),
@@ -395,27 +416,36 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     };
   });
   if (mode === "sentinel") {
-    const master = redisMaster(plan.model);
+    const master = redisMaster(model);
     // A sentinel rewrites its config file (it records the current primary), so each one writes a
-    // fresh config at start instead of reading a read-only mounted one.
+    // fresh config at start instead of reading a read-only mounted one. Its users (default off),
+    // and the users it logs in to the servers and to the other sentinels as, come from its
+    // environment like the servers'.
     const script = [
-      "printf '%s\\n'",
-      `'port ${REDIS_PORTS.sentinel}'`,
-      "'sentinel resolve-hostnames yes'",
-      "'sentinel announce-hostnames yes'",
-      `'sentinel monitor ${master} ${hosts[0]} ${REDIS_PORTS.server} ${SENTINEL_QUORUM}'`,
-      `"sentinel auth-pass ${master} $$${REDIS_PASSWORD_VAR}"`,
-      `'sentinel down-after-milliseconds ${master} 5000'`,
-      `'sentinel failover-timeout ${master} 30000'`,
-      "> /tmp/sentinel.conf && exec redis-sentinel /tmp/sentinel.conf",
-    ].join(" ");
+      shellWriteLines(
+        [
+          `port ${REDIS_PORTS.sentinel}`,
+          "sentinel resolve-hostnames yes",
+          "sentinel announce-hostnames yes",
+          `sentinel monitor ${master} ${hosts[0]} ${REDIS_PORTS.server} ${SENTINEL_QUORUM}`,
+          ...sentinelAuthLines(model, master, passwordReference),
+          `sentinel down-after-milliseconds ${master} 5000`,
+          `sentinel failover-timeout ${master} 30000`,
+        ],
+        "/tmp/sentinel.conf",
+        "$$",
+      ),
+      "exec redis-sentinel /tmp/sentinel.conf",
+    ].join(" && ");
+    const sentinelEnv: Record<string, string> = { ...cliAuth };
+    for (const variable of sentinelPasswordVars(model)) sentinelEnv[variable] = required(variable);
     for (const host of plan.sentinelHosts()) {
       out[host] = {
         image: REDIS_IMAGE,
         command: ["sh", "-c", script],
         user: "redis",
-        environment: { [REDIS_PASSWORD_VAR]: password },
-        healthcheck: healthcheck(["redis-cli", "-p", String(REDIS_PORTS.sentinel), "ping"]),
+        environment: sortedRecord(sentinelEnv),
+        healthcheck: healthcheck([...cli, "-p", String(REDIS_PORTS.sentinel), "ping"]),
         depends_on: dependsOn(hosts, "service_healthy"),
         restart: "unless-stopped",
         stop_grace_period: INFRA_STOP_GRACE,
@@ -426,11 +456,12 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     // CLUSTER MEET takes IP addresses, so the init resolves the node names first; it does nothing
     // when the cluster is already formed, so `docker compose up` can run again.
     const nodes = hosts.join(" ");
+    const rcli = cli.join(" ");
     const script = [
-      `if redis-cli -h ${hosts[0]} cluster info | grep -q cluster_state:ok; then echo cluster already formed; exit 0; fi;`,
+      `if ${rcli} -h ${hosts[0]} cluster info | grep -q cluster_state:ok; then echo cluster already formed; exit 0; fi;`,
       'addrs="";',
       `for h in ${nodes}; do addrs="$$addrs $$(getent hosts $$h | awk '{print $$1}'):${REDIS_PORTS.server}"; done;`,
-      "redis-cli --cluster create $$addrs --cluster-replicas 1 --cluster-yes",
+      `${rcli} --cluster create $$addrs --cluster-replicas 1 --cluster-yes`,
     ].join(" ");
     out[REDIS_CLUSTER_INIT] = {
       image: REDIS_IMAGE,
@@ -446,9 +477,8 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
 
 function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
   const model = plan.model;
-  // Every service gets the Redis connection when the topology has Redis: leader-mode services need
-  // it for leases and sagas, and p2p handlers may keep their own data there (the shop's orders).
-  const usesRedis = plan.needsRedis;
+  // Only services that use Redis (leader mode, or `uses redis`) get its address and a user.
+  const usesRedis = serviceUsesRedis(s);
   const image = s.image ?? defaultServiceImage(model.name);
   const port = healthPort(s);
   const environment: Record<string, string> = {};
@@ -463,7 +493,7 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
     [ENV.natsUser]: natsUser(s.name),
     [ENV.natsPassword]: required(natsPasswordVar(natsUser(s.name))),
     ...(s.image === undefined ? { [ENV.handlers]: handlerPath(s) } : {}),
-    ...(usesRedis ? redisEnv(plan) : {}),
+    ...(usesRedis ? redisEnv(plan, s) : {}),
   });
 
   const depends: Record<string, { condition: string }> = dependsOn(plan.natsHosts, "service_healthy");
@@ -525,11 +555,17 @@ function handlerPath(s: ServiceModel): string {
 }
 
 /** The Redis variables of a service that uses Redis, emitted or external. */
-function redisEnv(plan: ComposePlan): Record<string, string> {
+function redisEnv(plan: ComposePlan, s: ServiceModel): Record<string, string> {
   const redis = plan.model.redis;
   const env: Record<string, string> = { [ENV.redisMode]: redis.mode };
   if (plan.emitsRedis) {
-    env[ENV.redisPassword] = required(REDIS_PASSWORD_VAR);
+    // Its own ACL user and password (and, in sentinel mode, the sentinels' client user).
+    env[ENV.redisUser] = redisUser(s.name);
+    env[ENV.redisPassword] = required(redisPasswordVar(s.name));
+    if (redis.mode === "sentinel") {
+      env[ENV.redisSentinelUser] = REDIS_SENTINEL_CLIENT_USER;
+      env[ENV.redisSentinelPassword] = required(redisBuiltInPasswordVar(REDIS_SENTINEL_CLIENT_USER));
+    }
     if (redis.mode === "standalone")
       env[ENV.redisUrl] = `redis://${REDIS_STANDALONE_HOST}:${REDIS_PORTS.server}`;
     else if (redis.mode === "sentinel") {
@@ -615,20 +651,20 @@ function envEntries(model: TopologyModel, plan: ComposePlan): EnvEntry[] {
       optional: false,
     });
   }
-  if (plan.needsRedis) {
-    entries.push(
-      plan.emitsRedis
-        ? {
-            name: REDIS_PASSWORD_VAR,
-            comment: "Redis password (requirepass of every Redis server)",
-            optional: false,
-          }
-        : {
-            name: REDIS_PASSWORD_VAR,
-            comment: "password of the external Redis, if it requires one",
-            optional: true,
-          },
-    );
+  if (plan.emitsRedis) {
+    for (const user of allRedisAclUsers(model)) {
+      entries.push({
+        name: user.passwordVar,
+        comment: `Redis password of ACL user ${user.name}: ${user.purpose}`,
+        optional: false,
+      });
+    }
+  } else if (plan.needsRedis) {
+    entries.push({
+      name: REDIS_PASSWORD_VAR,
+      comment: "password of the external Redis, if it requires one",
+      optional: true,
+    });
   }
   if (plan.jetStream) {
     entries.push(

@@ -3,7 +3,8 @@
  *
  * What is emitted: a ConfigMap with wiring.json; per service a Deployment (p2p) or a StatefulSet with
  * its headless Service (leader mode), and a PodDisruptionBudget; the NATS cluster (unless
- * `nats { url }`); Redis per mode (only when some service is in leader mode, unless `redis { url }`);
+ * `nats { url }`); Redis per mode (only when some service uses Redis, unless `redis { url }`), with
+ * the emitted ACL users (compiler/emit/_redis-acl.ts) written at start from a Secret;
  * one NetworkPolicy per workload. Every pod passes the Pod Security Standards "restricted" profile.
  * The NATS passwords live in a Secret the operator creates (the file's header says how): no password
  * is ever written into the manifests.
@@ -22,7 +23,7 @@ import { createHash } from "node:crypto";
 import { App, Chart } from "cdk8s";
 import { k8s } from "cdk8s-plus-33";
 import type { Construct } from "constructs";
-import type { ServiceModel, TopologyModel } from "../model.js";
+import { type ServiceModel, serviceUsesRedis, type TopologyModel } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 import {
   defaultServiceImage,
@@ -42,11 +43,25 @@ import {
   natsRouteVar,
   natsUser,
   objectName,
+  REDIS_ADMIN_USER,
   REDIS_IMAGE,
   REDIS_PORTS,
+  REDIS_SENTINEL_CLIENT_USER,
+  redisBuiltInPasswordVar,
   redisMaster,
+  redisPasswordVar,
+  redisUser,
   stopGraceSeconds,
 } from "./_names.js";
+import {
+  allRedisAclUsers,
+  passwordReference,
+  REDIS_AUTH_CONF,
+  redisAuthScript,
+  redisServerPasswordVars,
+  sentinelAuthLines,
+  sentinelPasswordVars,
+} from "./_redis-acl.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { builtInUsers, durableEvents, natsServerConf } from "./nats.js";
 
@@ -150,7 +165,7 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
 
   wiringConfigMap(chart, ctx, options.wiringJson);
   if (model.nats.url === undefined) nats(chart, ctx);
-  if (ctx.needsRedis && model.redis.url === undefined) {
+  if (ctx.emitsRedis) {
     if (model.redis.mode === "standalone") redisStandalone(chart, ctx);
     else if (model.redis.mode === "sentinel") redisSentinel(chart, ctx);
     else redisCluster(chart, ctx);
@@ -170,9 +185,14 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
 /** Names and derived values every builder needs, computed once. */
 class Context {
   readonly topology: string;
+  /** Some service uses Redis (leader mode or `uses redis`). */
   readonly needsRedis: boolean;
+  /** Redis servers are emitted (Redis needed and no `redis { url }`). */
+  readonly emitsRedis: boolean;
   /** The Secret holding every NATS password (created by the operator, never emitted). */
   readonly natsSecret: string;
+  /** The Secret holding every Redis ACL user's password (created by the operator, never emitted). */
+  readonly redisSecret: string;
   readonly wiringConfigMap: string;
   readonly nats: string;
   readonly natsClient: string;
@@ -194,7 +214,9 @@ class Context {
   ) {
     const t = model.name;
     this.topology = dnsLabel(t);
-    this.needsRedis = model.services.some((s) => s.mode === "leader");
+    this.needsRedis = model.services.some(serviceUsesRedis);
+    this.emitsRedis = this.needsRedis && model.redis.url === undefined;
+    this.redisSecret = objectName(t, "redis-users");
     this.wiringChecksum = sha256(options.wiringJson);
     this.natsSecret = objectName(t, "nats-users");
     this.wiringConfigMap = objectName(t, "wiring");
@@ -249,6 +271,14 @@ class Context {
     return [...new Set(users)].sort();
   }
 
+  /** The keys of the Redis Secret, sorted (empty when no Redis is emitted). */
+  redisSecretKeys(): string[] {
+    if (!this.emitsRedis) return [];
+    return allRedisAclUsers(this.model)
+      .map((u) => u.passwordVar)
+      .sort();
+  }
+
   /** The keys of the NATS Secret, sorted. */
   secretKeys(): string[] {
     const keys = this.natsUsers().map(natsPasswordVar);
@@ -260,17 +290,27 @@ class Context {
 /** The comment block opening k8s.yaml: what it is and the Secret to create first. */
 function header(ctx: Context, options: K8sEmitOptions): string {
   const ns = options.namespace === undefined ? "" : ` -n ${options.namespace}`;
+  const redisKeys = ctx.redisSecretKeys();
   const lines = [
     generatedHeader(options.sourceName, "#"),
-    `# Kubernetes manifests of topology ${ctx.model.name}. Create the Secret with the NATS passwords`,
+    `# Kubernetes manifests of topology ${ctx.model.name}. Create the ${redisKeys.length > 0 ? "Secrets with the NATS and Redis" : "Secret with the NATS"} passwords`,
     "# first (letters and digits, starting with a letter; never commit them), then apply this file:",
     "#   pw() { printf 'p%s' \"$(openssl rand -hex 20)\"; }",
     `#   kubectl create secret generic ${ctx.natsSecret}${ns} \\`,
     ...ctx
       .secretKeys()
       .map((key, i, all) => `#     --from-literal=${key}="$(pw)"${i < all.length - 1 ? " \\" : ""}`),
-    `#   kubectl apply${ns} -f k8s.yaml`,
   ];
+  if (redisKeys.length > 0) {
+    // The Redis pods write their ACL file from this Secret at start; each service logs in as its own user.
+    lines.push(
+      `#   kubectl create secret generic ${ctx.redisSecret}${ns} \\`,
+      ...redisKeys.map(
+        (key, i, all) => `#     --from-literal=${key}="$(pw)"${i < all.length - 1 ? " \\" : ""}`,
+      ),
+    );
+  }
+  lines.push(`#   kubectl apply${ns} -f k8s.yaml`);
   if (ctx.model.nats.url !== undefined) {
     lines.push("# NATS is external: the passwords must be those of its users of the same names.");
   }
@@ -400,11 +440,23 @@ function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
   plain(ENV.healthPort, String(healthPort(service)));
   plain(ENV.natsUrls, ctx.natsUrls());
   plain(ENV.natsUser, user);
-  // Every service gets Redis when the topology has it: p2p handlers may keep their data there too.
-  if (ctx.needsRedis) for (const [k, v] of redisEnv(ctx)) plain(k, v);
+  // Only services that use Redis (leader mode or `uses redis`) get it, with a user of their own.
+  const usesRedis = serviceUsesRedis(service);
+  if (usesRedis) for (const [k, v] of redisEnv(ctx)) plain(k, v);
+  if (usesRedis && ctx.emitsRedis) {
+    plain(ENV.redisUser, redisUser(service.name));
+    if (ctx.model.redis.mode === "sentinel") plain(ENV.redisSentinelUser, REDIS_SENTINEL_CLIENT_USER);
+  }
   for (const [k, v] of Object.entries(service.env)) plain(k, v);
   env.set(ENV.instanceId, { name: ENV.instanceId, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
   env.set(ENV.natsPassword, secretEnv(ctx, ENV.natsPassword, natsPasswordVar(user)));
+  if (usesRedis && ctx.emitsRedis) {
+    env.set(ENV.redisPassword, redisSecretEnv(ctx, ENV.redisPassword, redisPasswordVar(service.name)));
+    if (ctx.model.redis.mode === "sentinel") {
+      const key = redisBuiltInPasswordVar(REDIS_SENTINEL_CLIENT_USER);
+      env.set(ENV.redisSentinelPassword, redisSecretEnv(ctx, ENV.redisSentinelPassword, key));
+    }
+  }
   return [...env.values()].sort((a, b) => compare(a.name, b.name));
 }
 
@@ -567,12 +619,37 @@ function redisServerArgs(): string[] {
   return ["--protected-mode", "no", "--appendonly", "yes", "--dir", REDIS_DATA_DIR];
 }
 
+/** `redis-cli` logged in as the admin user (its password in REDISCLI_AUTH, from the Secret). */
+const REDIS_CLI = `redis-cli --user ${REDIS_ADMIN_USER}`;
+
+/**
+ * The start of every data node's script: write the emitted ACL file and the auth config (aclfile,
+ * replication user and password) from the Secret-backed environment; then redis-server starts
+ * with {@link REDIS_AUTH_CONF} as its config file.
+ */
+function redisAuthLines(ctx: Context): string[] {
+  return [redisAuthScript(ctx.model)];
+}
+
+/** The Secret-backed environment of the data nodes: every data-node user's password, and REDISCLI_AUTH. */
+function redisServerEnv(ctx: Context): k8s.EnvVar[] {
+  return [
+    ...redisServerPasswordVars(ctx.model).map((key) => redisSecretEnv(ctx, key, key)),
+    redisSecretEnv(ctx, "REDISCLI_AUTH", redisBuiltInPasswordVar(REDIS_ADMIN_USER)),
+  ];
+}
+
 /** Standalone: one server in a StatefulSet of one, on its own volume. */
 function redisStandalone(scope: Construct, ctx: Context): void {
   headlessService(scope, "redis-headless", ctx, ctx.redis, "redis", [
     { name: "redis", port: REDIS_PORTS.server },
   ]);
-  redisStatefulSet(scope, ctx, 1, ["redis-server", ...redisServerArgs()], []);
+  const script = [
+    "set -e",
+    ...redisAuthLines(ctx),
+    `exec redis-server ${REDIS_AUTH_CONF} ${redisServerArgs().join(" ")}`,
+  ].join("\n");
+  redisStatefulSet(scope, ctx, 1, ["sh", "-c", script], redisServerEnv(ctx));
   disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
 }
 
@@ -590,22 +667,23 @@ function redisSentinel(scope: Construct, ctx: Context): void {
   const findPrimary = [
     `primary="${primary0}"`,
     `for s in ${sentinelHosts.join(" ")}; do`,
-    `  found="$(timeout 3 redis-cli -h "$s" -p ${REDIS_PORTS.sentinel} --raw sentinel get-master-addr-by-name ${master} 2>/dev/null | head -n 1 || true)"`,
+    `  found="$(timeout 3 ${REDIS_CLI} -h "$s" -p ${REDIS_PORTS.sentinel} --raw sentinel get-master-addr-by-name ${master} 2>/dev/null | head -n 1 || true)"`,
     `  case "$found" in *.${ctx.redis}) primary="$found"; break ;; esac`,
     "done",
   ];
   const serverScript = [
     "set -e",
     `self="\${HOSTNAME}.${ctx.redis}"`,
+    ...redisAuthLines(ctx),
     ...findPrimary,
-    `set -- redis-server ${redisServerArgs().join(" ")} --replica-announce-ip "$self"`,
+    `set -- redis-server ${REDIS_AUTH_CONF} ${redisServerArgs().join(" ")} --replica-announce-ip "$self"`,
     `if [ "$primary" != "$self" ]; then set -- "$@" --replicaof "$primary" ${REDIS_PORTS.server}; fi`,
     'exec "$@"',
   ].join("\n");
   headlessService(scope, "redis-headless", ctx, ctx.redis, "redis", [
     { name: "redis", port: REDIS_PORTS.server },
   ]);
-  redisStatefulSet(scope, ctx, ctx.model.redis.nodes, ["sh", "-c", serverScript], []);
+  redisStatefulSet(scope, ctx, ctx.model.redis.nodes, ["sh", "-c", serverScript], redisServerEnv(ctx));
   disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
 
   const quorum = Math.floor(SENTINELS / 2) + 1;
@@ -614,13 +692,16 @@ function redisSentinel(scope: Construct, ctx: Context): void {
     `self="\${HOSTNAME}.${ctx.sentinel}"`,
     ...findPrimary,
     // Sentinel refuses a monitor whose host does not resolve yet.
-    `until redis-cli -h "$primary" -p ${REDIS_PORTS.server} ping >/dev/null 2>&1; do echo "waiting for $primary"; sleep 2; done`,
+    `until ${REDIS_CLI} -h "$primary" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $primary"; sleep 2; done`,
     "cat > /tmp/sentinel.conf <<EOF",
     `port ${REDIS_PORTS.sentinel}`,
     "sentinel resolve-hostnames yes",
     "sentinel announce-hostnames yes",
     "sentinel announce-ip $self",
     `sentinel monitor ${master} $primary ${REDIS_PORTS.server} ${quorum}`,
+    // The sentinels' own users (default off) and the users they log in to the servers and to each
+    // other as; each $VAR is expanded by the heredoc from the Secret-backed environment.
+    ...sentinelAuthLines(ctx.model, master, passwordReference),
     `sentinel down-after-milliseconds ${master} 5000`,
     `sentinel failover-timeout ${master} 60000`,
     `sentinel parallel-syncs ${master} 1`,
@@ -630,7 +711,11 @@ function redisSentinel(scope: Construct, ctx: Context): void {
   headlessService(scope, "sentinel-headless", ctx, ctx.sentinel, "redis-sentinel", [
     { name: "sentinel", port: REDIS_PORTS.sentinel },
   ]);
-  const ping = ["redis-cli", "-p", String(REDIS_PORTS.sentinel), "ping"];
+  const ping = ["redis-cli", "--user", REDIS_ADMIN_USER, "-p", String(REDIS_PORTS.sentinel), "ping"];
+  const sentinelEnv = [
+    ...sentinelPasswordVars(ctx.model).map((key) => redisSecretEnv(ctx, key, key)),
+    redisSecretEnv(ctx, "REDISCLI_AUTH", redisBuiltInPasswordVar(REDIS_ADMIN_USER)),
+  ];
   new k8s.KubeStatefulSet(scope, "sentinel", {
     metadata: meta(ctx, ctx.sentinel, "redis-sentinel"),
     spec: {
@@ -649,6 +734,7 @@ function redisSentinel(scope: Construct, ctx: Context): void {
                 resources: requirements(infraResources(ctx, "sentinel")),
                 image: REDIS_IMAGE,
                 command: ["sh", "-c", sentinelScript],
+                env: sentinelEnv,
                 ports: [{ name: "sentinel", containerPort: REDIS_PORTS.sentinel }],
                 livenessProbe: execProbe(ping, 10),
                 readinessProbe: execProbe(ping, 5),
@@ -674,8 +760,7 @@ function redisCluster(scope: Construct, ctx: Context): void {
     { name: "redis", port: REDIS_PORTS.server },
     { name: "bus", port: REDIS_PORTS.server + 10000 },
   ]);
-  const command = [
-    "redis-server",
+  const args = [
     ...redisServerArgs(),
     "--cluster-enabled",
     "yes",
@@ -689,8 +774,14 @@ function redisCluster(scope: Construct, ctx: Context): void {
     "--cluster-preferred-endpoint-type",
     "hostname",
   ];
+  const command = [
+    "sh",
+    "-c",
+    ["set -e", ...redisAuthLines(ctx), `exec redis-server ${REDIS_AUTH_CONF} ${args.join(" ")}`].join("\n"),
+  ];
   redisStatefulSet(scope, ctx, ctx.model.redis.nodes, command, [
     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    ...redisServerEnv(ctx),
   ]);
   disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
 
@@ -699,11 +790,11 @@ function redisCluster(scope: Construct, ctx: Context): void {
   const script = [
     "set -e",
     `for host in ${nodes.join(" ")}; do`,
-    `  until redis-cli -h "$host" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $host"; sleep 2; done`,
+    `  until ${REDIS_CLI} -h "$host" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $host"; sleep 2; done`,
     "done",
-    `known="$(redis-cli -h ${first} -p ${REDIS_PORTS.server} cluster info | tr -d '\\r' | sed -n 's/^cluster_known_nodes://p')"`,
+    `known="$(${REDIS_CLI} -h ${first} -p ${REDIS_PORTS.server} cluster info | tr -d '\\r' | sed -n 's/^cluster_known_nodes://p')"`,
     'if [ "$known" != "1" ]; then echo "cluster already formed ($known nodes)"; exit 0; fi',
-    `redis-cli --cluster create ${list} --cluster-replicas 1 --cluster-yes`,
+    `${REDIS_CLI} --cluster create ${list} --cluster-replicas 1 --cluster-yes`,
   ].join("\n");
   new k8s.KubeJob(scope, "redis-cluster-init", {
     metadata: meta(ctx, ctx.clusterInit, "redis-cluster-init"),
@@ -720,6 +811,7 @@ function redisCluster(scope: Construct, ctx: Context): void {
                 name: "cluster-init",
                 image: REDIS_IMAGE,
                 command: ["sh", "-c", script],
+                env: [redisSecretEnv(ctx, "REDISCLI_AUTH", redisBuiltInPasswordVar(REDIS_ADMIN_USER))],
                 resources: requirements(infraResources(ctx, "clusterInit")),
               },
             ],
@@ -739,7 +831,7 @@ function redisStatefulSet(
   command: string[],
   env: k8s.EnvVar[],
 ): void {
-  const ping = ["redis-cli", "-p", String(REDIS_PORTS.server), "ping"];
+  const ping = ["redis-cli", "--user", REDIS_ADMIN_USER, "-p", String(REDIS_PORTS.server), "ping"];
   const container: k8s.Container = {
     name: "redis",
     image: REDIS_IMAGE,
@@ -800,9 +892,9 @@ interface Flow {
 /**
  * One NetworkPolicy per emitted workload, named as the workload, isolating its pods in both
  * directions and allowing only what the topology needs (policies add up, so an operator widens one
- * with a policy of their own): services reach NATS, and leader-mode services Redis (and the
+ * with a policy of their own): services reach NATS, and Redis-using services (leader mode or `uses redis`) Redis (and the
  * sentinels); NATS accepts clients from the services and from pods labelled
- * {@link NATS_CLIENT_LABEL}, routes from NATS; Redis and sentinels accept the leader-mode services and
+ * {@link NATS_CLIENT_LABEL}, routes from NATS; Redis and sentinels accept the Redis-using services and
  * each other (replication, failover, cluster bus). Every pod may resolve names (port 53, any
  * destination: cluster DNS is not selectable the same way in every cluster, and node-local caches
  * are not pods). The health and NATS monitor ports accept {@link K8sEmitOptions.nodeCidrs}, or any
@@ -812,7 +904,7 @@ interface Flow {
 function networkPolicies(scope: Construct, ctx: Context): void {
   const { model } = ctx;
   const emitsNats = model.nats.url === undefined;
-  const emitsRedis = ctx.needsRedis && model.redis.url === undefined;
+  const emitsRedis = ctx.emitsRedis;
   const mode = model.redis.mode;
   const pods = (name: string, component: Component): k8s.NetworkPolicyPeer => ({
     podSelector: { matchLabels: selector(ctx, name, component) },
@@ -826,8 +918,9 @@ function networkPolicies(scope: Construct, ctx: Context): void {
       matchLabels: { "app.kubernetes.io/component": "service", "app.kubernetes.io/instance": ctx.topology },
     },
   };
+  // The services that reach Redis: leader mode or `uses redis`.
   const leaders = model.services
-    .filter((s) => s.mode === "leader")
+    .filter(serviceUsesRedis)
     .map((s) => pods(ctx.serviceNames.get(s.name)!, "service"));
   const probes: k8s.NetworkPolicyPeer[] | undefined = ctx.options.nodeCidrs?.map((cidr) => ({
     ipBlock: { cidr },
@@ -854,7 +947,7 @@ function networkPolicies(scope: Construct, ctx: Context): void {
     const name = ctx.serviceNames.get(service.name)!;
     policy(scope, ctx, name, "service", {
       ingress: [{ peers: probes, ports: [healthPort(service)] }],
-      egress: [toNats, ...(service.mode === "leader" ? toRedis : [])],
+      egress: [toNats, ...(serviceUsesRedis(service) ? toRedis : [])],
     });
   }
   if (emitsNats) {
@@ -1059,6 +1152,11 @@ function httpProbe(path: string, port: string, periodSeconds: number): k8s.Probe
 
 function execProbe(command: string[], periodSeconds: number): k8s.Probe {
   return { exec: { command }, periodSeconds, failureThreshold: 3, timeoutSeconds: 3 };
+}
+
+/** An env var read from the Redis Secret: never a literal password. */
+function redisSecretEnv(ctx: Context, name: string, key: string): k8s.EnvVar {
+  return { name, valueFrom: { secretKeyRef: { name: ctx.redisSecret, key } } };
 }
 
 /** An env var read from the NATS Secret: never a literal password. */

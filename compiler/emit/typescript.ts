@@ -21,7 +21,7 @@ import type {
   TypeUse,
 } from "../model.js";
 import { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
-import { messageSubject } from "./_names.js";
+import { messageSubject, redisHashTag } from "./_names.js";
 import { assembleWiring } from "./wiring.js";
 
 /** The module specifier generated code imports the runtime from. */
@@ -836,6 +836,20 @@ class Generator {
       ]),
       `export interface ${S}Context extends ${base}<${S}Emit, ${S}Send> {}`,
     );
+    if (s.usesRedis) {
+      // The one piece of Redis the generated code knows: where the service's own keys go.
+      lines.push(
+        "",
+        ...docBlock([
+          para(
+            `The Redis hash tag of service \`${s.name}\` (\`uses redis\`): start every key the service keeps with it,`,
+            `e.g. \`\${${camelCase(s.name)}RedisScope}:order:42\`. Its Redis user may touch no other keys, and the`,
+            "shared tag keeps a script's or transaction's keys on one Redis Cluster slot.",
+          ),
+        ]),
+        `export const ${camelCase(s.name)}RedisScope = ${JSON.stringify(redisHashTag(this.t, s.name))};`,
+      );
+    }
 
     // The definition interface.
     const sagaParams = s.runs.map((r) => `${r}State`);

@@ -6,7 +6,13 @@
  */
 import { createHash } from "node:crypto";
 import { parseWiring, WIRING_VERSION, type Wiring } from "../../runtime/wiring.js";
-import type { FieldModel, MessageModel, TopologyModel, TypeUse } from "../model.js";
+import {
+  type FieldModel,
+  type MessageModel,
+  serviceUsesRedis,
+  type TopologyModel,
+  type TypeUse,
+} from "../model.js";
 import { sagaTriggerConsumer, subscriptionConsumer } from "./_durable.js";
 import type { EmitOptions, EmittedFile } from "./_files.js";
 import { stableJson } from "./_json.js";
@@ -67,7 +73,7 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
   const messagesByName = new Map(model.messages.map((m) => [m.name, m]));
   const servicesByName = new Map(model.services.map((s) => [s.name, s]));
   const shapes = new Shapes(model);
-  const needsRedis = model.services.some((s) => s.mode === "leader");
+  const needsRedis = model.services.some(serviceUsesRedis);
 
   const messages: Wiring["messages"] = {};
   for (const m of model.messages) {
@@ -125,6 +131,7 @@ export function assembleWiring(model: TopologyModel, options: EmitOptions): Wiri
             },
           }
         : {}),
+      ...(s.usesRedis ? { redisKeyScope: redisHashTag(t, s.name) } : {}),
       timeoutMs: s.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       healthPort: healthPort(s),
       handler: s.handler ?? `services/${s.name}.ts`,

@@ -30,15 +30,49 @@ export class CoordinationUnavailableError extends CatgaError {
   constructor(
     /** What was attempted, e.g. `acquire {catga:shop:coordinator}`. */
     readonly operation: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; message?: string; code?: string },
   ) {
     const detail = (options?.cause as { message?: unknown } | undefined)?.message;
     super(
-      `coordination store unavailable during ${operation}${typeof detail === "string" ? `: ${detail}` : ""} ` +
-        "(check that Redis is reachable; the caller retries)",
-      { code: "COORDINATION_UNAVAILABLE", cause: options?.cause },
+      options?.message ??
+        `coordination store unavailable during ${operation}${typeof detail === "string" ? `: ${detail}` : ""} ` +
+          "(check that Redis is reachable; the caller retries)",
+      { code: options?.code ?? "COORDINATION_UNAVAILABLE", cause: options?.cause },
     );
   }
+}
+
+/**
+ * Redis refused a coordination command with `NOPERM`: the ACL user the instance logs in as may not
+ * run that command or touch that key. A configuration problem (wrong `CATGA_REDIS_USER`, or an ACL
+ * that is not the one catgac emitted for this topology), reported with the user, the operation and
+ * its scope; retrying does not help, but it is still an unavailable store to the callers (a leader
+ * that cannot renew steps down), so it extends {@link CoordinationUnavailableError}.
+ */
+export class RedisPermissionError extends CoordinationUnavailableError {
+  override name = "RedisPermissionError";
+  constructor(
+    operation: string,
+    /** The ACL user of the connection (`default` when none was configured). */
+    readonly user: string,
+    options?: { cause?: unknown },
+  ) {
+    const detail = (options?.cause as { message?: unknown } | undefined)?.message;
+    super(operation, {
+      ...options,
+      code: "REDIS_NOPERM",
+      message:
+        `Redis user '${user}' is not allowed to ${operation}${typeof detail === "string" ? ` (${detail})` : ""}: ` +
+        "each service's Redis user may touch only its own keys ({catga:<topology>:<service>}…) with the " +
+        "commands the runtime uses; check CATGA_REDIS_USER and that Redis runs the ACL catgac emitted",
+    });
+  }
+}
+
+/** Whether an error from the Redis client is a `NOPERM` reply (also from inside a script). */
+export function isNoPermission(error: unknown): boolean {
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" && message.includes("NOPERM");
 }
 
 /**

@@ -19,6 +19,7 @@ export {
   LockLostError,
   LockTimeoutError,
   RedisConfigError,
+  RedisPermissionError,
   StaleTokenError,
 } from "./errors.js";
 export { FencedStore, type FencedStoreStats } from "./fenced-store.js";

@@ -22,11 +22,26 @@ export interface RedisAddress {
 /** Settings shared by every mode. */
 export interface RedisCommonConfig {
   /**
+   * ACL user name on the Redis data nodes (`AUTH user password`); catgac emits one per service.
+   * A user inside a standalone URL wins over this one.
+   * @default the `default` user
+   */
+  username?: string;
+  /**
    * Password of the Redis data nodes (AUTH). A password inside a standalone URL wins over this one.
-   * Sentinels are contacted without a password.
    * @default no password
    */
   password?: string;
+  /**
+   * Sentinel mode: ACL user name on the sentinels (they have users of their own).
+   * @default sentinels are contacted without credentials
+   */
+  sentinelUsername?: string;
+  /**
+   * Sentinel mode: password on the sentinels.
+   * @default none
+   */
+  sentinelPassword?: string;
   /**
    * Connect with TLS (to data nodes and, in Sentinel mode, to the sentinels).
    * @default false
@@ -123,6 +138,7 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
     // reconnect so the connector asks the sentinels for the new primary.
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
     ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
+    ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
     ...(config.tls ? { tls: {} } : {}),
   };
@@ -141,11 +157,13 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
         sentinelRetryStrategy: retry,
         // Subscribe to +switch-master so a failover is noticed before the old socket times out.
         failoverDetector: true,
+        ...(config.sentinelUsername !== undefined ? { sentinelUsername: config.sentinelUsername } : {}),
+        ...(config.sentinelPassword !== undefined ? { sentinelPassword: config.sentinelPassword } : {}),
         ...(config.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
       });
       break;
     case "cluster": {
-      const { password, tls, ...nodeOptions } = common;
+      const { username, password, tls, ...nodeOptions } = common;
       const clusterOptions: ClusterOptions = {
         enableOfflineQueue: false,
         clusterRetryStrategy: retry,
@@ -156,6 +174,7 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
         slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
         redisOptions: {
           ...nodeOptions,
+          ...(username !== undefined ? { username } : {}),
           ...(password !== undefined ? { password } : {}),
           ...(tls !== undefined ? { tls } : {}),
         },
@@ -215,7 +234,10 @@ export const REDIS_ENV = {
   sentinels: "CATGA_REDIS_SENTINELS",
   master: "CATGA_REDIS_MASTER",
   clusterNodes: "CATGA_REDIS_CLUSTER_NODES",
+  user: "CATGA_REDIS_USER",
   password: "CATGA_REDIS_PASSWORD",
+  sentinelUser: "CATGA_REDIS_SENTINEL_USER",
+  sentinelPassword: "CATGA_REDIS_SENTINEL_PASSWORD",
   tls: "CATGA_REDIS_TLS",
 } as const;
 
@@ -225,7 +247,8 @@ export const REDIS_ENV = {
  * - standalone: `CATGA_REDIS_URL` (`redis://host:port`);
  * - sentinel: `CATGA_REDIS_SENTINELS` (`host:port,host:port`) and `CATGA_REDIS_MASTER` (default `catga`);
  * - cluster: `CATGA_REDIS_CLUSTER_NODES` (`host:port,…`);
- * - any mode: `CATGA_REDIS_PASSWORD`, `CATGA_REDIS_TLS` (`true`/`false`, `1`/`0`).
+ * - sentinel: `CATGA_REDIS_SENTINEL_USER` and `CATGA_REDIS_SENTINEL_PASSWORD`, the sentinels' own credentials;
+ * - any mode: `CATGA_REDIS_USER` (ACL user), `CATGA_REDIS_PASSWORD`, `CATGA_REDIS_TLS` (`true`/`false`, `1`/`0`).
  *
  * @param env Usually `process.env`.
  * @throws RedisConfigError naming the variable that is missing or malformed.
@@ -241,6 +264,8 @@ export function parseRedisConfig(env: Readonly<Record<string, string | undefined
     return v;
   };
   const common: RedisCommonConfig = {};
+  const username = value(REDIS_ENV.user);
+  if (username !== undefined) common.username = username;
   const password = value(REDIS_ENV.password);
   if (password !== undefined) common.password = password;
   const tls = value(REDIS_ENV.tls);
@@ -272,6 +297,7 @@ export function parseRedisConfig(env: Readonly<Record<string, string | undefined
           ),
         ),
         masterName: value(REDIS_ENV.master) ?? "catga",
+        ...sentinelCredentials(value),
         ...common,
       };
     case "cluster":
@@ -289,6 +315,17 @@ export function parseRedisConfig(env: Readonly<Record<string, string | undefined
         REDIS_ENV.mode,
       );
   }
+}
+
+function sentinelCredentials(
+  value: (name: string) => string | undefined,
+): Pick<RedisCommonConfig, "sentinelUsername" | "sentinelPassword"> {
+  const sentinelUsername = value(REDIS_ENV.sentinelUser);
+  const sentinelPassword = value(REDIS_ENV.sentinelPassword);
+  return {
+    ...(sentinelUsername !== undefined ? { sentinelUsername } : {}),
+    ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+  };
 }
 
 function addresses(variable: string, text: string): RedisAddress[] {

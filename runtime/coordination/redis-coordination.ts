@@ -24,7 +24,7 @@ import {
   type LeaseHolder,
   type TickClaim,
 } from "./backend.js";
-import { CoordinationUnavailableError } from "./errors.js";
+import { CoordinationUnavailableError, isNoPermission, RedisPermissionError } from "./errors.js";
 
 /** Options of {@link RedisCoordination}. */
 export interface RedisCoordinationOptions {
@@ -184,9 +184,17 @@ export class RedisCoordination implements CoordinationBackend {
     try {
       return await f();
     } catch (error) {
+      if (isNoPermission(error))
+        throw new RedisPermissionError(operation, aclUser(this.client), { cause: error });
       throw new CoordinationUnavailableError(operation, { cause: error });
     }
   }
+}
+
+/** The ACL user a client logs in as, for error messages. */
+function aclUser(client: Redis | Cluster): string {
+  const options = client.options as { username?: string; redisOptions?: { username?: string } };
+  return options.username ?? options.redisOptions?.username ?? "default";
 }
 
 function ttl(ms: number): number {

@@ -19,10 +19,20 @@ export interface RedisNode {
   restart(): Promise<void>;
 }
 
-async function ping(port: number): Promise<boolean> {
+/**
+ * Credentials the harness itself logs in with, for servers started with an ACL (`--aclfile`) whose
+ * `default` user is off: an admin-like user that may run PING, INFO, CLUSTER INFO and SENTINEL.
+ */
+export interface RedisAuth {
+  username: string;
+  password: string;
+}
+
+async function ping(port: number, auth?: RedisAuth): Promise<boolean> {
   const client = new Redis({
     port,
     host: "127.0.0.1",
+    ...(auth ?? {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -36,7 +46,13 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-async function startNode(dir: string, name: string, args: string[], port?: number): Promise<RedisNode> {
+async function startNode(
+  dir: string,
+  name: string,
+  args: string[],
+  port?: number,
+  auth?: RedisAuth,
+): Promise<RedisNode> {
   const p = port ?? (await freePort());
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
@@ -63,10 +79,10 @@ async function startNode(dir: string, name: string, args: string[], port?: numbe
     url: `redis://127.0.0.1:${p}`,
     restart: async () => {
       proc = spawnServer("redis-server", argv, { cwd: folder });
-      await waitFor(`redis ${name} on ${p}`, () => ping(p), { describe: () => proc.output() });
+      await waitFor(`redis ${name} on ${p}`, () => ping(p, auth), { describe: () => proc.output() });
     },
   };
-  await waitFor(`redis ${name} on ${p}`, () => ping(p), { describe: () => proc.output() });
+  await waitFor(`redis ${name} on ${p}`, () => ping(p, auth), { describe: () => proc.output() });
   return node;
 }
 
@@ -77,10 +93,15 @@ export interface StandaloneRedis {
   stop(): Promise<void>;
 }
 
-/** Starts one redis-server on a free port. */
-export async function startRedis(): Promise<StandaloneRedis> {
+/**
+ * Starts one redis-server on a free port. `args` are added to its command line (`--aclfile F`);
+ * `auth` is what the harness logs in with when the ACL turns the `default` user off.
+ */
+export async function startRedis(
+  options: { args?: string[]; auth?: RedisAuth } = {},
+): Promise<StandaloneRedis> {
   const dir = tempDir("redis");
-  const node = await startNode(dir.path, "standalone", []);
+  const node = await startNode(dir.path, "standalone", options.args ?? [], undefined, options.auth);
   return {
     node,
     url: node.url,
@@ -110,19 +131,39 @@ export interface SentinelRedis {
  * one second without an answer. Resolves when every sentinel sees every replica.
  */
 export async function startRedisSentinel(
-  options: { replicas?: number; masterName?: string } = {},
+  options: {
+    replicas?: number;
+    masterName?: string;
+    /** Added to every data node's command line (`--aclfile F --masteruser U --masterauth P`). */
+    args?: string[];
+    /** What the harness logs in with on the data nodes. */
+    auth?: RedisAuth;
+    /** Lines added to every sentinel.conf after `sentinel monitor` (users, `sentinel auth-user` …). */
+    sentinelConf?: string[];
+    /** What the harness logs in with on the sentinels. */
+    sentinelAuth?: RedisAuth;
+  } = {},
 ): Promise<SentinelRedis> {
   const masterName = options.masterName ?? "catga";
   const dir = tempDir("sentinel");
-  const primary = await startNode(dir.path, "primary", []);
+  const extra = options.args ?? [];
+  const primary = await startNode(dir.path, "primary", extra, undefined, options.auth);
   const replicas: RedisNode[] = [];
   for (let i = 0; i < (options.replicas ?? 1); i++) {
     replicas.push(
-      await startNode(dir.path, `replica-${i}`, ["--replicaof", "127.0.0.1", String(primary.port)]),
+      await startNode(
+        dir.path,
+        `replica-${i}`,
+        [...extra, "--replicaof", "127.0.0.1", String(primary.port)],
+        undefined,
+        options.auth,
+      ),
     );
   }
+  const sentinels: RedisNode[] = [];
   const ask = async (port: number, ...args: string[]): Promise<unknown> => {
-    const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+    const auth = sentinels.some((s) => s.port === port) ? options.sentinelAuth : options.auth;
+    const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1, ...(auth ?? {}) });
     client.on("error", () => {});
     try {
       return await client.call(...(args as [string, ...string[]]));
@@ -139,7 +180,6 @@ export async function startRedisSentinel(
       { timeoutMs: 20_000, intervalMs: 100 },
     );
   }
-  const sentinels: RedisNode[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     const folder = join(dir.path, `sentinel-${i}`);
@@ -156,11 +196,13 @@ export async function startRedisSentinel(
         `sentinel down-after-milliseconds ${masterName} 1000`,
         `sentinel failover-timeout ${masterName} 3000`,
         `sentinel parallel-syncs ${masterName} 1`,
+        ...(options.sentinelConf ?? []),
         "",
       ].join("\n"),
     );
+    const auth = options.sentinelAuth;
     let proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-    await waitFor(`sentinel ${i} on ${port}`, () => ping(port), { describe: () => proc.output() });
+    await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth), { describe: () => proc.output() });
     sentinels.push({
       port,
       get process() {
@@ -169,7 +211,7 @@ export async function startRedisSentinel(
       url: `redis://127.0.0.1:${port}`,
       restart: async () => {
         proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-        await waitFor(`sentinel ${i} on ${port}`, () => ping(port), { describe: () => proc.output() });
+        await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth), { describe: () => proc.output() });
       },
     });
   }
@@ -217,23 +259,36 @@ export interface ClusterRedis {
  * Starts `nodes` cluster-enabled servers (6 by default: 3 primaries, 3 replicas), creates the
  * cluster with `redis-cli --cluster create`, and resolves when every node reports `cluster_state:ok`.
  */
-export async function startRedisCluster(options: { nodes?: number } = {}): Promise<ClusterRedis> {
+export async function startRedisCluster(
+  options: { nodes?: number; args?: string[]; auth?: RedisAuth } = {},
+): Promise<ClusterRedis> {
   const count = options.nodes ?? 6;
   const dir = tempDir("cluster");
   const nodes: RedisNode[] = [];
   for (let i = 0; i < count; i++) {
     nodes.push(
-      await startNode(dir.path, `node-${i}`, [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        "2000",
-      ]),
+      await startNode(
+        dir.path,
+        `node-${i}`,
+        [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          "2000",
+          ...(options.args ?? []),
+        ],
+        undefined,
+        options.auth,
+      ),
     );
   }
+  const cliAuth = options.auth
+    ? ["--user", options.auth.username, "--pass", options.auth.password, "--no-auth-warning"]
+    : [];
   const create = spawnServer("redis-cli", [
+    ...cliAuth,
     "--cluster",
     "create",
     ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -249,7 +304,12 @@ export async function startRedisCluster(options: { nodes?: number } = {}): Promi
     await waitFor(
       `cluster_state:ok on ${n.port}`,
       async () => {
-        const client = new Redis({ port: n.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+        const client = new Redis({
+          port: n.port,
+          host: "127.0.0.1",
+          maxRetriesPerRequest: 1,
+          ...(options.auth ?? {}),
+        });
         client.on("error", () => {});
         try {
           return String(await client.call("CLUSTER", "INFO")).includes("cluster_state:ok");

@@ -2,8 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
+import { createRedis, parseRedisConfig } from "../../runtime/coordination/redis-connection.js";
 import type { LocalState } from "../../tooling/local/state.js";
 import type { StatusReport } from "../../tooling/local/status.js";
 import { connectUpfix, type UpfixClient } from "../fixtures/up/generated/client.js";
@@ -171,6 +173,44 @@ describe("catga up with real servers", () => {
     await expect(
       connect({ servers: s.nats.urls, user: "worker", pass: "wrong", reconnect: false }),
     ).rejects.toThrow("Authorization Violation");
+  }, 60_000);
+
+  it("up — Redis ACL: only the boss (leader mode) has a Redis user; it reads its own keys, NOPERM elsewhere; no credentials, no access", async () => {
+    const s = state();
+    const users = s.redis!.users!;
+    // The emitted ACL's users, each with a random password: the boss is the only Redis-using service.
+    expect(Object.keys(users).sort()).toEqual([
+      "CATGA_REDIS_ADMIN_PASSWORD",
+      "CATGA_REDIS_OPS_PASSWORD",
+      "CATGA_REDIS_PASSWORD_BOSS",
+      "CATGA_REDIS_REPLICA_PASSWORD",
+      "CATGA_REDIS_SENTINEL_CLIENT_PASSWORD",
+      "CATGA_REDIS_SENTINEL_PEER_PASSWORD",
+    ]);
+    for (const file of [".catga/redis/users.acl", ".catga/redis/auth.conf"])
+      expect(statSync(join(dir.path, file)).mode & 0o777).toBe(0o600);
+    const boss = createRedis(
+      parseRedisConfig({
+        ...s.redis!.env,
+        CATGA_REDIS_USER: "boss",
+        CATGA_REDIS_PASSWORD: users.CATGA_REDIS_PASSWORD_BOSS,
+        CATGA_REDIS_SENTINEL_USER: "catga-client",
+        CATGA_REDIS_SENTINEL_PASSWORD: users.CATGA_REDIS_SENTINEL_CLIENT_PASSWORD,
+      }),
+    );
+    const primary = s.redis!.nodes.find((n) => n.kind === "primary")!;
+    const anonymous = new Redis({ host: "127.0.0.1", port: primary.port, enableReadyCheck: false });
+    anonymous.on("error", () => {});
+    try {
+      await waitFor("the boss's Redis client", async () => boss.status === "ready", { timeoutMs: 15_000 });
+      // The boss's instances lead under this user: its term counter exists.
+      expect(Number(await boss.get("{catga:upfix:boss}:token"))).toBeGreaterThan(0);
+      await expect(boss.get("{catga:upfix:worker}:x")).rejects.toThrow(/NOPERM/);
+      await expect(anonymous.get("{catga:upfix:boss}:token")).rejects.toThrow(/NOAUTH/);
+    } finally {
+      boss.disconnect();
+      anonymous.disconnect();
+    }
   }, 60_000);
 
   it("status — --json: 5 peers, 1 leader + 2 standbys, 3 NATS servers with 2 routes each, sentinel Redis", async () => {

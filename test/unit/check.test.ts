@@ -110,8 +110,30 @@ describe("check — model", () => {
       sends: [],
       runs: ["PlaceOrder"],
       schedules: [{ job: "sweepStaleOrders", intervalMs: 30_000 }],
+      usesRedis: false,
     });
     expect(Object.keys(coordinator.env)).toEqual(["ALPHA", "ZED"]);
+  });
+
+  it("check — 'uses redis' sets usesRedis on that service only; a misspelt target is C3032, a repeat C3033", () => {
+    const text = [
+      "topology t",
+      "command A { id: string }",
+      "command B { id: string }",
+      "service one { handles A  uses redis }",
+      "service two { handles B }",
+    ].join("\n");
+    const { value, diagnostics } = checkSource(text, "t.catga");
+    expect(diagnostics).toEqual([]);
+    expect(value!.services.map((s) => [s.name, s.usesRedis])).toEqual([
+      ["one", true],
+      ["two", false],
+    ]);
+    const bad = checkSource(text.replace("uses redis", "uses redis, reds  uses redis"), "t.catga");
+    expect(bad.diagnostics.map((d) => [d.code, d.hint])).toEqual([
+      ["C3032", "did you mean 'redis'?"],
+      ["C3033", "remove the repeated 'uses'"],
+    ]);
   });
 
   it("check — resolves field types, results, docs and handlers of messages", () => {

@@ -348,6 +348,34 @@ describe("redis config", () => {
     });
   });
 
+  it("redis config — the ACL login: CATGA_REDIS_USER everywhere, the sentinels' own in sentinel mode only", () => {
+    expect(
+      parseRedisConfig({
+        CATGA_REDIS_MODE: "sentinel",
+        CATGA_REDIS_SENTINELS: "s1:26379",
+        CATGA_REDIS_USER: "order",
+        CATGA_REDIS_PASSWORD: "pw",
+        CATGA_REDIS_SENTINEL_USER: "catga-client",
+        CATGA_REDIS_SENTINEL_PASSWORD: "spw",
+      }),
+    ).toEqual({
+      mode: "sentinel",
+      sentinels: [{ host: "s1", port: 26379 }],
+      masterName: "catga",
+      username: "order",
+      password: "pw",
+      sentinelUsername: "catga-client",
+      sentinelPassword: "spw",
+    });
+    expect(
+      parseRedisConfig({
+        CATGA_REDIS_URL: "redis://r:6379",
+        CATGA_REDIS_USER: "order",
+        CATGA_REDIS_SENTINEL_USER: "ignored",
+      }),
+    ).toEqual({ mode: "standalone", url: "redis://r:6379", username: "order" });
+  });
+
   it("redis config — names the variable at fault", () => {
     const fault = (env: Record<string, string>) => {
       try {

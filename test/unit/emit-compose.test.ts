@@ -158,13 +158,26 @@ describe("compose", () => {
     expect(doc.services.notifier?.deploy?.replicas).toBe(3);
 
     // Replicas follow the primary; the primary follows nobody.
-    expect(doc.services["redis-0"]?.command).not.toContain("--replicaof");
+    expect(doc.services["redis-0"]?.command.join(" ")).not.toContain("--replicaof");
     for (const r of ["redis-1", "redis-2"]) {
-      const cmd = doc.services[r]!.command;
-      expect(cmd.slice(cmd.indexOf("--replicaof"), cmd.indexOf("--replicaof") + 3)).toEqual([
-        "--replicaof",
-        "redis-0",
-        "6379",
+      expect(doc.services[r]!.command.join(" ")).toContain("--replicaof redis-0 6379");
+    }
+    // Every data node writes the emitted ACL from its environment and starts with it; replicas
+    // replicate as catga-replica; health checks log in as catga-admin (REDISCLI_AUTH).
+    for (const r of ["redis-0", "redis-1", "redis-2"]) {
+      const script = doc.services[r]!.command.join(" ");
+      expect(script).toContain('"user default off resetkeys resetchannels -@all"');
+      expect(script).toContain(
+        '"user coordinator on >$$CATGA_REDIS_PASSWORD_COORDINATOR resetkeys ~{catga:shop:coordinator}*',
+      );
+      expect(script).toContain('"masteruser catga-replica" "masterauth $$CATGA_REDIS_REPLICA_PASSWORD"');
+      expect(script).toContain("exec redis-server /tmp/auth.conf --port 6379 --appendonly yes");
+      expect(doc.services[r]!.healthcheck!.test).toEqual([
+        "CMD",
+        "redis-cli",
+        "--user",
+        "catga-admin",
+        "ping",
       ]);
     }
     // Sentinels generate a writable config that monitors the primary with quorum 2.
@@ -172,12 +185,23 @@ describe("compose", () => {
     expect(script).toContain("sentinel resolve-hostnames yes");
     expect(script).toContain("sentinel monitor catga redis-0 6379 2");
     expect(script).toContain("exec redis-sentinel /tmp/sentinel.conf");
+    expect(script).toContain(
+      '"sentinel auth-user catga catga-sentinel" "sentinel auth-pass catga $$CATGA_REDIS_SENTINEL_PEER_PASSWORD"',
+    );
+    expect(script).toContain('"sentinel sentinel-user catga-sentinel"');
+    expect(script).toContain('"user catga-client on >$$CATGA_REDIS_SENTINEL_CLIENT_PASSWORD');
 
     // Only the leader-mode coordinator gets Redis; everyone gets every NATS URL.
     const coordinator = doc.services.coordinator!.environment!;
     expect(coordinator.CATGA_REDIS_MODE).toBe("sentinel");
     expect(coordinator.CATGA_REDIS_SENTINELS).toBe("sentinel-0:26379,sentinel-1:26379,sentinel-2:26379");
     expect(coordinator.CATGA_REDIS_MASTER).toBe("catga");
+    expect(coordinator.CATGA_REDIS_USER).toBe("coordinator");
+    expect(coordinator.CATGA_REDIS_PASSWORD).toBe(
+      ref("CATGA_REDIS_PASSWORD_COORDINATOR:?set CATGA_REDIS_PASSWORD_COORDINATOR in .env"),
+    );
+    expect(coordinator.CATGA_REDIS_SENTINEL_USER).toBe("catga-client");
+    expect(doc.services.notifier!.environment!.CATGA_REDIS_MODE).toBeUndefined();
     expect(Object.keys(doc.services.coordinator!.depends_on!)).toEqual([
       "nats-0",
       "nats-1",
@@ -187,8 +211,9 @@ describe("compose", () => {
       "sentinel-2",
     ]);
     const order = doc.services.order!.environment!;
-    // Every service gets Redis when the topology has it: p2p handlers may keep their data there.
-    expect(order.CATGA_REDIS_MODE).toBe("sentinel");
+    // Only services that use Redis get it: the p2p order service does not say `uses redis`.
+    expect(order.CATGA_REDIS_MODE).toBeUndefined();
+    expect(order.CATGA_REDIS_PASSWORD).toBeUndefined();
     expect(order.CATGA_NATS_URLS).toBe("nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222");
     expect(order.CATGA_NATS_USER).toBe("order");
     expect(order.CATGA_SERVICE).toBe("order");
@@ -209,9 +234,6 @@ describe("compose", () => {
       "nats-0": { condition: "service_healthy" },
       "nats-1": { condition: "service_healthy" },
       "nats-2": { condition: "service_healthy" },
-      "sentinel-0": { condition: "service_healthy" },
-      "sentinel-1": { condition: "service_healthy" },
-      "sentinel-2": { condition: "service_healthy" },
     });
     expect(doc.services.order!.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:8080/readyz");
     expect(doc.services.order!.image).toBe("catga-shop:latest");
@@ -281,7 +303,8 @@ describe("compose", () => {
     expect(transfers.CATGA_REDIS_MODE).toBe("standalone");
     expect(transfers.CATGA_REDIS_URL).toBe("redis://redis.internal:6379");
     expect(transfers.CATGA_REDIS_PASSWORD).toBe(ref("CATGA_REDIS_PASSWORD:-"));
-    expect(doc.services.accounts!.environment!.CATGA_REDIS_URL).toBe("redis://redis.internal:6379");
+    // accounts (p2p, no `uses redis`) gets no Redis at all.
+    expect(doc.services.accounts!.environment!.CATGA_REDIS_URL).toBeUndefined();
   });
 
   it("compose — scheduler: a 6-node Redis Cluster and an init job the leaders wait for", () => {
@@ -304,8 +327,14 @@ describe("compose", () => {
     ]);
     for (let i = 0; i < 6; i++) {
       const cmd = doc.services[`redis-${i}`]!.command;
-      expect(cmd[cmd.indexOf("--cluster-enabled") + 1]).toBe("yes");
-      expect(doc.services[`redis-${i}`]!.healthcheck!.test).toEqual(["CMD", "redis-cli", "ping"]);
+      expect(cmd.join(" ")).toContain("--cluster-enabled yes");
+      expect(doc.services[`redis-${i}`]!.healthcheck!.test).toEqual([
+        "CMD",
+        "redis-cli",
+        "--user",
+        "catga-admin",
+        "ping",
+      ]);
     }
     const init = doc.services["redis-cluster-init"]!;
     expect(init.restart).toBe("no");
@@ -325,9 +354,9 @@ describe("compose", () => {
     expect(doc.services.billing!.environment!.CATGA_REDIS_CLUSTER_NODES).toBe(
       "redis-0:6379,redis-1:6379,redis-2:6379,redis-3:6379,redis-4:6379,redis-5:6379",
     );
-    // The peer-mode reminder gets Redis too, and waits for the cluster like the leaders.
-    expect(doc.services.reminder!.environment!.CATGA_REDIS_MODE).toBe("cluster");
-    expect(doc.services.reminder!.depends_on!["redis-cluster-init"]).toBeDefined();
+    // The peer-mode reminder does not use Redis: no address, no user, no wait for the cluster.
+    expect(doc.services.reminder!.environment!.CATGA_REDIS_MODE).toBeUndefined();
+    expect(doc.services.reminder!.depends_on!["redis-cluster-init"]).toBeUndefined();
   });
 
   it("compose — scheduler: a declared image, port, env and resources are used; no build for it", () => {
@@ -365,7 +394,12 @@ describe("compose", () => {
         cmd.forEach((arg, i) => {
           if (arg === "--requirepass" || arg === "--masterauth") expect(cmd[i + 1]).toMatch(SECRET_REF);
           // Inside shell scripts passwords come from the container's environment, never inline.
-          if (/auth-pass/.test(arg)) expect(arg).toMatch(/auth-pass \S+ \$\$CATGA_REDIS_PASSWORD"/);
+          if (/auth-pass/.test(arg))
+            expect(arg).toMatch(/auth-pass \S+ \$\$CATGA_REDIS_SENTINEL_PEER_PASSWORD"/);
+          // Every ACL user's password is a reference to the container's environment.
+          for (const m of arg.matchAll(/ on >(\S+)/g)) expect(m[1]).toMatch(/^\$\$CATGA_REDIS_[A-Z_]+$/);
+          for (const m of arg.matchAll(/(masterauth|sentinel-pass) (\S+)"/g))
+            expect(m[2]).toMatch(/^\$\$CATGA_REDIS_[A-Z_]+$/);
         });
       }
       for (const line of files(exampleModel(name))[".env.example"]!.split("\n")) {
@@ -409,9 +443,41 @@ service boss { mode leader  replicas 2 }
 `);
     const doc = compose(model);
     expect(Object.keys(doc.services)).toEqual(["nats-0", "redis", "boss"]);
-    expect(doc.services.redis!.command).toContain("--requirepass");
+    const script = doc.services.redis!.command.join(" ");
+    expect(script).toContain('"aclfile /tmp/users.acl"');
+    expect(script).toContain('"user default off resetkeys resetchannels -@all"');
+    expect(script).not.toContain("requirepass");
+    expect(Object.keys(doc.services.redis!.environment!)).toEqual([
+      "CATGA_REDIS_ADMIN_PASSWORD",
+      "CATGA_REDIS_OPS_PASSWORD",
+      "CATGA_REDIS_PASSWORD_BOSS",
+      "CATGA_REDIS_REPLICA_PASSWORD",
+      "REDISCLI_AUTH",
+    ]);
     expect(doc.services.boss!.environment!.CATGA_REDIS_URL).toBe("redis://redis:6379");
     expect(doc.services.boss!.depends_on!.redis).toEqual({ condition: "service_healthy" });
+    expect(validateCompose(doc)).toBe(true);
+  });
+
+  it("compose — `uses redis`: a p2p service gets Redis (and Redis is emitted) with its own user; others get none", () => {
+    const model = modelOf(`topology t
+command Put { id: string }
+command Get { id: string }
+service store { handles Put  uses redis }
+service api { handles Get }
+`);
+    const doc = compose(model);
+    expect(Object.keys(doc.services)).toEqual(["nats-0", "redis", "store", "api"]);
+    const store = doc.services.store!.environment!;
+    expect(store.CATGA_REDIS_URL).toBe("redis://redis:6379");
+    expect(store.CATGA_REDIS_USER).toBe("store");
+    expect(store.CATGA_REDIS_PASSWORD).toBe(required("CATGA_REDIS_PASSWORD_STORE"));
+    expect(doc.services.store!.depends_on!.redis).toEqual({ condition: "service_healthy" });
+    expect(doc.services.api!.environment!.CATGA_REDIS_URL).toBeUndefined();
+    expect(doc.services.api!.depends_on!.redis).toBeUndefined();
+    const script = doc.services.redis!.command.join(" ");
+    expect(script).toContain("~{catga:t:store}* ~{catga:t:store:*}*");
+    expect(script).toContain("+@read +@write +@scripting +@transaction -@dangerous -@admin");
     expect(validateCompose(doc)).toBe(true);
   });
 

@@ -152,7 +152,7 @@ describe("k8s emitter — every example", () => {
     }
   });
 
-  it("k8s — no literal password: every password variable comes from the NATS Secret", () => {
+  it("k8s — no literal password: every password variable comes from the NATS or the Redis Secret", () => {
     for (const name of EXAMPLES) {
       const { docs } = built[name];
       expect(docs.some((d) => d.kind === "Secret")).toBe(false);
@@ -160,10 +160,11 @@ describe("k8s emitter — every example", () => {
       for (const doc of docs) {
         for (const c of podContainers(doc)) {
           for (const e of c.env ?? []) {
-            if (!/PASSWORD/.test(e.name)) continue;
+            if (!/PASSWORD|REDISCLI_AUTH/.test(e.name)) continue;
             passwords++;
             expect(e.value, `${doc.metadata.name} ${e.name}`).toBeUndefined();
-            expect(e.valueFrom.secretKeyRef.name).toBe(`${name}-nats-users`);
+            const secret = /REDIS/.test(e.name) ? `${name}-redis-users` : `${name}-nats-users`;
+            expect(e.valueFrom.secretKeyRef.name, `${doc.metadata.name} ${e.name}`).toBe(secret);
           }
         }
       }
@@ -251,8 +252,9 @@ describe("k8s emitter — shop (sentinel Redis, 3 NATS nodes)", () => {
     expect(env.CATGA_NATS_URLS.value).toBe(
       "nats://shop-nats-0.shop-nats:4222,nats://shop-nats-1.shop-nats:4222,nats://shop-nats-2.shop-nats:4222",
     );
-    // Every service gets Redis when the topology has it: p2p handlers may keep their data there.
-    expect(env.CATGA_REDIS_MODE.value).toBe("sentinel");
+    // Only services that use Redis get it: order (p2p, no `uses redis`) does not.
+    expect(env.CATGA_REDIS_MODE).toBeUndefined();
+    expect(env.CATGA_REDIS_PASSWORD).toBeUndefined();
     const names = (c.env as Doc[]).map((e) => e.name);
     expect(names).toEqual([...names].sort());
   });
@@ -271,6 +273,17 @@ describe("k8s emitter — shop (sentinel Redis, 3 NATS nodes)", () => {
     expect(env.CATGA_REDIS_SENTINELS.value).toBe(
       [0, 1, 2].map((i) => `shop-redis-sentinel-${i}.shop-redis-sentinel:26379`).join(","),
     );
+    // Its own Redis ACL user and password, and the sentinels' client user, from the Redis Secret.
+    expect(env.CATGA_REDIS_USER.value).toBe("coordinator");
+    expect(env.CATGA_REDIS_PASSWORD.valueFrom.secretKeyRef).toEqual({
+      name: "shop-redis-users",
+      key: "CATGA_REDIS_PASSWORD_COORDINATOR",
+    });
+    expect(env.CATGA_REDIS_SENTINEL_USER.value).toBe("catga-client");
+    expect(env.CATGA_REDIS_SENTINEL_PASSWORD.valueFrom.secretKeyRef).toEqual({
+      name: "shop-redis-users",
+      key: "CATGA_REDIS_SENTINEL_CLIENT_PASSWORD",
+    });
     expect(find(built.shop, "PodDisruptionBudget", "shop-coordinator").spec.maxUnavailable).toBe(1);
   });
 
@@ -354,7 +367,7 @@ describe("k8s emitter — other examples", () => {
     expect(transfers.CATGA_REDIS_URL.value).toBe("redis://redis.internal:6379");
     const accounts = envOf(container(find(built.ledger, "Deployment", "ledger-accounts")));
     expect(accounts.CATGA_NATS_URLS.value).toBe("nats://nats-a.internal:4222,nats://nats-b.internal:4222");
-    expect(accounts.CATGA_REDIS_URL.value).toBe("redis://redis.internal:6379");
+    expect(accounts.CATGA_REDIS_URL).toBeUndefined();
   });
 
   it("k8s — scheduler: Redis Cluster of 6 with its init Job; billing's image, port, env and resources", () => {
@@ -366,9 +379,18 @@ describe("k8s emitter — other examples", () => {
     expect(envOf(container(redis)).POD_NAME.valueFrom.fieldRef.fieldPath).toBe("metadata.name");
     const job = find(built.scheduler, "Job", "scheduler-redis-cluster-init");
     const script: string = container(job).command[2];
-    expect(script).toContain("redis-cli --cluster create scheduler-redis-0.scheduler-redis:6379");
+    expect(script).toContain(
+      "redis-cli --user catga-admin --cluster create scheduler-redis-0.scheduler-redis:6379",
+    );
     expect(script).toContain("scheduler-redis-5.scheduler-redis:6379 --cluster-replicas 1 --cluster-yes");
-    expect(script).toMatch(/until redis-cli -h "\$host" -p 6379 ping/);
+    expect(script).toMatch(/until redis-cli --user catga-admin -h "\$host" -p 6379 ping/);
+    // The servers write the emitted ACL from the Redis Secret and start with it.
+    expect(args.join(" ")).toContain('"user default off resetkeys resetchannels -@all"');
+    expect(args.join(" ")).toContain("exec redis-server /tmp/auth.conf --protected-mode no");
+    expect(envOf(container(redis)).CATGA_REDIS_PASSWORD_BILLING.valueFrom.secretKeyRef).toEqual({
+      name: "scheduler-redis-users",
+      key: "CATGA_REDIS_PASSWORD_BILLING",
+    });
     expect(job.spec.template.spec.restartPolicy).toBe("OnFailure");
 
     const billing = container(find(built.scheduler, "StatefulSet", "scheduler-billing"));
@@ -733,6 +755,32 @@ describe("k8s emitter — network policies", () => {
       ]),
     ];
     expect([...open].sort()).toEqual(any.sort());
+  });
+
+  it("k8s — `uses redis`: a p2p service reaches Redis with its own user; Redis accepts it; others do not", () => {
+    const b = build(
+      model(
+        `topology t
+command Put { id: string }
+command Get { id: string }
+service store { handles Put  uses redis }
+service api { handles Get }
+`,
+        "t.catga",
+      ),
+      "t.catga",
+    );
+    const { pairs } = flows(b, {});
+    expect([...pairs]).toContain("t-store -> t-redis:6379");
+    expect([...pairs].filter((p) => p.startsWith("t-api -> t-redis"))).toEqual([]);
+    const env = envOf(container(find(b, "Deployment", "t-store")));
+    expect(env.CATGA_REDIS_USER.value).toBe("store");
+    expect(env.CATGA_REDIS_PASSWORD.valueFrom.secretKeyRef).toEqual({
+      name: "t-redis-users",
+      key: "CATGA_REDIS_PASSWORD_STORE",
+    });
+    expect(envOf(container(find(b, "Deployment", "t-api"))).CATGA_REDIS_URL).toBeUndefined();
+    expect(b.content).toContain("kubectl create secret generic t-redis-users");
   });
 
   it("k8s — node CIDRs narrow the probed ports", () => {

@@ -11,7 +11,13 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
-import { natsUser } from "../../compiler/emit/_names.js";
+import {
+  natsUser,
+  REDIS_SENTINEL_CLIENT_USER,
+  redisBuiltInPasswordVar,
+  redisPasswordVar,
+  redisUser,
+} from "../../compiler/emit/_names.js";
 import { closest } from "../../dsl/index.js";
 import {
   freePort,
@@ -294,6 +300,32 @@ export async function startInstances(
   }
 }
 
+/**
+ * The Redis variables of one instance. With the local Redis (which runs the emitted ACL) only a
+ * service that uses Redis gets them, with its own ACL user and password (and the sentinels' client
+ * login), as compose and Kubernetes give them; an external Redis is passed to every instance as
+ * before, its credentials from the caller's environment.
+ */
+function localRedisEnv(state: LocalState, service: string): Record<string, string> {
+  const redis = state.redis;
+  if (redis === undefined) return {};
+  if (redis.users === undefined) return { ...redis.env };
+  const password = redis.users[redisPasswordVar(service)];
+  if (password === undefined) return {};
+  return {
+    ...redis.env,
+    CATGA_REDIS_USER: redisUser(service),
+    CATGA_REDIS_PASSWORD: password,
+    ...(redis.mode === "sentinel"
+      ? {
+          CATGA_REDIS_SENTINEL_USER: REDIS_SENTINEL_CLIENT_USER,
+          CATGA_REDIS_SENTINEL_PASSWORD:
+            redis.users[redisBuiltInPasswordVar(REDIS_SENTINEL_CLIENT_USER)] ?? "",
+        }
+      : {}),
+  };
+}
+
 /** The environment of one instance: what `catga run` reads, on top of the caller's. */
 function instanceEnv(
   state: LocalState,
@@ -315,7 +347,7 @@ function instanceEnv(
   const password = state.nats.users?.[user];
   return {
     ...env,
-    ...(state.redis?.env ?? {}),
+    ...localRedisEnv(state, service),
     CATGA_NATS_URLS: state.nats.urls.join(","),
     ...(password !== undefined ? { CATGA_NATS_USER: user, CATGA_NATS_PASSWORD: password } : {}),
     CATGA_HANDLERS: state.handlers[service],

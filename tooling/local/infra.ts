@@ -11,10 +11,16 @@
  * reads, and the ports on the command line. Only the JetStream store directory, a literal in the
  * file (`/data`, where the deployments mount a volume), needs a local config: a two-line file that
  * includes the emitted one and sets `jetstream` again.
+ *
+ * Redis runs with the ACL catgac emits (compiler/emit/_redis-acl.ts, computed here from the wiring):
+ * one user per Redis-using service, `catga-replica`, `catga-sentinel`, `catga-ops`, `catga-admin`,
+ * `default` off, sentinels with users of their own; passwords random per run, kept in the state
+ * file like the NATS ones. The ACL and the replication credentials are written to 0600 files under
+ * `.catga/redis/`, never on a command line.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Wiring } from "@catga/runtime";
 import { Redis } from "ioredis";
@@ -29,7 +35,20 @@ import {
   natsRouteVar,
   natsUser,
   OPS_USER,
+  REDIS_ADMIN_USER,
+  REDIS_OPS_USER,
+  REDIS_SENTINEL_CLIENT_USER,
+  redisBuiltInPasswordVar,
 } from "../../compiler/emit/_names.js";
+import {
+  adminAclUser,
+  allRedisAclUsers,
+  passwordFrom,
+  type RedisAclTopology,
+  redisAclFile,
+  replicaUser,
+  sentinelAuthLines,
+} from "../../compiler/emit/_redis-acl.js";
 import { freePort, onPath, spawnDetached, tail, waitUntil } from "./_process.js";
 import { LocalClusterError, MissingBinaryError } from "./errors.js";
 import type { LocalNatsServer, LocalRedisNode, LocalState } from "./state.js";
@@ -216,6 +235,61 @@ export async function startNatsInfra(
   return { urls: servers.map((s) => `nats://127.0.0.1:${s.port}`), external: false, servers, users };
 }
 
+/** Credentials of one Redis login. */
+export interface RedisLogin {
+  username: string;
+  password: string;
+}
+
+/** What the ACL is computed from: the wiring's topology, Redis mode and Redis-using services. */
+export function aclTopologyOf(wiring: Wiring): RedisAclTopology {
+  return {
+    name: wiring.topology,
+    redis: { mode: wiring.redis?.mode ?? "standalone" },
+    services: Object.entries(wiring.services).map(([name, s]) => ({
+      name,
+      mode: s.mode,
+      usesRedis: s.redisKeyScope !== undefined,
+    })),
+  };
+}
+
+/** A fresh password for every Redis ACL user of the wiring, by password variable. */
+export function localRedisUsers(wiring: Wiring): Record<string, string> {
+  return Object.fromEntries(
+    allRedisAclUsers(aclTopologyOf(wiring)).map((u) => [u.passwordVar, localPassword()]),
+  );
+}
+
+/** The `catga-ops` login of a local Redis (status), plus the sentinels' client login in sentinel mode. */
+export function redisOpsEnv(redis: NonNullable<LocalState["redis"]>): Record<string, string> {
+  const users = redis.users;
+  if (users === undefined) return { ...redis.env };
+  return {
+    ...redis.env,
+    CATGA_REDIS_USER: REDIS_OPS_USER,
+    CATGA_REDIS_PASSWORD: users[redisBuiltInPasswordVar(REDIS_OPS_USER)] ?? "",
+    ...(redis.mode === "sentinel"
+      ? {
+          CATGA_REDIS_SENTINEL_USER: REDIS_SENTINEL_CLIENT_USER,
+          CATGA_REDIS_SENTINEL_PASSWORD: users[redisBuiltInPasswordVar(REDIS_SENTINEL_CLIENT_USER)] ?? "",
+        }
+      : {}),
+  };
+}
+
+/** The `catga-admin` login of a local Redis (node health, roles), when it runs the ACL. */
+export function redisAdminLogin(redis: LocalState["redis"] | undefined): RedisLogin | undefined {
+  const password = redis?.users?.[redisBuiltInPasswordVar(REDIS_ADMIN_USER)];
+  return password === undefined ? undefined : { username: REDIS_ADMIN_USER, password };
+}
+
+/** Writes a file only its owner may read: it holds passwords. */
+function writeSecretFile(path: string, content: string): void {
+  writeFileSync(path, content, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
 /** Starts Redis in the wiring's mode, or records the external one; `undefined` when none is needed. */
 export async function startRedisInfra(
   wiring: Wiring,
@@ -234,6 +308,20 @@ export async function startRedisInfra(
     taken.add(port + 10_000); // a cluster node's bus port
     return port;
   };
+  // The emitted ACL with this run's passwords, and the replication credentials, in 0600 files.
+  const acl = aclTopologyOf(wiring);
+  const users = localRedisUsers(wiring);
+  const password = passwordFrom(users);
+  const admin: RedisLogin = { username: REDIS_ADMIN_USER, password: password(adminAclUser()) };
+  mkdirSync(join(ctx.dir, "redis"), { recursive: true });
+  const aclFile = join(ctx.dir, "redis", "users.acl");
+  writeSecretFile(aclFile, redisAclFile(acl, users));
+  const authConf = join(ctx.dir, "redis", "auth.conf");
+  const replica = replicaUser(acl);
+  writeSecretFile(
+    authConf,
+    [`aclfile ${aclFile}`, `masteruser ${replica.name}`, `masterauth ${password(replica)}`, ""].join("\n"),
+  );
   const nodes: LocalRedisNode[] = [];
   const server = async (name: string, kind: LocalRedisNode["kind"], args: string[] = []) => {
     const port = await take();
@@ -253,6 +341,8 @@ export async function startRedisInfra(
         "",
         "--appendonly",
         "no",
+        "--include",
+        authConf,
         ...args,
       ],
       { cwd: folder, env, logFile: join(ctx.logs, `redis-${name}.log`) },
@@ -260,7 +350,7 @@ export async function startRedisInfra(
     ctx.started(pid);
     const node: LocalRedisNode = { name, kind, pid, port };
     nodes.push(node);
-    await waitUntil(`redis ${name} on port ${port}`, () => ping(port), {
+    await waitUntil(`redis ${name} on port ${port}`, () => ping(port, admin), {
       timeoutMs: 20_000,
       describe: () => tail(join(ctx.logs, `redis-${name}.log`)),
     });
@@ -276,6 +366,7 @@ export async function startRedisInfra(
         external: false,
         env: { CATGA_REDIS_MODE: "standalone", CATGA_REDIS_URL: `redis://127.0.0.1:${node.port}` },
         nodes,
+        users,
       };
     }
     case "sentinel": {
@@ -291,14 +382,16 @@ export async function startRedisInfra(
         const folder = join(ctx.dir, "redis", name);
         mkdirSync(folder, { recursive: true });
         const conf = join(folder, "sentinel.conf");
-        // A sentinel rewrites its config as it learns the topology: each gets its own copy.
-        writeFileSync(
+        // A sentinel rewrites its config as it learns the topology: each gets its own copy (0600:
+        // it holds the sentinels' users and the password they log in to the servers with).
+        writeSecretFile(
           conf,
           [
             `port ${port}`,
             "bind 127.0.0.1",
             `dir ${folder}`,
             `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
+            ...sentinelAuthLines(acl, master, password),
             `sentinel down-after-milliseconds ${master} 2000`,
             `sentinel failover-timeout ${master} 10000`,
             `sentinel parallel-syncs ${master} 1`,
@@ -319,7 +412,13 @@ export async function startRedisInfra(
         `the sentinels to see the primary '${master}'`,
         async () => {
           for (const s of sentinels) {
-            const answer = (await ask(s.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as unknown;
+            const answer = (await askAs(
+              admin,
+              `127.0.0.1:${s.port}`,
+              "SENTINEL",
+              "GET-MASTER-ADDR-BY-NAME",
+              master,
+            )) as unknown;
             if (!Array.isArray(answer) || Number(answer[1]) !== primary.port) return false;
           }
           return true;
@@ -341,6 +440,7 @@ export async function startRedisInfra(
           CATGA_REDIS_MASTER: master,
         },
         nodes,
+        users,
       };
     }
     case "cluster": {
@@ -358,13 +458,19 @@ export async function startRedisInfra(
       await createCluster(
         nodes.map((n) => `127.0.0.1:${n.port}`),
         Math.max(Math.floor(count / 3) - 1, 0),
-        env,
+        // redis-cli logs in as catga-admin, its password from the environment (not the command line).
+        { ...env, REDISCLI_AUTH: admin.password },
       );
       await waitUntil(
         "cluster_state:ok on every Redis Cluster node",
         async () => {
           for (const n of nodes) {
-            if (!String(await ask(n.port, "CLUSTER", "INFO")).includes("cluster_state:ok")) return false;
+            if (
+              !String(await askAs(admin, `127.0.0.1:${n.port}`, "CLUSTER", "INFO")).includes(
+                "cluster_state:ok",
+              )
+            )
+              return false;
           }
           return true;
         },
@@ -379,6 +485,7 @@ export async function startRedisInfra(
           CATGA_REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
         },
         nodes,
+        users,
       };
     }
   }
@@ -423,18 +530,23 @@ export async function natsRoutes(monitorPort: number, host = "127.0.0.1"): Promi
   }
 }
 
-/** Sends one command to the Redis (or sentinel) on `port` of 127.0.0.1 and returns the reply. */
-export function ask(port: number, ...command: [string, ...string[]]): Promise<unknown> {
-  return askAt(`127.0.0.1:${port}`, ...command);
-}
-
 /**
  * Sends one command to the Redis (or sentinel) at `host:port` and returns the reply: one short
  * connection that never retries, so a dead node answers at once with an error.
  */
 export async function askAt(address: string, ...command: [string, ...string[]]): Promise<unknown> {
+  return askAs(undefined, address, ...command);
+}
+
+/** {@link askAt}, logged in as `login` (a local Redis runs the emitted ACL: `default` is off). */
+export async function askAs(
+  login: RedisLogin | undefined,
+  address: string,
+  ...command: [string, ...string[]]
+): Promise<unknown> {
   const at = address.lastIndexOf(":");
   const client = new Redis({
+    ...(login ?? {}),
     host: address.slice(0, at),
     port: Number(address.slice(at + 1)),
     lazyConnect: true,
@@ -452,15 +564,25 @@ export async function askAt(address: string, ...command: [string, ...string[]]):
   }
 }
 
-async function ping(port: number): Promise<boolean> {
-  return (await ask(port, "PING")) === "PONG";
+async function ping(port: number, login?: RedisLogin): Promise<boolean> {
+  return (await askAs(login, `127.0.0.1:${port}`, "PING")) === "PONG";
 }
 
 function createCluster(addresses: string[], replicas: number, env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "redis-cli",
-      ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
+      [
+        "--user",
+        REDIS_ADMIN_USER,
+        "--no-auth-warning",
+        "--cluster",
+        "create",
+        ...addresses,
+        "--cluster-replicas",
+        String(replicas),
+        "--cluster-yes",
+      ],
       { env, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

@@ -71,7 +71,7 @@ export const stateSchema = z.strictObject({
      */
     users: z.record(z.string(), z.string()).optional(),
   }),
-  /** Absent when no service is in leader mode. */
+  /** Absent when no service uses Redis (leader mode or `uses redis`). */
   redis: z
     .strictObject({
       mode: z.enum(["standalone", "sentinel", "cluster"]),
@@ -79,6 +79,12 @@ export const stateSchema = z.strictObject({
       /** The `CATGA_REDIS_*` variables every instance gets. */
       env: z.record(z.string(), z.string()),
       nodes: z.array(redisNodeSchema),
+      /**
+       * The password of each Redis ACL user of the emitted ACL, by its password variable
+       * (`CATGA_REDIS_PASSWORD_ORDER`, `CATGA_REDIS_OPS_PASSWORD`, …), random per run; absent for
+       * an existing Redis (`redis { url }`), whose credentials come from the caller's environment.
+       */
+      users: z.record(z.string(), z.string()).optional(),
     })
     .optional(),
   /** How to start `catga run`: the command and its first arguments. */

@@ -19,7 +19,7 @@ import {
 import { OPS_USER } from "../../compiler/emit/_names.js";
 import { sleep } from "./_process.js";
 import { HeartbeatBoard, type InstanceBeat, watchHeartbeats } from "./heartbeats.js";
-import { askAt, natsRoutes } from "./infra.js";
+import { askAs, natsRoutes, type RedisLogin, redisOpsEnv } from "./infra.js";
 import { type LocalState, natsLogin } from "./state.js";
 
 /** One instance in the status. */
@@ -249,7 +249,7 @@ async function leaseHolders(
     const wiring = parseWiring(JSON.parse(readFileSync(state.wiring, "utf8")), state.wiring);
     const leaderServices = Object.entries(wiring.services).filter(([, s]) => s.leader !== undefined);
     if (leaderServices.length === 0) return undefined;
-    client = createRedis(parseRedisConfig(state.redis.env), { connectTimeoutMs: 2000 });
+    client = createRedis(parseRedisConfig(redisOpsEnv(state.redis)), { connectTimeoutMs: 2000 });
     const c = client;
     await new Promise<void>((resolve, reject) => {
       if (c.status === "ready") resolve();
@@ -277,7 +277,7 @@ async function sagaCounts(state: LocalState | undefined): Promise<Record<string,
   try {
     const wiring = parseWiring(JSON.parse(readFileSync(state.wiring, "utf8")), state.wiring);
     if (Object.keys(wiring.sagas).length === 0) return undefined;
-    client = createRedis(parseRedisConfig(state.redis.env), { connectTimeoutMs: 2000 });
+    client = createRedis(parseRedisConfig(redisOpsEnv(state.redis)), { connectTimeoutMs: 2000 });
     const c = client;
     // Commands fail fast while disconnected: wait for the connection first.
     await new Promise<void>((resolve, reject) => {
@@ -368,17 +368,31 @@ async function redisStatus(state: LocalState | undefined): Promise<StatusReport[
         }))
       : externalTargets(redis.env);
   const master = redis.env.CATGA_REDIS_MASTER ?? "catga";
+  // A local Redis runs the emitted ACL: data nodes are read as catga-ops, sentinels as catga-client.
+  const ops = redisOpsEnv(redis);
+  const dataLogin: RedisLogin | undefined =
+    ops.CATGA_REDIS_USER !== undefined
+      ? { username: ops.CATGA_REDIS_USER, password: ops.CATGA_REDIS_PASSWORD ?? "" }
+      : undefined;
+  const sentinelLogin: RedisLogin | undefined =
+    ops.CATGA_REDIS_SENTINEL_USER !== undefined
+      ? { username: ops.CATGA_REDIS_SENTINEL_USER, password: ops.CATGA_REDIS_SENTINEL_PASSWORD ?? "" }
+      : undefined;
   const nodes = await Promise.all(
     targets.map(async (t): Promise<RedisNodeStatus> => {
       const base = { address: t.address, ...(t.name !== undefined ? { name: t.name } : {}) };
       try {
         if (t.sentinel) {
-          const answer = (await askAt(t.address, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)) as
-            | string[]
-            | null;
+          const answer = (await askAs(
+            sentinelLogin,
+            t.address,
+            "SENTINEL",
+            "GET-MASTER-ADDR-BY-NAME",
+            master,
+          )) as string[] | null;
           return { ...base, role: "sentinel", ...(answer ? { primary: `${answer[0]}:${answer[1]}` } : {}) };
         }
-        const info = String(await askAt(t.address, "INFO", "replication"));
+        const info = String(await askAs(dataLogin, t.address, "INFO", "replication"));
         const role = /role:(\w+)/.exec(info)?.[1] === "master" ? "primary" : "replica";
         const host = /master_host:(\S+)/.exec(info)?.[1];
         const port = /master_port:(\d+)/.exec(info)?.[1];
@@ -389,7 +403,8 @@ async function redisStatus(state: LocalState | undefined): Promise<StatusReport[
         };
         if (redis.mode === "cluster") {
           status.clusterState =
-            /cluster_state:(\w+)/.exec(String(await askAt(t.address, "CLUSTER", "INFO")))?.[1] ?? "unknown";
+            /cluster_state:(\w+)/.exec(String(await askAs(dataLogin, t.address, "CLUSTER", "INFO")))?.[1] ??
+            "unknown";
         }
         return status;
       } catch {
