@@ -7,6 +7,7 @@ import { exitWhenDone, RUNTIME_COMMANDS, runCatga } from "@catga/runtime";
 import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { closest } from "../../dsl/index.js";
 import { LocalClusterError } from "../local/errors.js";
+import { redisOpsEnv } from "../local/infra.js";
 import { readState, statePaths } from "../local/state.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { init } from "./init.js";
@@ -124,8 +125,9 @@ function sagasDefaults(argv: readonly string[]): void {
   }
   if (!wiringGiven) process.env.CATGA_WIRING = state.wiring;
   if (!redisGiven && state.redis !== undefined) {
-    // Every variable the instances get (mode, addresses, credentials): the same Redis they use.
-    for (const [key, value] of Object.entries(state.redis.env))
+    // The same Redis the instances use, read as `catga-ops` when it runs the ACL (as status reads it):
+    // that user may read every saga record of the topology and change nothing.
+    for (const [key, value] of Object.entries(redisOpsEnv(state.redis)))
       if (!process.env[key]) process.env[key] = value;
   }
 }
