@@ -672,6 +672,8 @@ class Generator {
     for (const s of this.model.services) {
       const S = pascalCase(s.name);
       names.push(`type ${S}Context`, `type ${S}Definition`, `type ${S}Emit`, `type ${S}Send`, `define${S}`);
+      // Handler modules import everything from the entry file, their keys' scope included.
+      if (s.usesRedis) names.push(`${camelCase(s.name)}RedisScope`);
     }
     return names;
   }

@@ -3,6 +3,7 @@
  * order service (prices), the inventory (opening stock) and the demo (to check the stock adds up);
  * and where each service keeps its data (`keyTag`, `keys`).
  */
+import { inventoryRedisScope, orderRedisScope, paymentRedisScope } from "../out/shop/client.js";
 
 /** An article of the catalog. */
 export interface Article {
@@ -35,21 +36,24 @@ export const CARD_LIMIT = 1000;
 /** How long an order may stay pending before the sweep job cancels it. */
 export const STALE_ORDER_MS = 120_000;
 
-/** The topology's name, as `topology shop` declares it. */
-export const TOPOLOGY = "shop";
-
-/** The services that keep data of their own. */
+/** The services that keep data of their own (`uses redis` in shop.catga). */
 export type DataService = "order" | "inventory" | "payment";
 
+const SCOPES: Readonly<Record<DataService, string>> = {
+  order: orderRedisScope,
+  inventory: inventoryRedisScope,
+  payment: paymentRedisScope,
+};
+
 /**
- * The Redis hash tag of a service's keys, `{catga:<topology>:<service>}`: the one prefix the
- * service's Redis user may touch (issue 13: one ACL user per service, `~{catga:shop:order}*` and so
- * on), and one Cluster slot per service. The runtime keeps a leader-mode service's lease, token
- * and saga records under the same tag (`<tag>:lease`, `<tag>:token`, `<tag>:data:…`), so the
- * shop's own keys go under `<tag>:shop:` to stay clear of them.
+ * The Redis hash tag of a service's keys, `{catga:shop:<service>}`, as the generated code gives it
+ * for every `uses redis` service: the one prefix the service's Redis user may touch (its ACL is
+ * `~{catga:shop:order}*` and so on), and one Cluster slot per service. The runtime keeps a
+ * leader-mode service's lease, token and saga records under the same kind of tag (`<tag>:lease`,
+ * `<tag>:token`, `<tag>:data:…`), so the shop's own keys go under `<tag>:shop:` to stay clear of them.
  */
-export function keyTag(service: string): string {
-  return `{catga:${TOPOLOGY}:${service}}`;
+export function keyTag(service: DataService): string {
+  return SCOPES[service];
 }
 
 const under = (service: DataService) => `${keyTag(service)}:shop:`;

@@ -89,6 +89,13 @@ export interface OrderSend {}
 export interface OrderContext extends ServiceContext<OrderEmit, OrderSend> {}
 
 /**
+ * The Redis hash tag of service `order` (`uses redis`): start every key the service keeps with it,
+ * e.g. `${orderRedisScope}:order:42`. Its Redis user may touch no other keys, and the
+ * shared tag keeps a script's or transaction's keys on one Redis Cluster slot.
+ */
+export const orderRedisScope = "{catga:shop:order}";
+
+/**
  * Order intake: every replica is equal; NATS spreads the requests. The only service that reads
  * or writes orders.
  *
@@ -176,6 +183,13 @@ export interface InventorySend {}
 export interface InventoryContext extends ServiceContext<InventoryEmit, InventorySend> {}
 
 /**
+ * The Redis hash tag of service `inventory` (`uses redis`): start every key the service keeps with it,
+ * e.g. `${inventoryRedisScope}:order:42`. Its Redis user may touch no other keys, and the
+ * shared tag keeps a script's or transaction's keys on one Redis Cluster slot.
+ */
+export const inventoryRedisScope = "{catga:shop:inventory}";
+
+/**
  * Stock and reservations.
  *
  * What service `inventory` (p2p, 2 replicas) must provide.
@@ -230,6 +244,13 @@ export interface PaymentSend {}
  * a signal fired at the deadline and at shutdown, logger, `emit` and `send`.
  */
 export interface PaymentContext extends ServiceContext<PaymentEmit, PaymentSend> {}
+
+/**
+ * The Redis hash tag of service `payment` (`uses redis`): start every key the service keeps with it,
+ * e.g. `${paymentRedisScope}:order:42`. Its Redis user may touch no other keys, and the
+ * shared tag keeps a script's or transaction's keys on one Redis Cluster slot.
+ */
+export const paymentRedisScope = "{catga:shop:payment}";
 
 /**
  * Payments.
