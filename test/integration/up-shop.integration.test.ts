@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, connectNats } from "../../runtime/bus.js";
 import type { MessageBus } from "../../runtime/index.js";
 import type { LocalState } from "../../tooling/local/state.js";
-import type { StatusReport } from "../../tooling/local/status.js";
+import { leaseHolders, type StatusReport } from "../../tooling/local/status.js";
 import { tempDir, waitFor } from "../harness/_process.js";
 import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
 
@@ -353,7 +353,11 @@ describe("catga up on examples/shop with real servers", () => {
     // Orders keep coming while no coordinator leads (its 10 s lease runs out first): OrderCreated is
     // durable, so their events wait in the stream for the next leader instead of reaching nobody.
     const duringFailover = await placeOrders(100);
-    const leaderless = service(await status(), "coordinator").leader === null;
+    // Who holds the lease right after the orders went in, straight from Redis: the dead leader (its
+    // lease has not run out) or nobody. `catga status` would be too slow a witness on a loaded
+    // machine: it listens for heartbeats for seconds, long enough for a standby to take over.
+    const holder = (await leaseHolders(state()))?.coordinator;
+    const leaderless = holder === null || holder?.owner === before.instance;
     const after = await statusUntil("a new coordinator leader", (s) => {
       const leader = service(s, "coordinator").leader;
       return leader !== null && leader.instance !== before.instance;

@@ -240,7 +240,7 @@ function round(rate: number): number {
  * The lease holder of each leader-mode service, from Redis (`null`: nobody holds it), when the local
  * cluster has Redis and it answers; undefined otherwise (status then goes by heartbeats alone).
  */
-async function leaseHolders(
+export async function leaseHolders(
   state: LocalState | undefined,
 ): Promise<Record<string, { owner: string; token: number } | null> | undefined> {
   if (state?.redis === undefined) return undefined;
