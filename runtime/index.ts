@@ -51,6 +51,7 @@ export { ConfigError, type RunConfig, readRunConfig } from "./config.js";
 export {
   acquireLock,
   CoordinationUnavailableError,
+  connectRedis,
   createRedis,
   FencedStore,
   LeaderElector,
@@ -64,6 +65,7 @@ export {
   type RedisConfig,
   RedisConfigError,
   RedisCoordination,
+  type RedisTlsOptions,
   runSchedule,
   StaleTokenError,
 } from "./coordination/index.js";
@@ -87,6 +89,8 @@ export {
   StreamConfigConflictError,
   StreamPublishError,
   TimeoutError,
+  TlsError,
+  type TlsFailure,
   toWireError,
   type WireError,
 } from "./errors.js";

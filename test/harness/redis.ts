@@ -2,27 +2,73 @@
  * Real Redis deployments for integration tests, from the `redis-server` binary on PATH, on free
  * ports: a standalone server, a primary with replicas watched by three sentinels, and a six-node
  * cluster. Nothing is mocked; every process is killed by `stop()` (and, as a last resort, when the
- * test process exits).
+ * test process exits). With `tls`, every server (and sentinel) listens on TLS only (`port 0`,
+ * `tls-port`), replicates and gossips over TLS, and the harness's own clients trust the given CA.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "./_process.js";
+
+/** TLS of test servers: certificate files (test/harness/certs.ts makes them). */
+export interface RedisServerTls {
+  /** The CA the servers trust for client certificates, and the harness's clients trust. */
+  ca: string;
+  /** The servers' certificate (also their client certificate towards each other). */
+  cert: string;
+  key: string;
+  /** `tls-auth-clients yes`: clients must present a certificate signed by `ca`. @default false */
+  authClients?: boolean;
+  /** The certificate the harness's own clients present (needed with `authClients`). @default none */
+  client?: { cert: string; key: string };
+}
+
+/** ioredis `tls` options of the harness's own clients for `tls`. */
+export function redisClientTls(tls: RedisServerTls): {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  checkServerIdentity: () => undefined;
+} {
+  return {
+    ca: readFileSync(tls.ca),
+    // The harness checks readiness, not names: tests also start servers whose certificates name
+    // other hosts on purpose.
+    checkServerIdentity: () => undefined,
+    ...(tls.client !== undefined
+      ? { cert: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) }
+      : {}),
+  };
+}
+
+/** redis-server arguments (or sentinel.conf lines, without the dashes) listening on TLS only. */
+function tlsArgs(port: number, tls: RedisServerTls): string[][] {
+  return [
+    ["port", "0"],
+    ["tls-port", String(port)],
+    ["tls-cert-file", tls.cert],
+    ["tls-key-file", tls.key],
+    ["tls-ca-cert-file", tls.ca],
+    ["tls-auth-clients", tls.authClients ? "yes" : "no"],
+    ["tls-replication", "yes"],
+  ];
+}
 
 /** One redis-server (or sentinel) process. */
 export interface RedisNode {
   readonly port: number;
   readonly process: ServerProcess;
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS). */
   readonly url: string;
   /** Starts the node again on the same port and folder after a kill (data persists only if it was saved). */
   restart(): Promise<void>;
 }
 
-async function ping(port: number): Promise<boolean> {
+async function ping(port: number, tls?: RedisServerTls): Promise<boolean> {
   const client = new Redis({
     port,
     host: "127.0.0.1",
+    ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -36,13 +82,18 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-async function startNode(dir: string, name: string, args: string[], port?: number): Promise<RedisNode> {
+async function startNode(
+  dir: string,
+  name: string,
+  args: string[],
+  port?: number,
+  tls?: RedisServerTls,
+): Promise<RedisNode> {
   const p = port ?? (await freePort());
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
   const argv = [
-    "--port",
-    String(p),
+    ...(tls === undefined ? ["--port", String(p)] : tlsArgs(p, tls).flatMap(([k, v]) => [`--${k}`, v!])),
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -60,13 +111,13 @@ async function startNode(dir: string, name: string, args: string[], port?: numbe
     get process() {
       return proc;
     },
-    url: `redis://127.0.0.1:${p}`,
+    url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${p}`,
     restart: async () => {
       proc = spawnServer("redis-server", argv, { cwd: folder });
-      await waitFor(`redis ${name} on ${p}`, () => ping(p), { describe: () => proc.output() });
+      await waitFor(`redis ${name} on ${p}`, () => ping(p, tls), { describe: () => proc.output() });
     },
   };
-  await waitFor(`redis ${name} on ${p}`, () => ping(p), { describe: () => proc.output() });
+  await waitFor(`redis ${name} on ${p}`, () => ping(p, tls), { describe: () => proc.output() });
   return node;
 }
 
@@ -77,10 +128,10 @@ export interface StandaloneRedis {
   stop(): Promise<void>;
 }
 
-/** Starts one redis-server on a free port. */
-export async function startRedis(): Promise<StandaloneRedis> {
+/** Starts one redis-server on a free port (TLS only, with `tls`). */
+export async function startRedis(options: { tls?: RedisServerTls } = {}): Promise<StandaloneRedis> {
   const dir = tempDir("redis");
-  const node = await startNode(dir.path, "standalone", []);
+  const node = await startNode(dir.path, "standalone", [], undefined, options.tls);
   return {
     node,
     url: node.url,
@@ -110,19 +161,31 @@ export interface SentinelRedis {
  * one second without an answer. Resolves when every sentinel sees every replica.
  */
 export async function startRedisSentinel(
-  options: { replicas?: number; masterName?: string } = {},
+  options: { replicas?: number; masterName?: string; tls?: RedisServerTls } = {},
 ): Promise<SentinelRedis> {
   const masterName = options.masterName ?? "catga";
+  const tls = options.tls;
   const dir = tempDir("sentinel");
-  const primary = await startNode(dir.path, "primary", []);
+  const primary = await startNode(dir.path, "primary", [], undefined, tls);
   const replicas: RedisNode[] = [];
   for (let i = 0; i < (options.replicas ?? 1); i++) {
     replicas.push(
-      await startNode(dir.path, `replica-${i}`, ["--replicaof", "127.0.0.1", String(primary.port)]),
+      await startNode(
+        dir.path,
+        `replica-${i}`,
+        ["--replicaof", "127.0.0.1", String(primary.port)],
+        undefined,
+        tls,
+      ),
     );
   }
   const ask = async (port: number, ...args: string[]): Promise<unknown> => {
-    const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      maxRetriesPerRequest: 1,
+      ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
+    });
     client.on("error", () => {});
     try {
       return await client.call(...(args as [string, ...string[]]));
@@ -149,7 +212,7 @@ export async function startRedisSentinel(
     writeFileSync(
       conf,
       [
-        `port ${port}`,
+        ...(tls === undefined ? [`port ${port}`] : tlsArgs(port, tls).map((kv) => kv.join(" "))),
         "bind 127.0.0.1",
         `dir ${folder}`,
         `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} 2`,
@@ -160,16 +223,16 @@ export async function startRedisSentinel(
       ].join("\n"),
     );
     let proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-    await waitFor(`sentinel ${i} on ${port}`, () => ping(port), { describe: () => proc.output() });
+    await waitFor(`sentinel ${i} on ${port}`, () => ping(port, tls), { describe: () => proc.output() });
     sentinels.push({
       port,
       get process() {
         return proc;
       },
-      url: `redis://127.0.0.1:${port}`,
+      url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${port}`,
       restart: async () => {
         proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-        await waitFor(`sentinel ${i} on ${port}`, () => ping(port), { describe: () => proc.output() });
+        await waitFor(`sentinel ${i} on ${port}`, () => ping(port, tls), { describe: () => proc.output() });
       },
     });
   }
@@ -217,23 +280,44 @@ export interface ClusterRedis {
  * Starts `nodes` cluster-enabled servers (6 by default: 3 primaries, 3 replicas), creates the
  * cluster with `redis-cli --cluster create`, and resolves when every node reports `cluster_state:ok`.
  */
-export async function startRedisCluster(options: { nodes?: number } = {}): Promise<ClusterRedis> {
+export async function startRedisCluster(
+  options: { nodes?: number; tls?: RedisServerTls } = {},
+): Promise<ClusterRedis> {
   const count = options.nodes ?? 6;
+  const tls = options.tls;
   const dir = tempDir("cluster");
   const nodes: RedisNode[] = [];
   for (let i = 0; i < count; i++) {
     nodes.push(
-      await startNode(dir.path, `node-${i}`, [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        "2000",
-      ]),
+      await startNode(
+        dir.path,
+        `node-${i}`,
+        [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          "2000",
+          ...(tls !== undefined ? ["--tls-cluster", "yes"] : []),
+        ],
+        undefined,
+        tls,
+      ),
     );
   }
   const create = spawnServer("redis-cli", [
+    ...(tls !== undefined
+      ? [
+          "--tls",
+          "--cacert",
+          tls.ca,
+          "--cert",
+          tls.client?.cert ?? tls.cert,
+          "--key",
+          tls.client?.key ?? tls.key,
+        ]
+      : []),
     "--cluster",
     "create",
     ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -249,7 +333,12 @@ export async function startRedisCluster(options: { nodes?: number } = {}): Promi
     await waitFor(
       `cluster_state:ok on ${n.port}`,
       async () => {
-        const client = new Redis({ port: n.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+        const client = new Redis({
+          port: n.port,
+          host: "127.0.0.1",
+          maxRetriesPerRequest: 1,
+          ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
+        });
         client.on("error", () => {});
         try {
           return String(await client.call("CLUSTER", "INFO")).includes("cluster_state:ok");
