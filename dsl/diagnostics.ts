@@ -57,6 +57,7 @@ export const DIAGNOSTIC_CODES = {
   C3029: { name: "invalid-deliveries", severity: "error" },
   C3030: { name: "stream-replicas-out-of-bounds", severity: "error" },
   C3031: { name: "stream-settings-unused", severity: "warning" },
+  C3040: { name: "tls-with-url", severity: "error" },
 } as const satisfies Record<string, { name: string; severity: Severity }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -41,6 +41,24 @@ import {
   redisMaster,
   stopGraceSeconds,
 } from "./_names.js";
+import {
+  type CertificateNames,
+  COMPOSE_CERT_DIR,
+  COMPOSE_CERT_FILES,
+  LOCAL_NAMES,
+  NATS_CERT_DIR,
+  NATS_TLS_CONF,
+  natsTls,
+  REDIS_CERT_DIR,
+  redisCliTls,
+  redisScheme,
+  redisTls,
+  redisTlsArgs,
+  SERVICE_CERT_DIR,
+  sentinelTlsLines,
+  serviceTlsEnv,
+  TLS_FILES,
+} from "./_tls.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { durableEvents, natsUsers } from "./nats.js";
 
@@ -251,6 +269,9 @@ function composeYaml(model: TopologyModel, options: EmitOptions, plan: ComposePl
   const header = [
     generatedHeader(options.sourceName, "#"),
     `# Topology ${model.name}: cp .env.example .env, fill in every secret, then docker compose up --build.`,
+    ...(natsTls(model) || (plan.emitsRedis && redisTls(model))
+      ? [`# TLS is on: first make ${COMPOSE_CERT_DIR}/ (catga certs --topology <file> --out certs).`]
+      : []),
     "# Details: docs/build.md (docker-compose).",
   ].join("\n");
   // YAML 1.1 output quotes strings like "no" and "on" that YAML 1.1 readers would take for booleans.
@@ -299,6 +320,11 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
       });
     }
     const volumes = ["./nats/nats.conf:/etc/nats/nats.conf:ro"];
+    if (natsTls(plan.model))
+      volumes.push(
+        `./nats/${NATS_TLS_CONF}:/etc/nats/${NATS_TLS_CONF}:ro`,
+        ...certMounts("nats", NATS_CERT_DIR),
+      );
     if (plan.jetStream) {
       // JetStream limits: overridable in .env, with the documented defaults.
       environment[NATS_JS_LIMIT_VARS.memory] = `\${${NATS_JS_LIMIT_VARS.memory}:-${NATS_JS_LIMITS.memory}}`;
@@ -307,7 +333,7 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
     }
     out[host] = {
       image: NATS_IMAGE,
-      command: ["nats-server", "-c", "/etc/nats/nats.conf"],
+      command: ["nats-server", "-c", `/etc/nats/${natsTls(plan.model) ? NATS_TLS_CONF : "nats.conf"}`],
       environment: sortedRecord(environment),
       volumes,
       // Only the first node is published, on the loopback interface: host applications need one
@@ -348,6 +374,9 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
   // redis-cli reads REDISCLI_AUTH, so health checks and the cluster init authenticate without a
   // password on their command line.
   const cliAuth = { REDISCLI_AUTH: password };
+  const tls = redisTls(plan.model);
+  const cli = ["redis-cli", ...(tls ? redisCliTls() : [])];
+  const tlsVolumes = tls ? { volumes: certMounts("redis", REDIS_CERT_DIR) } : {};
   hosts.forEach((host, index) => {
     // Append-only persistence: a Redis that restarts (same container) must not hand out fencing
     // tokens it already issued, or a stale leader's writes would be accepted again.
@@ -382,11 +411,13 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         "hostname",
       );
     }
+    if (tls) args.push(...redisTlsArgs(mode));
     out[host] = {
       image: REDIS_IMAGE,
       command: args,
       environment: cliAuth,
-      healthcheck: healthcheck(["redis-cli", "ping"]),
+      ...tlsVolumes,
+      healthcheck: healthcheck([...cli, "ping"]),
       ...(mode === "sentinel" && index > 0
         ? { depends_on: { [hosts[0]!]: { condition: "service_healthy" } } }
         : {}),
@@ -407,6 +438,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
       `"sentinel auth-pass ${master} $$${REDIS_PASSWORD_VAR}"`,
       `'sentinel down-after-milliseconds ${master} 5000'`,
       `'sentinel failover-timeout ${master} 30000'`,
+      ...(tls ? sentinelTlsLines().map((line) => `'${line}'`) : []),
       "> /tmp/sentinel.conf && exec redis-sentinel /tmp/sentinel.conf",
     ].join(" ");
     for (const host of plan.sentinelHosts()) {
@@ -415,7 +447,8 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         command: ["sh", "-c", script],
         user: "redis",
         environment: { [REDIS_PASSWORD_VAR]: password },
-        healthcheck: healthcheck(["redis-cli", "-p", String(REDIS_PORTS.sentinel), "ping"]),
+        ...tlsVolumes,
+        healthcheck: healthcheck([...cli, "-p", String(REDIS_PORTS.sentinel), "ping"]),
         depends_on: dependsOn(hosts, "service_healthy"),
         restart: "unless-stopped",
         stop_grace_period: INFRA_STOP_GRACE,
@@ -427,15 +460,16 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     // when the cluster is already formed, so `docker compose up` can run again.
     const nodes = hosts.join(" ");
     const script = [
-      `if redis-cli -h ${hosts[0]} cluster info | grep -q cluster_state:ok; then echo cluster already formed; exit 0; fi;`,
+      `if ${cli.join(" ")} -h ${hosts[0]} cluster info | grep -q cluster_state:ok; then echo cluster already formed; exit 0; fi;`,
       'addrs="";',
       `for h in ${nodes}; do addrs="$$addrs $$(getent hosts $$h | awk '{print $$1}'):${REDIS_PORTS.server}"; done;`,
-      "redis-cli --cluster create $$addrs --cluster-replicas 1 --cluster-yes",
+      `${cli.join(" ")} --cluster create $$addrs --cluster-replicas 1 --cluster-yes`,
     ].join(" ");
     out[REDIS_CLUSTER_INIT] = {
       image: REDIS_IMAGE,
       command: ["sh", "-c", script],
       environment: cliAuth,
+      ...tlsVolumes,
       depends_on: dependsOn(hosts, "service_healthy"),
       restart: "no",
       stop_grace_period: INFRA_STOP_GRACE,
@@ -464,7 +498,9 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
     [ENV.natsPassword]: required(natsPasswordVar(natsUser(s.name))),
     ...(s.image === undefined ? { [ENV.handlers]: handlerPath(s) } : {}),
     ...(usesRedis ? redisEnv(plan) : {}),
+    ...serviceTlsEnv(model, usesRedis),
   });
+  const tlsCa = Object.keys(serviceTlsEnv(model, usesRedis)).length > 0;
 
   const depends: Record<string, { condition: string }> = dependsOn(plan.natsHosts, "service_healthy");
   if (usesRedis && plan.emitsRedis) {
@@ -487,7 +523,12 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
   Object.assign(service, {
     command: ["catga", "run", "--wiring", COMPOSE_WIRING_PATH, "--service", s.name],
     environment: sortedRecord(environment),
-    volumes: [`./wiring.json:${COMPOSE_WIRING_PATH}:ro`],
+    volumes: [
+      `./wiring.json:${COMPOSE_WIRING_PATH}:ro`,
+      ...(tlsCa
+        ? [`${COMPOSE_CERT_DIR}/${COMPOSE_CERT_FILES.ca}:${SERVICE_CERT_DIR}/${TLS_FILES.ca}:ro`]
+        : []),
+    ],
     // An init process as PID 1 forwards SIGTERM (graceful drain) and reaps children.
     init: true,
     // Above the drain grace: Docker's default 10 s would kill a drain using its whole grace, and a
@@ -531,7 +572,7 @@ function redisEnv(plan: ComposePlan): Record<string, string> {
   if (plan.emitsRedis) {
     env[ENV.redisPassword] = required(REDIS_PASSWORD_VAR);
     if (redis.mode === "standalone")
-      env[ENV.redisUrl] = `redis://${REDIS_STANDALONE_HOST}:${REDIS_PORTS.server}`;
+      env[ENV.redisUrl] = `${redisScheme(plan.model)}://${REDIS_STANDALONE_HOST}:${REDIS_PORTS.server}`;
     else if (redis.mode === "sentinel") {
       env[ENV.redisSentinels] = plan
         .sentinelHosts()
@@ -733,5 +774,31 @@ function splitList(text: string): string[] {
 function sortedRecord(record: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
+}
+
+/** The read-only mounts of a server's certificate, key and CA from `./certs` (docs/build.md, TLS). */
+function certMounts(server: "nats" | "redis", dir: string): string[] {
+  const [cert, key] =
+    server === "nats"
+      ? [COMPOSE_CERT_FILES.natsCert, COMPOSE_CERT_FILES.natsKey]
+      : [COMPOSE_CERT_FILES.redisCert, COMPOSE_CERT_FILES.redisKey];
+  return [
+    `${COMPOSE_CERT_DIR}/${cert}:${dir}/${TLS_FILES.cert}:ro`,
+    `${COMPOSE_CERT_DIR}/${key}:${dir}/${TLS_FILES.key}:ro`,
+    `${COMPOSE_CERT_DIR}/${COMPOSE_CERT_FILES.ca}:${dir}/${TLS_FILES.ca}:ro`,
+  ];
+}
+
+/**
+ * The names each server certificate of the compose deployment must list (its host names, plus
+ * localhost and 127.0.0.1): what `catga certs` makes. Empty when TLS is off or nothing is emitted.
+ */
+export function composeCertificateNames(model: TopologyModel): CertificateNames {
+  const plan = new ComposePlan(model);
+  const out: CertificateNames = {};
+  if (natsTls(model)) out.nats = [...plan.natsHosts, ...LOCAL_NAMES];
+  if (plan.emitsRedis && redisTls(model))
+    out.redis = [...plan.redisHosts(), ...plan.sentinelHosts(), ...LOCAL_NAMES];
   return out;
 }

@@ -8,6 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { redisTlsArgs, sentinelTlsLines } from "../../compiler/emit/_tls.js";
 import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "./_process.js";
 
 /** TLS of test servers: certificate files (test/harness/certs.ts makes them). */
@@ -41,17 +42,17 @@ export function redisClientTls(tls: RedisServerTls): {
   };
 }
 
-/** redis-server arguments (or sentinel.conf lines, without the dashes) listening on TLS only. */
-function tlsArgs(port: number, tls: RedisServerTls): string[][] {
-  return [
-    ["port", "0"],
-    ["tls-port", String(port)],
-    ["tls-cert-file", tls.cert],
-    ["tls-key-file", tls.key],
-    ["tls-ca-cert-file", tls.ca],
-    ["tls-auth-clients", tls.authClients ? "yes" : "no"],
-    ["tls-replication", "yes"],
-  ];
+/**
+ * redis-server arguments listening on TLS only: the emitted ones (compiler/emit/_tls.ts), so the
+ * tests run what compose and Kubernetes run; `authClients` appends `--tls-auth-clients yes`.
+ */
+function tlsArgs(port: number, tls: RedisServerTls, mode: "standalone" | "sentinel" | "cluster"): string[] {
+  return [...redisTlsArgs(mode, tls, port), ...(tls.authClients ? ["--tls-auth-clients", "yes"] : [])];
+}
+
+/** sentinel.conf lines of a TLS sentinel: the emitted ones. */
+function sentinelTls(port: number, tls: RedisServerTls): string[] {
+  return [...sentinelTlsLines(tls, port), ...(tls.authClients ? ["tls-auth-clients yes"] : [])];
 }
 
 /** One redis-server (or sentinel) process. */
@@ -88,12 +89,13 @@ async function startNode(
   args: string[],
   port?: number,
   tls?: RedisServerTls,
+  mode: "standalone" | "sentinel" | "cluster" = "standalone",
 ): Promise<RedisNode> {
   const p = port ?? (await freePort());
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
   const argv = [
-    ...(tls === undefined ? ["--port", String(p)] : tlsArgs(p, tls).flatMap(([k, v]) => [`--${k}`, v!])),
+    ...(tls === undefined ? ["--port", String(p)] : tlsArgs(p, tls, mode)),
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -212,7 +214,7 @@ export async function startRedisSentinel(
     writeFileSync(
       conf,
       [
-        ...(tls === undefined ? [`port ${port}`] : tlsArgs(port, tls).map((kv) => kv.join(" "))),
+        ...(tls === undefined ? [`port ${port}`] : sentinelTls(port, tls)),
         "bind 127.0.0.1",
         `dir ${folder}`,
         `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} 2`,
@@ -292,17 +294,10 @@ export async function startRedisCluster(
       await startNode(
         dir.path,
         `node-${i}`,
-        [
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          "nodes.conf",
-          "--cluster-node-timeout",
-          "2000",
-          ...(tls !== undefined ? ["--tls-cluster", "yes"] : []),
-        ],
+        ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"],
         undefined,
         tls,
+        "cluster",
       ),
     );
   }
