@@ -33,8 +33,8 @@ export const TLS_FILES = { cert: "tls.crt", key: "tls.key", ca: "ca.crt" } as co
 export const NATS_CERT_DIR = "/etc/nats/certs";
 /** Where Redis servers and sentinels find theirs. */
 export const REDIS_CERT_DIR = "/etc/redis/certs";
-/** Where service containers find the CA (`ca.crt`) they trust. */
-export const SERVICE_CERT_DIR = "/etc/catga/certs";
+/** Where service containers find the CA (`ca.crt`) they trust: not inside the wiring mount (`/etc/catga`), since Kubernetes would have to create a mount point inside a read-only ConfigMap volume. */
+export const SERVICE_CERT_DIR = "/etc/catga-tls";
 
 /** The variables of `catga run` that name the CA (docs/runtime.md). */
 export const TLS_ENV = { natsCa: "CATGA_NATS_TLS_CA", redisCa: "CATGA_REDIS_TLS_CA" } as const;

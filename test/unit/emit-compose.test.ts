@@ -211,7 +211,7 @@ describe("compose", () => {
     ]);
     expect(doc.services.order!.volumes).toEqual([
       "./wiring.json:/etc/catga/wiring.json:ro",
-      "./certs/ca.crt:/etc/catga/certs/ca.crt:ro",
+      "./certs/ca.crt:/etc/catga-tls/ca.crt:ro",
     ]);
     expect(doc.services.order!.depends_on).toEqual({
       "nats-0": { condition: "service_healthy" },
@@ -607,8 +607,8 @@ describe("compose tls", () => {
       "26379",
       "ping",
     ]);
-    expect(doc.services.boss!.environment!.CATGA_NATS_TLS_CA).toBe("/etc/catga/certs/ca.crt");
-    expect(doc.services.boss!.environment!.CATGA_REDIS_TLS_CA).toBe("/etc/catga/certs/ca.crt");
+    expect(doc.services.boss!.environment!.CATGA_NATS_TLS_CA).toBe("/etc/catga-tls/ca.crt");
+    expect(doc.services.boss!.environment!.CATGA_REDIS_TLS_CA).toBe("/etc/catga-tls/ca.crt");
     expect(validateCompose(doc)).toBe(true);
     expect(composeCertificateNames(model)).toEqual({
       nats: ["nats-0", "nats-1", "localhost", "127.0.0.1"],
