@@ -6,6 +6,7 @@
 import { exitWhenDone, runCatga } from "@catga/runtime";
 import { ADMIN_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { readState } from "../local/state.js";
+import { certs } from "./certs.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { up } from "./up.js";
 
@@ -22,6 +23,7 @@ Commands:
   down       drain and stop the local cluster, leaving no process behind
   sagas      sagas in flight (with their step), failed ones (with the error), counts per status
   dead-letters  durable events a service gave up on; 'dead-letters replay' puts them back
+  certs      certificates (openssl) for a topology's compose deployment, which runs on TLS
 
 Options:
   -h, --help       show help (also: catga <command> --help)
@@ -45,6 +47,9 @@ export function runCatgaTooling(argv: readonly string[]): void {
     case "-h":
     case "--help":
       io.stdout(HELP);
+      return;
+    case "certs":
+      exitWhenDone(certs(rest, io), io);
       return;
     case "up":
     case "status":
