@@ -105,8 +105,13 @@ export function probeTls(
       socket.destroy();
       resolve(error);
     };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.once("secureConnect", () => done(undefined));
+    let timer = setTimeout(() => done(undefined), timeoutMs);
+    // With TLS 1.3 a server that wants a client certificate refuses it after the client's side of
+    // the handshake is done: wait a moment for that alert before calling the handshake good.
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done(undefined), 300);
+    });
     socket.once("error", (error) => done(error));
   });
 }

@@ -30,8 +30,8 @@ beforeAll(async () => {
 });
 afterAll(() => certs?.remove());
 
-/** The time a failed connect may take: far below the 10 s connect timeouts the tests give. */
-const FAST_MS = 4000;
+/** The time a failed connect may take: well below the 10 s connect timeouts the tests give (4.2 s seen once in a loaded full run). */
+const FAST_MS = 6000;
 
 async function failsFast<T>(attempt: () => Promise<T>): Promise<{ error: unknown; ms: number }> {
   const start = Date.now();
