@@ -121,6 +121,12 @@ export interface NatsModel {
   nodes: number;
   /** `url "nats://..."`: connect to an existing cluster instead of emitting one. */
   url?: string;
+  /**
+   * `tls off` turns it off: the emitted servers take TLS for clients and routes, and the services
+   * trust the CA. Without effect with {@link url} (its scheme decides).
+   * @default true
+   */
+  tls: boolean;
 }
 
 /** `redis { ... }`: the Redis deployment used for leases, fencing tokens and saga state. */
@@ -137,6 +143,12 @@ export interface RedisModel {
   url?: string;
   /** Sentinel mode only: the name of the monitored primary. */
   master?: string;
+  /**
+   * `tls off` turns it off: the emitted servers and sentinels take TLS only, replicate (and gossip)
+   * over TLS, and the services trust the CA. Without effect with {@link url} (its scheme decides).
+   * @default true
+   */
+  tls: boolean;
 }
 
 /** One `handles` entry: a command or query this service answers. */

@@ -59,6 +59,7 @@ export const DIAGNOSTIC_CODES = {
   C3031: { name: "stream-settings-unused", severity: "warning" },
   C3032: { name: "unknown-uses", severity: "error" },
   C3033: { name: "duplicate-uses", severity: "warning" },
+  C3040: { name: "tls-with-url", severity: "error" },
 } as const satisfies Record<string, { name: string; severity: Severity }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   notLeader: "NOT_LEADER",
   streamConfigConflict: "STREAM_CONFIG_CONFLICT",
   streamPublish: "STREAM_PUBLISH",
+  tls: "TLS",
 } as const;
 
 /** The base of every error the runtime throws or relays. */
@@ -195,6 +196,51 @@ export class StreamPublishError extends CatgaError {
     });
   }
 }
+
+/** Why a TLS connection failed, as {@link TlsError} classifies it. */
+export type TlsFailure =
+  /** The server's certificate is not signed by a CA the client trusts (no CA given, or another). */
+  | "untrusted-certificate"
+  /** The certificate does not list the name the client connected to. */
+  | "hostname-mismatch"
+  /** The certificate has expired or is not valid yet. */
+  | "expired-certificate"
+  /** The server answered in plain text: TLS is off at the server (or that port). */
+  | "server-not-tls"
+  /** The server wants a client certificate and the client has none (or one it does not trust). */
+  | "client-certificate-rejected";
+
+/**
+ * A TLS connection to NATS or Redis failed verification. Retrying cannot help until the
+ * certificates or the configuration change, so the runtime reports it at once instead of waiting
+ * out a connect timeout. The message names the server, the cause and the fix; `cause` is the TLS
+ * library's error.
+ */
+export class TlsError extends CatgaError {
+  override name = "TlsError";
+  constructor(
+    /** The server (or servers) the client tried, e.g. `nats://nats-0:4222`. */
+    readonly server: string,
+    readonly failure: TlsFailure,
+    /** What to change, e.g. `set CATGA_NATS_TLS_CA to the CA that signed the server's certificate`. */
+    readonly fix: string,
+    options: { cause?: unknown } = {},
+  ) {
+    const detail = (options.cause as { message?: unknown } | undefined)?.message;
+    super(
+      `TLS with ${server} failed: ${TLS_FAILURES[failure]}${typeof detail === "string" ? ` (${detail})` : ""}; ${fix}`,
+      { code: ERROR_CODES.tls, cause: options.cause },
+    );
+  }
+}
+
+const TLS_FAILURES: Record<TlsFailure, string> = {
+  "untrusted-certificate": "the server's certificate is not signed by a trusted CA",
+  "hostname-mismatch": "the server's certificate does not name the host connected to",
+  "expired-certificate": "the server's certificate is expired or not yet valid",
+  "server-not-tls": "the server does not speak TLS there",
+  "client-certificate-rejected": "the server wants a client certificate signed by a CA it trusts",
+};
 
 /** An error as it travels in a reply: plain JSON. */
 export interface WireError {

@@ -60,6 +60,7 @@ export {
 export {
   acquireLock,
   CoordinationUnavailableError,
+  connectRedis,
   createRedis,
   FencedStore,
   LeaderElector,
@@ -74,6 +75,7 @@ export {
   RedisConfigError,
   RedisCoordination,
   RedisPermissionError,
+  type RedisTlsOptions,
   runSchedule,
   StaleTokenError,
 } from "./coordination/index.js";
@@ -97,6 +99,8 @@ export {
   StreamConfigConflictError,
   StreamPublishError,
   TimeoutError,
+  TlsError,
+  type TlsFailure,
   toWireError,
   type WireError,
 } from "./errors.js";

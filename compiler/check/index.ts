@@ -54,7 +54,7 @@ export {
 };
 
 /**
- * Checks a parsed file and reports every finding in one run (codes C2001–C3031, sorted).
+ * Checks a parsed file and reports every finding in one run (codes C2001–C3040, sorted).
  *
  * Runs on whatever parsed: after syntax errors the AST may be partial, and names that recovery left
  * empty are skipped. Never throws on any input.

@@ -64,10 +64,27 @@ const urls = (schemes: readonly string[]): Rule<string, unknown> => ({
   hint: `write one or more comma-separated URLs starting with ${schemes.join(" or ")}`,
 });
 
+/**
+ * `tls on|off` of `nats { }` and `redis { }`: TLS of the emitted servers (on unless turned off).
+ * With `url` the servers are not emitted and the URL's scheme decides (C3040).
+ */
+const tlsSetting = (schemes: string) => ({
+  read: word(["on", "off"] as const),
+  rules: [
+    {
+      code: "C3040" as const,
+      broken: (_: "on" | "off", b: { url?: string }) => b.url !== undefined,
+      message: "'tls' has no meaning with 'url': the servers are not emitted, and the URL's scheme decides",
+      hint: `remove 'tls'; write ${schemes} URLs for TLS`,
+    },
+  ],
+});
+
 /** `nats { }`; its stream settings are in {@link STREAM}. */
-const NATS: SettingsTable<{ nodes: number; url: string }> = {
+const NATS: SettingsTable<{ nodes: number; url: string; tls: "on" | "off" }> = {
   nodes: { read: intValue, default: 1, rules: [atLeastOneNode] },
   url: { read: stringValue, rules: [urls(["nats://", "tls://"])] },
+  tls: tlsSetting("tls://"),
 };
 
 const REDIS_MODES = ["standalone", "sentinel", "cluster"] as const;
@@ -84,7 +101,13 @@ const REDIS_MIN_NODES: Record<RedisMode, { nodes: number; why: string }> = {
 };
 
 /** `redis { }`: `nodes` and `master` follow the mode. */
-const REDIS: SettingsTable<{ mode: RedisMode; nodes: number; url: string; master: string }> = {
+const REDIS: SettingsTable<{
+  mode: RedisMode;
+  nodes: number;
+  url: string;
+  master: string;
+  tls: "on" | "off";
+}> = {
   mode: { read: word(REDIS_MODES), default: "standalone" },
   nodes: {
     read: intValue,
@@ -119,6 +142,7 @@ const REDIS: SettingsTable<{ mode: RedisMode; nodes: number; url: string; master
       },
     ],
   },
+  tls: tlsSetting("rediss://"),
 };
 
 const SERVICE_MODES = ["p2p", "leader"] as const;
@@ -425,7 +449,7 @@ export function checkInfra(
   redis: InfraDecl | undefined,
   out: Diagnostic[],
 ): InfraFacts {
-  const natsModel: NatsModel = { nodes: 1 };
+  const natsModel: NatsModel = { nodes: 1, tls: true };
   const streamDefaults = new Map<string, Setting>();
   if (nats) {
     const natsKeys = Object.keys(NATS);
@@ -439,12 +463,14 @@ export function checkInfra(
     const values = checkSettings(found, NATS, {}, out);
     natsModel.nodes = values.nodes ?? 1;
     if (values.url !== undefined) natsModel.url = values.url;
+    if (values.tls === "off") natsModel.tls = false;
   }
 
-  const redisModel: RedisModel = { mode: "standalone", nodes: 1 };
+  const redisModel: RedisModel = { mode: "standalone", nodes: 1, tls: true };
   if (redis) {
     const found = checkKeys(redis.settings, Object.keys(REDIS), "'redis'", out);
-    const { mode, nodes, url, master } = checkSettings(found, REDIS, {}, out);
+    const { mode, nodes, url, master, tls } = checkSettings(found, REDIS, {}, out);
+    if (tls === "off") redisModel.tls = false;
     if (mode !== undefined) redisModel.mode = mode;
     redisModel.nodes = nodes ?? (mode === undefined ? 1 : REDIS_MIN_NODES[mode].nodes);
     if (url !== undefined) redisModel.url = url;

@@ -69,12 +69,16 @@ Checks FILE and, when it has no errors, writes into DIR (default: out/<topology>
   docker-compose.yml   NATS cluster, Redis, every service with its replicas (.env.example, Dockerfile)
   k8s.yaml             Kubernetes manifests (cdk8s)
   nats/nats.conf       NATS server config with one least-privilege user per service
+  nats/nats-tls.conf   what the deployments run when NATS takes TLS (the default)
 
 Files whose content is unchanged are not rewritten. Output is deterministic: same input, same bytes.
 Layout and details: docs/build.md.
 
 Options:
   -o, --out DIR            output folder (default: out/<topology>/)
+  --cert-manager-issuer NAME[:KIND]
+                           k8s.yaml: a cert-manager Certificate fills the NATS TLS Secret, from
+                           the Issuer (or KIND ClusterIssuer) NAME; without it, create the Secret
   -h, --help               show this help
 
 Exit codes: 0 built, 1 errors in the input (nothing written), 2 usage or I/O error.
@@ -165,12 +169,14 @@ async function check(argv: readonly string[], io: Io): Promise<number> {
 async function build(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = args(argv, {
     out: { type: "string", short: "o" },
+    "cert-manager-issuer": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     io.stdout(BUILD_HELP);
     return EXIT.ok;
   }
+  const issuer = certManagerIssuer(values["cert-manager-issuer"]);
   requireFiles(positionals, "build");
   if (positionals.length > 1) throw new UsageError("build takes one FILE: one topology per build");
   const file = positionals[0] as string;
@@ -181,7 +187,10 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
   report(diagnostics, new Map([[file, text]]), 1, io);
   if (model === undefined) return EXIT.inputErrors;
   const out = values.out ?? join("out", model.name);
-  const files = emitAll(model, { sourceName: basename(file) });
+  const files = emitAll(model, {
+    sourceName: basename(file),
+    ...(issuer !== undefined ? { certManagerIssuer: issuer } : {}),
+  });
   let written = 0;
   for (const f of files) {
     const target = join(out, f.path);
@@ -316,4 +325,18 @@ function ioReason(error: unknown): string {
     default:
       return error instanceof Error ? error.message : String(error);
   }
+}
+
+/** `--cert-manager-issuer NAME[:Issuer|ClusterIssuer]`. */
+function certManagerIssuer(
+  text: string | undefined,
+): { name: string; kind: "Issuer" | "ClusterIssuer" } | undefined {
+  if (text === undefined) return undefined;
+  const match = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(?::(Issuer|ClusterIssuer))?$/.exec(text);
+  if (!match) {
+    throw new UsageError(
+      `--cert-manager-issuer '${text}': expected NAME or NAME:ClusterIssuer (NAME a Kubernetes object name)`,
+    );
+  }
+  return { name: match[1]!, kind: (match[3] as "Issuer" | "ClusterIssuer" | undefined) ?? "Issuer" };
 }

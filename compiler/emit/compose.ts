@@ -56,6 +56,24 @@ import {
   sentinelPasswordVars,
   shellWriteLines,
 } from "./_redis-acl.js";
+import {
+  type CertificateNames,
+  COMPOSE_CERT_DIR,
+  COMPOSE_CERT_FILES,
+  LOCAL_NAMES,
+  NATS_CERT_DIR,
+  NATS_TLS_CONF,
+  natsTls,
+  REDIS_CERT_DIR,
+  redisCliTls,
+  redisScheme,
+  redisTls,
+  redisTlsArgs,
+  SERVICE_CERT_DIR,
+  sentinelTlsLines,
+  serviceTlsEnv,
+  TLS_FILES,
+} from "./_tls.js";
 import { BlockYamlWriter } from "./_yaml.js";
 import { durableEvents, natsUsers } from "./nats.js";
 
@@ -266,6 +284,9 @@ function composeYaml(model: TopologyModel, options: EmitOptions, plan: ComposePl
   const header = [
     generatedHeader(options.sourceName, "#"),
     `# Topology ${model.name}: cp .env.example .env, fill in every secret, then docker compose up --build.`,
+    ...(natsTls(model) || (plan.emitsRedis && redisTls(model))
+      ? [`# TLS is on: first make ${COMPOSE_CERT_DIR}/ (catga certs --topology <file> --out certs).`]
+      : []),
     "# Details: docs/build.md (docker-compose).",
   ].join("\n");
   // YAML 1.1 output quotes strings like "no" and "on" that YAML 1.1 readers would take for booleans.
@@ -314,6 +335,11 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
       });
     }
     const volumes = ["./nats/nats.conf:/etc/nats/nats.conf:ro"];
+    if (natsTls(plan.model))
+      volumes.push(
+        `./nats/${NATS_TLS_CONF}:/etc/nats/${NATS_TLS_CONF}:ro`,
+        ...certMounts("nats", NATS_CERT_DIR),
+      );
     if (plan.jetStream) {
       // JetStream limits: overridable in .env, with the documented defaults.
       environment[NATS_JS_LIMIT_VARS.memory] = `\${${NATS_JS_LIMIT_VARS.memory}:-${NATS_JS_LIMITS.memory}}`;
@@ -322,7 +348,7 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
     }
     out[host] = {
       image: NATS_IMAGE,
-      command: ["nats-server", "-c", "/etc/nats/nats.conf"],
+      command: ["nats-server", "-c", `/etc/nats/${natsTls(plan.model) ? NATS_TLS_CONF : "nats.conf"}`],
       environment: sortedRecord(environment),
       volumes,
       // Only the first node is published, on the loopback interface: host applications need one
@@ -371,6 +397,9 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
   const serverEnv: Record<string, string> = { ...cliAuth };
   for (const variable of redisServerPasswordVars(model)) serverEnv[variable] = required(variable);
   const auth = redisAuthScript(model, "$$");
+  const tls = redisTls(plan.model);
+  if (tls) cli.push(...redisCliTls());
+  const tlsVolumes = tls ? { volumes: certMounts("redis", REDIS_CERT_DIR) } : {};
   hosts.forEach((host, index) => {
     // Append-only persistence: a Redis that restarts (same container) must not hand out fencing
     // tokens it already issued, or a stale leader's writes would be accepted again.
@@ -402,11 +431,13 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         "hostname",
       );
     }
+    if (tls) args.push(...redisTlsArgs(mode));
     out[host] = {
       image: REDIS_IMAGE,
       command: ["sh", "-c", `${auth} && exec ${args.join(" ")}`],
       user: "redis",
       environment: sortedRecord(serverEnv),
+      ...tlsVolumes,
       healthcheck: healthcheck([...cli, "ping"]),
       ...(mode === "sentinel" && index > 0
         ? { depends_on: { [hosts[0]!]: { condition: "service_healthy" } } }
@@ -431,6 +462,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
           ...sentinelAuthLines(model, master, passwordReference),
           `sentinel down-after-milliseconds ${master} 5000`,
           `sentinel failover-timeout ${master} 30000`,
+          ...(tls ? sentinelTlsLines() : []),
         ],
         "/tmp/sentinel.conf",
         "$$",
@@ -445,6 +477,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         command: ["sh", "-c", script],
         user: "redis",
         environment: sortedRecord(sentinelEnv),
+        ...tlsVolumes,
         healthcheck: healthcheck([...cli, "-p", String(REDIS_PORTS.sentinel), "ping"]),
         depends_on: dependsOn(hosts, "service_healthy"),
         restart: "unless-stopped",
@@ -467,6 +500,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
       image: REDIS_IMAGE,
       command: ["sh", "-c", script],
       environment: cliAuth,
+      ...tlsVolumes,
       depends_on: dependsOn(hosts, "service_healthy"),
       restart: "no",
       stop_grace_period: INFRA_STOP_GRACE,
@@ -494,7 +528,9 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
     [ENV.natsPassword]: required(natsPasswordVar(natsUser(s.name))),
     ...(s.image === undefined ? { [ENV.handlers]: handlerPath(s) } : {}),
     ...(usesRedis ? redisEnv(plan, s) : {}),
+    ...serviceTlsEnv(model, usesRedis),
   });
+  const tlsCa = Object.keys(serviceTlsEnv(model, usesRedis)).length > 0;
 
   const depends: Record<string, { condition: string }> = dependsOn(plan.natsHosts, "service_healthy");
   if (usesRedis && plan.emitsRedis) {
@@ -517,7 +553,12 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
   Object.assign(service, {
     command: ["catga", "run", "--wiring", COMPOSE_WIRING_PATH, "--service", s.name],
     environment: sortedRecord(environment),
-    volumes: [`./wiring.json:${COMPOSE_WIRING_PATH}:ro`],
+    volumes: [
+      `./wiring.json:${COMPOSE_WIRING_PATH}:ro`,
+      ...(tlsCa
+        ? [`${COMPOSE_CERT_DIR}/${COMPOSE_CERT_FILES.ca}:${SERVICE_CERT_DIR}/${TLS_FILES.ca}:ro`]
+        : []),
+    ],
     // An init process as PID 1 forwards SIGTERM (graceful drain) and reaps children.
     init: true,
     // Above the drain grace: Docker's default 10 s would kill a drain using its whole grace, and a
@@ -567,7 +608,7 @@ function redisEnv(plan: ComposePlan, s: ServiceModel): Record<string, string> {
       env[ENV.redisSentinelPassword] = required(redisBuiltInPasswordVar(REDIS_SENTINEL_CLIENT_USER));
     }
     if (redis.mode === "standalone")
-      env[ENV.redisUrl] = `redis://${REDIS_STANDALONE_HOST}:${REDIS_PORTS.server}`;
+      env[ENV.redisUrl] = `${redisScheme(plan.model)}://${REDIS_STANDALONE_HOST}:${REDIS_PORTS.server}`;
     else if (redis.mode === "sentinel") {
       env[ENV.redisSentinels] = plan
         .sentinelHosts()
@@ -769,5 +810,31 @@ function splitList(text: string): string[] {
 function sortedRecord(record: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
+}
+
+/** The read-only mounts of a server's certificate, key and CA from `./certs` (docs/build.md, TLS). */
+function certMounts(server: "nats" | "redis", dir: string): string[] {
+  const [cert, key] =
+    server === "nats"
+      ? [COMPOSE_CERT_FILES.natsCert, COMPOSE_CERT_FILES.natsKey]
+      : [COMPOSE_CERT_FILES.redisCert, COMPOSE_CERT_FILES.redisKey];
+  return [
+    `${COMPOSE_CERT_DIR}/${cert}:${dir}/${TLS_FILES.cert}:ro`,
+    `${COMPOSE_CERT_DIR}/${key}:${dir}/${TLS_FILES.key}:ro`,
+    `${COMPOSE_CERT_DIR}/${COMPOSE_CERT_FILES.ca}:${dir}/${TLS_FILES.ca}:ro`,
+  ];
+}
+
+/**
+ * The names each server certificate of the compose deployment must list (its host names, plus
+ * localhost and 127.0.0.1): what `catga certs` makes. Empty when TLS is off or nothing is emitted.
+ */
+export function composeCertificateNames(model: TopologyModel): CertificateNames {
+  const plan = new ComposePlan(model);
+  const out: CertificateNames = {};
+  if (natsTls(model)) out.nats = [...plan.natsHosts, ...LOCAL_NAMES];
+  if (plan.emitsRedis && redisTls(model))
+    out.redis = [...plan.redisHosts(), ...plan.sentinelHosts(), ...LOCAL_NAMES];
   return out;
 }

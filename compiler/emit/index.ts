@@ -5,7 +5,7 @@
 import type { TopologyModel } from "../model.js";
 import type { EmitOptions, EmittedFile } from "./_files.js";
 import { emitCompose } from "./compose.js";
-import { emitK8s } from "./k8s.js";
+import { emitK8s, type K8sEmitOptions } from "./k8s.js";
 import { emitNats } from "./nats.js";
 import { emitTypeScript } from "./typescript.js";
 import { buildWiring, wiringFile } from "./wiring.js";
@@ -25,7 +25,10 @@ export { buildWiring, emitWiring } from "./wiring.js";
  * @throws only on a compiler bug (an emitter producing an invalid wiring); never on user input,
  *   which the checker has already validated.
  */
-export function emitAll(model: TopologyModel, options: EmitOptions): EmittedFile[] {
+export function emitAll(
+  model: TopologyModel,
+  options: EmitOptions & Pick<K8sEmitOptions, "certManagerIssuer">,
+): EmittedFile[] {
   // Built (and validated) once: wiring.json, the TypeScript emitter and the wiring ConfigMap all
   // read this one value, so they cannot disagree and the wiring is not assembled again per emitter.
   const wiring = buildWiring(model, options);
@@ -33,9 +36,9 @@ export function emitAll(model: TopologyModel, options: EmitOptions): EmittedFile
   const files = [
     ...emitTypeScript(model, { ...options, wiring }),
     wiringJsonFile,
-    ...emitCompose(model, options),
+    ...emitCompose(model, { sourceName: options.sourceName }),
     ...emitK8s(model, { ...options, wiringJson: wiringJsonFile.content }),
-    ...emitNats(model, options),
+    ...emitNats(model, { sourceName: options.sourceName }),
   ];
   const seen = new Set<string>();
   for (const f of files) {

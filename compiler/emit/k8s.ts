@@ -20,7 +20,7 @@
  * (keys are sorted here, so cdk8s's `CDK8S_DISABLE_SORT` cannot change the output).
  */
 import { createHash } from "node:crypto";
-import { App, Chart } from "cdk8s";
+import { ApiObject, App, Chart } from "cdk8s";
 import { k8s } from "cdk8s-plus-33";
 import type { Construct } from "constructs";
 import { type ServiceModel, serviceUsesRedis, type TopologyModel } from "../model.js";
@@ -62,8 +62,17 @@ import {
   sentinelAuthLines,
   sentinelPasswordVars,
 } from "./_redis-acl.js";
+import {
+  LOCAL_NAMES,
+  NATS_CERT_DIR,
+  NATS_TLS_CONF,
+  natsTls,
+  SERVICE_CERT_DIR,
+  TLS_ENV,
+  TLS_FILES,
+} from "./_tls.js";
 import { BlockYamlWriter } from "./_yaml.js";
-import { builtInUsers, durableEvents, natsServerConf } from "./nats.js";
+import { builtInUsers, durableEvents, natsServerConf, natsTlsConf } from "./nats.js";
 
 /** Options of {@link emitK8s}. */
 export interface K8sEmitOptions extends EmitOptions {
@@ -90,6 +99,13 @@ export interface K8sEmitOptions extends EmitOptions {
    * @default none: those ports accept every source (they serve health, readiness and metrics only)
    */
   nodeCidrs?: string[];
+  /**
+   * A cert-manager issuer for the NATS servers' certificate (when NATS TLS is on): a `Certificate`
+   * is emitted that fills the Secret the servers mount, for every name they are reached by. The
+   * issuer must be CA-based (its Secrets carry `ca.crt`, which the services trust).
+   * @default none: create the `kubernetes.io/tls` Secret yourself (docs/build.md, TLS)
+   */
+  certManagerIssuer?: { name: string; kind?: "Issuer" | "ClusterIssuer" };
 }
 
 /** CPU and memory of a container, Kubernetes quantities as written (`"100m"`, `"256Mi"`). */
@@ -165,6 +181,8 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
 
   wiringConfigMap(chart, ctx, options.wiringJson);
   if (model.nats.url === undefined) nats(chart, ctx);
+  if (natsTls(model) && options.certManagerIssuer !== undefined)
+    natsCertificate(chart, ctx, options.certManagerIssuer);
   if (ctx.emitsRedis) {
     if (model.redis.mode === "standalone") redisStandalone(chart, ctx);
     else if (model.redis.mode === "sentinel") redisSentinel(chart, ctx);
@@ -197,6 +215,8 @@ class Context {
   readonly nats: string;
   readonly natsClient: string;
   readonly natsConfig: string;
+  /** The `kubernetes.io/tls` Secret of the NATS servers' certificate (with `ca.crt`), when TLS is on. */
+  readonly natsTlsSecret: string;
   readonly redis: string;
   readonly sentinel: string;
   readonly clusterInit: string;
@@ -225,6 +245,7 @@ class Context {
     this.nats = dnsLabel(objectName(t, "nats"), 52);
     this.natsClient = objectName(t, "nats-client");
     this.natsConfig = objectName(t, "nats-config");
+    this.natsTlsSecret = objectName(t, "nats-tls");
     this.redis = dnsLabel(objectName(t, "redis"), 52);
     this.sentinel = dnsLabel(objectName(t, "redis-sentinel"), 52);
     this.clusterInit = objectName(t, "redis-cluster-init");
@@ -314,6 +335,20 @@ function header(ctx: Context, options: K8sEmitOptions): string {
   if (ctx.model.nats.url !== undefined) {
     lines.push("# NATS is external: the passwords must be those of its users of the same names.");
   }
+  if (natsTls(ctx.model)) {
+    const names = [...range(ctx.model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)), ctx.natsClient];
+    lines.push(
+      options.certManagerIssuer !== undefined
+        ? `# NATS takes TLS: cert-manager's issuer ${options.certManagerIssuer.name} fills the Secret ${ctx.natsTlsSecret}.`
+        : `# NATS takes TLS: create the Secret ${ctx.natsTlsSecret} first, a certificate for ${names.join(", ")}:`,
+      ...(options.certManagerIssuer !== undefined
+        ? []
+        : [
+            `#   kubectl create secret generic ${ctx.natsTlsSecret}${ns} --type=kubernetes.io/tls \\`,
+            "#     --from-file=tls.crt=nats.crt --from-file=tls.key=nats.key --from-file=ca.crt=ca.crt",
+          ]),
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -368,7 +403,21 @@ function catgaService(scope: Construct, ctx: Context, service: ServiceModel): vo
         // Above the drain grace, or the kubelet kills a draining leader (a crash failover).
         terminationGracePeriodSeconds: stopGraceSeconds(service),
         containers: [serviceContainer(ctx, service)],
-        volumes: [{ name: "wiring", configMap: { name: ctx.wiringConfigMap } }],
+        volumes: [
+          { name: "wiring", configMap: { name: ctx.wiringConfigMap } },
+          // Only the CA of the NATS servers' Secret: never their key.
+          ...(natsTls(ctx.model)
+            ? [
+                {
+                  name: "tls-ca",
+                  secret: {
+                    secretName: ctx.natsTlsSecret,
+                    items: [{ key: TLS_FILES.ca, path: TLS_FILES.ca }],
+                  },
+                },
+              ]
+            : []),
+        ],
       },
       SERVICE_IDENTITY,
     ),
@@ -411,7 +460,10 @@ function serviceContainer(ctx: Context, service: ServiceModel): k8s.Container {
     ports: [{ name: HEALTH_PORT_NAME, containerPort: port }],
     livenessProbe: httpProbe("/healthz", HEALTH_PORT_NAME, 10),
     readinessProbe: httpProbe("/readyz", HEALTH_PORT_NAME, 5),
-    volumeMounts: [{ name: "wiring", mountPath: WIRING_DIR, readOnly: true }],
+    volumeMounts: [
+      { name: "wiring", mountPath: WIRING_DIR, readOnly: true },
+      ...(natsTls(ctx.model) ? [{ name: "tls-ca", mountPath: SERVICE_CERT_DIR, readOnly: true }] : []),
+    ],
   };
   // The default image is built locally from the emitted Dockerfile and tagged :latest, which
   // Kubernetes would otherwise always try to pull from a registry.
@@ -447,6 +499,8 @@ function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
     plain(ENV.redisUser, redisUser(service.name));
     if (ctx.model.redis.mode === "sentinel") plain(ENV.redisSentinelUser, REDIS_SENTINEL_CLIENT_USER);
   }
+  // Redis TLS is not emitted for Kubernetes yet (docs/build.md, TLS): only the NATS CA.
+  if (natsTls(ctx.model)) plain(TLS_ENV.natsCa, `${SERVICE_CERT_DIR}/${TLS_FILES.ca}`);
   for (const [k, v] of Object.entries(service.env)) plain(k, v);
   env.set(ENV.instanceId, { name: ENV.instanceId, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
   env.set(ENV.natsPassword, secretEnv(ctx, ENV.natsPassword, natsPasswordVar(user)));
@@ -514,9 +568,11 @@ function nats(scope: Construct, ctx: Context): void {
   const routeHosts = model.nats.nodes > 1 ? range(model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)) : [];
   const routes = routeHosts.map((host) => `nats://${host}:${NATS_PORTS.cluster}`);
   const conf = natsServerConf(model, { sourceName: ctx.options.sourceName, routes });
+  const tls = natsTls(model);
+  const tlsConf = tls ? natsTlsConf(model, { sourceName: ctx.options.sourceName, routes }) : "";
   new k8s.KubeConfigMap(scope, "nats-config", {
     metadata: meta(ctx, ctx.natsConfig, "nats"),
-    data: { "nats.conf": conf },
+    data: { "nats.conf": conf, ...(tls ? { [NATS_TLS_CONF]: tlsConf } : {}) },
   });
   const ports = [
     { name: "client", port: NATS_PORTS.client },
@@ -554,6 +610,7 @@ function nats(scope: Construct, ctx: Context): void {
   const env = [...[...secrets, ...limits].sort((a, b) => compare(a.name, b.name)), ...routeEnv];
   const volumeMounts: k8s.VolumeMount[] = [{ name: "config", mountPath: NATS_CONF_DIR, readOnly: true }];
   if (jetStream) volumeMounts.push({ name: "data", mountPath: NATS_STORE_DIR });
+  if (tls) volumeMounts.push({ name: "tls", mountPath: NATS_CERT_DIR, readOnly: true });
   new k8s.KubeStatefulSet(scope, "nats", {
     metadata: meta(ctx, ctx.nats, "nats"),
     spec: {
@@ -565,7 +622,7 @@ function nats(scope: Construct, ctx: Context): void {
       template: {
         metadata: {
           labels: labels(ctx, ctx.nats, "nats"),
-          annotations: { [NATS_CONF_CHECKSUM]: sha256(conf) },
+          annotations: { [NATS_CONF_CHECKSUM]: sha256(conf + tlsConf) },
         },
         spec: hardened(
           {
@@ -575,7 +632,7 @@ function nats(scope: Construct, ctx: Context): void {
                 name: "nats",
                 resources: requirements(infraResources(ctx, "nats")),
                 image: NATS_IMAGE,
-                command: ["nats-server", "--config", `${NATS_CONF_DIR}/nats.conf`],
+                command: ["nats-server", "--config", `${NATS_CONF_DIR}/${tls ? NATS_TLS_CONF : "nats.conf"}`],
                 env,
                 ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
                 livenessProbe: httpProbe("/healthz", "monitor", 10),
@@ -583,7 +640,10 @@ function nats(scope: Construct, ctx: Context): void {
                 volumeMounts,
               },
             ],
-            volumes: [{ name: "config", configMap: { name: ctx.natsConfig } }],
+            volumes: [
+              { name: "config", configMap: { name: ctx.natsConfig } },
+              ...(tls ? [{ name: "tls", secret: { secretName: ctx.natsTlsSecret } }] : []),
+            ],
           },
           NATS_IDENTITY,
         ),
@@ -606,6 +666,35 @@ function nats(scope: Construct, ctx: Context): void {
     },
   });
   disruptionBudget(scope, "nats-pdb", ctx, ctx.nats, "nats");
+}
+
+/**
+ * The cert-manager `Certificate` of the NATS servers: fills {@link Context.natsTlsSecret} with a
+ * certificate for every name clients and routes use (each pod, the client Service) and the CA.
+ */
+function natsCertificate(
+  scope: Construct,
+  ctx: Context,
+  issuer: NonNullable<K8sEmitOptions["certManagerIssuer"]>,
+): void {
+  const dnsNames = [
+    ...range(ctx.model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)),
+    ctx.natsClient,
+    ...LOCAL_NAMES.filter((n) => n === "localhost"),
+  ];
+  new ApiObject(scope, "nats-certificate", {
+    apiVersion: "cert-manager.io/v1",
+    kind: "Certificate",
+    metadata: meta(ctx, ctx.natsTlsSecret, "nats"),
+    spec: {
+      secretName: ctx.natsTlsSecret,
+      commonName: ctx.podHost(ctx.nats, 0),
+      dnsNames,
+      ipAddresses: ["127.0.0.1"],
+      usages: ["server auth", "client auth"],
+      issuerRef: { name: issuer.name, kind: issuer.kind ?? "Issuer", group: "cert-manager.io" },
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

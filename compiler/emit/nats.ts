@@ -39,6 +39,7 @@ import {
   natsUser,
   OPS_USER,
 } from "./_names.js";
+import { NATS_CERT_DIR, NATS_TLS_CONF, natsTls, natsTlsBlock, TLS_FILES } from "./_tls.js";
 
 /** What one NATS user may do. Subject lists are sorted and free of duplicates. */
 export interface NatsUserPermissions {
@@ -366,32 +367,7 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
       "}",
     );
   }
-  if (options.routes.length > 0) {
-    const password = `<${NATS_CLUSTER_PASSWORD_VAR}>`;
-    lines.push(
-      "",
-      "# Full mesh of routes; a node listing itself is fine (nats-server drops the route to itself).",
-      "# Routes authenticate: without it anyone reaching the cluster port could join as a server and",
-      "# read or inject every message, bypassing the users' permissions below. nats-server dials a",
-      "# listed route with that URL's own credentials only, and a config cannot splice a variable into",
-      "# a string, so each route URL, credentials included, comes from the environment:",
-      ...options.routes.map(
-        (route, i) =>
-          `#   ${natsRouteVar(i)}=${route.replace("://", `://${NATS_CLUSTER_USER}:${password}@`)}`,
-      ),
-      "cluster {",
-      `  name: ${quote(model.name)}`,
-      `  listen: "0.0.0.0:${ports.cluster}"`,
-      "  authorization {",
-      `    user: ${quote(NATS_CLUSTER_USER)}`,
-      `    password: $${NATS_CLUSTER_PASSWORD_VAR}`,
-      "  }",
-      "  routes = [",
-      ...options.routes.map((_, i) => `    $${natsRouteVar(i)}`),
-      "  ]",
-      "}",
-    );
-  }
+  if (options.routes.length > 0) lines.push("", ...natsClusterBlock(model, options));
   lines.push("", "authorization {", "  users = [");
   const users = Object.entries(permissions);
   users.forEach(([user, perms], index) => {
@@ -416,6 +392,75 @@ export function natsServerConf(model: TopologyModel, options: NatsServerConfOpti
 }
 
 /**
+ * The `cluster { }` block of {@link natsServerConf}: full mesh of authenticated routes, and with
+ * `tls` (lines of a `tls { }` block, indented) TLS on the routes too. The TLS config
+ * (compiler/emit/_tls.ts) sets the block again, whole, since a key set after an `include` replaces
+ * the included one.
+ */
+export function natsClusterBlock(
+  model: TopologyModel,
+  options: NatsServerConfOptions,
+  tls: readonly string[] = [],
+): string[] {
+  const ports = { ...NATS_PORTS, ...options.ports };
+  const password = `<${NATS_CLUSTER_PASSWORD_VAR}>`;
+  return [
+    "# Full mesh of routes; a node listing itself is fine (nats-server drops the route to itself).",
+    "# Routes authenticate: without it anyone reaching the cluster port could join as a server and",
+    "# read or inject every message, bypassing the users' permissions below. nats-server dials a",
+    "# listed route with that URL's own credentials only, and a config cannot splice a variable into",
+    "# a string, so each route URL, credentials included, comes from the environment:",
+    ...options.routes.map(
+      (route, i) => `#   ${natsRouteVar(i)}=${route.replace("://", `://${NATS_CLUSTER_USER}:${password}@`)}`,
+    ),
+    "cluster {",
+    `  name: ${quote(model.name)}`,
+    `  listen: "0.0.0.0:${ports.cluster}"`,
+    "  authorization {",
+    `    user: ${quote(NATS_CLUSTER_USER)}`,
+    `    password: $${NATS_CLUSTER_PASSWORD_VAR}`,
+    "  }",
+    "  routes = [",
+    ...options.routes.map((_, i) => `    $${natsRouteVar(i)}`),
+    "  ]",
+    ...tls,
+    "}",
+  ];
+}
+
+/**
+ * `nats/nats-tls.conf`: includes `nats.conf` (users, permissions, JetStream, routes) and adds TLS for
+ * clients and, with routes, for the routes. `nats.conf` itself stays without TLS, so `catga up`
+ * (which runs it on loopback) is unchanged; the deployments run this file.
+ *
+ * @param certDir The folder of `tls.crt`, `tls.key`, `ca.crt`. @default NATS_CERT_DIR
+ */
+export function natsTlsConf(
+  model: TopologyModel,
+  options: NatsServerConfOptions & { certDir?: string; include?: string },
+): string {
+  const dir = options.certDir ?? NATS_CERT_DIR;
+  const lines = [
+    generatedHeader(options.sourceName, "#"),
+    `# TLS of topology ${model.name}'s NATS servers: nats.conf plus TLS for clients${options.routes.length > 0 ? " and routes" : ""}.`,
+    `# Certificates in ${dir}: ${TLS_FILES.cert} and ${TLS_FILES.key} (valid for every server's host name),`,
+    `# ${TLS_FILES.ca} (the CA). Clients need no certificate; they log in as their users. See docs/build.md (TLS).`,
+    `include ${JSON.stringify(options.include ?? "nats.conf")}`,
+    "",
+    ...natsTlsBlock(dir, ""),
+  ];
+  if (options.routes.length > 0) {
+    lines.push(
+      "",
+      "# The cluster block again, whole, with TLS on the routes: a key set after an include replaces it.",
+      ...natsClusterBlock(model, options, natsTlsBlock(dir, "  ")),
+    );
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+/**
  * `nats/nats.conf` for the compose deployment: routes to every NATS node by its compose host name
  * (`nats://nats-0:6222`, …, read from `$CATGA_NATS_ROUTE_<i>` with credentials), none for a single
  * node. The same file serves Kubernetes: there the route variables name the pods instead. Nothing when the topology connects to an
@@ -428,9 +473,16 @@ export function emitNats(model: TopologyModel, options: EmitOptions): EmittedFil
     for (let i = 0; i < model.nats.nodes; i++)
       routes.push(`nats://${natsComposeHost(i)}:${NATS_PORTS.cluster}`);
   }
-  return [
+  const files = [
     { path: "nats/nats.conf", content: natsServerConf(model, { sourceName: options.sourceName, routes }) },
   ];
+  if (natsTls(model)) {
+    files.push({
+      path: `nats/${NATS_TLS_CONF}`,
+      content: natsTlsConf(model, { sourceName: options.sourceName, routes }),
+    });
+  }
+  return files;
 }
 
 /** Sagas whose messages a service sends: those it runs and those its handlers start. */

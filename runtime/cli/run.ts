@@ -40,8 +40,8 @@ Options (each also from an environment variable; flags win):
 
 Also read from the environment: CATGA_NATS_TOKEN, CATGA_NATS_TLS_CA/CERT/KEY, CATGA_REDIS_MODE
 (standalone|sentinel|cluster), CATGA_REDIS_SENTINELS, CATGA_REDIS_MASTER, CATGA_REDIS_CLUSTER_NODES,
-CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS, CATGA_LOG_LEVEL (debug|info|warn|error, default info).
-Details: docs/runtime.md.
+CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS, CATGA_REDIS_TLS_CA/CERT/KEY/SERVERNAME, CATGA_LOG_LEVEL
+(debug|info|warn|error, default info). Details: docs/runtime.md.
 
 SIGTERM or SIGINT drains (readiness off, in-flight work finishes) and exits 0; a second signal
 exits at once with 130. Exit 2: usage or configuration error.
@@ -129,10 +129,12 @@ export async function run(
           `service '${config.service}' runs in leader mode and needs Redis: set --redis URL or CATGA_REDIS_MODE and its address`,
         );
       }
-      redis = createRedis(config.redis);
       // Unreachable Redis at start is not fatal: the instance stays a standby (ready, not leading)
-      // and the elector keeps trying; commands fail fast meanwhile, so nothing piles up.
-      redis.on("error", (error: Error) => log.warn("redis error", { error: error.message }));
+      // and the elector keeps trying; commands fail fast meanwhile, so nothing piles up. A TLS
+      // failure arrives as a TlsError whose message names the server and the fix.
+      redis = createRedis(config.redis, {
+        onError: (error) => log.warn("redis error", { error: error.message }),
+      });
       coordination = new RedisCoordination(redis);
       // The lease has a connection of its own: renewals must not queue behind the service's own
       // Redis work (saga state writes under load), or a busy leader misses its renewal deadline,

@@ -7,7 +7,13 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { Cluster, Redis } from "ioredis";
 import { ConfigError } from "../config.js";
-import { createRedis, parseRedisConfig } from "../coordination/redis-connection.js";
+import {
+  createRedis,
+  describeRedis,
+  parseRedisConfig,
+  type RedisConfig,
+  redisTlsError,
+} from "../coordination/redis-connection.js";
 import { RedisCoordination } from "../coordination/redis-coordination.js";
 import { type SagaStatusReport, sagaStatus } from "../saga.js";
 import { parseWiring, type Wiring } from "../wiring.js";
@@ -24,7 +30,7 @@ Options:
 
 Redis is read from the same variables as 'catga run': CATGA_REDIS_MODE (standalone|sentinel|
 cluster), CATGA_REDIS_URL, CATGA_REDIS_SENTINELS, CATGA_REDIS_MASTER, CATGA_REDIS_CLUSTER_NODES,
-CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS. Exit 1: Redis unreachable; 2: usage or configuration error.
+CATGA_REDIS_PASSWORD, CATGA_REDIS_TLS, CATGA_REDIS_TLS_CA/CERT/KEY/SERVERNAME. Exit 1: Redis unreachable; 2: usage or configuration error.
 `;
 
 /** Runs `catga sagas` with `argv` (after `sagas`); resolves with the exit code. */
@@ -56,6 +62,7 @@ export async function sagas(
   }
   let wiring: Wiring;
   let redis: Redis | Cluster;
+  let config: RedisConfig;
   try {
     const file = flags.wiring ?? env.CATGA_WIRING;
     if (!file) throw new ConfigError("no wiring: pass --wiring FILE or set CATGA_WIRING");
@@ -64,7 +71,6 @@ export async function sagas(
     if (!env.CATGA_REDIS_MODE && !url) {
       throw new ConfigError("no Redis: pass --redis URL or set CATGA_REDIS_MODE and its address");
     }
-    let config: ReturnType<typeof parseRedisConfig>;
     try {
       config = parseRedisConfig({ ...env, ...(url ? { CATGA_REDIS_URL: url } : {}) });
     } catch (error) {
@@ -75,11 +81,17 @@ export async function sagas(
     io.stderr(`catga sagas: ${error instanceof Error ? error.message : String(error)}\n`);
     return 2;
   }
-  redis.on("error", () => {}); // reported below, once, instead of one line per reconnect
+  // Reported below, once, instead of one line per reconnect; a TLS failure at once (it will not heal).
+  let tlsFailed: ((error: Error) => void) | undefined;
+  redis.on("error", (error: Error) => {
+    const tls = redisTlsError(error, describeRedis(config));
+    if (tls !== undefined) tlsFailed?.(tls);
+  });
   try {
     // Commands fail fast while disconnected (no offline queue): wait for the connection first.
     await new Promise<void>((resolve, reject) => {
       if (redis.status === "ready") return resolve();
+      tlsFailed = reject;
       const timer = setTimeout(() => reject(new Error("no connection within 5 s")), 5000);
       redis.once("ready", () => {
         clearTimeout(timer);

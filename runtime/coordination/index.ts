@@ -34,13 +34,16 @@ export { acquireLock, type Lock, type LockOptions } from "./lock.js";
 export { MemoryCoordination, type MemoryCoordinationOptions } from "./memory-coordination.js";
 export {
   backoffDelay,
+  connectRedis,
   createRedis,
+  describeRedis,
   parseRedisConfig,
   REDIS_ENV,
   type RedisAddress,
   type RedisCommonConfig,
   type RedisConfig,
   type RedisConnectionOptions,
+  type RedisTlsOptions,
 } from "./redis-connection.js";
 export {
   RedisCoordination,

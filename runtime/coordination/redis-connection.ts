@@ -9,9 +9,13 @@
  * in-flight commands, a command timeout), while the connection itself reconnects forever with
  * jittered, capped backoff so the instance recovers on its own when Redis comes back.
  */
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { cappedExponential } from "../_retry.js";
-import { RedisConfigError } from "./errors.js";
+import { asTlsError, probeTls } from "../_tls.js";
+import type { TlsError } from "../errors.js";
+import { CoordinationUnavailableError, RedisConfigError } from "./errors.js";
 
 /** `host:port` of a sentinel or cluster node. */
 export interface RedisAddress {
@@ -43,10 +47,28 @@ export interface RedisCommonConfig {
    */
   sentinelPassword?: string;
   /**
-   * Connect with TLS (to data nodes and, in Sentinel mode, to the sentinels).
+   * Connect with TLS (to data nodes and, in Sentinel mode, to the sentinels): `true` trusts the
+   * system's CAs only; an object names the CA (and a client certificate for mutual TLS). A
+   * `rediss://` URL turns TLS on by itself.
    * @default false
    */
-  tls?: boolean;
+  tls?: boolean | RedisTlsOptions;
+}
+
+/** TLS settings of a Redis connection: files, read when the client is created. */
+export interface RedisTlsOptions {
+  /** PEM file of the CA that signed the servers' certificates. @default the system's CAs */
+  caFile?: string;
+  /** PEM client certificate, for servers with `tls-auth-clients yes`. @default none */
+  certFile?: string;
+  /** PEM key of {@link certFile}. @default none */
+  keyFile?: string;
+  /**
+   * The name the servers' certificates must list, instead of the host connected to (SNI and
+   * hostname check); for servers reached by an address their certificates do not list.
+   * @default the host connected to
+   */
+  servername?: string;
 }
 
 /** Where Redis is: one server, a Sentinel-monitored primary, or a Cluster. */
@@ -125,6 +147,7 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
   const maxBackoff = options.maxBackoffMs ?? 2000;
   const random = options.random ?? Math.random;
   const retry = (times: number): number => backoffDelay(times, minBackoff, maxBackoff, random);
+  const tls = tlsOptions(config);
   const common: RedisOptions = {
     commandTimeout: options.commandTimeoutMs ?? 1000,
     connectTimeout: options.connectTimeoutMs ?? 2000,
@@ -140,7 +163,7 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
     ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
-    ...(config.tls ? { tls: {} } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   };
   let client: Redis | Cluster;
   switch (config.mode) {
@@ -159,11 +182,11 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
         failoverDetector: true,
         ...(config.sentinelUsername !== undefined ? { sentinelUsername: config.sentinelUsername } : {}),
         ...(config.sentinelPassword !== undefined ? { sentinelPassword: config.sentinelPassword } : {}),
-        ...(config.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+        ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       });
       break;
     case "cluster": {
-      const { username, password, tls, ...nodeOptions } = common;
+      const { username, password, tls: nodeTls, ...nodeOptions } = common;
       const clusterOptions: ClusterOptions = {
         enableOfflineQueue: false,
         clusterRetryStrategy: retry,
@@ -176,7 +199,7 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
           ...nodeOptions,
           ...(username !== undefined ? { username } : {}),
           ...(password !== undefined ? { password } : {}),
-          ...(tls !== undefined ? { tls } : {}),
+          ...(nodeTls !== undefined ? { tls: nodeTls } : {}),
         },
       };
       client = new Cluster(
@@ -187,9 +210,179 @@ export function createRedis(config: RedisConfig, options: RedisConnectionOptions
     }
   }
   // Without a listener ioredis prints every reconnect failure to the console.
-  client.on("error", options.onError ?? (() => {}));
+  const onError = options.onError;
+  const target = describeRedis(config);
+  const diagnose = tls === undefined ? undefined : tlsDiagnosis(config, tls);
+  client.on(
+    "error",
+    onError === undefined
+      ? () => {}
+      : (error: Error) => {
+          const known = redisTlsError(error, target);
+          onError(known ?? error);
+          // ioredis drops the cause of a failed handshake with a sentinel or cluster node
+          // ("Connection is closed"): find it with a handshake of our own.
+          if (known === undefined && diagnose !== undefined) {
+            diagnose().then((found) => {
+              if (found !== undefined && client.status !== "ready" && client.status !== "end") onError(found);
+            });
+          }
+        },
+  );
   if (client instanceof Redis) reviveOnUnexpectedEnd(client, retry);
   return client;
+}
+
+/**
+ * {@link createRedis}, resolved once the connection is ready. A TLS verification failure rejects at
+ * once with a {@link TlsError} naming the server and the fix (retrying cannot help); anything else
+ * that keeps the connection from becoming ready rejects after `readyTimeoutMs` with a
+ * {@link CoordinationUnavailableError} carrying the last connection error. The client is closed when
+ * the promise rejects.
+ */
+export function connectRedis(
+  config: RedisConfig,
+  options: RedisConnectionOptions & {
+    /** @default 5000 */
+    readyTimeoutMs?: number;
+  } = {},
+): Promise<Redis | Cluster> {
+  const { readyTimeoutMs = 5000, ...rest } = options;
+  const target = describeRedis(config);
+  let lastError: Error | undefined;
+  let settle: ((error: Error | undefined) => void) | undefined;
+  const client = createRedis(config, {
+    ...rest,
+    onError: (error) => {
+      lastError = error;
+      rest.onError?.(error);
+      if (error.name === "TlsError") settle?.(error);
+    },
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        settle?.(
+          new CoordinationUnavailableError(`connect to ${target} within ${readyTimeoutMs} ms`, {
+            cause: lastError,
+          }),
+        ),
+      readyTimeoutMs,
+    );
+    settle = (error) => {
+      settle = undefined;
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      if (error === undefined) return resolve(client);
+      client.disconnect();
+      reject(error);
+    };
+    const onReady = () => settle?.(undefined);
+    if (client.status === "ready") settle(undefined);
+    else client.once("ready", onReady);
+  });
+}
+
+/** `error` as a {@link TlsError} when it is a TLS verification failure of a Redis connection. */
+export function redisTlsError(error: unknown, target: string): TlsError | undefined {
+  return asTlsError(error, target, {
+    caVariable: REDIS_ENV.tlsCa,
+    certVariable: REDIS_ENV.tlsCert,
+    keyVariable: REDIS_ENV.tlsKey,
+    serverNameVariable: REDIS_ENV.tlsServername,
+  });
+}
+
+/** The servers of `config`, for messages: the URL, or the sentinels or cluster nodes. */
+export function describeRedis(config: RedisConfig): string {
+  const list = (addresses: readonly RedisAddress[]) => addresses.map((a) => `${a.host}:${a.port}`).join(",");
+  switch (config.mode) {
+    case "standalone":
+      // Never the password a URL may carry.
+      return config.url.replace(/\/\/[^@/]*@/, "//");
+    case "sentinel":
+      return `Redis '${config.masterName}' via sentinels ${list(config.sentinels)}`;
+    case "cluster":
+      return `Redis Cluster ${list(config.nodes)}`;
+  }
+}
+
+/**
+ * A function that shakes hands with the servers `config` names (the sentinels, the cluster's seed
+ * nodes, the standalone host) and resolves with the first TLS verification failure as a
+ * {@link TlsError} naming that server. At most one probe at a time, and one per 5 s.
+ */
+function tlsDiagnosis(config: RedisConfig, tls: TlsConnectionOptions): () => Promise<TlsError | undefined> {
+  let last = 0;
+  let running = false;
+  const servers: { host: string; port: number; label: string }[] = [];
+  switch (config.mode) {
+    case "standalone": {
+      try {
+        const url = new URL(config.url);
+        servers.push({ host: url.hostname, port: Number(url.port || 6379), label: describeRedis(config) });
+      } catch {
+        // parseRedisConfig checked the URL's shape; a URL it let through that URL() refuses is not probed
+      }
+      break;
+    }
+    case "sentinel":
+      for (const s of config.sentinels) servers.push({ ...s, label: `sentinel ${s.host}:${s.port}` });
+      break;
+    case "cluster":
+      for (const n of config.nodes) servers.push({ ...n, label: `cluster node ${n.host}:${n.port}` });
+      break;
+  }
+  return async () => {
+    if (running || Date.now() - last < 5000) return undefined;
+    running = true;
+    last = Date.now();
+    try {
+      for (const s of servers) {
+        const error = await probeTls(s.host, s.port, tls);
+        const found = error === undefined ? undefined : redisTlsError(error, s.label);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    } finally {
+      running = false;
+    }
+  };
+}
+
+/** The Node TLS options of `config`, the files read now; undefined without TLS. */
+function tlsOptions(config: RedisConfig): TlsConnectionOptions | undefined {
+  const tls = config.tls;
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return {};
+  const read = (file: string | undefined, variable: string): Buffer | undefined => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new RedisConfigError(
+        `cannot read ${variable} '${file}': ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        variable,
+        { cause: error },
+      );
+    }
+  };
+  const ca = read(tls.caFile, REDIS_ENV.tlsCa);
+  const cert = read(tls.certFile, REDIS_ENV.tlsCert);
+  const key = read(tls.keyFile, REDIS_ENV.tlsKey);
+  if ((cert === undefined) !== (key === undefined)) {
+    const missing = cert === undefined ? REDIS_ENV.tlsCert : REDIS_ENV.tlsKey;
+    throw new RedisConfigError(
+      `${missing} is not set: a client certificate needs both the certificate and its key`,
+      missing,
+    );
+  }
+  return {
+    ...(ca !== undefined ? { ca } : {}),
+    ...(cert !== undefined ? { cert } : {}),
+    ...(key !== undefined ? { key } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
 }
 
 /**
@@ -239,6 +432,10 @@ export const REDIS_ENV = {
   sentinelUser: "CATGA_REDIS_SENTINEL_USER",
   sentinelPassword: "CATGA_REDIS_SENTINEL_PASSWORD",
   tls: "CATGA_REDIS_TLS",
+  tlsCa: "CATGA_REDIS_TLS_CA",
+  tlsCert: "CATGA_REDIS_TLS_CERT",
+  tlsKey: "CATGA_REDIS_TLS_KEY",
+  tlsServername: "CATGA_REDIS_TLS_SERVERNAME",
 } as const;
 
 /**
@@ -248,7 +445,11 @@ export const REDIS_ENV = {
  * - sentinel: `CATGA_REDIS_SENTINELS` (`host:port,host:port`) and `CATGA_REDIS_MASTER` (default `catga`);
  * - cluster: `CATGA_REDIS_CLUSTER_NODES` (`host:port,…`);
  * - sentinel: `CATGA_REDIS_SENTINEL_USER` and `CATGA_REDIS_SENTINEL_PASSWORD`, the sentinels' own credentials;
- * - any mode: `CATGA_REDIS_USER` (ACL user), `CATGA_REDIS_PASSWORD`, `CATGA_REDIS_TLS` (`true`/`false`, `1`/`0`).
+ * - any mode: `CATGA_REDIS_USER` (ACL user), `CATGA_REDIS_PASSWORD`, `CATGA_REDIS_TLS` (`true`/`false`, `1`/`0`);
+ * - TLS files: `CATGA_REDIS_TLS_CA` (PEM CA), `CATGA_REDIS_TLS_CERT` + `CATGA_REDIS_TLS_KEY` (client
+ *   certificate), `CATGA_REDIS_TLS_SERVERNAME` (the name the certificates must list). Any of them
+ *   turns TLS on; with `CATGA_REDIS_TLS=false` or a `redis://` URL they are a contradiction and
+ *   rejected.
  *
  * @param env Usually `process.env`.
  * @throws RedisConfigError naming the variable that is missing or malformed.
@@ -274,6 +475,27 @@ export function parseRedisConfig(env: Readonly<Record<string, string | undefined
     else if (/^(false|0|no)$/i.test(tls)) common.tls = false;
     else throw new RedisConfigError(`${REDIS_ENV.tls} must be true or false, got '${tls}'`, REDIS_ENV.tls);
   }
+  const files: RedisTlsOptions = {};
+  const caFile = value(REDIS_ENV.tlsCa);
+  if (caFile !== undefined) files.caFile = caFile;
+  const certFile = value(REDIS_ENV.tlsCert);
+  if (certFile !== undefined) files.certFile = certFile;
+  const keyFile = value(REDIS_ENV.tlsKey);
+  if (keyFile !== undefined) files.keyFile = keyFile;
+  const servername = value(REDIS_ENV.tlsServername);
+  if (servername !== undefined) files.servername = servername;
+  const fileVariable = [REDIS_ENV.tlsCa, REDIS_ENV.tlsCert, REDIS_ENV.tlsKey, REDIS_ENV.tlsServername].find(
+    (name) => value(name) !== undefined,
+  );
+  if (fileVariable !== undefined) {
+    if (common.tls === false) {
+      throw new RedisConfigError(
+        `${fileVariable} is set but ${REDIS_ENV.tls} is false: drop one of them`,
+        REDIS_ENV.tls,
+      );
+    }
+    common.tls = files;
+  }
   const mode = value(REDIS_ENV.mode) ?? "standalone";
   switch (mode) {
     case "standalone": {
@@ -281,6 +503,12 @@ export function parseRedisConfig(env: Readonly<Record<string, string | undefined
       if (!/^rediss?:\/\/[^/\s]+/.test(url)) {
         throw new RedisConfigError(
           `${REDIS_ENV.url} must look like redis://host:port or rediss://host:port, got '${url}'`,
+          REDIS_ENV.url,
+        );
+      }
+      if (fileVariable !== undefined && url.startsWith("redis://")) {
+        throw new RedisConfigError(
+          `${fileVariable} is set but ${REDIS_ENV.url} is plain redis://: use rediss:// for TLS`,
           REDIS_ENV.url,
         );
       }

@@ -15,6 +15,7 @@ import {
   errors as natsErrors,
   headers as natsHeaders,
 } from "@nats-io/transport-node";
+import { asTlsError } from "../_tls.js";
 import { randomToken } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -97,6 +98,13 @@ async function connectWithin(options: ConnectionOptions, ms: number): Promise<Na
     try {
       return await connect(ms > 0 ? { ...options, timeout: Math.max(250, Math.min(left, 5000)) } : options);
     } catch (error) {
+      // A certificate the client cannot verify stays unverifiable: say so now, not at the deadline.
+      const tls = asTlsError(error, (options.servers as string[]).join(","), {
+        caVariable: "CATGA_NATS_TLS_CA",
+        certVariable: "CATGA_NATS_TLS_CERT",
+        keyVariable: "CATGA_NATS_TLS_KEY",
+      });
+      if (tls !== undefined) throw tls;
       if (Date.now() + 250 >= deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -2,18 +2,64 @@
  * Real Redis deployments for integration tests, from the `redis-server` binary on PATH, on free
  * ports: a standalone server, a primary with replicas watched by three sentinels, and a six-node
  * cluster. Nothing is mocked; every process is killed by `stop()` (and, as a last resort, when the
- * test process exits).
+ * test process exits). With `tls`, every server (and sentinel) listens on TLS only (`port 0`,
+ * `tls-port`), replicates and gossips over TLS, and the harness's own clients trust the given CA.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { redisTlsArgs, sentinelTlsLines } from "../../compiler/emit/_tls.js";
 import { freePort, type ServerProcess, spawnServer, tempDir, waitFor } from "./_process.js";
+
+/** TLS of test servers: certificate files (test/harness/certs.ts makes them). */
+export interface RedisServerTls {
+  /** The CA the servers trust for client certificates, and the harness's clients trust. */
+  ca: string;
+  /** The servers' certificate (also their client certificate towards each other). */
+  cert: string;
+  key: string;
+  /** `tls-auth-clients yes`: clients must present a certificate signed by `ca`. @default false */
+  authClients?: boolean;
+  /** The certificate the harness's own clients present (needed with `authClients`). @default none */
+  client?: { cert: string; key: string };
+}
+
+/** ioredis `tls` options of the harness's own clients for `tls`. */
+export function redisClientTls(tls: RedisServerTls): {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  checkServerIdentity: () => undefined;
+} {
+  return {
+    ca: readFileSync(tls.ca),
+    // The harness checks readiness, not names: tests also start servers whose certificates name
+    // other hosts on purpose.
+    checkServerIdentity: () => undefined,
+    ...(tls.client !== undefined
+      ? { cert: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) }
+      : {}),
+  };
+}
+
+/**
+ * redis-server arguments listening on TLS only: the emitted ones (compiler/emit/_tls.ts), so the
+ * tests run what compose and Kubernetes run; `authClients` appends `--tls-auth-clients yes`.
+ */
+function tlsArgs(port: number, tls: RedisServerTls, mode: "standalone" | "sentinel" | "cluster"): string[] {
+  return [...redisTlsArgs(mode, tls, port), ...(tls.authClients ? ["--tls-auth-clients", "yes"] : [])];
+}
+
+/** sentinel.conf lines of a TLS sentinel: the emitted ones. */
+function sentinelTls(port: number, tls: RedisServerTls): string[] {
+  return [...sentinelTlsLines(tls, port), ...(tls.authClients ? ["tls-auth-clients yes"] : [])];
+}
 
 /** One redis-server (or sentinel) process. */
 export interface RedisNode {
   readonly port: number;
   readonly process: ServerProcess;
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS). */
   readonly url: string;
   /** Starts the node again on the same port and folder after a kill (data persists only if it was saved). */
   restart(): Promise<void>;
@@ -28,11 +74,12 @@ export interface RedisAuth {
   password: string;
 }
 
-async function ping(port: number, auth?: RedisAuth): Promise<boolean> {
+async function ping(port: number, auth?: RedisAuth, tls?: RedisServerTls): Promise<boolean> {
   const client = new Redis({
     port,
     host: "127.0.0.1",
     ...(auth ?? {}),
+    ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -52,13 +99,14 @@ async function startNode(
   args: string[],
   port?: number,
   auth?: RedisAuth,
+  tls?: RedisServerTls,
+  mode: "standalone" | "sentinel" | "cluster" = "standalone",
 ): Promise<RedisNode> {
   const p = port ?? (await freePort());
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
   const argv = [
-    "--port",
-    String(p),
+    ...(tls === undefined ? ["--port", String(p)] : tlsArgs(p, tls, mode)),
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -76,13 +124,13 @@ async function startNode(
     get process() {
       return proc;
     },
-    url: `redis://127.0.0.1:${p}`,
+    url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${p}`,
     restart: async () => {
       proc = spawnServer("redis-server", argv, { cwd: folder });
-      await waitFor(`redis ${name} on ${p}`, () => ping(p, auth), { describe: () => proc.output() });
+      await waitFor(`redis ${name} on ${p}`, () => ping(p, auth, tls), { describe: () => proc.output() });
     },
   };
-  await waitFor(`redis ${name} on ${p}`, () => ping(p, auth), { describe: () => proc.output() });
+  await waitFor(`redis ${name} on ${p}`, () => ping(p, auth, tls), { describe: () => proc.output() });
   return node;
 }
 
@@ -94,14 +142,22 @@ export interface StandaloneRedis {
 }
 
 /**
- * Starts one redis-server on a free port. `args` are added to its command line (`--aclfile F`);
- * `auth` is what the harness logs in with when the ACL turns the `default` user off.
+ * Starts one redis-server on a free port (TLS only, with `tls`). `args` are added to its command
+ * line (`--aclfile F`); `auth` is what the harness logs in with when the ACL turns the `default`
+ * user off.
  */
 export async function startRedis(
-  options: { args?: string[]; auth?: RedisAuth } = {},
+  options: { args?: string[]; auth?: RedisAuth; tls?: RedisServerTls } = {},
 ): Promise<StandaloneRedis> {
   const dir = tempDir("redis");
-  const node = await startNode(dir.path, "standalone", options.args ?? [], undefined, options.auth);
+  const node = await startNode(
+    dir.path,
+    "standalone",
+    options.args ?? [],
+    undefined,
+    options.auth,
+    options.tls,
+  );
   return {
     node,
     url: node.url,
@@ -142,12 +198,14 @@ export async function startRedisSentinel(
     sentinelConf?: string[];
     /** What the harness logs in with on the sentinels. */
     sentinelAuth?: RedisAuth;
+    tls?: RedisServerTls;
   } = {},
 ): Promise<SentinelRedis> {
   const masterName = options.masterName ?? "catga";
+  const tls = options.tls;
   const dir = tempDir("sentinel");
   const extra = options.args ?? [];
-  const primary = await startNode(dir.path, "primary", extra, undefined, options.auth);
+  const primary = await startNode(dir.path, "primary", extra, undefined, options.auth, tls);
   const replicas: RedisNode[] = [];
   for (let i = 0; i < (options.replicas ?? 1); i++) {
     replicas.push(
@@ -157,13 +215,20 @@ export async function startRedisSentinel(
         [...extra, "--replicaof", "127.0.0.1", String(primary.port)],
         undefined,
         options.auth,
+        tls,
       ),
     );
   }
   const sentinels: RedisNode[] = [];
   const ask = async (port: number, ...args: string[]): Promise<unknown> => {
     const auth = sentinels.some((s) => s.port === port) ? options.sentinelAuth : options.auth;
-    const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1, ...(auth ?? {}) });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      maxRetriesPerRequest: 1,
+      ...(auth ?? {}),
+      ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
+    });
     client.on("error", () => {});
     try {
       return await client.call(...(args as [string, ...string[]]));
@@ -189,7 +254,7 @@ export async function startRedisSentinel(
     writeFileSync(
       conf,
       [
-        `port ${port}`,
+        ...(tls === undefined ? [`port ${port}`] : sentinelTls(port, tls)),
         "bind 127.0.0.1",
         `dir ${folder}`,
         `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} 2`,
@@ -202,16 +267,18 @@ export async function startRedisSentinel(
     );
     const auth = options.sentinelAuth;
     let proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-    await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth), { describe: () => proc.output() });
+    await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth, tls), { describe: () => proc.output() });
     sentinels.push({
       port,
       get process() {
         return proc;
       },
-      url: `redis://127.0.0.1:${port}`,
+      url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${port}`,
       restart: async () => {
         proc = spawnServer("redis-server", [conf, "--sentinel"], { cwd: folder });
-        await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth), { describe: () => proc.output() });
+        await waitFor(`sentinel ${i} on ${port}`, () => ping(port, auth, tls), {
+          describe: () => proc.output(),
+        });
       },
     });
   }
@@ -260,9 +327,10 @@ export interface ClusterRedis {
  * cluster with `redis-cli --cluster create`, and resolves when every node reports `cluster_state:ok`.
  */
 export async function startRedisCluster(
-  options: { nodes?: number; args?: string[]; auth?: RedisAuth } = {},
+  options: { nodes?: number; args?: string[]; auth?: RedisAuth; tls?: RedisServerTls } = {},
 ): Promise<ClusterRedis> {
   const count = options.nodes ?? 6;
+  const tls = options.tls;
   const dir = tempDir("cluster");
   const nodes: RedisNode[] = [];
   for (let i = 0; i < count; i++) {
@@ -281,6 +349,8 @@ export async function startRedisCluster(
         ],
         undefined,
         options.auth,
+        tls,
+        "cluster",
       ),
     );
   }
@@ -289,6 +359,17 @@ export async function startRedisCluster(
     : [];
   const create = spawnServer("redis-cli", [
     ...cliAuth,
+    ...(tls !== undefined
+      ? [
+          "--tls",
+          "--cacert",
+          tls.ca,
+          "--cert",
+          tls.client?.cert ?? tls.cert,
+          "--key",
+          tls.client?.key ?? tls.key,
+        ]
+      : []),
     "--cluster",
     "create",
     ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -309,6 +390,7 @@ export async function startRedisCluster(
           host: "127.0.0.1",
           maxRetriesPerRequest: 1,
           ...(options.auth ?? {}),
+          ...(tls !== undefined ? { tls: redisClientTls(tls) } : {}),
         });
         client.on("error", () => {});
         try {

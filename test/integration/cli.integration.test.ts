@@ -260,6 +260,33 @@ describe("catgac executable on bad input", () => {
     noStack(r.err);
   });
 
+  it("cli — build --cert-manager-issuer adds a cert-manager Certificate for the NATS Secret; a bad value is a usage error", async () => {
+    const out = join(dir, "issuer-out");
+    const r = await catgac(
+      "build",
+      "--out",
+      out,
+      "--cert-manager-issuer",
+      "catga-ca:ClusterIssuer",
+      "examples/shop/shop.catga",
+    );
+    expect(r.code).toBe(0);
+    const k8s = readFileSync(join(out, "k8s.yaml"), "utf8");
+    expect(k8s).toContain("kind: Certificate");
+    expect(k8s).toMatch(/issuerRef:\n\s+group: cert-manager.io\n\s+kind: ClusterIssuer\n\s+name: catga-ca/);
+    expect(existsSync(join(out, "nats/nats-tls.conf"))).toBe(true);
+    const bad = await catgac(
+      "build",
+      "--out",
+      out,
+      "--cert-manager-issuer",
+      "Bad Name",
+      "examples/shop/shop.catga",
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--cert-manager-issuer");
+  });
+
   it("cli — build takes exactly one file", async () => {
     const r = await catgac("build", "examples/shop/shop.catga", "examples/pipeline/pipeline.catga");
     expect(r.code).toBe(2);

@@ -75,8 +75,8 @@ describe("check — model", () => {
     expect(m.name).toBe("shop");
     expect(m.doc).toBe("The shop.");
     expect(m.source).toBe(FILE);
-    expect(m.nats).toEqual({ nodes: 3 });
-    expect(m.redis).toEqual({ mode: "sentinel", nodes: 3 });
+    expect(m.nats).toEqual({ nodes: 3, tls: true });
+    expect(m.redis).toEqual({ mode: "sentinel", nodes: 3, tls: true });
     const order = m.services.find((s) => s.name === "order")!;
     expect(order).toMatchObject({ mode: "p2p", replicas: 5, env: {}, emits: ["OrderCreated"] });
     expect(order.leaseMs).toBeUndefined();
@@ -189,22 +189,24 @@ describe("check — model", () => {
 
   it("check — defaults: p2p, one replica, standalone redis, one nats node", () => {
     const m = model("topology t\ncommand Ping {} -> string\nservice api { handles Ping }");
-    expect(m.nats).toEqual({ nodes: 1 });
-    expect(m.redis).toEqual({ mode: "standalone", nodes: 1 });
+    expect(m.nats).toEqual({ nodes: 1, tls: true });
+    expect(m.redis).toEqual({ mode: "standalone", nodes: 1, tls: true });
     expect(m.services[0]).toMatchObject({ mode: "p2p", replicas: 1, env: {} });
   });
 
   it("check — redis defaults its node count to the mode's minimum", () => {
     const base = "topology t\ncommand Ping {} -> string\nservice api { handles Ping }\n";
-    expect(model(`${base}redis { mode cluster }`).redis).toEqual({ mode: "cluster", nodes: 6 });
+    expect(model(`${base}redis { mode cluster }`).redis).toEqual({ mode: "cluster", nodes: 6, tls: true });
     expect(model(`${base}redis { mode sentinel  master "main" }`).redis).toEqual({
       mode: "sentinel",
       nodes: 3,
       master: "main",
+      tls: true,
     });
     expect(model(`${base}nats { url "nats://a:4222,nats://b:4222" }`).nats).toEqual({
       nodes: 1,
       url: "nats://a:4222,nats://b:4222",
+      tls: true,
     });
   });
 
@@ -411,7 +413,7 @@ describe("check — settings", () => {
       "did you mean 'memory'?",
     ]);
     const [far] = only(`${base}nats { colour "red" }`, "C2007");
-    expect(far!.hint).toBe("valid settings: nodes, url, retain, deliveries, replicas, dedup");
+    expect(far!.hint).toBe("valid settings: nodes, url, tls, retain, deliveries, replicas, dedup");
     const [service] = only(`${base}service s { colour "red"  handles P }`, "C2007");
     expect(service!.hint).toBe(
       "valid settings: mode, replicas, lease, image, port, handler, timeout, env, resources",

@@ -5,7 +5,12 @@ import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { checkSource } from "../../compiler/check/index.js";
-import { composeCpus, composeMemory, emitCompose } from "../../compiler/emit/compose.js";
+import {
+  composeCertificateNames,
+  composeCpus,
+  composeMemory,
+  emitCompose,
+} from "../../compiler/emit/compose.js";
 import { emitNats } from "../../compiler/emit/nats.js";
 import type { TopologyModel } from "../../compiler/model.js";
 
@@ -229,7 +234,10 @@ describe("compose", () => {
       "--service",
       "order",
     ]);
-    expect(doc.services.order!.volumes).toEqual(["./wiring.json:/etc/catga/wiring.json:ro"]);
+    expect(doc.services.order!.volumes).toEqual([
+      "./wiring.json:/etc/catga/wiring.json:ro",
+      "./certs/ca.crt:/etc/catga-tls/ca.crt:ro",
+    ]);
     expect(doc.services.order!.depends_on).toEqual({
       "nats-0": { condition: "service_healthy" },
       "nats-1": { condition: "service_healthy" },
@@ -246,7 +254,7 @@ describe("compose", () => {
       { target: 4222, published: ref("CATGA_NATS_HOST_PORT:-4222"), host_ip: "127.0.0.1", protocol: "tcp" },
     ]);
     expect(doc.services["nats-1"]!.ports).toBeUndefined();
-    expect(doc.services["nats-0"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats.conf"]);
+    expect(doc.services["nats-0"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats-tls.conf"]);
     expect(doc.services["nats-0"]!.environment!.NATS_SERVER_NAME).toBe("nats-0");
     expect(doc.services["nats-2"]!.environment!.NATS_SERVER_NAME).toBe("nats-2");
     // Route URLs carry the route password as a reference, never a value.
@@ -333,6 +341,9 @@ describe("compose", () => {
         "redis-cli",
         "--user",
         "catga-admin",
+        "--tls",
+        "--cacert",
+        "/etc/redis/certs/ca.crt",
         "ping",
       ]);
     }
@@ -454,7 +465,7 @@ service boss { mode leader  replicas 2 }
       "CATGA_REDIS_REPLICA_PASSWORD",
       "REDISCLI_AUTH",
     ]);
-    expect(doc.services.boss!.environment!.CATGA_REDIS_URL).toBe("redis://redis:6379");
+    expect(doc.services.boss!.environment!.CATGA_REDIS_URL).toBe("rediss://redis:6379");
     expect(doc.services.boss!.depends_on!.redis).toEqual({ condition: "service_healthy" });
     expect(validateCompose(doc)).toBe(true);
   });
@@ -582,7 +593,14 @@ describe("compose — durable events (JetStream)", () => {
     expect(doc.volumes).toEqual({ "nats-0-data": {}, "nats-1-data": {}, "nats-2-data": {} });
     for (const i of [0, 1, 2]) {
       const node = doc.services[`nats-${i}`]!;
-      expect(node.volumes).toEqual(["./nats/nats.conf:/etc/nats/nats.conf:ro", `nats-${i}-data:/data`]);
+      expect(node.volumes).toEqual([
+        "./nats/nats.conf:/etc/nats/nats.conf:ro",
+        "./nats/nats-tls.conf:/etc/nats/nats-tls.conf:ro",
+        "./certs/nats.crt:/etc/nats/certs/tls.crt:ro",
+        "./certs/nats.key:/etc/nats/certs/tls.key:ro",
+        "./certs/ca.crt:/etc/nats/certs/ca.crt:ro",
+        `nats-${i}-data:/data`,
+      ]);
       expect(node.environment!.CATGA_NATS_JS_MAX_MEMORY).toBe(`${DOLLAR}{CATGA_NATS_JS_MAX_MEMORY:-256M}`);
       expect(node.environment!.CATGA_NATS_JS_MAX_FILE).toBe(`${DOLLAR}{CATGA_NATS_JS_MAX_FILE:-8G}`);
       expect(node.environment!.CATGA_NATS_PASSWORD_ADMIN).toMatch(SECRET_REF);
@@ -604,7 +622,13 @@ describe("compose — durable events (JetStream)", () => {
     const plain = modelOf(source.replace("durable event OrderCreated", "event OrderCreated"), file);
     const doc = compose(plain) as Compose & { volumes?: unknown };
     expect(doc.volumes).toBeUndefined();
-    expect(doc.services["nats-0"]!.volumes).toEqual(["./nats/nats.conf:/etc/nats/nats.conf:ro"]);
+    expect(doc.services["nats-0"]!.volumes).toEqual([
+      "./nats/nats.conf:/etc/nats/nats.conf:ro",
+      "./nats/nats-tls.conf:/etc/nats/nats-tls.conf:ro",
+      "./certs/nats.crt:/etc/nats/certs/tls.crt:ro",
+      "./certs/nats.key:/etc/nats/certs/tls.key:ro",
+      "./certs/ca.crt:/etc/nats/certs/ca.crt:ro",
+    ]);
     expect(files(plain)[".env.example"]).not.toMatch(/JS_MAX|PASSWORD_ADMIN/);
   });
 
@@ -614,5 +638,81 @@ describe("compose — durable events (JetStream)", () => {
     const doc = compose(model) as Compose & { volumes?: unknown };
     expect(doc.volumes).toBeUndefined();
     expect(validateCompose(doc)).toBe(true);
+  });
+});
+
+describe("compose tls", () => {
+  const leader = "command Tick {}\nservice boss { mode leader  replicas 2  handles Tick }\n";
+
+  it("compose tls — on by default: NATS runs nats-tls.conf, Redis and sentinels take TLS only, services trust the CA", () => {
+    const model = modelOf(`topology t\nnats { nodes 2 }\nredis { mode sentinel }\n${leader}`);
+    const doc = compose(model);
+    expect(doc.services["nats-1"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats-tls.conf"]);
+    const redis = doc.services["redis-1"]!.command as string[];
+    expect(redis.slice(redis.lastIndexOf("--port"), redis.lastIndexOf("--port") + 4)).toEqual([
+      "--port",
+      "0",
+      "--tls-port",
+      "6379",
+    ]);
+    expect(redis).toContain("--tls-replication");
+    const sentinel = (doc.services["sentinel-0"]!.command as string[]).join(" ");
+    expect(sentinel).toContain("'tls-port 26379'");
+    expect(sentinel).toContain("'tls-replication yes'");
+    expect(doc.services["sentinel-0"]!.healthcheck!.test).toEqual([
+      "CMD",
+      "redis-cli",
+      "--tls",
+      "--cacert",
+      "/etc/redis/certs/ca.crt",
+      "-p",
+      "26379",
+      "ping",
+    ]);
+    expect(doc.services.boss!.environment!.CATGA_NATS_TLS_CA).toBe("/etc/catga-tls/ca.crt");
+    expect(doc.services.boss!.environment!.CATGA_REDIS_TLS_CA).toBe("/etc/catga-tls/ca.crt");
+    expect(validateCompose(doc)).toBe(true);
+    expect(composeCertificateNames(model)).toEqual({
+      nats: ["nats-0", "nats-1", "localhost", "127.0.0.1"],
+      redis: [
+        "redis-0",
+        "redis-1",
+        "redis-2",
+        "sentinel-0",
+        "sentinel-1",
+        "sentinel-2",
+        "localhost",
+        "127.0.0.1",
+      ],
+    });
+  });
+
+  it("compose tls — cluster mode: the bus on TLS and the init creates the cluster over TLS", () => {
+    const doc = compose(modelOf(`topology t\nredis { mode cluster }\n${leader}`));
+    expect(doc.services["redis-0"]!.command).toContain("--tls-cluster");
+    expect((doc.services["redis-cluster-init"]!.command as string[]).join(" ")).toContain(
+      "redis-cli --tls --cacert /etc/redis/certs/ca.crt --cluster create",
+    );
+  });
+
+  it("compose tls — `tls off` in nats and redis emits what it did before TLS: no certificates, no TLS variables", () => {
+    const model = modelOf(`topology t\nnats { nodes 2  tls off }\nredis { tls off }\n${leader}`);
+    const all = files(model);
+    expect(Object.keys(all)).toEqual(["docker-compose.yml", ".env.example", "Dockerfile"]);
+    expect(all["docker-compose.yml"]).not.toMatch(/tls|certs/i);
+    const doc = compose(model);
+    expect(doc.services["nats-0"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats.conf"]);
+    expect(doc.services.boss!.environment!.CATGA_REDIS_URL).toBe("redis://redis:6379");
+    expect(emitNats(model, { sourceName: "t.catga" }).map((f) => f.path)).toEqual(["nats/nats.conf"]);
+    expect(composeCertificateNames(model)).toEqual({});
+  });
+
+  it("compose tls — external servers: the URL's scheme decides, no certificates mounted", () => {
+    const doc = compose(
+      modelOf(`topology t\nnats { url "tls://n:4222" }\nredis { url "rediss://r:6380" }\n${leader}`),
+    );
+    expect(doc.services.boss!.environment!.CATGA_REDIS_TLS).toBe("true");
+    expect(doc.services.boss!.environment!.CATGA_NATS_TLS_CA).toBeUndefined();
+    expect(doc.services.boss!.volumes).toEqual(["./wiring.json:/etc/catga/wiring.json:ro"]);
   });
 });

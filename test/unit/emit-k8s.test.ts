@@ -181,6 +181,15 @@ describe("k8s emitter — every example", () => {
         const w = find(b, kind, `${name}-${s.name}`);
         expect(w.spec.template.spec.volumes).toEqual([
           { name: "wiring", configMap: { name: `${name}-wiring` } },
+          // NATS takes TLS by default: the services mount the CA (only) of its Secret.
+          ...(b.model.nats.url === undefined
+            ? [
+                {
+                  name: "tls-ca",
+                  secret: { secretName: `${name}-nats-tls`, items: [{ key: "ca.crt", path: "ca.crt" }] },
+                },
+              ]
+            : []),
           { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
         ]);
         expect(container(w).command).toEqual([
@@ -193,6 +202,9 @@ describe("k8s emitter — every example", () => {
         ]);
         expect(container(w).volumeMounts).toEqual([
           { name: "wiring", mountPath: "/etc/catga", readOnly: true },
+          ...(b.model.nats.url === undefined
+            ? [{ name: "tls-ca", mountPath: "/etc/catga-tls", readOnly: true }]
+            : []),
           { name: "tmp", mountPath: "/tmp" },
         ]);
       }
@@ -508,6 +520,7 @@ describe("k8s emitter — durable events (JetStream)", () => {
     expect(nats.volumeMounts).toEqual([
       { name: "config", mountPath: "/etc/nats", readOnly: true },
       { name: "data", mountPath: "/data" },
+      { name: "tls", mountPath: "/etc/nats/certs", readOnly: true },
       { name: "tmp", mountPath: "/tmp" },
     ]);
     const env = Object.fromEntries(nats.env.map((e: Doc) => [e.name, e]));
@@ -532,6 +545,7 @@ describe("k8s emitter — durable events (JetStream)", () => {
     expect(sts.spec.volumeClaimTemplates).toBeUndefined();
     expect(container(sts).volumeMounts).toEqual([
       { name: "config", mountPath: "/etc/nats", readOnly: true },
+      { name: "tls", mountPath: "/etc/nats/certs", readOnly: true },
       { name: "tmp", mountPath: "/tmp" },
     ]);
     expect(plain.content).not.toContain("JS_MAX");
@@ -795,5 +809,59 @@ service api { handles Get }
     expect([...open].filter((o) => o.startsWith("*"))).toEqual([]);
     expect(open).toContain("ip:10.0.0.0/16 -> shop-order:8080");
     expect(open).toContain("ip:10.0.0.0/16 -> shop-nats:8222");
+  });
+});
+
+describe("k8s tls", () => {
+  const source = "topology t\nnats { nodes 2 }\ncommand Ping {} -> string\nservice api { handles Ping }\n";
+
+  it("k8s tls — NATS runs nats-tls.conf with the certificate from its kubernetes.io/tls Secret; services get only the CA", () => {
+    const b = build(model(source, "t.catga"), "t.catga");
+    const sts = find(b, "StatefulSet", "t-nats");
+    expect(container(sts).command).toEqual(["nats-server", "--config", "/etc/nats/nats-tls.conf"]);
+    expect(sts.spec.template.spec.volumes).toContainEqual({
+      name: "tls",
+      secret: { secretName: "t-nats-tls" },
+    });
+    const conf = find(b, "ConfigMap", "t-nats-config").data["nats-tls.conf"];
+    expect(conf).toContain('include "nats.conf"');
+    expect(conf).toMatch(/cluster \{[\s\S]*tls \{/);
+    const api = find(b, "Deployment", "t-api");
+    expect(envOf(container(api)).CATGA_NATS_TLS_CA!.value).toBe("/etc/catga-tls/ca.crt");
+    expect(container(api).volumeMounts).toContainEqual({
+      name: "tls-ca",
+      mountPath: "/etc/catga-tls",
+      readOnly: true,
+    });
+    expect(b.content).toContain("kubectl create secret generic t-nats-tls --type=kubernetes.io/tls");
+    expect(b.docs.some((d) => d.kind === "Certificate")).toBe(false);
+  });
+
+  it("k8s tls — with a cert-manager issuer, a Certificate fills the Secret for every pod name and the client Service", () => {
+    const files = emitK8s(model(source, "t.catga"), {
+      sourceName: "t.catga",
+      wiringJson: WIRING,
+      certManagerIssuer: { name: "catga-ca", kind: "ClusterIssuer" },
+    });
+    const docs = parseAllDocuments(files[0]!.content).map((d) => d.toJS() as Doc);
+    const cert = docs.find((d) => d.kind === "Certificate")!;
+    expect(cert.apiVersion).toBe("cert-manager.io/v1");
+    expect(cert.spec.secretName).toBe("t-nats-tls");
+    expect(cert.spec.dnsNames).toEqual(["t-nats-0.t-nats", "t-nats-1.t-nats", "t-nats-client", "localhost"]);
+    expect(cert.spec.issuerRef).toEqual({
+      name: "catga-ca",
+      kind: "ClusterIssuer",
+      group: "cert-manager.io",
+    });
+  });
+
+  it("k8s tls — `tls off` emits what it did before: nats.conf, no Secret, no CA", () => {
+    const b = build(model(source.replace("nodes 2", "nodes 2  tls off"), "t.catga"), "t.catga");
+    expect(container(find(b, "StatefulSet", "t-nats")).command).toEqual([
+      "nats-server",
+      "--config",
+      "/etc/nats/nats.conf",
+    ]);
+    expect(b.content).not.toMatch(/tls/i);
   });
 });

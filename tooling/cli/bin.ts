@@ -9,6 +9,7 @@ import { closest } from "../../dsl/index.js";
 import { LocalClusterError } from "../local/errors.js";
 import { redisOpsEnv } from "../local/infra.js";
 import { readState, statePaths } from "../local/state.js";
+import { certs } from "./certs.js";
 import { down, kill, scale, status } from "./cluster.js";
 import { init } from "./init.js";
 import { up } from "./up.js";
@@ -27,6 +28,7 @@ Commands:
   down       drain and stop the local cluster, leaving no process behind
   sagas      sagas in flight (with their step), failed ones (with the error), counts per status
   dead-letters  durable events a service gave up on; 'dead-letters replay' puts them back
+  certs      certificates (openssl) for a topology's compose deployment, which runs on TLS
 
 Options:
   -h, --help       show help (also: catga <command> --help)
@@ -57,6 +59,9 @@ export function runCatgaTooling(argv: readonly string[]): void {
       return;
     case "init":
       exitWhenDone(init(rest, io), io);
+      return;
+    case "certs":
+      exitWhenDone(certs(rest, io), io);
       return;
     case "up":
     case "status":
