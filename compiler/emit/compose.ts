@@ -403,11 +403,12 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
   hosts.forEach((host, index) => {
     // Append-only persistence: a Redis that restarts (same container) must not hand out fencing
     // tokens it already issued, or a stale leader's writes would be accepted again.
+    // On TLS the plain port is closed (`--port 0`, in the TLS arguments) and the same number is the
+    // TLS port.
     const args = [
       "redis-server",
       REDIS_AUTH_CONF,
-      "--port",
-      String(REDIS_PORTS.server),
+      ...(tls ? redisTlsArgs(mode) : ["--port", String(REDIS_PORTS.server)]),
       "--appendonly",
       "yes",
     ];
@@ -431,7 +432,6 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
         "hostname",
       );
     }
-    if (tls) args.push(...redisTlsArgs(mode));
     out[host] = {
       image: REDIS_IMAGE,
       command: ["sh", "-c", `${auth} && exec ${args.join(" ")}`],
@@ -455,14 +455,14 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     const script = [
       shellWriteLines(
         [
-          `port ${REDIS_PORTS.sentinel}`,
+          // On TLS: the plain port closed, the TLS port and certificates (one `port` line only).
+          ...(tls ? sentinelTlsLines() : [`port ${REDIS_PORTS.sentinel}`]),
           "sentinel resolve-hostnames yes",
           "sentinel announce-hostnames yes",
           `sentinel monitor ${master} ${hosts[0]} ${REDIS_PORTS.server} ${SENTINEL_QUORUM}`,
           ...sentinelAuthLines(model, master, passwordReference),
           `sentinel down-after-milliseconds ${master} 5000`,
           `sentinel failover-timeout ${master} 30000`,
-          ...(tls ? sentinelTlsLines() : []),
         ],
         "/tmp/sentinel.conf",
         "$$",

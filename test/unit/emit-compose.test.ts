@@ -176,12 +176,15 @@ describe("compose", () => {
         '"user coordinator on >$$CATGA_REDIS_PASSWORD_COORDINATOR resetkeys ~{catga:shop:coordinator}*',
       );
       expect(script).toContain('"masteruser catga-replica" "masterauth $$CATGA_REDIS_REPLICA_PASSWORD"');
-      expect(script).toContain("exec redis-server /tmp/auth.conf --port 6379 --appendonly yes");
+      expect(script).toContain("exec redis-server /tmp/auth.conf --port 0 --tls-port 6379 ");
       expect(doc.services[r]!.healthcheck!.test).toEqual([
         "CMD",
         "redis-cli",
         "--user",
         "catga-admin",
+        "--tls",
+        "--cacert",
+        "/etc/redis/certs/ca.crt",
         "ping",
       ]);
     }
@@ -216,9 +219,11 @@ describe("compose", () => {
       "sentinel-2",
     ]);
     const order = doc.services.order!.environment!;
-    // Only services that use Redis get it: the p2p order service does not say `uses redis`.
-    expect(order.CATGA_REDIS_MODE).toBeUndefined();
-    expect(order.CATGA_REDIS_PASSWORD).toBeUndefined();
+    // order says `uses redis`: it gets Redis with a user of its own; the notifier gets no Redis.
+    expect(order.CATGA_REDIS_MODE).toBe("sentinel");
+    expect(order.CATGA_REDIS_USER).toBe("order");
+    expect(order.CATGA_REDIS_PASSWORD).toBe(required("CATGA_REDIS_PASSWORD_ORDER"));
+    expect(doc.services.notifier!.environment!.CATGA_REDIS_MODE).toBeUndefined();
     expect(order.CATGA_NATS_URLS).toBe("nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222");
     expect(order.CATGA_NATS_USER).toBe("order");
     expect(order.CATGA_SERVICE).toBe("order");
@@ -238,10 +243,14 @@ describe("compose", () => {
       "./wiring.json:/etc/catga/wiring.json:ro",
       "./certs/ca.crt:/etc/catga-tls/ca.crt:ro",
     ]);
+    // It waits for NATS and, as it uses Redis, for the sentinels that tell it the primary.
     expect(doc.services.order!.depends_on).toEqual({
       "nats-0": { condition: "service_healthy" },
       "nats-1": { condition: "service_healthy" },
       "nats-2": { condition: "service_healthy" },
+      "sentinel-0": { condition: "service_healthy" },
+      "sentinel-1": { condition: "service_healthy" },
+      "sentinel-2": { condition: "service_healthy" },
     });
     expect(doc.services.order!.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:8080/readyz");
     expect(doc.services.order!.image).toBe("catga-shop:latest");
@@ -648,20 +657,18 @@ describe("compose tls", () => {
     const model = modelOf(`topology t\nnats { nodes 2 }\nredis { mode sentinel }\n${leader}`);
     const doc = compose(model);
     expect(doc.services["nats-1"]!.command).toEqual(["nats-server", "-c", "/etc/nats/nats-tls.conf"]);
-    const redis = doc.services["redis-1"]!.command as string[];
-    expect(redis.slice(redis.lastIndexOf("--port"), redis.lastIndexOf("--port") + 4)).toEqual([
-      "--port",
-      "0",
-      "--tls-port",
-      "6379",
-    ]);
-    expect(redis).toContain("--tls-replication");
+    // The server's start script (it writes the ACL first): TLS only, the plain port closed.
+    const redis = (doc.services["redis-1"]!.command as string[]).join(" ");
+    expect(redis).toContain("exec redis-server /tmp/auth.conf --port 0 --tls-port 6379 ");
+    expect(redis).toContain("--tls-replication yes");
     const sentinel = (doc.services["sentinel-0"]!.command as string[]).join(" ");
-    expect(sentinel).toContain("'tls-port 26379'");
-    expect(sentinel).toContain("'tls-replication yes'");
+    expect(sentinel).toContain(`printf '%s\\n' "port 0" "tls-port 26379" `);
+    expect(sentinel).toContain('"tls-replication yes"');
     expect(doc.services["sentinel-0"]!.healthcheck!.test).toEqual([
       "CMD",
       "redis-cli",
+      "--user",
+      "catga-admin",
       "--tls",
       "--cacert",
       "/etc/redis/certs/ca.crt",
@@ -689,9 +696,9 @@ describe("compose tls", () => {
 
   it("compose tls — cluster mode: the bus on TLS and the init creates the cluster over TLS", () => {
     const doc = compose(modelOf(`topology t\nredis { mode cluster }\n${leader}`));
-    expect(doc.services["redis-0"]!.command).toContain("--tls-cluster");
+    expect((doc.services["redis-0"]!.command as string[]).join(" ")).toContain("--tls-cluster yes");
     expect((doc.services["redis-cluster-init"]!.command as string[]).join(" ")).toContain(
-      "redis-cli --tls --cacert /etc/redis/certs/ca.crt --cluster create",
+      "redis-cli --user catga-admin --tls --cacert /etc/redis/certs/ca.crt --cluster create",
     );
   });
 

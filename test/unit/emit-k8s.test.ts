@@ -264,9 +264,13 @@ describe("k8s emitter — shop (sentinel Redis, 3 NATS nodes)", () => {
     expect(env.CATGA_NATS_URLS.value).toBe(
       "nats://shop-nats-0.shop-nats:4222,nats://shop-nats-1.shop-nats:4222,nats://shop-nats-2.shop-nats:4222",
     );
-    // Only services that use Redis get it: order (p2p, no `uses redis`) does not.
-    expect(env.CATGA_REDIS_MODE).toBeUndefined();
-    expect(env.CATGA_REDIS_PASSWORD).toBeUndefined();
+    // order says `uses redis`: it gets Redis with a user of its own, its password from the Secret.
+    expect(env.CATGA_REDIS_MODE.value).toBe("sentinel");
+    expect(env.CATGA_REDIS_USER.value).toBe("order");
+    expect(env.CATGA_REDIS_PASSWORD.valueFrom.secretKeyRef).toEqual({
+      name: "shop-redis-users",
+      key: "CATGA_REDIS_PASSWORD_ORDER",
+    });
     const names = (c.env as Doc[]).map((e) => e.name);
     expect(names).toEqual([...names].sort());
   });
@@ -749,9 +753,12 @@ describe("k8s emitter — network policies", () => {
       ...[...services, "app"].map((s) => `${s} -> shop-nats:4222`),
       // NATS routes.
       "shop-nats -> shop-nats:6222",
-      // The leader-mode service reaches Redis and the sentinels; p2p services do not.
-      "shop-coordinator -> shop-redis:6379",
-      "shop-coordinator -> shop-redis-sentinel:26379",
+      // The services that use Redis (the leader-mode coordinator, and order, inventory and payment
+      // with `uses redis`) reach Redis and the sentinels; the notifier does not.
+      ...["coordinator", "order", "inventory", "payment"].flatMap((s) => [
+        `shop-${s} -> shop-redis:6379`,
+        `shop-${s} -> shop-redis-sentinel:26379`,
+      ]),
       // Replication, failover, discovery of the primary.
       "shop-redis -> shop-redis:6379",
       "shop-redis-sentinel -> shop-redis:6379",
