@@ -77,8 +77,9 @@ Layout and details: docs/build.md.
 Options:
   -o, --out DIR            output folder (default: out/<topology>/)
   --cert-manager-issuer NAME[:KIND]
-                           k8s.yaml: a cert-manager Certificate fills the NATS TLS Secret, from
-                           the Issuer (or KIND ClusterIssuer) NAME; without it, create the Secret
+                           k8s.yaml: cert-manager Certificates fill the NATS and Redis TLS
+                           Secrets, from the Issuer (or KIND ClusterIssuer) NAME; without it,
+                           create the Secrets
   -h, --help               show this help
 
 Exit codes: 0 built, 1 errors in the input (nothing written), 2 usage or I/O error.

@@ -13,7 +13,7 @@
  * Pure: model in, text out. `nats/nats-tls.conf` itself is written by the NATS emitter (nats.ts:
  * `natsTlsConf`), which owns the cluster block it repeats.
  */
-import type { TopologyModel } from "../model.js";
+import { serviceUsesRedis, type TopologyModel } from "../model.js";
 import { REDIS_PORTS } from "./_names.js";
 
 /** Whether the emitted NATS servers take TLS: emitted (no `url`) and not `tls off`. */
@@ -23,7 +23,7 @@ export function natsTls(model: TopologyModel): boolean {
 
 /** Whether emitted Redis servers take TLS: some service needs Redis, no `url`, and not `tls off`. */
 export function redisTls(model: TopologyModel): boolean {
-  return model.redis.url === undefined && model.redis.tls && model.services.some((s) => s.mode === "leader");
+  return model.redis.url === undefined && model.redis.tls && model.services.some(serviceUsesRedis);
 }
 
 /** File names inside a certificate folder: the `kubernetes.io/tls` Secret keys. */
@@ -35,6 +35,12 @@ export const NATS_CERT_DIR = "/etc/nats/certs";
 export const REDIS_CERT_DIR = "/etc/redis/certs";
 /** Where service containers find the CA (`ca.crt`) they trust: not inside the wiring mount (`/etc/catga`), since Kubernetes would have to create a mount point inside a read-only ConfigMap volume. */
 export const SERVICE_CERT_DIR = "/etc/catga-tls";
+
+/**
+ * Where service containers in Kubernetes find the Redis CA (`ca.crt` of the Redis TLS Secret): a
+ * folder of its own, since the NATS and Redis Secrets are separate and each carries its `ca.crt`.
+ */
+export const SERVICE_REDIS_CERT_DIR = "/etc/catga-redis-tls";
 
 /** The variables of `catga run` that name the CA (docs/runtime.md). */
 export const TLS_ENV = { natsCa: "CATGA_NATS_TLS_CA", redisCa: "CATGA_REDIS_TLS_CA" } as const;

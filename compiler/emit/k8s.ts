@@ -4,7 +4,8 @@
  * What is emitted: a ConfigMap with wiring.json; per service a Deployment (p2p) or a StatefulSet with
  * its headless Service (leader mode), and a PodDisruptionBudget; the NATS cluster (unless
  * `nats { url }`); Redis per mode (only when some service uses Redis, unless `redis { url }`), with
- * the emitted ACL users (compiler/emit/_redis-acl.ts) written at start from a Secret;
+ * the emitted ACL users (compiler/emit/_redis-acl.ts) written at start from a Secret, and NATS and
+ * Redis on TLS (unless `tls off`) with certificates from `kubernetes.io/tls` Secrets;
  * one NetworkPolicy per workload. Every pod passes the Pod Security Standards "restricted" profile.
  * The NATS passwords live in a Secret the operator creates (the file's header says how): no password
  * is ever written into the manifests.
@@ -67,7 +68,13 @@ import {
   NATS_CERT_DIR,
   NATS_TLS_CONF,
   natsTls,
+  REDIS_CERT_DIR,
+  redisCliTls,
+  redisTls,
+  redisTlsArgs,
   SERVICE_CERT_DIR,
+  SERVICE_REDIS_CERT_DIR,
+  sentinelTlsLines,
   TLS_ENV,
   TLS_FILES,
 } from "./_tls.js";
@@ -100,9 +107,10 @@ export interface K8sEmitOptions extends EmitOptions {
    */
   nodeCidrs?: string[];
   /**
-   * A cert-manager issuer for the NATS servers' certificate (when NATS TLS is on): a `Certificate`
-   * is emitted that fills the Secret the servers mount, for every name they are reached by. The
-   * issuer must be CA-based (its Secrets carry `ca.crt`, which the services trust).
+   * A cert-manager issuer for the servers' certificates: a `Certificate` is emitted for NATS (when
+   * NATS TLS is on) and one for Redis (when emitted Redis takes TLS), each filling the Secret its
+   * servers mount, for every name they are reached by. The issuer must be CA-based (its Secrets
+   * carry `ca.crt`, which the services trust).
    * @default none: create the `kubernetes.io/tls` Secret yourself (docs/build.md, TLS)
    */
   certManagerIssuer?: { name: string; kind?: "Issuer" | "ClusterIssuer" };
@@ -187,6 +195,8 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
     if (model.redis.mode === "standalone") redisStandalone(chart, ctx);
     else if (model.redis.mode === "sentinel") redisSentinel(chart, ctx);
     else redisCluster(chart, ctx);
+    if (ctx.redisTls && options.certManagerIssuer !== undefined)
+      redisCertificate(chart, ctx, options.certManagerIssuer);
   }
   for (const service of model.services) catgaService(chart, ctx, service);
   networkPolicies(chart, ctx);
@@ -207,6 +217,8 @@ class Context {
   readonly needsRedis: boolean;
   /** Redis servers are emitted (Redis needed and no `redis { url }`). */
   readonly emitsRedis: boolean;
+  /** The emitted Redis servers and sentinels take TLS (emitted, and not `redis { tls off }`). */
+  readonly redisTls: boolean;
   /** The Secret holding every NATS password (created by the operator, never emitted). */
   readonly natsSecret: string;
   /** The Secret holding every Redis ACL user's password (created by the operator, never emitted). */
@@ -217,6 +229,8 @@ class Context {
   readonly natsConfig: string;
   /** The `kubernetes.io/tls` Secret of the NATS servers' certificate (with `ca.crt`), when TLS is on. */
   readonly natsTlsSecret: string;
+  /** The `kubernetes.io/tls` Secret of the Redis servers' and sentinels' certificate (with `ca.crt`). */
+  readonly redisTlsSecret: string;
   readonly redis: string;
   readonly sentinel: string;
   readonly clusterInit: string;
@@ -236,6 +250,7 @@ class Context {
     this.topology = dnsLabel(t);
     this.needsRedis = model.services.some(serviceUsesRedis);
     this.emitsRedis = this.needsRedis && model.redis.url === undefined;
+    this.redisTls = this.emitsRedis && redisTls(model);
     this.redisSecret = objectName(t, "redis-users");
     this.wiringChecksum = sha256(options.wiringJson);
     this.natsSecret = objectName(t, "nats-users");
@@ -246,6 +261,7 @@ class Context {
     this.natsClient = objectName(t, "nats-client");
     this.natsConfig = objectName(t, "nats-config");
     this.natsTlsSecret = objectName(t, "nats-tls");
+    this.redisTlsSecret = objectName(t, "redis-tls");
     this.redis = dnsLabel(objectName(t, "redis"), 52);
     this.sentinel = dnsLabel(objectName(t, "redis-sentinel"), 52);
     this.clusterInit = objectName(t, "redis-cluster-init");
@@ -290,6 +306,18 @@ class Context {
     const users = this.model.services.map((s) => natsUser(s.name));
     if (this.model.nats.url === undefined) users.push(...builtInUsers(this.model));
     return [...new Set(users)].sort();
+  }
+
+  /**
+   * The DNS names the Redis certificate must list: every data node's pod name (clients, replicas,
+   * Cluster redirects and sentinels reach them by it) and, in Sentinel mode, every sentinel's.
+   */
+  redisCertNames(): string[] {
+    const { mode, nodes } = this.model.redis;
+    return [
+      ...range(mode === "standalone" ? 1 : nodes).map((i) => this.podHost(this.redis, i)),
+      ...(mode === "sentinel" ? range(SENTINELS).map((i) => this.podHost(this.sentinel, i)) : []),
+    ];
   }
 
   /** The keys of the Redis Secret, sorted (empty when no Redis is emitted). */
@@ -346,6 +374,21 @@ function header(ctx: Context, options: K8sEmitOptions): string {
         : [
             `#   kubectl create secret generic ${ctx.natsTlsSecret}${ns} --type=kubernetes.io/tls \\`,
             "#     --from-file=tls.crt=nats.crt --from-file=tls.key=nats.key --from-file=ca.crt=ca.crt",
+          ]),
+    );
+  }
+  if (ctx.redisTls) {
+    // Probes and the cluster init reach the servers on 127.0.0.1; the other names are the pods'.
+    const names = [...ctx.redisCertNames(), ...LOCAL_NAMES];
+    lines.push(
+      options.certManagerIssuer !== undefined
+        ? `# Redis takes TLS: cert-manager's issuer ${options.certManagerIssuer.name} fills the Secret ${ctx.redisTlsSecret}.`
+        : `# Redis takes TLS: create the Secret ${ctx.redisTlsSecret} first, a certificate for ${names.join(", ")}:`,
+      ...(options.certManagerIssuer !== undefined
+        ? []
+        : [
+            `#   kubectl create secret generic ${ctx.redisTlsSecret}${ns} --type=kubernetes.io/tls \\`,
+            "#     --from-file=tls.crt=redis.crt --from-file=tls.key=redis.key --from-file=ca.crt=ca.crt",
           ]),
     );
   }
@@ -417,6 +460,8 @@ function catgaService(scope: Construct, ctx: Context, service: ServiceModel): vo
                 },
               ]
             : []),
+          // Likewise only the CA of the Redis servers' Secret, for the services that use Redis.
+          ...(serviceRedisTls(ctx, service) ? [caVolume(REDIS_CA_VOLUME, ctx.redisTlsSecret)] : []),
         ],
       },
       SERVICE_IDENTITY,
@@ -463,6 +508,9 @@ function serviceContainer(ctx: Context, service: ServiceModel): k8s.Container {
     volumeMounts: [
       { name: "wiring", mountPath: WIRING_DIR, readOnly: true },
       ...(natsTls(ctx.model) ? [{ name: "tls-ca", mountPath: SERVICE_CERT_DIR, readOnly: true }] : []),
+      ...(serviceRedisTls(ctx, service)
+        ? [{ name: REDIS_CA_VOLUME, mountPath: SERVICE_REDIS_CERT_DIR, readOnly: true }]
+        : []),
     ],
   };
   // The default image is built locally from the emitted Dockerfile and tagged :latest, which
@@ -499,8 +547,8 @@ function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
     plain(ENV.redisUser, redisUser(service.name));
     if (ctx.model.redis.mode === "sentinel") plain(ENV.redisSentinelUser, REDIS_SENTINEL_CLIENT_USER);
   }
-  // Redis TLS is not emitted for Kubernetes yet (docs/build.md, TLS): only the NATS CA.
   if (natsTls(ctx.model)) plain(TLS_ENV.natsCa, `${SERVICE_CERT_DIR}/${TLS_FILES.ca}`);
+  if (serviceRedisTls(ctx, service)) plain(TLS_ENV.redisCa, `${SERVICE_REDIS_CERT_DIR}/${TLS_FILES.ca}`);
   for (const [k, v] of Object.entries(service.env)) plain(k, v);
   env.set(ENV.instanceId, { name: ENV.instanceId, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
   env.set(ENV.natsPassword, secretEnv(ctx, ENV.natsPassword, natsPasswordVar(user)));
@@ -512,6 +560,19 @@ function serviceEnv(ctx: Context, service: ServiceModel): k8s.EnvVar[] {
     }
   }
   return [...env.values()].sort((a, b) => compare(a.name, b.name));
+}
+
+/** The volume of a service's Redis CA (only `ca.crt` of the Redis TLS Secret). */
+const REDIS_CA_VOLUME = "redis-tls-ca";
+
+/** Whether a service trusts the emitted Redis's CA: it uses Redis, and emitted Redis takes TLS. */
+function serviceRedisTls(ctx: Context, service: ServiceModel): boolean {
+  return ctx.redisTls && serviceUsesRedis(service);
+}
+
+/** A volume holding only the `ca.crt` key of a `kubernetes.io/tls` Secret: never its key. */
+function caVolume(name: string, secretName: string): k8s.Volume {
+  return { name, secret: { secretName, items: [{ key: TLS_FILES.ca, path: TLS_FILES.ca }] } };
 }
 
 /** How services reach Redis, per mode: the emitted servers, or the external URLs. */
@@ -529,7 +590,8 @@ function redisEnv(ctx: Context): [string, string][] {
     return out;
   }
   if (mode === "standalone") {
-    out.push([ENV.redisUrl, `redis://${ctx.podHost(ctx.redis, 0)}:${REDIS_PORTS.server}`]);
+    const scheme = ctx.redisTls ? "rediss" : "redis";
+    out.push([ENV.redisUrl, `${scheme}://${ctx.podHost(ctx.redis, 0)}:${REDIS_PORTS.server}`]);
   } else if (mode === "sentinel") {
     const sentinels = range(SENTINELS).map((i) => `${ctx.podHost(ctx.sentinel, i)}:${REDIS_PORTS.sentinel}`);
     out.push([ENV.redisSentinels, sentinels.join(",")], master());
@@ -700,16 +762,66 @@ function natsCertificate(
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-/** Arguments every emitted Redis server starts with. */
-function redisServerArgs(): string[] {
+/**
+ * The cert-manager `Certificate` of the Redis servers and sentinels: fills
+ * {@link Context.redisTlsSecret} with a certificate for every pod name (see
+ * {@link Context.redisCertNames}), localhost and 127.0.0.1 (probes), and the CA.
+ */
+function redisCertificate(
+  scope: Construct,
+  ctx: Context,
+  issuer: NonNullable<K8sEmitOptions["certManagerIssuer"]>,
+): void {
+  new ApiObject(scope, "redis-certificate", {
+    apiVersion: "cert-manager.io/v1",
+    kind: "Certificate",
+    metadata: meta(ctx, ctx.redisTlsSecret, "redis"),
+    spec: {
+      secretName: ctx.redisTlsSecret,
+      commonName: ctx.podHost(ctx.redis, 0),
+      dnsNames: [...ctx.redisCertNames(), ...LOCAL_NAMES.filter((n) => n === "localhost")],
+      ipAddresses: ["127.0.0.1"],
+      usages: ["server auth", "client auth"],
+      issuerRef: { name: issuer.name, kind: issuer.kind ?? "Issuer", group: "cert-manager.io" },
+    },
+  });
+}
+
+/**
+ * Arguments every emitted Redis server starts with; on TLS, the plain port closed and the TLS
+ * port on 6379, replication (and the Cluster bus) over TLS ({@link redisTlsArgs}).
+ */
+function redisServerArgs(ctx: Context): string[] {
   // Protected mode refuses remote clients when no password is set; access is limited to the
   // cluster network instead. Append-only persistence on a volume: fencing tokens must never go
   // back after a restart, or a stale leader's writes would be accepted again.
-  return ["--protected-mode", "no", "--appendonly", "yes", "--dir", REDIS_DATA_DIR];
+  return [
+    "--protected-mode",
+    "no",
+    "--appendonly",
+    "yes",
+    "--dir",
+    REDIS_DATA_DIR,
+    ...(ctx.redisTls ? redisTlsArgs(ctx.model.redis.mode) : []),
+  ];
 }
 
-/** `redis-cli` logged in as the admin user (its password in REDISCLI_AUTH, from the Secret). */
-const REDIS_CLI = `redis-cli --user ${REDIS_ADMIN_USER}`;
+/**
+ * `redis-cli` logged in as the admin user (its password in REDISCLI_AUTH, from the Secret), over
+ * TLS with the CA mounted in {@link REDIS_CERT_DIR} when Redis takes TLS.
+ */
+function redisCli(ctx: Context): string[] {
+  return ["redis-cli", "--user", REDIS_ADMIN_USER, ...(ctx.redisTls ? redisCliTls() : [])];
+}
+
+/** The certificate volume of Redis servers and sentinels: the whole Redis TLS Secret. */
+function redisTlsVolume(ctx: Context): { volumes: k8s.Volume[]; volumeMounts: k8s.VolumeMount[] } {
+  if (!ctx.redisTls) return { volumes: [], volumeMounts: [] };
+  return {
+    volumes: [{ name: "tls", secret: { secretName: ctx.redisTlsSecret } }],
+    volumeMounts: [{ name: "tls", mountPath: REDIS_CERT_DIR, readOnly: true }],
+  };
+}
 
 /**
  * The start of every data node's script: write the emitted ACL file and the auth config (aclfile,
@@ -736,7 +848,7 @@ function redisStandalone(scope: Construct, ctx: Context): void {
   const script = [
     "set -e",
     ...redisAuthLines(ctx),
-    `exec redis-server ${REDIS_AUTH_CONF} ${redisServerArgs().join(" ")}`,
+    `exec redis-server ${REDIS_AUTH_CONF} ${redisServerArgs(ctx).join(" ")}`,
   ].join("\n");
   redisStatefulSet(scope, ctx, 1, ["sh", "-c", script], redisServerEnv(ctx));
   disruptionBudget(scope, "redis-pdb", ctx, ctx.redis, "redis");
@@ -756,7 +868,7 @@ function redisSentinel(scope: Construct, ctx: Context): void {
   const findPrimary = [
     `primary="${primary0}"`,
     `for s in ${sentinelHosts.join(" ")}; do`,
-    `  found="$(timeout 3 ${REDIS_CLI} -h "$s" -p ${REDIS_PORTS.sentinel} --raw sentinel get-master-addr-by-name ${master} 2>/dev/null | head -n 1 || true)"`,
+    `  found="$(timeout 3 ${redisCli(ctx).join(" ")} -h "$s" -p ${REDIS_PORTS.sentinel} --raw sentinel get-master-addr-by-name ${master} 2>/dev/null | head -n 1 || true)"`,
     `  case "$found" in *.${ctx.redis}) primary="$found"; break ;; esac`,
     "done",
   ];
@@ -765,7 +877,7 @@ function redisSentinel(scope: Construct, ctx: Context): void {
     `self="\${HOSTNAME}.${ctx.redis}"`,
     ...redisAuthLines(ctx),
     ...findPrimary,
-    `set -- redis-server ${REDIS_AUTH_CONF} ${redisServerArgs().join(" ")} --replica-announce-ip "$self"`,
+    `set -- redis-server ${REDIS_AUTH_CONF} ${redisServerArgs(ctx).join(" ")} --replica-announce-ip "$self"`,
     `if [ "$primary" != "$self" ]; then set -- "$@" --replicaof "$primary" ${REDIS_PORTS.server}; fi`,
     'exec "$@"',
   ].join("\n");
@@ -781,9 +893,10 @@ function redisSentinel(scope: Construct, ctx: Context): void {
     `self="\${HOSTNAME}.${ctx.sentinel}"`,
     ...findPrimary,
     // Sentinel refuses a monitor whose host does not resolve yet.
-    `until ${REDIS_CLI} -h "$primary" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $primary"; sleep 2; done`,
+    `until ${redisCli(ctx).join(" ")} -h "$primary" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $primary"; sleep 2; done`,
     "cat > /tmp/sentinel.conf <<EOF",
-    `port ${REDIS_PORTS.sentinel}`,
+    // On TLS: the plain port closed, the TLS port and certificates (one `port` line only).
+    ...(ctx.redisTls ? sentinelTlsLines() : [`port ${REDIS_PORTS.sentinel}`]),
     "sentinel resolve-hostnames yes",
     "sentinel announce-hostnames yes",
     "sentinel announce-ip $self",
@@ -800,7 +913,8 @@ function redisSentinel(scope: Construct, ctx: Context): void {
   headlessService(scope, "sentinel-headless", ctx, ctx.sentinel, "redis-sentinel", [
     { name: "sentinel", port: REDIS_PORTS.sentinel },
   ]);
-  const ping = ["redis-cli", "--user", REDIS_ADMIN_USER, "-p", String(REDIS_PORTS.sentinel), "ping"];
+  const ping = [...redisCli(ctx), "-p", String(REDIS_PORTS.sentinel), "ping"];
+  const tls = redisTlsVolume(ctx);
   const sentinelEnv = [
     ...sentinelPasswordVars(ctx.model).map((key) => redisSecretEnv(ctx, key, key)),
     redisSecretEnv(ctx, "REDISCLI_AUTH", redisBuiltInPasswordVar(REDIS_ADMIN_USER)),
@@ -827,8 +941,10 @@ function redisSentinel(scope: Construct, ctx: Context): void {
                 ports: [{ name: "sentinel", containerPort: REDIS_PORTS.sentinel }],
                 livenessProbe: execProbe(ping, 10),
                 readinessProbe: execProbe(ping, 5),
+                ...(tls.volumeMounts.length > 0 ? { volumeMounts: tls.volumeMounts } : {}),
               },
             ],
+            ...(tls.volumes.length > 0 ? { volumes: tls.volumes } : {}),
           },
           REDIS_IDENTITY,
         ),
@@ -850,7 +966,7 @@ function redisCluster(scope: Construct, ctx: Context): void {
     { name: "bus", port: REDIS_PORTS.server + 10000 },
   ]);
   const args = [
-    ...redisServerArgs(),
+    ...redisServerArgs(ctx),
     "--cluster-enabled",
     "yes",
     "--cluster-config-file",
@@ -879,11 +995,11 @@ function redisCluster(scope: Construct, ctx: Context): void {
   const script = [
     "set -e",
     `for host in ${nodes.join(" ")}; do`,
-    `  until ${REDIS_CLI} -h "$host" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $host"; sleep 2; done`,
+    `  until ${redisCli(ctx).join(" ")} -h "$host" -p ${REDIS_PORTS.server} ping 2>/dev/null | grep -q PONG; do echo "waiting for $host"; sleep 2; done`,
     "done",
-    `known="$(${REDIS_CLI} -h ${first} -p ${REDIS_PORTS.server} cluster info | tr -d '\\r' | sed -n 's/^cluster_known_nodes://p')"`,
+    `known="$(${redisCli(ctx).join(" ")} -h ${first} -p ${REDIS_PORTS.server} cluster info | tr -d '\\r' | sed -n 's/^cluster_known_nodes://p')"`,
     'if [ "$known" != "1" ]; then echo "cluster already formed ($known nodes)"; exit 0; fi',
-    `${REDIS_CLI} --cluster create ${list} --cluster-replicas 1 --cluster-yes`,
+    `${redisCli(ctx).join(" ")} --cluster create ${list} --cluster-replicas 1 --cluster-yes`,
   ].join("\n");
   new k8s.KubeJob(scope, "redis-cluster-init", {
     metadata: meta(ctx, ctx.clusterInit, "redis-cluster-init"),
@@ -902,8 +1018,13 @@ function redisCluster(scope: Construct, ctx: Context): void {
                 command: ["sh", "-c", script],
                 env: [redisSecretEnv(ctx, "REDISCLI_AUTH", redisBuiltInPasswordVar(REDIS_ADMIN_USER))],
                 resources: requirements(infraResources(ctx, "clusterInit")),
+                // A client only: the CA of the Redis Secret, never its key.
+                ...(ctx.redisTls
+                  ? { volumeMounts: [{ name: "tls-ca", mountPath: REDIS_CERT_DIR, readOnly: true }] }
+                  : {}),
               },
             ],
+            ...(ctx.redisTls ? { volumes: [caVolume("tls-ca", ctx.redisTlsSecret)] } : {}),
           },
           REDIS_IDENTITY,
         ),
@@ -920,7 +1041,8 @@ function redisStatefulSet(
   command: string[],
   env: k8s.EnvVar[],
 ): void {
-  const ping = ["redis-cli", "--user", REDIS_ADMIN_USER, "-p", String(REDIS_PORTS.server), "ping"];
+  const ping = [...redisCli(ctx), "-p", String(REDIS_PORTS.server), "ping"];
+  const tls = redisTlsVolume(ctx);
   const container: k8s.Container = {
     name: "redis",
     image: REDIS_IMAGE,
@@ -933,7 +1055,7 @@ function redisStatefulSet(
     ],
     livenessProbe: execProbe(ping, 10),
     readinessProbe: execProbe(ping, 5),
-    volumeMounts: [{ name: "data", mountPath: REDIS_DATA_DIR }],
+    volumeMounts: [{ name: "data", mountPath: REDIS_DATA_DIR }, ...tls.volumeMounts],
     resources: requirements(infraResources(ctx, "redis")),
   };
   new k8s.KubeStatefulSet(scope, "redis", {
@@ -946,7 +1068,11 @@ function redisStatefulSet(
       template: {
         metadata: { labels: labels(ctx, ctx.redis, "redis") },
         spec: hardened(
-          { enableServiceLinks: false, containers: [env.length > 0 ? { ...container, env } : container] },
+          {
+            enableServiceLinks: false,
+            containers: [env.length > 0 ? { ...container, env } : container],
+            ...(tls.volumes.length > 0 ? { volumes: tls.volumes } : {}),
+          },
           REDIS_IDENTITY,
         ),
       },

@@ -260,7 +260,7 @@ describe("catgac executable on bad input", () => {
     noStack(r.err);
   });
 
-  it("cli — build --cert-manager-issuer adds a cert-manager Certificate for the NATS Secret; a bad value is a usage error", async () => {
+  it("cli — build --cert-manager-issuer adds cert-manager Certificates for the NATS and Redis Secrets; a bad value is a usage error", async () => {
     const out = join(dir, "issuer-out");
     const r = await catgac(
       "build",
@@ -272,7 +272,10 @@ describe("catgac executable on bad input", () => {
     );
     expect(r.code).toBe(0);
     const k8s = readFileSync(join(out, "k8s.yaml"), "utf8");
-    expect(k8s).toContain("kind: Certificate");
+    // One for the NATS Secret, one for the Redis Secret (the shop runs both on TLS).
+    expect(k8s.match(/^kind: Certificate$/gm)).toHaveLength(2);
+    expect(k8s).toContain("secretName: shop-nats-tls");
+    expect(k8s).toContain("secretName: shop-redis-tls");
     expect(k8s).toMatch(/issuerRef:\n\s+group: cert-manager.io\n\s+kind: ClusterIssuer\n\s+name: catga-ca/);
     expect(existsSync(join(out, "nats/nats-tls.conf"))).toBe(true);
     const bad = await catgac(

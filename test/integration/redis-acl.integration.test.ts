@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +21,7 @@ import {
   replicaUser,
   sentinelAuthLines,
 } from "../../compiler/emit/_redis-acl.js";
+import { TLS_FILES } from "../../compiler/emit/_tls.js";
 import { emitCompose } from "../../compiler/emit/compose.js";
 import { emitK8s } from "../../compiler/emit/k8s.js";
 import { buildWiring, emitWiring } from "../../compiler/emit/wiring.js";
@@ -38,7 +39,8 @@ import { publishEvent } from "../../runtime/messaging.js";
 import { sagaId } from "../../runtime/saga.js";
 import { MemoryHub } from "../../runtime/transport/memory.js";
 import { memoryEffects, SAGA_CATGA, sagaMessages, stepDefinitions } from "../fixtures/saga.js";
-import { tempDir, waitFor } from "../harness/_process.js";
+import { freePort, spawnServer, tempDir, waitFor } from "../harness/_process.js";
+import { makeTestCertificates } from "../harness/certs.js";
 import {
   type ClusterRedis,
   type SentinelRedis,
@@ -444,14 +446,83 @@ describe("Redis ACL — the emitted start scripts", () => {
     // Compose turns `$$` into `$` before the shell sees the script.
     return (parseYaml(file.content).services.redis.command[2] as string).replace(/\$\$/g, "$");
   };
-  const k8sScript = (): string => {
+  // biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML documents
+  const k8sContainer = (name: string): any => {
     const wiringJson = emitWiring(standaloneModel, { sourceName: "sagademo.catga" })[0]!.content;
     const file = emitK8s(standaloneModel, { sourceName: "sagademo.catga", wiringJson })[0]!;
     const sts = parseAllDocuments(file.content)
       .map((d) => d.toJS())
-      .find((d) => d?.kind === "StatefulSet" && d.metadata.name === "sagademo-redis");
-    return sts.spec.template.spec.containers[0].command[2] as string;
+      .find((d) => d?.kind === "StatefulSet" && d.metadata.name === name);
+    return sts.spec.template.spec.containers[0];
   };
+  const k8sScript = (): string => k8sContainer("sagademo-redis").command[2] as string;
+
+  it("acl — the whole Kubernetes Redis start script runs on TLS with a Secret-layout certificate; its probe and a service with the CA get in", async () => {
+    const dir = tempDir("redis-k8s-tls");
+    const certs = await makeTestCertificates();
+    const port = await freePort();
+    const redis = k8sContainer("sagademo-redis");
+    // The pod's certificate folder: the kubernetes.io/tls Secret's keys.
+    const certDir = join(dir.path, "certs");
+    mkdirSync(certDir);
+    copyFileSync(certs.server.cert, join(certDir, TLS_FILES.cert));
+    copyFileSync(certs.server.key, join(certDir, TLS_FILES.key));
+    copyFileSync(certs.ca, join(certDir, TLS_FILES.ca));
+    // The pod's paths and port, moved into the test's folder and a free port; nothing else changes.
+    const local = (text: string): string =>
+      text
+        .replaceAll("/tmp/", `${dir.path}/`)
+        .replaceAll("/etc/redis/certs", certDir)
+        .replaceAll("--dir /data", `--dir ${dir.path}`)
+        .replaceAll("6379", String(port));
+    // The container's environment as the manifest declares it: each Secret key from the passwords.
+    // biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML documents
+    const env = (c: any): Record<string, string> =>
+      Object.fromEntries(
+        // biome-ignore lint/suspicious/noExplicitAny: as above
+        (c.env as any[])
+          .filter((e) => e.value !== undefined || e.valueFrom.secretKeyRef !== undefined)
+          .map((e) => [e.name, e.value ?? passwords[e.valueFrom.secretKeyRef.key]!]),
+      );
+    const script = local(redis.command[2] as string);
+    expect(script).toContain(`--port 0 --tls-port ${port}`);
+    const server = spawnServer("sh", ["-c", script], { env: { ...process.env, ...env(redis) } });
+    try {
+      const probe = (redis.readinessProbe.exec.command as string[]).map(local);
+      expect(probe).toContain("--tls");
+      const ping = (): string =>
+        execFileSync(probe[0]!, probe.slice(1), { env: { ...process.env, ...env(redis) } })
+          .toString()
+          .trim();
+      await waitFor("the emitted readiness probe", async () => ping() === "PONG", {
+        timeoutMs: 20_000,
+        describe: () => server.output(),
+      });
+      // The plain port is closed: the same probe without TLS gets no answer.
+      const plain = probe.filter((a, i) => a !== "--tls" && a !== "--cacert" && probe[i - 1] !== "--cacert");
+      expect(() =>
+        execFileSync(plain[0]!, plain.slice(1), { env: { ...process.env, ...env(redis) }, stdio: "pipe" }),
+      ).toThrow();
+      // The coordinator's environment from its manifest: rediss:// and the CA, its own user.
+      const coordinatorEnv = env(k8sContainer("sagademo-coordinator"));
+      expect(coordinatorEnv.CATGA_REDIS_URL).toBe("rediss://sagademo-redis-0.sagademo-redis:6379");
+      const coordinator = (await connected({
+        CATGA_REDIS_MODE: coordinatorEnv.CATGA_REDIS_MODE!,
+        CATGA_REDIS_URL: `rediss://localhost:${port}`,
+        CATGA_REDIS_TLS_CA: certs.ca,
+        CATGA_REDIS_USER: coordinatorEnv.CATGA_REDIS_USER!,
+        CATGA_REDIS_PASSWORD: coordinatorEnv.CATGA_REDIS_PASSWORD!,
+      })) as Redis;
+      expect(coordinatorEnv.CATGA_REDIS_TLS_CA).toBe("/etc/catga-redis-tls/ca.crt");
+      expect(await new RedisCoordination(coordinator).acquire(coordinatorTag, "x", 1000)).toBe(1);
+      await expect(coordinator.get(`${stockTag}:sku:A`)).rejects.toThrow(/NOPERM/);
+    } finally {
+      closeClients();
+      await server.kill();
+      certs.remove();
+      dir.remove();
+    }
+  }, 60_000);
 
   for (const [name, script] of [
     ["compose", composeScript],

@@ -489,7 +489,10 @@ service api { handles Get }
     const doc = compose(model);
     expect(Object.keys(doc.services)).toEqual(["nats-0", "redis", "store", "api"]);
     const store = doc.services.store!.environment!;
-    expect(store.CATGA_REDIS_URL).toBe("redis://redis:6379");
+    // Redis takes TLS by default even when no service runs in leader mode.
+    expect(store.CATGA_REDIS_URL).toBe("rediss://redis:6379");
+    expect(store.CATGA_REDIS_TLS_CA).toBe("/etc/catga-tls/ca.crt");
+    expect(doc.services.redis!.command.join(" ")).toContain("--tls-port 6379");
     expect(store.CATGA_REDIS_USER).toBe("store");
     expect(store.CATGA_REDIS_PASSWORD).toBe(required("CATGA_REDIS_PASSWORD_STORE"));
     expect(doc.services.store!.depends_on!.redis).toEqual({ condition: "service_healthy" });

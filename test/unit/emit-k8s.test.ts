@@ -179,6 +179,8 @@ describe("k8s emitter — every example", () => {
       for (const s of b.model.services) {
         const kind = s.mode === "p2p" ? "Deployment" : "StatefulSet";
         const w = find(b, kind, `${name}-${s.name}`);
+        // Emitted Redis takes TLS by default: the services using it mount its CA (only) too.
+        const redisCa = b.model.redis.url === undefined && (s.mode === "leader" || s.usesRedis);
         expect(w.spec.template.spec.volumes).toEqual([
           { name: "wiring", configMap: { name: `${name}-wiring` } },
           // NATS takes TLS by default: the services mount the CA (only) of its Secret.
@@ -187,6 +189,14 @@ describe("k8s emitter — every example", () => {
                 {
                   name: "tls-ca",
                   secret: { secretName: `${name}-nats-tls`, items: [{ key: "ca.crt", path: "ca.crt" }] },
+                },
+              ]
+            : []),
+          ...(redisCa
+            ? [
+                {
+                  name: "redis-tls-ca",
+                  secret: { secretName: `${name}-redis-tls`, items: [{ key: "ca.crt", path: "ca.crt" }] },
                 },
               ]
             : []),
@@ -205,6 +215,7 @@ describe("k8s emitter — every example", () => {
           ...(b.model.nats.url === undefined
             ? [{ name: "tls-ca", mountPath: "/etc/catga-tls", readOnly: true }]
             : []),
+          ...(redisCa ? [{ name: "redis-tls-ca", mountPath: "/etc/catga-redis-tls", readOnly: true }] : []),
           { name: "tmp", mountPath: "/tmp" },
         ]);
       }
@@ -395,11 +406,14 @@ describe("k8s emitter — other examples", () => {
     expect(envOf(container(redis)).POD_NAME.valueFrom.fieldRef.fieldPath).toBe("metadata.name");
     const job = find(built.scheduler, "Job", "scheduler-redis-cluster-init");
     const script: string = container(job).command[2];
+    // Over TLS (the default), logged in as the admin user.
     expect(script).toContain(
-      "redis-cli --user catga-admin --cluster create scheduler-redis-0.scheduler-redis:6379",
+      "redis-cli --user catga-admin --tls --cacert /etc/redis/certs/ca.crt --cluster create scheduler-redis-0.scheduler-redis:6379",
     );
     expect(script).toContain("scheduler-redis-5.scheduler-redis:6379 --cluster-replicas 1 --cluster-yes");
-    expect(script).toMatch(/until redis-cli --user catga-admin -h "\$host" -p 6379 ping/);
+    expect(script).toMatch(
+      /until redis-cli --user catga-admin --tls --cacert \/etc\/redis\/certs\/ca\.crt -h "\$host" -p 6379 ping/,
+    );
     // The servers write the emitted ACL from the Redis Secret and start with it.
     expect(args.join(" ")).toContain('"user default off resetkeys resetchannels -@all"');
     expect(args.join(" ")).toContain("exec redis-server /tmp/auth.conf --protected-mode no");
@@ -860,6 +874,172 @@ describe("k8s tls", () => {
       kind: "ClusterIssuer",
       group: "cert-manager.io",
     });
+  });
+
+  const redisSource = (redis: string) =>
+    `topology t\nnats { nodes 1, tls off }\nredis { ${redis} }\ncommand Ping {} -> string\ncommand Put { id: string }\ncommand Tick {}\n` +
+    "service api { handles Ping }\nservice store { handles Put  uses redis }\nservice lead { mode leader  replicas 2  handles Tick }\n";
+  const ca = "/etc/redis/certs/ca.crt";
+  const tlsVolume = { name: "tls", secret: { secretName: "t-redis-tls" } };
+  const tlsMount = { name: "tls", mountPath: "/etc/redis/certs", readOnly: true };
+
+  it("k8s tls — Redis standalone: the server takes TLS only, with its Secret; probes and services use the CA", () => {
+    const b = build(model(redisSource("mode standalone"), "t.catga"), "t.catga");
+    const sts = find(b, "StatefulSet", "t-redis");
+    const c = container(sts);
+    const script: string = c.command[2];
+    // The ACL is written first, as without TLS; then the plain port closed and TLS on 6379.
+    expect(script.indexOf("auth.conf")).toBeLessThan(script.indexOf("exec redis-server"));
+    expect(script).toContain(
+      `--port 0 --tls-port 6379 --tls-cert-file /etc/redis/certs/tls.crt --tls-key-file /etc/redis/certs/tls.key --tls-ca-cert-file ${ca} --tls-auth-clients no --tls-replication yes`,
+    );
+    expect(script).not.toContain("--tls-cluster");
+    expect(sts.spec.template.spec.volumes).toContainEqual(tlsVolume);
+    expect(c.volumeMounts).toContainEqual(tlsMount);
+    const ping = ["redis-cli", "--user", "catga-admin", "--tls", "--cacert", ca, "-p", "6379", "ping"];
+    expect(c.livenessProbe.exec.command).toEqual(ping);
+    expect(c.readinessProbe.exec.command).toEqual(ping);
+    // A service using Redis: rediss://, and only the CA of the Redis Secret, in a folder of its own.
+    for (const name of ["t-store", "t-lead"]) {
+      const w = b.docs.find((d) => d.metadata.name === name && /Deployment|StatefulSet/.test(d.kind));
+      const env = envOf(container(w));
+      expect(env.CATGA_REDIS_URL.value).toBe("rediss://t-redis-0.t-redis:6379");
+      expect(env.CATGA_REDIS_TLS_CA.value).toBe("/etc/catga-redis-tls/ca.crt");
+      expect(w.spec.template.spec.volumes).toContainEqual({
+        name: "redis-tls-ca",
+        secret: { secretName: "t-redis-tls", items: [{ key: "ca.crt", path: "ca.crt" }] },
+      });
+      expect(container(w).volumeMounts).toContainEqual({
+        name: "redis-tls-ca",
+        mountPath: "/etc/catga-redis-tls",
+        readOnly: true,
+      });
+    }
+    // A service without Redis gets neither.
+    const api = find(b, "Deployment", "t-api");
+    expect(envOf(container(api)).CATGA_REDIS_TLS_CA).toBeUndefined();
+    expect(JSON.stringify(api)).not.toContain("redis-tls");
+    // The header names the Secret, the certificate's names and the command.
+    const header = b.content.split("\napiVersion:")[0]!;
+    expect(header).toContain(
+      "# Redis takes TLS: create the Secret t-redis-tls first, a certificate for t-redis-0.t-redis, localhost, 127.0.0.1:",
+    );
+    expect(header).toContain("#   kubectl create secret generic t-redis-tls --type=kubernetes.io/tls \\");
+    expect(header).toContain(
+      "#     --from-file=tls.crt=redis.crt --from-file=tls.key=redis.key --from-file=ca.crt=ca.crt",
+    );
+  });
+
+  it("k8s tls — Redis sentinel: servers and sentinels on TLS with the Secret; the scripts ask over TLS", () => {
+    const b = build(model(redisSource("mode sentinel, nodes 3"), "t.catga"), "t.catga");
+    const redis = find(b, "StatefulSet", "t-redis");
+    const serverScript: string = container(redis).command[2];
+    expect(serverScript).toContain("--port 0 --tls-port 6379");
+    expect(serverScript).toContain("--tls-replication yes");
+    expect(serverScript).toContain(`redis-cli --user catga-admin --tls --cacert ${ca} -h "$s" -p 26379`);
+    expect(redis.spec.template.spec.volumes).toContainEqual(tlsVolume);
+    const sentinel = find(b, "StatefulSet", "t-redis-sentinel");
+    const c = container(sentinel);
+    const script: string = c.command[2];
+    const conf = script.slice(script.indexOf("cat > /tmp/sentinel.conf"), script.indexOf("\nEOF"));
+    // One port line: the plain port closed, TLS on 26379, replication to the servers over TLS.
+    expect(conf.split("\n").filter((l) => /^(tls-)?port /.test(l))).toEqual(["port 0", "tls-port 26379"]);
+    for (const line of [
+      "tls-cert-file /etc/redis/certs/tls.crt",
+      "tls-key-file /etc/redis/certs/tls.key",
+      `tls-ca-cert-file ${ca}`,
+      "tls-replication yes",
+    ])
+      expect(conf).toContain(line);
+    expect(script).toContain(
+      `until redis-cli --user catga-admin --tls --cacert ${ca} -h "$primary" -p 6379 ping`,
+    );
+    expect(sentinel.spec.template.spec.volumes).toContainEqual(tlsVolume);
+    expect(c.volumeMounts).toContainEqual(tlsMount);
+    expect(c.readinessProbe.exec.command).toEqual([
+      "redis-cli",
+      "--user",
+      "catga-admin",
+      "--tls",
+      "--cacert",
+      ca,
+      "-p",
+      "26379",
+      "ping",
+    ]);
+    const store = envOf(container(find(b, "Deployment", "t-store")));
+    expect(store.CATGA_REDIS_TLS_CA.value).toBe("/etc/catga-redis-tls/ca.crt");
+    expect(b.content).toContain(
+      "a certificate for t-redis-0.t-redis, t-redis-1.t-redis, t-redis-2.t-redis, t-redis-sentinel-0.t-redis-sentinel, t-redis-sentinel-1.t-redis-sentinel, t-redis-sentinel-2.t-redis-sentinel, localhost, 127.0.0.1:",
+    );
+  });
+
+  it("k8s tls — Redis Cluster: the bus over TLS; the init Job mounts only the CA and creates the cluster over TLS", () => {
+    const b = build(model(redisSource("mode cluster, nodes 6"), "t.catga"), "t.catga");
+    const redis = find(b, "StatefulSet", "t-redis");
+    expect(container(redis).command[2]).toContain("--tls-replication yes --tls-cluster yes");
+    expect(redis.spec.template.spec.volumes).toContainEqual(tlsVolume);
+    const job = find(b, "Job", "t-redis-cluster-init");
+    expect(job.spec.template.spec.volumes).toContainEqual({
+      name: "tls-ca",
+      secret: { secretName: "t-redis-tls", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
+    expect(container(job).volumeMounts).toContainEqual({
+      name: "tls-ca",
+      mountPath: "/etc/redis/certs",
+      readOnly: true,
+    });
+    expect(container(job).command[2]).toContain(
+      `redis-cli --user catga-admin --tls --cacert ${ca} --cluster create`,
+    );
+    expect(envOf(container(find(b, "Deployment", "t-store"))).CATGA_REDIS_TLS_CA.value).toBe(
+      "/etc/catga-redis-tls/ca.crt",
+    );
+    for (const doc of b.docs) expect(() => validate(doc), `${doc.kind} ${doc.metadata.name}`).not.toThrow();
+  });
+
+  it("k8s tls — with a cert-manager issuer, a Certificate fills the Redis Secret for every server and sentinel pod", () => {
+    const files = emitK8s(model(redisSource("mode sentinel, nodes 3"), "t.catga"), {
+      sourceName: "t.catga",
+      wiringJson: WIRING,
+      certManagerIssuer: { name: "catga-ca" },
+    });
+    const docs = parseAllDocuments(files[0]!.content).map((d) => d.toJS() as Doc);
+    // NATS is `tls off` here: the only Certificate is Redis's.
+    const certs = docs.filter((d) => d.kind === "Certificate");
+    expect(certs.map((c) => c.metadata.name)).toEqual(["t-redis-tls"]);
+    const cert = certs[0]!;
+    expect(cert.apiVersion).toBe("cert-manager.io/v1");
+    expect(cert.spec.secretName).toBe("t-redis-tls");
+    expect(cert.spec.dnsNames).toEqual([
+      "t-redis-0.t-redis",
+      "t-redis-1.t-redis",
+      "t-redis-2.t-redis",
+      "t-redis-sentinel-0.t-redis-sentinel",
+      "t-redis-sentinel-1.t-redis-sentinel",
+      "t-redis-sentinel-2.t-redis-sentinel",
+      "localhost",
+    ]);
+    expect(cert.spec.ipAddresses).toEqual(["127.0.0.1"]);
+    expect(cert.spec.issuerRef).toEqual({ name: "catga-ca", kind: "Issuer", group: "cert-manager.io" });
+    expect(files[0]!.content).toContain(
+      "# Redis takes TLS: cert-manager's issuer catga-ca fills the Secret t-redis-tls.",
+    );
+    expect(files[0]!.content).not.toContain("kubectl create secret generic t-redis-tls");
+  });
+
+  it("k8s tls — `redis { tls off }`: Redis as before (plain port, no Secret, no CA), NATS unaffected", () => {
+    for (const mode of ["mode standalone", "mode sentinel, nodes 3", "mode cluster, nodes 6"]) {
+      const b = build(
+        model(redisSource(`${mode}, tls off`).replace("nodes 1, tls off", "nodes 1"), "t.catga"),
+        "t.catga",
+      );
+      expect(b.content, mode).not.toMatch(/redis-tls|--tls|tls-port|rediss:|CATGA_REDIS_TLS/);
+      expect(b.content, mode).toContain("t-nats-tls");
+      const store = envOf(container(find(b, "Deployment", "t-store")));
+      if (mode === "mode standalone")
+        expect(store.CATGA_REDIS_URL.value).toBe("redis://t-redis-0.t-redis:6379");
+    }
   });
 
   it("k8s tls — `tls off` emits what it did before: nats.conf, no Secret, no CA", () => {
