@@ -195,6 +195,33 @@ describe("catga up --tls", () => {
     }
   }, 120_000);
 
+  it("kill, scale, sagas — over TLS: a standby takes over from a killed leader, a scaled-up worker starts with the CA, sagas reads Redis", async () => {
+    const before = boss(await statusUntil("a leader", (r) => boss(r).leader !== null)).leader!;
+    const killed = await catga(dir.path, ["kill", before.instance]);
+    expect(killed.code, killed.stderr).toBe(0);
+    const after = await statusUntil("a new leader", (r) => {
+      const leader = boss(r).leader;
+      return leader !== null && leader.instance !== before.instance;
+    });
+    expect(BigInt(boss(after).leader!.fencingToken)).toBeGreaterThan(BigInt(before.fencingToken));
+    const scaled = await catga(dir.path, ["scale", "worker=2"]);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(scaled.stdout).toContain("started worker-1");
+    await statusUntil("worker-1 heard", (r) =>
+      r.services.some((x) => x.name === "worker" && x.instances.some((i) => i.id === "worker-1")),
+    );
+    // `catga sagas` reads the saga records from the state's Redis as catga-ops, over TLS.
+    const sagas = await runCatgaCli(dir.path, ["sagas", "--json"], {
+      TSX_TSCONFIG_PATH: join(dir.path, "tsconfig.paths.json"),
+      CATGA_WIRING: "",
+      CATGA_REDIS_URL: "",
+      CATGA_REDIS_MODE: "",
+    });
+    expect(sagas.stderr).toBe("");
+    expect(sagas.code).toBe(0);
+    expect(JSON.parse(sagas.stdout)).toHaveProperty("counts");
+  }, 180_000);
+
   it("down — stops every process and removes .catga/", async () => {
     const s = state();
     const pids = [
