@@ -51,7 +51,8 @@ export interface ClientNatsOptions {
  * Variables (the ones `catga run` reads, runtime/config.ts): `CATGA_NATS_URLS` (comma-separated),
  * `CATGA_NATS_USER` (default `client` when a password is given), `CATGA_NATS_PASSWORD` (else
  * `CATGA_NATS_PASSWORD_<USER>`, the name the emitted `.env` and Secret use), `CATGA_NATS_TOKEN`,
- * `CATGA_NATS_CREDS` (a `.creds` file), `CATGA_NATS_TLS_CA` / `_CERT` / `_KEY` (files), and
+ * `CATGA_NATS_CREDS` (a `.creds` file), `CATGA_NATS_TLS_CA` / `_CERT` / `_KEY` (files; the local
+ * cluster's CA when it runs `catga up --tls` and the variable is unset), and
  * `CATGA_NATS_INBOX_PREFIX` (default `_INBOX.<topology>.<user>`: the only inbox the emitted
  * permissions let that user subscribe to).
  *
@@ -66,6 +67,8 @@ export function clientNatsOptions(options: ConnectFromEnvOptions): ClientNatsOpt
   let servers: string[];
   let from = "environment";
   let localPassword: string | undefined;
+  // `catga up --tls`: the CA of the local cluster's certificates.
+  let localCa: string | undefined;
   if (urls !== undefined) {
     servers = urls
       .split(",")
@@ -86,6 +89,7 @@ export function clientNatsOptions(options: ConnectFromEnvOptions): ClientNatsOpt
     servers = local.state.nats.urls;
     from = local.file;
     localPassword = local.state.nats.users?.[CLIENT_NATS_USER];
+    localCa = local.state.tls?.ca;
   }
   const token = get("CATGA_NATS_TOKEN");
   const credsFile = get("CATGA_NATS_CREDS");
@@ -95,8 +99,9 @@ export function clientNatsOptions(options: ConnectFromEnvOptions): ClientNatsOpt
     get("CATGA_NATS_PASSWORD") ??
     get(`CATGA_NATS_PASSWORD_${user.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`) ??
     (explicitUser === undefined || explicitUser === CLIENT_NATS_USER ? localPassword : undefined);
+  const ca = get("CATGA_NATS_TLS_CA") ?? localCa;
   const tls = {
-    ...(get("CATGA_NATS_TLS_CA") !== undefined ? { caFile: get("CATGA_NATS_TLS_CA")! } : {}),
+    ...(ca !== undefined ? { caFile: ca } : {}),
     ...(get("CATGA_NATS_TLS_CERT") !== undefined ? { certFile: get("CATGA_NATS_TLS_CERT")! } : {}),
     ...(get("CATGA_NATS_TLS_KEY") !== undefined ? { keyFile: get("CATGA_NATS_TLS_KEY")! } : {}),
   };
@@ -131,6 +136,8 @@ export async function connectFromEnv(options: ConnectFromEnvOptions): Promise<Bu
 interface LocalClusterState {
   topology: string;
   nats: { urls: string[]; users?: Record<string, string> };
+  /** `catga up --tls`: the CA certificate of the cluster's servers. */
+  tls?: { ca: string };
 }
 
 /** The nearest `.catga/state.json` from `cwd` upwards. */
@@ -154,14 +161,23 @@ function findLocalCluster(cwd: string): { file: string; state: LocalClusterState
 
 function parseState(text: string): LocalClusterState | undefined {
   try {
-    const raw = JSON.parse(text) as { topology?: unknown; nats?: { urls?: unknown; users?: unknown } };
+    const raw = JSON.parse(text) as {
+      topology?: unknown;
+      nats?: { urls?: unknown; users?: unknown };
+      tls?: { ca?: unknown };
+    };
     if (typeof raw.topology !== "string" || !Array.isArray(raw.nats?.urls)) return undefined;
     const urls = raw.nats.urls.filter((u): u is string => typeof u === "string");
     const users =
       typeof raw.nats.users === "object" && raw.nats.users !== null
         ? (raw.nats.users as Record<string, string>)
         : undefined;
-    return { topology: raw.topology, nats: { urls, ...(users !== undefined ? { users } : {}) } };
+    const ca = typeof raw.tls?.ca === "string" ? raw.tls.ca : undefined;
+    return {
+      topology: raw.topology,
+      nats: { urls, ...(users !== undefined ? { users } : {}) },
+      ...(ca !== undefined ? { tls: { ca } } : {}),
+    };
   } catch {
     return undefined;
   }

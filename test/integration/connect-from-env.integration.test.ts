@@ -169,4 +169,33 @@ describe("connect<Topology>() — from the environment or the local cluster", ()
       connectTimeoutMs: 5000,
     });
   });
+
+  it("connect — a local cluster of catga up --tls: the state's CA is trusted, CATGA_NATS_TLS_CA wins over it", () => {
+    const cluster = join(dir.path, "tls-cluster");
+    mkdirSync(join(cluster, ".catga"), { recursive: true });
+    writeFileSync(
+      join(cluster, ".catga/state.json"),
+      JSON.stringify({
+        topology: "upfix",
+        nats: { urls: ["nats://127.0.0.1:4999"], users: { client: "pc" } },
+        tls: { ca: "/here/.catga/tls/ca.crt", cert: "/here/.catga/tls/server.crt", key: "/k" },
+      }),
+    );
+    expect(clientNatsOptions({ topology: "upfix", env: {}, cwd: cluster }).nats).toMatchObject({
+      servers: ["nats://127.0.0.1:4999"],
+      user: "client",
+      password: "pc",
+      tls: { caFile: "/here/.catga/tls/ca.crt" },
+    });
+    expect(
+      clientNatsOptions({ topology: "upfix", env: { CATGA_NATS_TLS_CA: "/mine.pem" }, cwd: cluster }).nats
+        .tls,
+    ).toEqual({ caFile: "/mine.pem" });
+    // Without --tls the state has no `tls`, and the options none.
+    writeFileSync(
+      join(cluster, ".catga/state.json"),
+      JSON.stringify({ topology: "upfix", nats: { urls: ["nats://127.0.0.1:4999"] } }),
+    );
+    expect(clientNatsOptions({ topology: "upfix", env: {}, cwd: cluster }).nats.tls).toBeUndefined();
+  });
 });

@@ -148,6 +148,8 @@ function localClusterDefaults(): void {
   if (state === undefined) return;
   process.env.CATGA_WIRING ??= state.wiring;
   process.env.CATGA_NATS_URLS ??= state.nats.urls.join(",");
+  // `catga up --tls`: the servers' CA, unless the caller names one.
+  if (state.tls !== undefined && !state.nats.external) process.env.CATGA_NATS_TLS_CA ??= state.tls.ca;
   if (process.env.CATGA_NATS_USER === undefined) {
     const login = state.nats.users?.[ADMIN_USER] !== undefined ? ADMIN_USER : OPS_USER;
     const password = state.nats.users?.[login];

@@ -18,6 +18,7 @@ import {
   natsTransport,
 } from "@catga/runtime";
 import { CLIENT_USER, OPS_USER } from "../../compiler/emit/_names.js";
+import { CertificateToolError } from "../certs/index.js";
 import { sleep } from "../local/_process.js";
 import {
   BuildFailedError,
@@ -36,7 +37,7 @@ import { listenForStopSignals, type StopSignals, signalExitCode } from "./_signa
 /** The text of `catga up --help`. */
 export const UP_HELP = `catga up — run a topology locally
 
-Usage: catga up FILE.catga [--detach] [--memory] [--out DIR] [--log-level LEVEL]
+Usage: catga up FILE.catga [--detach] [--memory] [--tls] [--out DIR] [--log-level LEVEL]
 
 Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
 (nats-server and redis-server from PATH), then every replica of every service as its own
@@ -49,13 +50,15 @@ State (ports, pids, logs) is kept in .catga/ in the working directory for 'catga
 Options:
   --detach         start, print a summary and exit; the cluster keeps running ('catga down' stops it)
   --memory         everything in this process: in-memory transport and coordination, no servers
+  --tls            NATS and Redis on TLS only, with a CA and server certificate made for this run
+                   in .catga/tls/ (openssl from PATH); instances and catga commands trust that CA
   --out DIR        build output folder (default out/<name>, as catgac build)
   --log-level L    debug, info (default), warn or error: with --memory, the instances' log lines
                    printed here (each with its instance); otherwise what they write to .catga/logs/
   -h, --help       show this help
 
 Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
-failed to start; 2 usage error, missing binary (nats-server, redis-server), a handler module that is
+failed to start; 2 usage error, missing binary (nats-server, redis-server, openssl), a handler module that is
 missing, throws while loading or exports another service's definition, or a cluster already runs
 here; 130 a second Ctrl-C cut the drain short, or a signal stopped the start-up (128 + the signal's
 number: 130 SIGINT, 143 SIGTERM, 129 SIGHUP); 3 an internal error (a bug: please report it).
@@ -70,7 +73,14 @@ interface Io {
 
 /** Runs `catga up` with `argv` (after `up`); resolves with the exit code. */
 export async function up(argv: readonly string[], io: Io): Promise<number> {
-  let values: { detach?: boolean; memory?: boolean; out?: string; help?: boolean; "log-level"?: string };
+  let values: {
+    detach?: boolean;
+    memory?: boolean;
+    tls?: boolean;
+    out?: string;
+    help?: boolean;
+    "log-level"?: string;
+  };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -80,6 +90,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
       options: {
         detach: { type: "boolean" },
         memory: { type: "boolean" },
+        tls: { type: "boolean" },
         out: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -107,6 +118,10 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
     return 2;
   }
+  if (values.memory && values.tls) {
+    io.stderr("catga up: --memory runs no servers, so there is nothing to put on --tls\n");
+    return 2;
+  }
   // From here on a signal stops whatever has been started (tooling/cli/_signals.ts).
   const stop = listenForStopSignals();
   try {
@@ -120,7 +135,7 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
 /** `catga up` with servers: start (a signal stops the start), then --detach's summary or the live view. */
 async function upOnServers(
   file: string,
-  values: { detach?: boolean; out?: string; "log-level"?: string },
+  values: { detach?: boolean; tls?: boolean; out?: string; "log-level"?: string },
   io: Io,
   level: LogLevel,
   stop: StopSignals,
@@ -133,6 +148,7 @@ async function upOnServers(
       ...(values.out !== undefined ? { out: values.out } : {}),
       progress,
       ...(values.detach ? {} : { supervisor: process.pid }),
+      ...(values.tls ? { tls: true } : {}),
       ...(values["log-level"] !== undefined ? { env: { ...process.env, CATGA_LOG_LEVEL: level } } : {}),
       signal: stop.signal,
     });
@@ -160,6 +176,7 @@ function failure(error: unknown, io: Io): number {
   io.stderr(`catga up: ${message}\n`);
   if (
     error instanceof MissingBinaryError ||
+    error instanceof CertificateToolError || // --tls without openssl
     error instanceof LocalClusterError ||
     error instanceof InvalidWiringError ||
     error instanceof ConfigError || // a handler module that is missing, throws or exports the wrong thing
@@ -198,9 +215,10 @@ function summary(state: LocalState): string {
 export function clientLines(state: LocalState): string[] {
   const login = natsLogin(state, CLIENT_USER);
   if (login.password === undefined) return [];
+  const tls = login.tls !== undefined ? `, tls: { caFile: ${JSON.stringify(login.tls.caFile)} }` : "";
   return [
-    `  client   user ${login.user}, password ${login.password} (this run's; all in .catga/state.json)`,
-    `           connectNats({ servers: ${JSON.stringify(state.nats.urls.join(","))}, user: "${login.user}", password: "${login.password}", inboxPrefix: "${login.inboxPrefix}" })`,
+    `  client   user ${login.user}, password ${login.password} (this run's; all in .catga/state.json)${login.tls !== undefined ? `; TLS: trust the CA ${login.tls.caFile}` : ""}`,
+    `           connectNats({ servers: ${JSON.stringify(state.nats.urls.join(","))}, user: "${login.user}", password: "${login.password}", inboxPrefix: "${login.inboxPrefix}"${tls} })`,
     `           or, from this folder or below, await connect${state.topology.charAt(0).toUpperCase()}${state.topology.slice(1)}() (reads .catga/state.json)`,
   ];
 }

@@ -7,7 +7,7 @@
  * module: the wiring's `handler` (by convention `services/<service>.ts`) resolved against the folder
  * of the topology file.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseWiring, type Wiring } from "@catga/runtime";
 import { main as catgac } from "../../compiler/cli/catgac.js";
@@ -18,7 +18,9 @@ import {
   redisPasswordVar,
   redisUser,
 } from "../../compiler/emit/_names.js";
+import { LOCAL_NAMES, type TlsFilePaths } from "../../compiler/emit/_tls.js";
 import { closest } from "../../dsl/index.js";
+import { makeCertificates } from "../certs/index.js";
 import {
   freePort,
   isAlive,
@@ -74,6 +76,11 @@ export interface StartLocalClusterOptions extends LocalOptions {
    * {@link StartInterruptedError} is thrown. @default never aborted
    */
   signal?: AbortSignal;
+  /**
+   * Run NATS and Redis on TLS only, with a CA and a server certificate (127.0.0.1, localhost) made
+   * for this run in `.catga/tls/` (openssl). @default false
+   */
+  tls?: boolean;
 }
 
 /** `catgac build` failed: its output says why. */
@@ -171,8 +178,16 @@ async function startInGuard(options: StartLocalClusterOptions, spawns: SpawnGuar
   const paths = statePaths(cwd);
   mkdirSync(paths.logs, { recursive: true });
   const pids: number[] = [];
-  const infra = { dir: paths.dir, logs: paths.logs, started: (pid: number) => pids.push(pid), progress, env };
   try {
+    const tls = options.tls ? await step(localCertificates(join(paths.dir, "tls"), progress)) : undefined;
+    const infra = {
+      dir: paths.dir,
+      logs: paths.logs,
+      started: (pid: number) => pids.push(pid),
+      progress,
+      env,
+      ...(tls !== undefined ? { tls } : {}),
+    };
     // The NATS config the build emitted next to the wiring: the one compose and Kubernetes run.
     const nats = await step(startNatsInfra(wiring, infra, join(dirname(wiringFile), "nats", "nats.conf")));
     const redis = await step(startRedisInfra(wiring, infra));
@@ -182,6 +197,7 @@ async function startInGuard(options: StartLocalClusterOptions, spawns: SpawnGuar
       file,
       wiring: wiringFile,
       ...(options.supervisor !== undefined ? { supervisor: options.supervisor } : {}),
+      ...(tls !== undefined ? { tls } : {}),
       nats,
       ...(redis !== undefined ? { redis } : {}),
       launcher: [...launchers().catga],
@@ -214,6 +230,23 @@ async function startInGuard(options: StartLocalClusterOptions, spawns: SpawnGuar
     removeState(cwd, { keepLogs: true }); // the error may point at a log: it stays until the next start
     throw error;
   }
+}
+
+/**
+ * `catga up --tls`: a CA and one server certificate for 127.0.0.1 and localhost (NATS and Redis
+ * alike) in `dir`, keys readable by their owner only. The CA's key is deleted once it signed: nothing
+ * of this run needs another certificate, and a key nobody keeps cannot leak.
+ */
+async function localCertificates(dir: string, progress: (line: string) => void): Promise<TlsFilePaths> {
+  const files = await makeCertificates({
+    dir,
+    certificates: [{ name: "server", kind: "server", altNames: [...LOCAL_NAMES] }],
+  });
+  const server = files.certificates.server!;
+  chmodSync(server.key, 0o600);
+  rmSync(files.caKey, { force: true });
+  progress(`tls: CA and server certificate (127.0.0.1, localhost) in ${dir}`);
+  return { ca: files.ca, cert: server.cert, key: server.key };
 }
 
 /**
@@ -350,6 +383,8 @@ function instanceEnv(
     ...localRedisEnv(state, service),
     CATGA_NATS_URLS: state.nats.urls.join(","),
     ...(password !== undefined ? { CATGA_NATS_USER: user, CATGA_NATS_PASSWORD: password } : {}),
+    // `catga up --tls`: the servers' CA (Redis's is among the Redis variables).
+    ...(state.tls !== undefined && !state.nats.external ? { CATGA_NATS_TLS_CA: state.tls.ca } : {}),
     CATGA_HANDLERS: state.handlers[service],
     CATGA_INSTANCE_ID: id,
     CATGA_HEALTH_PORT: String(healthPort),

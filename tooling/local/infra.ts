@@ -20,7 +20,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Wiring } from "@catga/runtime";
 import { Redis } from "ioredis";
@@ -28,6 +28,7 @@ import {
   ADMIN_USER,
   CLIENT_USER,
   NATS_CLUSTER_PASSWORD_VAR,
+  NATS_CLUSTER_USER,
   NATS_JS_LIMIT_VARS,
   NATS_SERVER_NAME_VAR,
   natsPasswordVar,
@@ -49,6 +50,7 @@ import {
   replicaUser,
   sentinelAuthLines,
 } from "../../compiler/emit/_redis-acl.js";
+import { redisTlsArgs, sentinelTlsLines, type TlsFilePaths } from "../../compiler/emit/_tls.js";
 import { freePort, onPath, spawnDetached, tail, waitUntil } from "./_process.js";
 import { LocalClusterError, MissingBinaryError } from "./errors.js";
 import type { LocalNatsServer, LocalRedisNode, LocalState } from "./state.js";
@@ -65,6 +67,12 @@ export interface InfraContext {
   progress(line: string): void;
   /** @default process.env */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `catga up --tls`: the servers' certificate, key and CA (`.catga/tls/`). NATS (clients and
+   * routes) and Redis (data nodes, replication, sentinels, the cluster bus) then listen on TLS only.
+   * @default none: plain TCP on loopback
+   */
+  tls?: TlsFilePaths;
 }
 
 /**
@@ -179,8 +187,11 @@ export async function startNatsInfra(
     writeFileSync(
       config,
       [
-        "# catga up: the build's NATS config, unchanged; only the JetStream store is this node's own.",
+        ctx.tls === undefined
+          ? "# catga up: the build's NATS config, unchanged; only the JetStream store is this node's own."
+          : "# catga up --tls: the build's NATS config with TLS (this run's certificates); the JetStream store is this node's own.",
         `include ${JSON.stringify(relative(folder, natsConf))}`,
+        ...(ctx.tls !== undefined ? natsLocalTlsLines(wiring.topology, n, ctx.tls) : []),
         ...(durable
           ? [
               "jetstream {",
@@ -235,10 +246,44 @@ export async function startNatsInfra(
   return { urls: servers.map((s) => `nats://127.0.0.1:${s.port}`), external: false, servers, users };
 }
 
-/** Credentials of one Redis login. */
+/**
+ * The lines `catga up --tls` adds after the included `nats.conf`: TLS for clients and, with several
+ * nodes, the cluster block again (a key set after an include replaces it whole) with TLS on the
+ * routes, as the emitted `nats/nats-tls.conf` has them, with this run's certificate files.
+ */
+export function natsLocalTlsLines(topology: string, nodes: number, files: TlsFilePaths): string[] {
+  const block = (indent: string) => [
+    `${indent}tls {`,
+    `${indent}  cert_file: ${JSON.stringify(files.cert)}`,
+    `${indent}  key_file: ${JSON.stringify(files.key)}`,
+    `${indent}  ca_file: ${JSON.stringify(files.ca)}`,
+    // As the emitted block (compiler/emit/_tls.ts): a loaded machine needs more than half a second.
+    `${indent}  timeout: 2`,
+    `${indent}}`,
+  ];
+  if (nodes <= 1) return block("");
+  return [
+    ...block(""),
+    "cluster {",
+    `  name: ${JSON.stringify(topology)}`,
+    "  authorization {",
+    `    user: ${JSON.stringify(NATS_CLUSTER_USER)}`,
+    `    password: $${NATS_CLUSTER_PASSWORD_VAR}`,
+    "  }",
+    "  routes = [",
+    ...Array.from({ length: nodes }, (_, i) => `    $${natsRouteVar(i)}`),
+    "  ]",
+    ...block("  "),
+    "}",
+  ];
+}
+
+/** Credentials of one Redis login, and the CA to trust when the server is on TLS (`catga up --tls`). */
 export interface RedisLogin {
   username: string;
   password: string;
+  /** The CA certificate file of a TLS server. @default plain TCP */
+  tlsCa?: string;
 }
 
 /** What the ACL is computed from: the wiring's topology, Redis mode and Redis-using services. */
@@ -281,7 +326,10 @@ export function redisOpsEnv(redis: NonNullable<LocalState["redis"]>): Record<str
 /** The `catga-admin` login of a local Redis (node health, roles), when it runs the ACL. */
 export function redisAdminLogin(redis: LocalState["redis"] | undefined): RedisLogin | undefined {
   const password = redis?.users?.[redisBuiltInPasswordVar(REDIS_ADMIN_USER)];
-  return password === undefined ? undefined : { username: REDIS_ADMIN_USER, password };
+  const tlsCa = redis?.env.CATGA_REDIS_TLS_CA;
+  return password === undefined
+    ? undefined
+    : { username: REDIS_ADMIN_USER, password, ...(tlsCa !== undefined ? { tlsCa } : {}) };
 }
 
 /** Writes a file only its owner may read: it holds passwords. */
@@ -312,7 +360,15 @@ export async function startRedisInfra(
   const acl = aclTopologyOf(wiring);
   const users = localRedisUsers(wiring);
   const password = passwordFrom(users);
-  const admin: RedisLogin = { username: REDIS_ADMIN_USER, password: password(adminAclUser()) };
+  const tls = ctx.tls;
+  const admin: RedisLogin = {
+    username: REDIS_ADMIN_USER,
+    password: password(adminAclUser()),
+    ...(tls !== undefined ? { tlsCa: tls.ca } : {}),
+  };
+  // What every client of a TLS Redis needs besides the addresses: the CA to trust.
+  const tlsEnv: Record<string, string> =
+    tls !== undefined ? { CATGA_REDIS_TLS: "true", CATGA_REDIS_TLS_CA: tls.ca } : {};
   mkdirSync(join(ctx.dir, "redis"), { recursive: true });
   const aclFile = join(ctx.dir, "redis", "users.acl");
   writeSecretFile(aclFile, redisAclFile(acl, users));
@@ -344,6 +400,8 @@ export async function startRedisInfra(
         "--include",
         authConf,
         ...args,
+        // Last: `--port 0` closes the plain port; the same port number is the TLS port.
+        ...(tls !== undefined ? redisTlsArgs(redis.mode, tls, port) : []),
       ],
       { cwd: folder, env, logFile: join(ctx.logs, `redis-${name}.log`) },
     );
@@ -364,7 +422,11 @@ export async function startRedisInfra(
       return {
         mode: "standalone",
         external: false,
-        env: { CATGA_REDIS_MODE: "standalone", CATGA_REDIS_URL: `redis://127.0.0.1:${node.port}` },
+        env: {
+          CATGA_REDIS_MODE: "standalone",
+          CATGA_REDIS_URL: `${tls !== undefined ? "rediss" : "redis"}://127.0.0.1:${node.port}`,
+          ...tlsEnv,
+        },
         nodes,
         users,
       };
@@ -395,6 +457,8 @@ export async function startRedisInfra(
             `sentinel down-after-milliseconds ${master} 2000`,
             `sentinel failover-timeout ${master} 10000`,
             `sentinel parallel-syncs ${master} 1`,
+            // Later lines win: the plain port closed, TLS on this port and towards the servers.
+            ...(tls !== undefined ? sentinelTlsLines(tls, port) : []),
             "",
           ].join("\n"),
         );
@@ -438,6 +502,7 @@ export async function startRedisInfra(
           CATGA_REDIS_MODE: "sentinel",
           CATGA_REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
           CATGA_REDIS_MASTER: master,
+          ...tlsEnv,
         },
         nodes,
         users,
@@ -460,6 +525,7 @@ export async function startRedisInfra(
         Math.max(Math.floor(count / 3) - 1, 0),
         // redis-cli logs in as catga-admin, its password from the environment (not the command line).
         { ...env, REDISCLI_AUTH: admin.password },
+        tls,
       );
       await waitUntil(
         "cluster_state:ok on every Redis Cluster node",
@@ -483,6 +549,7 @@ export async function startRedisInfra(
         env: {
           CATGA_REDIS_MODE: "cluster",
           CATGA_REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
+          ...tlsEnv,
         },
         nodes,
         users,
@@ -545,8 +612,10 @@ export async function askAs(
   ...command: [string, ...string[]]
 ): Promise<unknown> {
   const at = address.lastIndexOf(":");
+  const { tlsCa, ...credentials } = login ?? {};
   const client = new Redis({
-    ...(login ?? {}),
+    ...credentials,
+    ...(tlsCa !== undefined ? { tls: { ca: readFileSync(tlsCa) } } : {}),
     host: address.slice(0, at),
     port: Number(address.slice(at + 1)),
     lazyConnect: true,
@@ -568,7 +637,12 @@ async function ping(port: number, login?: RedisLogin): Promise<boolean> {
   return (await askAs(login, `127.0.0.1:${port}`, "PING")) === "PONG";
 }
 
-function createCluster(addresses: string[], replicas: number, env: NodeJS.ProcessEnv): Promise<void> {
+function createCluster(
+  addresses: string[],
+  replicas: number,
+  env: NodeJS.ProcessEnv,
+  tls: TlsFilePaths | undefined,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "redis-cli",
@@ -576,6 +650,7 @@ function createCluster(addresses: string[], replicas: number, env: NodeJS.Proces
         "--user",
         REDIS_ADMIN_USER,
         "--no-auth-warning",
+        ...(tls !== undefined ? ["--tls", "--cacert", tls.ca] : []),
         "--cluster",
         "create",
         ...addresses,

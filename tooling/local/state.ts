@@ -71,6 +71,19 @@ export const stateSchema = z.strictObject({
      */
     users: z.record(z.string(), z.string()).optional(),
   }),
+  /**
+   * `catga up --tls`: NATS and Redis listen on TLS only, with certificates made for this run in
+   * `.catga/tls/`; every tool and instance trusts `ca` (the CA certificate). Absent without `--tls`.
+   */
+  tls: z
+    .strictObject({
+      /** The CA certificate every client trusts (`.catga/tls/ca.crt`). */
+      ca: z.string(),
+      /** The servers' certificate and key (valid for 127.0.0.1 and localhost). */
+      cert: z.string(),
+      key: z.string(),
+    })
+    .optional(),
   /** Absent when no service uses Redis (leader mode or `uses redis`). */
   redis: z
     .strictObject({
@@ -240,10 +253,16 @@ function lockHolder(lock: string): number | undefined {
 export function natsLogin(
   state: LocalState | undefined,
   user: string,
-): { user?: string; password?: string; inboxPrefix?: string } {
+): { user?: string; password?: string; inboxPrefix?: string; tls?: { caFile: string } } {
   const password = state?.nats.users?.[user];
   if (state === undefined || password === undefined) return {};
-  return { user, password, inboxPrefix: `_INBOX.${state.topology}.${user}` };
+  return {
+    user,
+    password,
+    inboxPrefix: `_INBOX.${state.topology}.${user}`,
+    // `catga up --tls`: the servers present a certificate of this run's CA.
+    ...(state.tls !== undefined && !state.nats.external ? { tls: { caFile: state.tls.ca } } : {}),
+  };
 }
 
 /** Removes the whole state folder; with `keepLogs`, everything but `logs/`. */

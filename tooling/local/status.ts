@@ -370,13 +370,19 @@ async function redisStatus(state: LocalState | undefined): Promise<StatusReport[
   const master = redis.env.CATGA_REDIS_MASTER ?? "catga";
   // A local Redis runs the emitted ACL: data nodes are read as catga-ops, sentinels as catga-client.
   const ops = redisOpsEnv(redis);
+  // `catga up --tls`: every node and sentinel presents a certificate of this run's CA.
+  const tlsCa = ops.CATGA_REDIS_TLS_CA !== undefined ? { tlsCa: ops.CATGA_REDIS_TLS_CA } : {};
   const dataLogin: RedisLogin | undefined =
     ops.CATGA_REDIS_USER !== undefined
-      ? { username: ops.CATGA_REDIS_USER, password: ops.CATGA_REDIS_PASSWORD ?? "" }
+      ? { username: ops.CATGA_REDIS_USER, password: ops.CATGA_REDIS_PASSWORD ?? "", ...tlsCa }
       : undefined;
   const sentinelLogin: RedisLogin | undefined =
     ops.CATGA_REDIS_SENTINEL_USER !== undefined
-      ? { username: ops.CATGA_REDIS_SENTINEL_USER, password: ops.CATGA_REDIS_SENTINEL_PASSWORD ?? "" }
+      ? {
+          username: ops.CATGA_REDIS_SENTINEL_USER,
+          password: ops.CATGA_REDIS_SENTINEL_PASSWORD ?? "",
+          ...tlsCa,
+        }
       : undefined;
   const nodes = await Promise.all(
     targets.map(async (t): Promise<RedisNodeStatus> => {
