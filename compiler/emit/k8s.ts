@@ -365,34 +365,37 @@ function header(ctx: Context, options: K8sEmitOptions): string {
   }
   if (natsTls(ctx.model)) {
     const names = [...range(ctx.model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)), ctx.natsClient];
-    lines.push(
-      options.certManagerIssuer !== undefined
-        ? `# NATS takes TLS: cert-manager's issuer ${options.certManagerIssuer.name} fills the Secret ${ctx.natsTlsSecret}.`
-        : `# NATS takes TLS: create the Secret ${ctx.natsTlsSecret} first, a certificate for ${names.join(", ")}:`,
-      ...(options.certManagerIssuer !== undefined
-        ? []
-        : [
-            `#   kubectl create secret generic ${ctx.natsTlsSecret}${ns} --type=kubernetes.io/tls \\`,
-            "#     --from-file=tls.crt=nats.crt --from-file=tls.key=nats.key --from-file=ca.crt=ca.crt",
-          ]),
-    );
+    lines.push(...tlsSecretLines("NATS", "nats", ctx.natsTlsSecret, names, ns, options));
   }
   if (ctx.redisTls) {
     // Probes and the cluster init reach the servers on 127.0.0.1; the other names are the pods'.
     const names = [...ctx.redisCertNames(), ...LOCAL_NAMES];
-    lines.push(
-      options.certManagerIssuer !== undefined
-        ? `# Redis takes TLS: cert-manager's issuer ${options.certManagerIssuer.name} fills the Secret ${ctx.redisTlsSecret}.`
-        : `# Redis takes TLS: create the Secret ${ctx.redisTlsSecret} first, a certificate for ${names.join(", ")}:`,
-      ...(options.certManagerIssuer !== undefined
-        ? []
-        : [
-            `#   kubectl create secret generic ${ctx.redisTlsSecret}${ns} --type=kubernetes.io/tls \\`,
-            "#     --from-file=tls.crt=redis.crt --from-file=tls.key=redis.key --from-file=ca.crt=ca.crt",
-          ]),
-    );
+    lines.push(...tlsSecretLines("Redis", "redis", ctx.redisTlsSecret, names, ns, options));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The header lines telling how a server's TLS Secret gets filled: by cert-manager's issuer, or by the
+ * user with `kubectl create secret` from `<file>.crt`, `<file>.key` and `ca.crt`.
+ */
+function tlsSecretLines(
+  server: string,
+  file: string,
+  secret: string,
+  names: readonly string[],
+  ns: string,
+  options: K8sEmitOptions,
+): string[] {
+  if (options.certManagerIssuer !== undefined)
+    return [
+      `# ${server} takes TLS: cert-manager's issuer ${options.certManagerIssuer.name} fills the Secret ${secret}.`,
+    ];
+  return [
+    `# ${server} takes TLS: create the Secret ${secret} first, a certificate for ${names.join(", ")}:`,
+    `#   kubectl create secret generic ${secret}${ns} --type=kubernetes.io/tls \\`,
+    `#     --from-file=tls.crt=${file}.crt --from-file=tls.key=${file}.key --from-file=ca.crt=ca.crt`,
+  ];
 }
 
 /** The standard labels of an object. `name` is the workload's object name, unique in the topology. */
