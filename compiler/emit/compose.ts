@@ -89,6 +89,19 @@ const COMPOSE_APP_DIR = "/app";
  * @default "../.." — the project folder when `catgac build` ran there with the default `--out out/<topology>`
  */
 const APP_DIR_VAR = "CATGA_APP_DIR";
+/**
+ * The base images, each overridable from .env: a mirror, a pinned digest, or (in this repository's
+ * `npm run test:compose`) a local image where no registry is reachable.
+ */
+const IMAGE_VARS = {
+  node: "CATGA_NODE_IMAGE",
+  nats: "CATGA_NATS_IMAGE",
+  redis: "CATGA_REDIS_IMAGE",
+} as const;
+const NODE_IMAGE = "node:20-slim";
+/** The Dockerfile's build argument naming its base image. */
+const NODE_IMAGE_ARG = "NODE_IMAGE";
+const imageRef = (variable: string, image: string) => `\${${variable}:-${image}}`;
 
 /**
  * The `.env` variable choosing the host port the first NATS server's client port is published on
@@ -305,6 +318,16 @@ function healthcheck(test: string[]): Record<string, unknown> {
 }
 
 /**
+ * A health check as one shell command line (compose's string form, the same as `CMD-SHELL`): for
+ * services with replicas. podman-compose 1.0.3 (Debian 12) removes the first item of a list-form
+ * test while it creates the first replica, so the second replica's test starts with `node` and
+ * `podman-compose up` stops with "unknown healthcheck test type"; a string is not changed.
+ */
+function shellHealthcheck(command: string): Record<string, unknown> {
+  return { test: command, ...HEALTH_TIMING };
+}
+
+/**
  * The named volume of each NATS node's JetStream store (`nats-0-data`, …): only when JetStream runs
  * (a durable event), so the stored events outlive `docker compose down` and a container's
  * recreation (`down -v` removes them). Empty otherwise.
@@ -347,7 +370,7 @@ function natsServices(plan: ComposePlan): Record<string, ComposeService> {
       volumes.push(`${host}-data:${NATS_STORE_DIR}`);
     }
     out[host] = {
-      image: NATS_IMAGE,
+      image: imageRef(IMAGE_VARS.nats, NATS_IMAGE),
       command: ["nats-server", "-c", `/etc/nats/${natsTls(plan.model) ? NATS_TLS_CONF : "nats.conf"}`],
       environment: sortedRecord(environment),
       volumes,
@@ -433,7 +456,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
       );
     }
     out[host] = {
-      image: REDIS_IMAGE,
+      image: imageRef(IMAGE_VARS.redis, REDIS_IMAGE),
       command: ["sh", "-c", `${auth} && exec ${args.join(" ")}`],
       user: "redis",
       environment: sortedRecord(serverEnv),
@@ -473,7 +496,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
     for (const variable of sentinelPasswordVars(model)) sentinelEnv[variable] = required(variable);
     for (const host of plan.sentinelHosts()) {
       out[host] = {
-        image: REDIS_IMAGE,
+        image: imageRef(IMAGE_VARS.redis, REDIS_IMAGE),
         command: ["sh", "-c", script],
         user: "redis",
         environment: sortedRecord(sentinelEnv),
@@ -497,7 +520,7 @@ function redisServices(plan: ComposePlan): Record<string, ComposeService> {
       `${rcli} --cluster create $$addrs --cluster-replicas 1 --cluster-yes`,
     ].join(" ");
     out[REDIS_CLUSTER_INIT] = {
-      image: REDIS_IMAGE,
+      image: imageRef(IMAGE_VARS.redis, REDIS_IMAGE),
       command: ["sh", "-c", script],
       environment: cliAuth,
       ...tlsVolumes,
@@ -548,6 +571,7 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
       context: ".",
       dockerfile: "Dockerfile",
       additional_contexts: { app: `\${${APP_DIR_VAR}:-../..}` },
+      args: { [NODE_IMAGE_ARG]: imageRef(IMAGE_VARS.node, NODE_IMAGE) },
     };
   }
   Object.assign(service, {
@@ -570,11 +594,9 @@ function topologyService(s: ServiceModel, plan: ComposePlan): ComposeService {
     tmpfs: ["/tmp"],
     cap_drop: ["ALL"],
     security_opt: ["no-new-privileges:true"],
-    healthcheck: healthcheck([
-      "node",
-      "-e",
-      `fetch('http://127.0.0.1:${port}/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
-    ]),
+    healthcheck: shellHealthcheck(
+      `node -e "fetch('http://127.0.0.1:${port}/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"`,
+    ),
   });
   if (Object.keys(depends).length > 0) service.depends_on = depends;
   service.deploy = { replicas: s.replicas, ...(s.resources ? { resources: resources(s.resources) } : {}) };
@@ -729,9 +751,30 @@ function envEntries(model: TopologyModel, plan: ComposePlan): EnvEntry[] {
     });
   }
   if (model.services.some((s) => s.image === undefined)) {
+    entries.push(
+      {
+        name: APP_DIR_VAR,
+        comment: "project folder (package.json, lockfile, handlers) relative to this folder; empty: ../..",
+        optional: true,
+      },
+      {
+        name: IMAGE_VARS.node,
+        comment: `base image of the services' image (the Dockerfile's ${NODE_IMAGE_ARG}); empty: ${NODE_IMAGE}`,
+        optional: true,
+      },
+    );
+  }
+  if (plan.natsHosts.length > 0) {
     entries.push({
-      name: APP_DIR_VAR,
-      comment: "project folder (package.json, lockfile, handlers) relative to this folder; empty: ../..",
+      name: IMAGE_VARS.nats,
+      comment: `NATS server image; empty: ${NATS_IMAGE}`,
+      optional: true,
+    });
+  }
+  if (plan.emitsRedis) {
+    entries.push({
+      name: IMAGE_VARS.redis,
+      comment: `Redis (and sentinel) image; empty: ${REDIS_IMAGE}`,
       optional: true,
     });
   }
@@ -742,12 +785,20 @@ function envExample(model: TopologyModel, options: EmitOptions, plan: ComposePla
   const lines = [
     generatedHeader(options.sourceName, "#"),
     `# Variables docker-compose.yml of topology ${model.name} reads. Copy this file to .env beside`,
-    "# docker-compose.yml, fill in every required value and keep .env out of version control.",
+    "# docker-compose.yml, fill in every required value (uncomment an optional one to set it) and keep",
+    "# .env out of version control.",
     "# Generate each password with:  printf 'p%s\\n' \"$(openssl rand -hex 24)\"",
     "# (letters and digits, starting with a letter: nats-server parses a password variable's value).",
   ];
   for (const entry of envEntries(model, plan)) {
-    lines.push("", `# ${entry.optional ? "Optional" : "Required"}: ${entry.comment}`, `${entry.name}=`);
+    // Optional entries stay commented out: unset, so `${VAR:-default}` gives the default in every
+    // compose. podman-compose 1.0.3 (Debian 12) gives an empty value where docker compose gives the
+    // default, and an empty JetStream limit starts NATS with no storage (found by test/compose).
+    lines.push(
+      "",
+      `# ${entry.optional ? "Optional" : "Required"}: ${entry.comment}`,
+      `${entry.optional ? "# " : ""}${entry.name}=`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -756,6 +807,19 @@ function dockerfile(model: TopologyModel, options: EmitOptions): string {
   const onDefault = model.services.filter((s) => s.image === undefined);
   const ports = [...new Set(onDefault.map(healthPort))].sort((a, b) => a - b);
   const serviceList = onDefault.map((s) => s.name).join(", ");
+  // Where the handlers import the generated code from (`../out/<topology>/client.js` with the
+  // default layout): the folder catgac build writes, two levels under the project folder.
+  const generatedDir = `out/${model.name}`;
+  // What must not ship in the image although it sits in the project folder: the host's install,
+  // `catga up`'s state and passwords, and this folder's TLS keys and .env. Removed in a first
+  // stage, so no layer of the image holds them (podman does not apply a .dockerignore to a named
+  // build context, so that alone would not keep them out).
+  const dropped = [
+    "node_modules",
+    ".catga",
+    `${generatedDir}/${COMPOSE_CERT_DIR.replace(/^\.\//, "")}`,
+    `${generatedDir}/.env`,
+  ];
   const lines = [
     generatedHeader(options.sourceName, "#"),
     `# The image ${defaultServiceImage(model.name)} of topology ${model.name}: one image runs any of its`,
@@ -769,18 +833,27 @@ function dockerfile(model: TopologyModel, options: EmitOptions): string {
     "#   which are not installed: the image carries only the runtime;",
     `#   ${options.sourceName} and the handler modules at their declared paths, relative to it`,
     "#   (default services/<service>.ts). The runtime loads them from CATGA_HANDLERS.",
+    `#   ${generatedDir}/: what catgac build writes; the handlers import its client.ts, so build first.`,
     "# wiring.json is not baked in: compose mounts it (Kubernetes: a ConfigMap) at /etc/catga/wiring.json.",
-    "# A .dockerignore in the project folder listing node_modules and out keeps the context small.",
+    `# Never in the image: ${dropped.join(", ")} (dropped in the first stage).`,
+    "# A .dockerignore in the project folder listing node_modules keeps the context small.",
     "#",
-    "# Build by hand from the project folder:",
-    `#   docker build --build-context app=. -t ${defaultServiceImage(model.name)} -f out/${model.name}/Dockerfile out/${model.name}`,
-    "FROM node:20-slim",
+    "# Build by hand from the project folder (after catgac build):",
+    `#   docker build --build-context app=. -t ${defaultServiceImage(model.name)} -f ${generatedDir}/Dockerfile ${generatedDir}`,
+    `# ${NODE_IMAGE_ARG}: the base image (compose passes ${IMAGE_VARS.node} from .env).`,
+    `ARG ${NODE_IMAGE_ARG}=${NODE_IMAGE}`,
+    `FROM \${${NODE_IMAGE_ARG}} AS project`,
+    "COPY --from=app . /project",
+    `RUN cd /project && rm -rf ${dropped.join(" ")} \\`,
+    `  && { test -f ${generatedDir}/client.ts || { echo "catga: ${generatedDir}/client.ts is missing from the project folder: the handlers import it. Run catgac build ${options.sourceName} there first, and keep out/ out of .dockerignore." >&2; exit 1; }; }`,
+    "",
+    `FROM \${${NODE_IMAGE_ARG}}`,
     `WORKDIR ${COMPOSE_APP_DIR}`,
     "ENV NODE_ENV=production",
-    "# The whole project, then a clean install from the lockfile: node_modules copied from the host",
-    "# may hold binaries built for another system.",
-    `COPY --from=app . ${COMPOSE_APP_DIR}`,
-    "RUN rm -rf node_modules && npm ci --omit=dev && npm cache clean --force",
+    "# A clean install from the lockfile: node_modules from the host may hold binaries built for",
+    "# another system.",
+    `COPY --from=project /project ${COMPOSE_APP_DIR}`,
+    "RUN npm ci --omit=dev && npm cache clean --force",
     "# `catga` on PATH is the runtime's (run, sagas, dead-letters). The runtime package declares no",
     "# `bin`: in a development install the `catga` package's `catga` (which adds `up`…) must win.",
     `RUN ln -s ${COMPOSE_APP_DIR}/node_modules/@catga/runtime/bin/catga.js /usr/local/bin/catga \\`,

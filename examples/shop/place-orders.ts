@@ -1,43 +1,23 @@
 /**
  * Places orders on a running shop over NATS, through the generated client, and reports how their
- * sagas ended: `npx tsx place-orders.ts [COUNT]` beside a `catga up` cluster (the NATS URLs and the
- * `client` user's password come from `.catga/state.json` in the working directory), or with
- * `CATGA_NATS_URLS` (and, for NATS with the emitted permissions, `CATGA_NATS_USER=client` and
- * `CATGA_NATS_PASSWORD`) for any other.
+ * sagas ended: `npx tsx place-orders.ts [COUNT]` beside a `catga up` cluster (the NATS URLs, the
+ * `client` user's password and, with `--tls`, the CA come from `.catga/state.json` in this folder
+ * or a parent), or with `CATGA_NATS_URLS`, `CATGA_NATS_PASSWORD` (the `client` user's) and, for
+ * NATS on TLS, `CATGA_NATS_TLS_CA` for any other (compose: the published port as `localhost`).
  */
-import { readFileSync } from "node:fs";
-import { connectNats } from "@catga/runtime";
+import { ConfigError } from "@catga/runtime";
 import { connectShop } from "./out/shop/client.js";
 
 const count = Number(process.argv[2] ?? 1000);
-let servers = process.env.CATGA_NATS_URLS?.split(",");
-let user = process.env.CATGA_NATS_USER;
-let password = process.env.CATGA_NATS_PASSWORD;
-if (servers === undefined) {
-  try {
-    // catga up runs NATS with the emitted users: a client script logs in as `client`.
-    const { nats } = JSON.parse(readFileSync(".catga/state.json", "utf8")) as {
-      nats: { urls: string[]; users?: Record<string, string> };
-    };
-    servers = nats.urls;
-    if (user === undefined && nats.users?.client !== undefined) {
-      user = "client";
-      password = nats.users.client;
-    }
-  } catch {
-    process.stderr.write(
-      "place-orders: no .catga/state.json here (run catga up first) and no CATGA_NATS_URLS\n",
-    );
-    process.exit(2);
-  }
+let shop: Awaited<ReturnType<typeof connectShop>>;
+try {
+  // No bus of our own: the generated client connects the way every Catga script does.
+  shop = await connectShop();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`place-orders: ${error.message}\n`);
+  process.exit(2);
 }
-const bus = await connectNats({
-  servers,
-  inboxPrefix: "_INBOX.shop.client",
-  ...(user ? { user } : {}),
-  ...(password ? { password } : {}),
-});
-const shop = connectShop(bus);
 const skus = ["tea", "mug", "kettle"];
 const ids: string[] = [];
 let failed = 0;
@@ -77,5 +57,5 @@ process.stdout.write(
     .map(([status, n]) => `${n} ${status}`)
     .join(", ")}\n`,
 );
-await bus.close();
+await shop.bus.close();
 process.exit(failed === 0 && (tally.pending ?? 0) === 0 ? 0 : 1);

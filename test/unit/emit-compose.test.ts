@@ -37,7 +37,7 @@ interface Service {
     replicas: number;
     resources?: { limits: Record<string, string>; reservations: Record<string, string> };
   };
-  healthcheck?: { test: string[] };
+  healthcheck?: { test: string[] | string };
   restart?: string;
   volumes?: string[];
   ports?: unknown[];
@@ -85,12 +85,18 @@ function referencedVars(text: string): string[] {
 }
 
 /** The variables `.env.example` lists (`NAME=` lines). */
+/** Every variable .env.example lists: required ones as `NAME=`, optional ones as `# NAME=`. */
 function listedVars(envExample: string): string[] {
   return envExample
     .split("\n")
-    .filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line))
-    .map((line) => line.slice(0, line.indexOf("=")))
+    .filter((line) => /^(# )?[A-Z_][A-Z0-9_]*=/.test(line))
+    .map((line) => line.slice(line.startsWith("# ") ? 2 : 0, line.indexOf("=")))
     .sort();
+}
+
+/** A health check's command line, from compose's list form (`CMD`, …) or its string form. */
+function healthLine(check: { test: string[] | string }): string {
+  return typeof check.test === "string" ? check.test : check.test.join(" ");
 }
 
 /** A compose interpolation, `${inner}`, spelled so that no literal in this file looks like one. */
@@ -252,7 +258,9 @@ describe("compose", () => {
       "sentinel-1": { condition: "service_healthy" },
       "sentinel-2": { condition: "service_healthy" },
     });
-    expect(doc.services.order!.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:8080/readyz");
+    expect(healthLine(doc.services.order!.healthcheck!)).toContain("http://127.0.0.1:8080/readyz");
+    // The string form: podman-compose 1.0.3 breaks list-form tests of services with replicas.
+    expect(typeof doc.services.order!.healthcheck!.test).toBe("string");
     expect(doc.services.order!.image).toBe("catga-shop:latest");
     expect(doc.services.order!.build?.dockerfile).toBe("Dockerfile");
   });
@@ -387,7 +395,7 @@ describe("compose", () => {
     expect(billing.environment!.CATGA_HEALTH_PORT).toBe("9100");
     expect(billing.environment!.LOG_LEVEL).toBe("info");
     expect(billing.environment!.CURRENCY).toBe("EUR");
-    expect(billing.healthcheck!.test.join(" ")).toContain("http://127.0.0.1:9100/readyz");
+    expect(healthLine(billing.healthcheck!)).toContain("http://127.0.0.1:9100/readyz");
     expect(billing.deploy).toEqual({
       replicas: 3,
       resources: { limits: { cpus: "0.25", memory: "256M" }, reservations: { cpus: "0.25", memory: "256M" } },
@@ -546,8 +554,10 @@ service tRedis { replicas 1 }
 
   it("compose — Dockerfile: node:20-slim, the app context, catga on PATH, health ports exposed", () => {
     const dockerfile = files(exampleModel("shop")).Dockerfile!;
-    expect(dockerfile).toContain("\nFROM node:20-slim\n");
-    expect(dockerfile).toContain("\nCOPY --from=app . /app\n");
+    expect(dockerfile).toContain("\nARG NODE_IMAGE=node:20-slim\nFROM ${NODE_IMAGE} AS project\n");
+    expect(dockerfile).toContain("\nCOPY --from=app . /project\n");
+    expect(dockerfile).toContain("\nFROM ${NODE_IMAGE}\nWORKDIR /app\n");
+    expect(dockerfile).toContain("\nCOPY --from=project /project /app\n");
     expect(dockerfile).toContain("npm ci --omit=dev");
     expect(dockerfile).toContain("\nENV PATH=/app/node_modules/.bin:$PATH\n");
     expect(dockerfile).toContain("\nEXPOSE 8080\n");
@@ -555,6 +565,49 @@ service tRedis { replicas 1 }
     expect(dockerfile.trimEnd().split("\n").at(-1)).toBe(
       'CMD ["catga", "run", "--wiring", "/etc/catga/wiring.json"]',
     );
+  });
+
+  it("compose — Dockerfile: the image gets the generated client the handlers import, never the certificates or .env", () => {
+    // Found running the shop under podman: the old advice (a .dockerignore listing out/) left
+    // out/shop/client.ts behind, and every service failed with "Cannot find module".
+    const dockerfile = files(exampleModel("shop")).Dockerfile!;
+    expect(dockerfile).not.toMatch(/dockerignore[^\n]*\bout\b/);
+    expect(dockerfile).toContain("test -f out/shop/client.ts ||");
+    expect(dockerfile).toContain("Run catgac build shop.catga there first");
+    // Dropped in the first stage: no layer of the final image holds them (podman ignores a
+    // .dockerignore of a named context, so the Dockerfile cannot rely on one).
+    expect(dockerfile).toContain("rm -rf node_modules .catga out/shop/certs out/shop/.env");
+    const stages = dockerfile.split(/\nFROM /);
+    expect(stages).toHaveLength(3);
+    expect(stages[2]).not.toContain("--from=app");
+  });
+
+  it("compose — the base images are overridable from .env, with the official images as defaults", () => {
+    const out = files(exampleModel("shop"));
+    const doc = compose(exampleModel("shop"));
+    expect(doc.services["nats-0"]!.image).toBe(`${DOLLAR}{CATGA_NATS_IMAGE:-nats:2.10.29-alpine}`);
+    expect(doc.services["redis-0"]!.image).toBe(`${DOLLAR}{CATGA_REDIS_IMAGE:-redis:7.4.6-alpine}`);
+    expect(doc.services["sentinel-0"]!.image).toBe(`${DOLLAR}{CATGA_REDIS_IMAGE:-redis:7.4.6-alpine}`);
+    expect((doc.services.order!.build as { args?: Record<string, string> }).args).toEqual({
+      NODE_IMAGE: `${DOLLAR}{CATGA_NODE_IMAGE:-node:20-slim}`,
+    });
+    for (const v of ["CATGA_NODE_IMAGE", "CATGA_NATS_IMAGE", "CATGA_REDIS_IMAGE"])
+      expect(out[".env.example"]).toContain(`\n# ${v}=\n`);
+  });
+
+  it("compose — .env.example: optional variables are commented out, so every compose gives their defaults", () => {
+    // podman-compose 1.0.3 substitutes an empty value for `${VAR:-default}` when VAR is set but
+    // empty; an empty JetStream limit started NATS with no storage at all.
+    const env = files(exampleModel("shop"))[".env.example"]!;
+    const entries = env.split("\n").filter((l) => /^(# )?[A-Z_]+=/.test(l));
+    expect(entries.length).toBeGreaterThan(10);
+    const blocks = env.split("\n\n").slice(1);
+    for (const block of blocks) {
+      const [comment, entry] = block.trim().split("\n");
+      expect(entry, comment).toMatch(
+        comment!.startsWith("# Optional:") ? /^# [A-Z_0-9]+=$/ : /^[A-Z_0-9]+=$/,
+      );
+    }
   });
 
   it("compose — every container's stop grace outlasts the runtime's drain; services drop privileges", () => {
@@ -624,7 +677,7 @@ describe("compose — durable events (JetStream)", () => {
     expect(env).toContain("# Required: NATS password of user admin:");
     expect(env).toContain("\nCATGA_NATS_PASSWORD_ADMIN=\n");
     expect(env).toContain("# Optional: JetStream memory limit");
-    expect(env).toContain("\nCATGA_NATS_JS_MAX_FILE=\n");
+    expect(env).toContain("\n# CATGA_NATS_JS_MAX_FILE=\n");
   });
 
   it("compose — without a durable event: no volume, no limit, no admin", () => {
