@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // Containers: `npm run test:compose` (vitest.compose.config.ts), after the machine's set-up.
+    exclude: ["test/compose/**", "**/node_modules/**"],
     testTimeout: 30_000,
   },
 });
