@@ -78,3 +78,20 @@ export function renderScopes(tokens: readonly ScopedToken[]): string {
     .join("\n")
     .concat("\n");
 }
+
+/** Every fenced ```catga block of a markdown text, with the 1-based line its code starts on. */
+export function catgaSnippets(markdown: string): { line: number; code: string }[] {
+  const blocks: { line: number; code: string }[] = [];
+  let open: { line: number; body: string[] } | undefined;
+  for (const [i, line] of markdown.split("\n").entries()) {
+    if (open === undefined) {
+      if (/^```catga\s*$/.test(line)) open = { line: i + 2, body: [] };
+    } else if (/^```\s*$/.test(line)) {
+      blocks.push({ line: open.line, code: open.body.join("\n") });
+      open = undefined;
+    } else {
+      open.body.push(line);
+    }
+  }
+  return blocks;
+}
