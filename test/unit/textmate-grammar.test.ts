@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { format } from "../../dsl/index.js";
 import { tokenize } from "../../dsl/lexer.js";
 import { BlockComment, KEYWORD_WORDS, LineComment } from "../../dsl/tokens.js";
 import { tokenizeCatga } from "../helpers/textmate.js";
@@ -12,6 +13,7 @@ import { tokenizeCatga } from "../helpers/textmate.js";
  */
 
 const EXTENSION = fileURLToPath(new URL("../../editors/vscode/", import.meta.url));
+const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
 const readJson = (path: string) => JSON.parse(readFileSync(`${EXTENSION}${path}`, "utf8"));
 
 /**
@@ -105,5 +107,40 @@ describe("textmate grammar", () => {
     const block = tokenize(`${open} x ${close}`, "c.catga");
     expect(block.commentTokens.map((t) => t.tokenType)).toEqual([BlockComment]);
     expect(block.diagnostics).toEqual([]);
+  });
+
+  it("textmate grammar — the editor's indentation rules agree with catgac fmt on every example", () => {
+    const rules = readJson("language-configuration.json").indentationRules;
+    const increase = new RegExp(rules.increaseIndentPattern);
+    const decrease = new RegExp(rules.decreaseIndentPattern);
+    const indent = (line: string) => line.length - line.trimStart().length;
+    const mismatches: string[] = [];
+    const examples = readdirSync(EXAMPLES, { recursive: true, encoding: "utf8" }).filter((p) =>
+      p.endsWith(".catga"),
+    );
+    expect(examples.length).toBeGreaterThan(0);
+    for (const path of examples) {
+      const formatted = format(readFileSync(`${EXAMPLES}${path}`, "utf8"), path).value ?? "";
+      const lines = formatted.split("\n").filter((line) => line.trim() !== "");
+      for (let i = 0; i + 1 < lines.length; i++) {
+        const [line, next] = [lines[i]!, lines[i + 1]!];
+        // VS Code indents after a line matching `increase` and dedents a line matching `decrease`.
+        const expected = indent(line) + (increase.test(line) ? 2 : 0) - (decrease.test(next) ? 2 : 0);
+        if (indent(next) !== expected)
+          mismatches.push(`${path}: ${JSON.stringify(line)} then ${JSON.stringify(next)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("textmate grammar — Enter in a doc comment continues it, and words include durations", () => {
+    const config = readJson("language-configuration.json");
+    const doc = config.onEnterRules.find(
+      (rule: { action: { appendText?: string } }) => rule.action.appendText === "/// ",
+    );
+    expect(new RegExp(doc.beforeText).test("  /// Creates an order.")).toBe(true);
+    expect(new RegExp(doc.beforeText).test("  // plain")).toBe(false);
+    const words = "lease 10s every 250ms sweep_stale".match(new RegExp(config.wordPattern, "g"));
+    expect(words).toEqual(["lease", "10s", "every", "250ms", "sweep_stale"]);
   });
 });
