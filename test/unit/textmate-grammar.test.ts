@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { format } from "../../dsl/index.js";
@@ -142,5 +143,12 @@ describe("textmate grammar", () => {
     expect(new RegExp(doc.beforeText).test("  // plain")).toBe(false);
     const words = "lease 10s every 250ms sweep_stale".match(new RegExp(config.wordPattern, "g"));
     expect(words).toEqual(["lease", "10s", "every", "250ms", "sweep_stale"]);
+  });
+
+  it("textmate grammar — the catga package exports the grammar as catga/catga.tmLanguage.json", () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    const resolved = createRequire(import.meta.url).resolve("catga/catga.tmLanguage.json");
+    expect(resolved).toBe(`${EXTENSION}syntaxes/catga.tmLanguage.json`);
+    expect(pkg.files).toContain("editors/vscode/syntaxes");
   });
 });
