@@ -14,6 +14,8 @@ import { resolveServer, type ServerCommand } from "./server-path.js";
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
+/** Starts and stops run one after another: a settings change and a trust grant together must not start two servers. */
+let lifecycle: Promise<void> = Promise.resolve();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("Catga");
@@ -29,22 +31,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // The server runs code from the workspace (its node_modules): wait for the user to trust it.
     vscode.workspace.onDidGrantWorkspaceTrust(() => void restart()),
   );
-  await start();
+  await serially(start);
 }
 
 export async function deactivate(): Promise<void> {
-  await stop();
+  await serially(stop);
 }
 
-async function restart(): Promise<void> {
-  await stop();
-  await start();
+function restart(): Promise<void> {
+  return serially(async () => {
+    await stop();
+    await start();
+  });
+}
+
+function serially(step: () => Promise<void>): Promise<void> {
+  lifecycle = lifecycle.then(step, step);
+  return lifecycle;
 }
 
 async function stop(): Promise<void> {
   const running = client;
   client = undefined;
-  if (running) await running.stop();
+  if (!running) return;
+  try {
+    await running.stop();
+  } catch (error) {
+    // A server that already exited cannot be stopped; a restart must go on regardless.
+    output?.appendLine(`Stopping the server: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 async function start(): Promise<void> {
@@ -58,10 +73,12 @@ async function start(): Promise<void> {
   });
   if (!resolution.found) {
     output?.appendLine(`${resolution.message}\nSearched:\n  ${resolution.searched.join("\n  ")}`);
-    const choice = await vscode.window.showWarningMessage(resolution.message, "Open Settings", "Show Log");
-    if (choice === "Open Settings")
-      await vscode.commands.executeCommand("workbench.action.openSettings", "catga.server.path");
-    else if (choice === "Show Log") output?.show();
+    // Not awaited: the notification may stay open, and activation and restarts must not wait for it.
+    void vscode.window.showWarningMessage(resolution.message, "Open Settings", "Show Log").then((choice) => {
+      if (choice === "Open Settings")
+        void vscode.commands.executeCommand("workbench.action.openSettings", "catga.server.path");
+      else if (choice === "Show Log") output?.show();
+    });
     return;
   }
   const server = resolution.server;
