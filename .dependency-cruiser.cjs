@@ -34,6 +34,14 @@ module.exports = {
       to: { path: "^tooling/" },
     },
     {
+      name: "editors-stand-alone",
+      comment:
+        "editors/ ships alone (the VS Code extension is one bundle): it talks to catgac lsp over stdio and must not import the compiler, the language or the runtime.",
+      severity: "error",
+      from: { path: "^editors/" },
+      to: { path: "^(dsl|compiler|runtime|tooling)/" },
+    },
+    {
       name: "no-circular",
       severity: "error",
       from: {},
