@@ -153,7 +153,7 @@ function runDiff(
   return breaking ? 1 : 0;
 }
 
-/** "1 wire-breaking, 2 behaviour-breaking, 3 safe changes (1 allowed)" or "no changes". */
+/** "6 changes: 1 wire-breaking, 2 behaviour-breaking, 3 safe (1 allowed)" or "no changes". */
 function tally(findings: readonly DiffFinding[], allowed: ReadonlySet<string>): string {
   if (findings.length === 0) return "no changes";
   const count = (c: string) => findings.filter((f) => f.class === c).length;
@@ -163,7 +163,8 @@ function tally(findings: readonly DiffFinding[], allowed: ReadonlySet<string>): 
     `${count("behaviour")} behaviour-breaking`,
     `${count("safe")} safe`,
   ];
-  return `${parts.join(", ")} change${findings.length === 1 ? "" : "s"}${allowedCount ? ` (${allowedCount} allowed)` : ""}`;
+  const total = `${findings.length} change${findings.length === 1 ? "" : "s"}`;
+  return `${total}: ${parts.join(", ")}${allowedCount ? ` (${allowedCount} allowed)` : ""}`;
 }
 
 /** The JSON of one finding: flat and 1-based like `catgac check --format json`. */
