@@ -8,9 +8,14 @@ import { emitAll } from "../../compiler/emit/index.js";
 import { buildWiring } from "../../compiler/emit/wiring.js";
 import { createBus } from "../../runtime/bus.js";
 import { startHost } from "../../runtime/host.js";
-import { InvalidMessageError, type RequestSpec, type ServiceDefinition } from "../../runtime/index.js";
+import {
+  type EventSpec,
+  InvalidMessageError,
+  type RequestSpec,
+  type ServiceDefinition,
+} from "../../runtime/index.js";
 import { createLogger } from "../../runtime/log.js";
-import { sendRequest } from "../../runtime/messaging.js";
+import { publishEvent, sendRequest } from "../../runtime/messaging.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
 import type { Wiring } from "../../runtime/wiring.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
@@ -299,5 +304,110 @@ describe("diff — the runtime agrees", () => {
     const sent = { id: "c", items: [item(2.5)] };
     const c = await call(oldV, newV, sent, "widen");
     expectOutcome(c, { part: "request", path: "items.0.qty" }, sent, newV, oldV);
+  });
+});
+
+const EVENTS = `topology rtev
+
+event Done { id: string, n: int }
+
+service src {
+  emits Done
+}
+
+service sink {
+  on Done
+}
+`;
+
+/** One built version of the event topology. */
+interface EventVersion {
+  wiring: Wiring;
+  done: EventSpec<Payload>;
+  define(handler: (event: Payload) => void): ServiceDefinition;
+}
+
+async function buildEvents(source: string, folder: string): Promise<EventVersion> {
+  const { value: model, diagnostics } = checkSource(source, "rtev.catga");
+  if (model === undefined) throw new Error(diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  const dir = join(genDir, folder);
+  mkdirSync(dir, { recursive: true });
+  for (const f of emitAll(model, { sourceName: "rtev.catga" })) {
+    if (f.path.endsWith(".ts")) writeFileSync(join(dir, f.path), f.content);
+  }
+  const messages = (await import(pathToFileURL(join(dir, "messages.ts")).href)) as {
+    messages: { Done: EventSpec<Payload> };
+  };
+  const services = (await import(pathToFileURL(join(dir, "services.ts")).href)) as {
+    defineSink(d: { events: { done(event: Payload): void } }): ServiceDefinition;
+  };
+  return {
+    wiring: buildWiring(model, { sourceName: "rtev.catga" }),
+    done: messages.messages.Done,
+    define: (handler) => services.defineSink({ events: { done: handler } }),
+  };
+}
+
+/** A `sink` replica of `consumer` receives `event` as an emitter of `emitter` publishes it. */
+async function deliver(consumer: EventVersion, emitter: EventVersion, event: Payload, tag: string) {
+  const seen: Payload[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const host = await startHost({
+    wiring: consumer.wiring,
+    service: "sink",
+    definition: consumer.define((received) => {
+      seen.push(received);
+    }),
+    transport: await natsTransport({ servers: [server.url] }),
+    instanceId: `sink-${tag}`,
+    heartbeatMs: 1000,
+    log: createLogger({}, { level: "warn", sink: (line) => logs.push(JSON.parse(line)) }),
+  });
+  const bus = createBus(await natsTransport({ servers: [server.url] }));
+  try {
+    await publishEvent(bus, emitter.done, event);
+    const until = Date.now() + 10_000;
+    while (seen.length === 0 && !logs.some((l) => l.msg === "invalid event") && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { seen, logs };
+  } finally {
+    await bus.close();
+    await host.stop({ graceMs: 500 });
+  }
+}
+
+describe("diff — the runtime agrees for events", () => {
+  it("diff runtime — D1050 an optional field added to an event: delivered both ways, each declared field as sent", {
+    timeout: 120_000,
+  }, async () => {
+    const next = EVENTS.replace("n: int }", "n: int, why: string? }");
+    expect(
+      diffSources({ source: EVENTS, file: "a" }, { source: next, file: "b" }).findings.map((f) => f.code),
+    ).toEqual(["D1050"]);
+    const oldV = await buildEvents(EVENTS, "ev-safe-old");
+    const newV = await buildEvents(next, "ev-safe-new");
+    expect((await deliver(newV, oldV, { id: "a", n: 1 }, "s1")).seen).toEqual([{ id: "a", n: 1 }]);
+    expect((await deliver(oldV, newV, { id: "b", n: 2, why: "w" }, "s2")).seen).toEqual([{ id: "b", n: 2 }]);
+  });
+
+  it("diff runtime — D1005 a required field added to an event: a new consumer rejects what an old emitter sends and logs both schema ids", {
+    timeout: 120_000,
+  }, async () => {
+    const next = EVENTS.replace("n: int }", "n: int, by: string }");
+    const findings = diffSources({ source: EVENTS, file: "a" }, { source: next, file: "b" }).findings;
+    expect(findings.map((f) => [f.code, f.class])).toEqual([["D1005", "wire"]]);
+    const oldV = await buildEvents(EVENTS, "ev-wire-old");
+    const newV = await buildEvents(next, "ev-wire-new");
+    const rejected = await deliver(newV, oldV, { id: "a", n: 1 }, "w1");
+    expect(rejected.seen).toEqual([]);
+    const logged = rejected.logs.find((l) => l.msg === "invalid event") as { error?: { message?: string } };
+    expect(logged).toMatchObject({
+      message: "Done",
+      schema: newV.wiring.messages.Done!.schemaId,
+      senderSchema: oldV.wiring.messages.Done!.schemaId,
+    });
+    expect(JSON.stringify(logged.error)).toContain("by");
+    expect((await deliver(oldV, newV, { id: "b", n: 2, by: "me" }, "w2")).seen).toEqual([{ id: "b", n: 2 }]);
   });
 });
