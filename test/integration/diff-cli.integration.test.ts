@@ -192,6 +192,18 @@ describe("catgac diff", () => {
     expect(binary.err).toBe("");
   }, 180_000);
 
+  it("diff — listed in catgac --help, with its own --help; a typo suggests it", async () => {
+    expect((await catgac("--help")).out).toContain(
+      "  diff OLD NEW             classify the changes between two versions",
+    );
+    const help = await catgac("diff", "--help");
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("Usage: catgac diff [--format human|json] [--allow CODE,...] OLD NEW");
+    expect((await catgac("dif")).err).toBe(
+      "catgac: unknown command 'dif' (did you mean 'diff'?); run 'catgac --help' for the list\n",
+    );
+  });
+
   it("diff — usage and I/O errors: one line, exit 2", async () => {
     const old = file("v1.catga", V1);
     const missing = await catgac("diff", old, join(dir, "nope.catga"));
