@@ -263,9 +263,7 @@ class Differ {
         this.add(
           "D1023",
           this.n(here),
-          now
-            ? `event ${m.name} became durable: old emitters publish it without storing it, so new consumers on the stream miss what old replicas emit`
-            : `event ${m.name} is no longer durable: new emitters do not store it, so old consumers on the stream miss what new replicas emit`,
+          `event ${m.name} ${now ? "became durable" : "is no longer durable"}: during the rollout old replicas take it from ${now ? "a plain subscription" : "the stream"} and new ones from ${now ? "the stream" : "a plain subscription"}, so a consuming service can handle one event twice (once per version), at least once in one and at most once in the other`,
           `declare a new event with the new delivery, emit both during the rollout, move consumers, then remove ${m.name}`,
           there,
         );
