@@ -487,7 +487,7 @@ class Differ {
         this.add(
           "D1025",
           at("lease"),
-          `lease of service ${name} shortened from ${was.leaseMs}ms to ${s.leaseMs}ms, below the ${Math.round(oldRenew)}ms between renewals of the old replicas`,
+          `lease of service ${name} shortened from ${was.leaseMs}ms to ${s.leaseMs}ms, below the ${Math.round(oldRenew)}ms between renewals of the old replicas: while an old replica leads, a failover takes up to ${was.leaseMs}ms, longer than anything sized on the new lease expects`,
           `shorten it in steps, each at least a third of the one before (here: at least ${Math.ceil(oldRenew)}ms), one rollout per step`,
           from("lease"),
         );
