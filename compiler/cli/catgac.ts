@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { closest, type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
 import { checkSource } from "../check/index.js";
 import { emitAll } from "../emit/index.js";
+import { againstCheck, diffCommand } from "./diff.js";
 import { renderHuman, summary, toJson } from "./render.js";
 
 /**
@@ -36,6 +37,7 @@ Commands:
   check FILE...            type-check topologies and report diagnostics
   build FILE [--out DIR]   emit TypeScript, wiring, compose, Kubernetes and NATS config
   fmt [--check] FILE...    rewrite files in the canonical layout
+  diff OLD NEW             classify the changes between two versions (docs/diff.md)
 
 Options:
   -h, --help               show help (also: catgac <command> --help)
@@ -61,7 +63,7 @@ Exit codes: 0 no errors (warnings allowed), 1 errors in the input, 2 usage or I/
 
 const BUILD_HELP = `catgac build — compile a topology into deployable outputs
 
-Usage: catgac build [--out DIR] FILE
+Usage: catgac build [--out DIR] [--against OLD [--allow CODE,...]] FILE
 
 Checks FILE and, when it has no errors, writes into DIR (default: out/<topology>/):
   client.ts            typed messages, zod schemas, the client factory and service definers
@@ -80,9 +82,12 @@ Options:
                            k8s.yaml: cert-manager Certificates fill the NATS and Redis TLS
                            Secrets, from the Issuer (or KIND ClusterIssuer) NAME; without it,
                            create the Secrets
+  --against OLD            first run 'catgac diff OLD FILE' (OLD a file or git:REF:PATH); a
+                           breaking change stops the build before anything is written
+  --allow CODE,...         with --against: accept these diff rules on purpose
   -h, --help               show this help
 
-Exit codes: 0 built, 1 errors in the input (nothing written), 2 usage or I/O error.
+Exit codes: 0 built, 1 errors in the input or a breaking change (nothing written), 2 usage or I/O error.
 `;
 
 const FMT_HELP = `catgac fmt — format topologies
@@ -121,8 +126,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await fmt(rest, io);
       case "build":
         return await build(rest, io);
+      case "diff":
+        return await diffCommand(rest, io);
       default: {
-        const suggestion = closest(command, ["check", "fmt", "build", "help"]);
+        const suggestion = closest(command, ["check", "fmt", "build", "diff", "help"]);
         throw new UsageError(
           `unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catgac --help' for the list`,
         );
@@ -171,6 +178,8 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = args(argv, {
     out: { type: "string", short: "o" },
     "cert-manager-issuer": { type: "string" },
+    against: { type: "string" },
+    allow: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -187,6 +196,13 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
   // Warnings are shown but do not stop the build; errors do, before anything is written.
   report(diagnostics, new Map([[file, text]]), 1, io);
   if (model === undefined) return EXIT.inputErrors;
+  if (values.allow !== undefined && values.against === undefined) {
+    throw new UsageError("--allow needs --against OLD");
+  }
+  if (values.against !== undefined) {
+    const verdict = await againstCheck(values.against, { source: bytes, file }, values.allow, io);
+    if (verdict !== EXIT.ok) return verdict;
+  }
   const out = values.out ?? join("out", model.name);
   const files = emitAll(model, {
     sourceName: basename(file),

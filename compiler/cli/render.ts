@@ -55,11 +55,25 @@ const ansi: Style = {
  *       hint: did you mean 'OrderCreated'?
  */
 export function renderHuman(d: Diagnostic, source: string | undefined, color: boolean): string {
+  return renderLabelled(d.severity, d.severity, d, source, color);
+}
+
+/**
+ * {@link renderHuman} for anything of a diagnostic's shape with its own label, such as a
+ * `catgac diff` finding (`wire-breaking D1001: …`). `tone` picks the colour: red, yellow or plain.
+ */
+export function renderLabelled(
+  label: string,
+  tone: "error" | "warning" | "note",
+  d: Pick<Diagnostic, "message" | "span" | "hint" | "related"> & { code: string },
+  source: string | undefined,
+  color: boolean,
+): string {
   const s = color ? ansi : plain;
   const { file, start, end } = d.span;
-  const severity = d.severity === "error" ? s.red(s.bold("error")) : s.yellow(s.bold("warning"));
+  const mark = tone === "error" ? s.red : tone === "warning" ? s.yellow : s.cyan;
   const lines = [
-    `${s.bold(`${file}:${start.line}:${start.column}`)}: ${severity} ${s.dim(d.code)}: ${d.message}`,
+    `${s.bold(`${file}:${start.line}:${start.column}`)}: ${mark(s.bold(label))} ${s.dim(d.code)}: ${d.message}`,
   ];
   const text = source === undefined ? undefined : lineAt(source, start.line);
   if (text !== undefined) {
@@ -71,7 +85,6 @@ export function renderHuman(d: Diagnostic, source: string | undefined, color: bo
     const width = Math.max(1, to - from);
     // Keep tabs in the indentation of the underline so it lines up under the code.
     const indent = shown.slice(0, from).replace(/[^\t]/g, " ");
-    const mark = d.severity === "error" ? s.red : s.yellow;
     lines.push(`  ${s.cyan(`${gutter} |`)} ${shown}`);
     lines.push(`  ${s.cyan(`${pad} |`)} ${indent}${mark("^".repeat(width))}`);
   }
