@@ -76,7 +76,7 @@ function card(service) {
     leader,
     table,
   );
-  c = { root, heading, summary, leader, tbody, scale: undefined };
+  c = { root, heading, summary, leader, tbody, rows: new Map(), scale: undefined };
   cards.set(service.name, c);
   byId("services").append(root);
   return c;
@@ -113,7 +113,7 @@ function scaleControls(service) {
   return el("div", { class: "scale" }, input, button);
 }
 
-function renderService(service, actions, now) {
+function renderService(service, actions) {
   const c = card(service);
   c.replicas = service.replicas;
   const { heard, state } = liveness(service);
@@ -136,11 +136,16 @@ function renderService(service, actions, now) {
     c.scale = scaleControls(service);
     c.heading.append(c.scale);
   }
-  c.tbody.replaceChildren(
-    ...service.instances.map((i) => {
-      const silent = i.lastSeenMs > SILENT_AFTER_MS;
-      const leads = service.leader?.instance === i.id;
-      const role = i.role === "leader" && leads ? `leader #${service.leader.fencingToken}` : i.role;
+  // Rows are kept per instance and only their cells change, so a button stays put while it is clicked.
+  const ids = new Set(service.instances.map((i) => i.id));
+  for (const [id, row] of c.rows)
+    if (!ids.has(id)) {
+      row.remove();
+      c.rows.delete(id);
+    }
+  for (const i of service.instances) {
+    let row = c.rows.get(i.id);
+    if (row === undefined) {
       const kill = actions
         ? el(
             "button",
@@ -153,21 +158,30 @@ function renderService(service, actions, now) {
             "kill",
           )
         : "";
-      return el(
+      row = el(
         "tr",
-        { class: "instance", "data-instance": i.id, "data-role": i.role, "data-silent": silent },
+        { class: "instance", "data-instance": i.id },
         el("td", {}, i.id),
-        el("td", { class: "role" }, silent ? `${role} (silent)` : role),
-        el("td", { class: "num" }, String(i.pid ?? "-")),
-        el("td", { class: "num" }, String(i.handled)),
-        el("td", { class: i.failed > 0 ? "num failed" : "num" }, String(i.failed)),
-        el("td", { class: "num" }, fmtRate(i.rate)),
-        el("td", { class: "num" }, fmtAge(i.lastSeenMs)),
+        ...["role", "num", "num", "num", "num", "num"].map((cls) => el("td", { class: cls })),
         el("td", {}, kill),
       );
-    }),
-  );
-  void now;
+      c.rows.set(i.id, row);
+    }
+    c.tbody.append(row); // in the snapshot's order (append moves a row that is already there)
+    const silent = i.lastSeenMs > SILENT_AFTER_MS;
+    const leads = service.leader?.instance === i.id;
+    const role = i.role === "leader" && leads ? `leader #${service.leader.fencingToken}` : i.role;
+    row.setAttribute("data-role", i.role);
+    row.toggleAttribute("data-silent", silent);
+    const cells = row.children;
+    cells[1].textContent = silent ? `${role} (silent)` : role;
+    cells[2].textContent = String(i.pid ?? "-");
+    cells[3].textContent = String(i.handled);
+    cells[4].textContent = String(i.failed);
+    cells[4].classList.toggle("failed", i.failed > 0);
+    cells[5].textContent = fmtRate(i.rate);
+    cells[6].textContent = fmtAge(i.lastSeenMs);
+  }
 }
 
 function rows(panel, header, lines) {
@@ -253,19 +267,22 @@ function overlay(status) {
     if (!boxes.has(node)) boxes.set(node, node.getBBox());
     const box = boxes.get(node);
     if (text === null) {
+      // Two lines under the node: instances, rate and failures; then the leader and its token.
       text = document.createElementNS(SVG_NS, "text");
       text.setAttribute("class", "catga-live");
-      text.setAttribute("x", String(box.x + 2));
-      text.setAttribute("y", String(box.y + box.height + 12));
+      for (const dy of ["12", "13"]) {
+        const line = document.createElementNS(SVG_NS, "tspan");
+        line.setAttribute("x", String(box.x + 2));
+        line.setAttribute("dy", dy);
+        text.append(line);
+      }
+      text.setAttribute("y", String(box.y + box.height));
       node.append(text);
     }
-    const leader =
-      s.mode === "leader"
-        ? s.leader
-          ? ` · ★${s.leader.instance} #${s.leader.fencingToken}`
-          : " · no leader"
-        : "";
-    text.textContent = `${heard}/${s.replicas} · ${fmtRate(s.rate)}/s${s.failed > 0 ? ` · ${s.failed} failed` : ""}${leader}`;
+    const [first, second] = text.children;
+    first.textContent = `${heard}/${s.replicas} · ${fmtRate(s.rate)}/s${s.failed > 0 ? ` · ${s.failed} failed` : ""}`;
+    second.textContent =
+      s.mode === "leader" ? (s.leader ? `★${s.leader.instance} #${s.leader.fencingToken}` : "no leader") : "";
   }
   const consumers = new Map();
   for (const c of status.durable?.consumers ?? []) {
@@ -337,14 +354,13 @@ function render(snapshot) {
       .then(() => overlay(snapshot.status))
       .catch((error) => notice(`cannot show topology.svg: ${error}`, true));
   }
-  const now = Date.now();
   const names = new Set(snapshot.status.services.map((s) => s.name));
   for (const [name, c] of cards)
     if (!names.has(name)) {
       c.root.remove();
       cards.delete(name);
     }
-  for (const s of snapshot.status.services) renderService(s, snapshot.actions, now);
+  for (const s of snapshot.status.services) renderService(s, snapshot.actions);
   renderInfra(snapshot.status);
   overlay(snapshot.status);
 }
