@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import {
 } from "../../tooling/dashboard/index.js";
 import { HeartbeatBoard, watchHeartbeats } from "../../tooling/local/heartbeats.js";
 import { tempDir, waitFor } from "../harness/_process.js";
+import { REPO_ROOT, runCatgaCli } from "../harness/catga.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
@@ -269,4 +271,78 @@ describe("dashboard — HTTP endpoints over a real NATS", () => {
     expect(r.status).toBe(403);
     expect(r.body).toContain("read-only");
   });
+});
+
+describe("catga dashboard — the command", () => {
+  let nats: NatsServer;
+  let dir: ReturnType<typeof tempDir>;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    dir = tempDir("dashboard-cli");
+  }, 60_000);
+
+  afterAll(async () => {
+    await nats?.stop();
+    dir?.remove();
+  });
+
+  it("catga dashboard — --nats URL serves the page read-only on 127.0.0.1 and prints its URL; Ctrl-C stops it (exit 0)", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--conditions=catga-source",
+        "--import",
+        import.meta.resolve("tsx"),
+        join(REPO_ROOT, "tooling/cli/bin-entry.ts"),
+        "dashboard",
+        "--nats",
+        nats.url,
+      ],
+      { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await waitFor("the dashboard URL", async () => /http:\/\/127\.0\.0\.1:\d+\//.test(out), {
+        timeoutMs: 60_000,
+        describe: () => out,
+      });
+      expect(out).toMatch(
+        /^catga dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(127\.0\.0\.1 only, read-only\); Ctrl-C stops it\n$/,
+      );
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const page = await call(port, "/");
+      expect(page.status).toBe(200);
+      const state = JSON.parse((await call(port, "/api/state")).body) as DashboardSnapshot;
+      expect(state).toMatchObject({ topology: null, actions: false, picture: false });
+      expect(state.status?.nats.servers.map((s) => s.url)).toEqual([nats.url]);
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 90_000);
+
+  it("catga dashboard — with no .catga/ here and no --nats: exit 2, saying how to start one", async () => {
+    const r = await runCatgaCli(dir.path, ["dashboard"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("no local cluster in");
+    expect((await runCatgaCli(dir.path, ["dashboard", "--port", "http"])).code).toBe(2);
+  }, 180_000);
+
+  it("catga up — a bad --dashboard-port, or one with --detach or --no-dashboard, is a usage error before anything starts", async () => {
+    for (const args of [
+      ["--dashboard-port", "99999"],
+      ["--detach", "--dashboard-port", "8080"],
+      ["--memory", "--dashboard-port", "8080"],
+      ["--no-dashboard", "--dashboard-port", "8080"],
+    ]) {
+      const r = await runCatgaCli(dir.path, ["up", "missing.catga", ...args]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toMatch(/catga up: .*dashboard/);
+    }
+  }, 300_000);
 });
