@@ -124,4 +124,21 @@ describe("dashboard — in Chromium, on the shop run by catga up", () => {
     expect(await page.evaluate(() => (globalThis as { mark?: number }).mark)).toBe(1);
     expect(browser!.errors).toEqual([]);
   }, 180_000);
+
+  it("dashboard — scale order to 6 from the page: order-5 starts, reports ready and shows up", async () => {
+    const order = page.locator('.service[data-service="order"]');
+    await order.locator(".scale input").fill("6");
+    await order.locator(".scale button").click();
+    expect(await page.locator("#confirm-text").textContent()).toContain(
+      "Scale order from 5 to 6 instance(s)?",
+    );
+    await page.locator("#confirm-ok").click();
+    await expect
+      .poll(() => page.locator("#notice").textContent(), { timeout: 150_000 })
+      .toBe("started order-5");
+    expect(up.state().instances.filter((i) => i.service === "order")).toHaveLength(6);
+    await expect.poll(() => order.locator("tr.instance").count(), { timeout: 30_000 }).toBe(6);
+    expect(await order.locator('tr[data-instance="order-5"]').getAttribute("data-role")).toBe("peer");
+    expect(browser!.errors).toEqual([]);
+  }, 200_000);
 });
