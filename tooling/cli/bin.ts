@@ -11,6 +11,7 @@ import { redisOpsEnv } from "../local/infra.js";
 import { readState, statePaths } from "../local/state.js";
 import { certs } from "./certs.js";
 import { down, kill, scale, status } from "./cluster.js";
+import { dashboard } from "./dashboard.js";
 import { init } from "./init.js";
 import { up } from "./up.js";
 
@@ -23,6 +24,7 @@ Commands:
   run        run one instance of a service (what compose and Kubernetes start)
   up         run a topology locally: NATS, Redis and every replica as processes (--memory: in one process)
   status     services, instances, roles, leader and fencing token, NATS routes, Redis roles
+  dashboard  the same, live, as a web page on 127.0.0.1 (read-only; 'catga up' serves one with actions)
   kill       end one instance of the local cluster (SIGKILL; --graceful: SIGTERM)
   scale      change a service's instance count: catga scale SERVICE=N
   down       drain and stop the local cluster, leaving no process behind
@@ -39,7 +41,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by
 `;
 
 /** The local cluster's commands, run here; the others are the runtime's ({@link RUNTIME_COMMANDS}). */
-const TOOLING_COMMANDS = ["up", "status", "kill", "scale", "down"] as const;
+const TOOLING_COMMANDS = ["up", "status", "dashboard", "kill", "scale", "down"] as const;
 
 /**
  * Runs `catga` with `argv`. The local cluster's commands run here; every other command is the
@@ -62,6 +64,9 @@ export function runCatgaTooling(argv: readonly string[]): void {
       return;
     case "certs":
       exitWhenDone(certs(rest, io), io);
+      return;
+    case "dashboard":
+      exitWhenDone(dashboard(rest, io), io);
       return;
     case "up":
     case "status":

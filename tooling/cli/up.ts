@@ -19,6 +19,7 @@ import {
 } from "@catga/runtime";
 import { CLIENT_USER, OPS_USER } from "../../compiler/emit/_names.js";
 import { CertificateToolError } from "../certs/index.js";
+import { type DashboardServer, startDashboard } from "../dashboard/index.js";
 import { sleep } from "../local/_process.js";
 import {
   BuildFailedError,
@@ -38,6 +39,7 @@ import { listenForStopSignals, type StopSignals, signalExitCode } from "./_signa
 export const UP_HELP = `catga up — run a topology locally
 
 Usage: catga up FILE.catga [--detach] [--memory] [--tls] [--out DIR] [--log-level LEVEL]
+                [--dashboard-port N] [--no-dashboard]
 
 Compiles FILE (catgac build), starts a NATS cluster and Redis as local processes on free ports
 (nats-server and redis-server from PATH), then every replica of every service as its own
@@ -55,6 +57,9 @@ Options:
   --out DIR        build output folder (default out/<name>, as catgac build)
   --log-level L    debug, info (default), warn or error: with --memory, the instances' log lines
                    printed here (each with its instance); otherwise what they write to .catga/logs/
+  --dashboard-port N  the live dashboard's port on 127.0.0.1 (default: any free port; its URL is
+                   printed); it shows the topology and the state, and kills and scales
+  --no-dashboard   serve no dashboard (the terminal view only)
   -h, --help       show this help
 
 Exit codes: 0 stopped cleanly (or started, with --detach); 1 the topology has errors or an instance
@@ -80,6 +85,8 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     out?: string;
     help?: boolean;
     "log-level"?: string;
+    "dashboard-port"?: string;
+    "no-dashboard"?: boolean;
   };
   let positionals: string[];
   try {
@@ -93,6 +100,8 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
         tls: { type: "boolean" },
         out: { type: "string" },
         "log-level": { type: "string" },
+        "dashboard-port": { type: "string" },
+        "no-dashboard": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -118,6 +127,23 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("catga up: --memory runs the topology inside this process, so it cannot --detach\n");
     return 2;
   }
+  const dashboardPort = values["dashboard-port"] === undefined ? 0 : Number(values["dashboard-port"]);
+  if (!Number.isInteger(dashboardPort) || dashboardPort < 0 || dashboardPort > 65_535) {
+    io.stderr(
+      `catga up: --dashboard-port is '${values["dashboard-port"]}'; expected a port number (0: any free one)\n`,
+    );
+    return 2;
+  }
+  if (values["no-dashboard"] && values["dashboard-port"] !== undefined) {
+    io.stderr("catga up: --no-dashboard and --dashboard-port contradict each other\n");
+    return 2;
+  }
+  if ((values.memory || values.detach) && values["dashboard-port"] !== undefined) {
+    io.stderr(
+      `catga up: --${values.memory ? "memory" : "detach"} serves no dashboard (run 'catga dashboard' beside a detached cluster)\n`,
+    );
+    return 2;
+  }
   if (values.memory && values.tls) {
     io.stderr("catga up: --memory runs no servers, so there is nothing to put on --tls\n");
     return 2;
@@ -126,7 +152,8 @@ export async function up(argv: readonly string[], io: Io): Promise<number> {
   const stop = listenForStopSignals();
   try {
     if (values.memory) return await upInMemory(file, values.out, io, level, stop);
-    return await upOnServers(file, values, io, level, stop);
+    const dashboard = values["no-dashboard"] ? undefined : { port: dashboardPort };
+    return await upOnServers(file, values, io, level, stop, dashboard);
   } finally {
     stop.dispose();
   }
@@ -139,6 +166,7 @@ async function upOnServers(
   io: Io,
   level: LogLevel,
   stop: StopSignals,
+  dashboard: { port: number } | undefined,
 ): Promise<number> {
   const progress = (line: string) => io.stderr(`catga up: ${line}\n`);
   let state: LocalState;
@@ -159,7 +187,7 @@ async function upOnServers(
     io.stdout(summary(state));
     return 0;
   }
-  return await liveView(state, io, stop);
+  return await liveView(state, io, stop, dashboard);
 }
 
 /** One line and the exit code for a failed start. */
@@ -224,7 +252,12 @@ export function clientLines(state: LocalState): string[] {
 }
 
 /** The foreground mode: redraw the view every second until Ctrl-C (or `catga down` elsewhere). */
-async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<number> {
+async function liveView(
+  state: LocalState,
+  io: Io,
+  stop: StopSignals,
+  dashboardOptions: { port: number } | undefined,
+): Promise<number> {
   const board = new HeartbeatBoard();
   let transport: Transport | undefined;
   try {
@@ -241,8 +274,26 @@ async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<n
       `catga up: cannot watch heartbeats: ${error instanceof Error ? error.message : String(error)}\n`,
     );
   }
+  // The dashboard shares the view's board, and acts through catga kill's and catga scale's code.
+  let dashboard: DashboardServer | undefined;
+  if (dashboardOptions !== undefined) {
+    try {
+      dashboard = await startDashboard({
+        board,
+        natsUrls: state.nats.urls,
+        state,
+        actions: true,
+        port: dashboardOptions.port,
+      });
+    } catch (error) {
+      io.stderr(
+        `catga up: cannot serve the dashboard: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    }
+  }
   // Printed once, above the view (which redraws only its own lines).
   const client = clientLines(state);
+  if (dashboard !== undefined) client.push(`  dashboard ${dashboard.url} (127.0.0.1 only)`);
   if (client.length > 0) io.stdout(`${client.join("\n")}\n`);
   const painter = new LiveViewPainter(io.stdout, io.tty ?? false);
   const subtitle = `${state.nats.urls.length} NATS${state.redis ? `, redis ${state.redis.mode}` : ""} — Ctrl-C stops everything`;
@@ -251,6 +302,7 @@ async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<n
     stopping ??= (async () => {
       painter.reset();
       io.stderr("catga up: draining and stopping everything (Ctrl-C again to kill at once)\n");
+      await dashboard?.close().catch(() => {});
       await transport?.close().catch(() => {});
       try {
         await stopLocalCluster({ progress: (line) => io.stderr(`catga up: ${line}\n`) });
@@ -272,6 +324,7 @@ async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<n
         return;
       }
       // The operator insists: kill what still runs, without a drain.
+      void dashboard?.close().catch(() => {});
       void stopLocalCluster({ graceMs: 0 })
         .catch(() => undefined)
         .then(() => resolveExit(130));
@@ -283,6 +336,7 @@ async function liveView(state: LocalState, io: Io, stop: StopSignals): Promise<n
         if (current === undefined) {
           // `catga down` ran in another terminal: it stopped everything already.
           await transport?.close().catch(() => {});
+          await dashboard?.close().catch(() => {});
           io.stderr("catga up: the cluster was stopped (catga down)\n");
           resolveExit(0);
           return;
