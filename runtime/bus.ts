@@ -112,23 +112,23 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
    * only when there is a trace to continue or tracing is on.
    */
   function messageHeaders(
+    messageId: string,
     schemaId: string,
     deadline: number | undefined,
-    opts: { messageId?: string; correlationId?: string; traceparent?: string },
-  ): { headers: Headers; messageId: string } {
-    const messageId = opts.messageId ?? newMessageId();
+    opts: { correlationId?: string; traceparent?: string },
+  ): Headers {
     const headers: Headers = {};
     writeWire(headers, messageId, deadline, schemaId, opts.correlationId);
     if (opts.traceparent !== undefined || tracing)
       headers[H.traceparent] = childTraceparent(opts.traceparent);
-    return { headers, messageId };
+    return headers;
   }
 
   function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
-    const { headers } = messageHeaders(spec.schemaId, deadline, opts);
+    const headers = messageHeaders(opts.messageId ?? newMessageId(), spec.schemaId, deadline, opts);
     if (spec.idempotent) {
       return withRetries(spec, payload, headers, timeoutMs, deadline, opts.signal);
     }
@@ -189,7 +189,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats,
     request,
     publish(spec, event, opts = {}) {
-      const { headers, messageId } = messageHeaders(spec.schemaId, undefined, opts);
+      const messageId = opts.messageId ?? newMessageId();
+      const headers = messageHeaders(messageId, spec.schemaId, undefined, opts);
       if (spec.durable !== undefined) {
         // A durable event is published when its stream has stored it: the promise is the stream's
         // acknowledgement, and the message id is the stream's dedup key (Nats-Msg-Id).
