@@ -12,7 +12,7 @@
  * message in the stream where nobody lists or replays it.
  */
 import { createHash } from "node:crypto";
-import { H } from "./_wire.js";
+import { wireOf } from "./_wire.js";
 import { CatgaError, InvalidMessageError } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { DurableMessage, DurableStreams, Headers } from "./transport/types.js";
@@ -220,7 +220,7 @@ export async function deadLetter(msg: DurableMessage, reason: string, c: SettleC
     subject: msg.subject,
     seq: msg.seq,
     deliveries: msg.deliveryCount,
-    messageId: msg.headers[H.messageId],
+    messageId: wireOf(msg.headers).messageId,
     reason,
     deadLetterSubject: c.deadLetterSubject,
   });

@@ -104,6 +104,12 @@ export interface CallOptions {
    * @default a new unique id
    */
   messageId?: string;
+  /**
+   * W3C trace context (`00-<trace id>-<span id>-<flags>`) to continue: the message then carries a
+   * child span's `traceparent`. Without it, and without the bus's `tracing` option, the message
+   * carries no trace context (inside a handler, the handled message's trace is continued).
+   */
+  traceparent?: string;
 }
 
 /** Options of publishing an event. */
@@ -115,6 +121,12 @@ export interface PublishOptions {
   correlationId?: string;
   /** @default a new unique id */
   messageId?: string;
+  /**
+   * W3C trace context (`00-<trace id>-<span id>-<flags>`) to continue: the message then carries a
+   * child span's `traceparent`. Without it, and without the bus's `tracing` option, the message
+   * carries no trace context (inside a handler, the handled message's trace is continued).
+   */
+  traceparent?: string;
 }
 
 /** Options of an event subscription. */

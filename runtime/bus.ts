@@ -5,7 +5,16 @@
  */
 
 import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } from "./_retry.js";
-import { childTraceparent, correlationOf, decode, encode, errorFromReply, H, newId } from "./_wire.js";
+import {
+  childTraceparent,
+  decode,
+  encode,
+  errorFromReply,
+  H,
+  newMessageId,
+  wireOf,
+  writeWire,
+} from "./_wire.js";
 import type {
   CallOptions,
   EventInfo,
@@ -57,6 +66,14 @@ const BUS_RETRY: RetryTiming = {
 export interface BusOptions {
   log?: Logger;
   retry?: RetryPolicy;
+  /**
+   * Start a new W3C trace (a sampled `traceparent`) for every message sent without one to continue.
+   * Off by default: a message carries trace context only when there is a trace to continue (the
+   * caller passed `traceparent`, or a handler is handling a message that carried one), which saves
+   * every other message 70 bytes (docs/runtime.md, "The wire").
+   * @default false
+   */
+  tracing?: boolean;
 }
 
 /**
@@ -64,7 +81,6 @@ export interface BusOptions {
  * handled flows into the requests and events it causes.
  */
 export interface InternalCallOptions extends CallOptions {
-  traceparent?: string;
   /** An absolute deadline (epoch ms) that the call must not outlive. */
   deadline?: number;
 }
@@ -80,11 +96,7 @@ export interface Bus extends MessageBus {
   readonly transport: Transport;
   readonly stats: BusStats;
   request(spec: RequestSpec, payload: unknown, options: InternalCallOptions): Promise<unknown>;
-  publish(
-    spec: EventSpec,
-    event: unknown,
-    options?: PublishOptions & { traceparent?: string },
-  ): Promise<void>;
+  publish(spec: EventSpec, event: unknown, options?: PublishOptions): Promise<void>;
 }
 
 /** A bus over `transport`. Closing the bus drains the transport. */
@@ -92,13 +104,31 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const log = options.log ?? silentLogger;
   const retry = retryTiming(options.retry, BUS_RETRY);
   const stats: BusStats = { requests: 0, retries: 0 };
+  const tracing = options.tracing === true;
+
+  /**
+   * The headers every request and event carries: version 2's one `Catga` header (id, deadline,
+   * schema, and the correlation id when the message does not start its chain), and `traceparent`
+   * only when there is a trace to continue or tracing is on.
+   */
+  function messageHeaders(
+    messageId: string,
+    schemaId: string,
+    deadline: number | undefined,
+    opts: { correlationId?: string; traceparent?: string },
+  ): Headers {
+    const headers: Headers = {};
+    writeWire(headers, messageId, deadline, schemaId, opts.correlationId);
+    if (opts.traceparent !== undefined || tracing)
+      headers[H.traceparent] = childTraceparent(opts.traceparent);
+    return headers;
+  }
 
   function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
-    const headers = messageHeaders(spec.schemaId, opts);
-    headers[H.deadline] = String(deadline);
+    const headers = messageHeaders(opts.messageId ?? newMessageId(), spec.schemaId, deadline, opts);
     if (spec.idempotent) {
       return withRetries(spec, payload, headers, timeoutMs, deadline, opts.signal);
     }
@@ -159,14 +189,15 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     stats,
     request,
     publish(spec, event, opts = {}) {
-      const headers = messageHeaders(spec.schemaId, opts);
+      const messageId = opts.messageId ?? newMessageId();
+      const headers = messageHeaders(messageId, spec.schemaId, undefined, opts);
       if (spec.durable !== undefined) {
         // A durable event is published when its stream has stored it: the promise is the stream's
         // acknowledgement, and the message id is the stream's dedup key (Nats-Msg-Id).
         let stored: Promise<unknown>;
         try {
           stored = transport.streams().publish(spec.subject, encode(event), {
-            messageId: headers[H.messageId]!,
+            messageId,
             headers,
           });
         } catch (error) {
@@ -189,10 +220,11 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
         spec.subject,
         opts.queue !== undefined ? { queue: opts.queue } : {},
         (msg) => {
+          const wire = wireOf(msg.headers);
           const info: EventInfo = {
             subject: msg.subject,
-            messageId: msg.headers[H.messageId] ?? "",
-            correlationId: correlationOf(msg.headers),
+            messageId: wire.messageId,
+            correlationId: wire.correlationId || wire.messageId,
           };
           const work = (async () => handler(decode(msg.data, spec.name, "event"), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
@@ -214,24 +246,6 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
 
 const PUBLISHED: Promise<void> = Promise.resolve();
 const noop = (): void => {};
-
-/**
- * The headers every request and event carries: its id, the correlation id when the message does
- * not start its chain (receivers default it to the message id), the trace context and the schema.
- */
-function messageHeaders(
-  schemaId: string,
-  opts: { messageId?: string; correlationId?: string; traceparent?: string },
-): Headers {
-  const messageId = opts.messageId ?? newId();
-  const headers: Headers = { [H.messageId]: messageId };
-  if (opts.correlationId !== undefined && opts.correlationId !== messageId) {
-    headers[H.correlationId] = opts.correlationId;
-  }
-  headers[H.traceparent] = childTraceparent(opts.traceparent);
-  headers[H.schema] = schemaId;
-  return headers;
-}
 
 /** The result of a reply, or the typed error it carries. */
 function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {

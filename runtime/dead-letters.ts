@@ -6,7 +6,7 @@
  */
 import { DEAD } from "./_durable.js";
 import { own } from "./_own.js";
-import { H } from "./_wire.js";
+import { wireOf } from "./_wire.js";
 import { CatgaError } from "./errors.js";
 import type { DurableStreams, Headers, StoredMessage } from "./transport/types.js";
 import type { Wiring } from "./wiring.js";
@@ -197,7 +197,7 @@ function toDeadLetter(m: StoredMessage, wiring: Wiring): DeadLetter {
     subject,
     stream: h[DEAD.stream] ?? "",
     originalSeq: Number(h[DEAD.seq] ?? 0),
-    messageId: h[H.messageId] ?? "",
+    messageId: wireOf(h).messageId,
     deliveries: Number(h[DEAD.deliveries] ?? 0),
     reason: h[DEAD.reason] ?? "",
     at: m.time,

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   streamConfigConflict: "STREAM_CONFIG_CONFLICT",
   streamPublish: "STREAM_PUBLISH",
   tls: "TLS",
+  wireVersion: "WIRE_VERSION",
 } as const;
 
 /** The base of every error the runtime throws or relays. */
@@ -114,6 +115,29 @@ export class InvalidMessageError extends CatgaError {
   ): InvalidMessageError {
     const flat = issues.map((i) => ({ path: i.path.map((k) => String(k)).join("."), message: i.message }));
     return new InvalidMessageError(messageName, part, flat, options);
+  }
+}
+
+/**
+ * A message's `Catga` header is of a wire version this instance does not read: a replica of a
+ * newer build sent it. Answered to the caller (a request) or logged and counted (an event); the
+ * instance keeps serving.
+ */
+export class WireVersionError extends CatgaError {
+  override name = "WireVersionError";
+  /** The version this runtime writes (it also reads version 1 and plain messages). */
+  readonly speaks = 2;
+  constructor(
+    /** The version the message was written in. */
+    readonly got: number,
+    /** The message it came as (`""` when not known). */
+    readonly messageName: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 2 and reads versions 1 and 2: upgrade it to the sender's build`,
+      { code: ERROR_CODES.wireVersion, cause: options.cause },
+    );
   }
 }
 
@@ -252,6 +276,8 @@ export interface WireError {
   details?: unknown;
   /** `InvalidMessageError` only: the message name, the failing part and the issues. */
   invalid?: { messageName: string; part: InvalidMessageError["part"]; issues: MessageIssue[] };
+  /** `WireVersionError` only: the version the message came in and its name. */
+  wireVersion?: { got: number; messageName: string };
 }
 
 /**
@@ -287,6 +313,14 @@ export function toWireError(error: unknown): WireError {
       invalid: { messageName: error.messageName, part: error.part, issues: [...error.issues] },
     };
   }
+  if (error instanceof WireVersionError) {
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      wireVersion: { got: error.got, messageName: error.messageName },
+    };
+  }
   if (error instanceof CatgaError) return { name: error.name, code: error.code, message: error.message };
   const message = error instanceof Error ? error.message : String(error);
   return { name: "CatgaError", code: ERROR_CODES.internal, message };
@@ -306,6 +340,9 @@ export function fromWireError(wire: WireError): CatgaError {
   }
   if (wire.name === "InvalidMessageError" && wire.invalid) {
     return new InvalidMessageError(wire.invalid.messageName, wire.invalid.part, wire.invalid.issues);
+  }
+  if (wire.name === "WireVersionError" && typeof wire.wireVersion?.got === "number") {
+    return new WireVersionError(wire.wireVersion.got, String(wire.wireVersion.messageName ?? ""));
   }
   return new CatgaError(wire.message, { code: wire.code });
 }

@@ -103,6 +103,7 @@ export {
   type TlsFailure,
   toWireError,
   type WireError,
+  WireVersionError,
 } from "./errors.js";
 export {
   DefinitionMismatchError,

@@ -6,8 +6,9 @@
  * durable consumer are created by the orchestrator with the same settings as Catga's.
  *
  * `BENCH_RAW_HEADERS=1` makes the publisher send, through the client's own headers object, the
- * headers Catga's durable events carry besides Nats-Msg-Id (its message id, a W3C traceparent, the
- * schema id): the price of those headers by themselves, for the publisher and for nats-server.
+ * header Catga's durable events carry besides Nats-Msg-Id (wire version 2: one `Catga` header
+ * with the message id and the schema hash; docs/runtime.md, "The wire"): the price of that header
+ * by itself, for the publisher and for nats-server.
  *
  * `BENCH_RAW_MAX_MESSAGES` sets the consumer's `max_messages` (the client's default is 100; Catga
  * pulls with 64, DURABLE_MAX_IN_FLIGHT), to tell the buffer's share of a gap from the rest.
@@ -32,13 +33,11 @@ const withHeaders = process.env.BENCH_RAW_HEADERS === "1";
 
 /** The publish options: the message id, and Catga's other headers with `BENCH_RAW_HEADERS=1`. */
 function options() {
-  const id = randomUUID();
-  if (!withHeaders) return { msgID: id };
-  const hex = id.replaceAll("-", "");
+  if (!withHeaders) return { msgID: randomUUID() };
+  // A 16-character id, as Catga's (12 random bytes in base64url).
+  const id = Buffer.from(randomUUID().replaceAll("-", "").slice(0, 24), "hex").toString("base64url");
   const h = headers();
-  h.set("Catga-Message-Id", id);
-  h.set("traceparent", `00-${hex}-${hex.slice(8, 24)}-01`);
-  h.set("Catga-Schema", "Tick@7343445663d1e20b");
+  h.set("Catga", `2;${id};;73434456`);
   return { msgID: id, headers: h };
 }
 

@@ -29,8 +29,8 @@
  *     [--windows 1,256] [--backlog 30000] [--rate 2000] [--only raw,raw-headers,raw-64,catga]
  *     [--profile catga]
  *
- * `raw-headers` is the raw publisher sending Catga's other headers too (message id, traceparent,
- * schema id; see raw.ts): a reference for the publishing only, the price of those headers.
+ * `raw-headers` is the raw publisher sending Catga's `Catga` header too (wire version 2: message id
+ * and schema hash; see raw.ts): a reference for the publishing only, the price of that header.
  *
  * `raw-64` is the raw consumer with `max_messages` 64, Catga's buffer (DURABLE_MAX_IN_FLIGHT),
  * instead of the client's default 100: a reference for the consumption only (it consumes what the

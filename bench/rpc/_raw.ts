@@ -6,9 +6,9 @@
  * validation, no deadlines enforced, no metrics: what Catga adds is measured against this.
  *
  * Two variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
- * headers object, the headers Catga's wire carries (message id, W3C traceparent, deadline, schema
- * id on requests; the same without deadline on events), and its responder reads the deadline as
- * an instance does. The difference between the two is the price of the headers themselves.
+ * headers object, the header Catga's wire carries (version 2: one `Catga` header with message id,
+ * deadline and schema hash on requests; the same without deadline on events), and its responder
+ * reads the deadline as an instance does. The difference between the two is the price of the headers themselves.
  */
 import { randomUUID } from "node:crypto";
 import { connect, createInbox, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
@@ -22,17 +22,18 @@ const decoder = new TextDecoder();
 const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
 
 /**
- * Catga's request or event headers with a fresh id, as Catga draws them (one UUID; the trace and
- * span ids come from it here, where Catga takes them from a pool of random bytes).
+ * Catga's request or event header with a fresh id, as wire version 2 writes it (docs/runtime.md,
+ * "The wire"): one `Catga` header, `2;<id>;<deadline base 36>;<schema hash>`; no traceparent
+ * (Catga sends one only when there is a trace to continue). The id is 12 random bytes in
+ * base64url, here from a UUID's bytes (Catga takes them from a pool of random bytes).
  */
 function catgaHeaders(deadline: boolean): MsgHdrs {
-  const id = randomUUID();
-  const hex = id.replaceAll("-", "");
+  const id = Buffer.from(randomUUID().replaceAll("-", "").slice(0, 24), "hex").toString("base64url");
   const h = headers();
-  h.set("Catga-Message-Id", id);
-  h.set("traceparent", `00-${hex}-${hex.slice(8, 24)}-01`);
-  if (deadline) h.set("Catga-Deadline", String(Date.now() + DEADLINE_MS));
-  h.set("Catga-Schema", deadline ? "Echo@621f076764e32737" : "Tick@6a1a7c42c8a1250e");
+  h.set(
+    "Catga",
+    `2;${id};${deadline ? (Date.now() + DEADLINE_MS).toString(36) : ""};${deadline ? "621f0767" : "6a1a7c42"}`,
+  );
   return h;
 }
 
@@ -49,7 +50,11 @@ export function rawContender(options: { headers: boolean }): Contender {
         queue: "echo",
         callback: (error, msg) => {
           if (error !== null) return;
-          if (withHeaders && !(Number(msg.headers?.get("Catga-Deadline")) > Date.now())) return;
+          if (
+            withHeaders &&
+            !(Number.parseInt(msg.headers?.get("Catga").split(";")[2] ?? "", 36) > Date.now())
+          )
+            return;
           const value: unknown = JSON.parse(decoder.decode(msg.data));
           msg.respond(encoder.encode(JSON.stringify(value)));
         },

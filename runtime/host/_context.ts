@@ -5,7 +5,7 @@
  * request is what caps a 2-core machine's request rate.
  */
 import { derivedEventId } from "../_durable.js";
-import { H, newId } from "../_wire.js";
+import { H, newMessageId, schemaHash, wireOf } from "../_wire.js";
 import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { Logger } from "../log.js";
@@ -68,12 +68,15 @@ export class MessageContext {
   }
 
   get messageId(): string {
-    this.#messageId ??= this.#msg?.headers[H.messageId] || newId();
+    // A message without an id (a plain client's) gets one here, once, as if it had carried it.
+    this.#messageId ??=
+      (this.#msg === undefined ? "" : wireOf(this.#msg.headers).messageId) || newMessageId();
     return this.#messageId;
   }
 
   get correlationId(): string {
-    this.#correlationId ??= this.#msg?.headers[H.correlationId] || this.messageId;
+    this.#correlationId ??=
+      (this.#msg === undefined ? "" : wireOf(this.#msg.headers).correlationId) || this.messageId;
     return this.#correlationId;
   }
 
@@ -182,6 +185,7 @@ export function emittedBy(ctx: HostContext): Promise<void> | undefined {
 
 /** For the log of an invalid message: a sender built from another schema is the usual cause. */
 export function schemasOf(schema: string, msg: IncomingMessage): { schema: string; senderSchema?: string } {
-  const sender = msg.headers[H.schema];
-  return sender !== undefined && sender !== schema ? { schema, senderSchema: sender } : { schema };
+  // The sender's schema is its short hash (docs/runtime.md, "The wire"): compared by hash.
+  const sender = wireOf(msg.headers).schema;
+  return sender !== "" && sender !== schemaHash(schema) ? { schema, senderSchema: sender } : { schema };
 }

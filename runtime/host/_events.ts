@@ -4,9 +4,9 @@
  * and no microtask per event, and a subscriber does little else per event than decode and count, so
  * those would be a large share of its work (the measurement is in docs/benchmarks.md).
  */
-import { decode } from "../_wire.js";
+import { decode, readWire } from "../_wire.js";
 import type { EventHandlerDefinition, HostContext } from "../api.js";
-import { InvalidMessageError } from "../errors.js";
+import { InvalidMessageError, WireVersionError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage } from "../transport/types.js";
@@ -49,6 +49,9 @@ export class EventDelivery {
     let pending: unknown;
     let ctx: HostContext;
     try {
+      // The header is checked before the payload: an event of a newer wire version, or with a
+      // malformed header, is refused (logged and counted), not handled on a guess.
+      readWire(msg.headers, name, "event");
       const payload = decode(msg.data, name, "event");
       ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs);
       pending = handler.handle(payload, ctx);
@@ -106,6 +109,9 @@ export class EventDelivery {
         lifecycle.counters.invalid++;
         mm.invalid.inc();
         log.warn("invalid event", { message: name, error, ...schemasOf(handler.spec.schemaId, msg) });
+      } else if (error instanceof WireVersionError) {
+        outcome = "error";
+        log.warn("event of another wire version", { message: name, error });
       } else {
         outcome = "error";
         log.error("event handler failed", { message: name, error });

@@ -3,9 +3,15 @@
  * error. No async frame: a synchronous handler is answered within the delivery's call, and costs
  * no promise and no microtask.
  */
-import { decode, encode, H } from "../_wire.js";
+import { decode, encode, H, readWire, type WireMeta } from "../_wire.js";
 import type { HostContext, RequestHandlerDefinition } from "../api.js";
-import { CatgaError, InvalidMessageError, PayloadTooLargeError, toWireError } from "../errors.js";
+import {
+  CatgaError,
+  InvalidMessageError,
+  PayloadTooLargeError,
+  toWireError,
+  WireVersionError,
+} from "../errors.js";
 import type { Logger } from "../log.js";
 import { isPromiseLike } from "../service-definition.js";
 import type { IncomingMessage, Transport } from "../transport/types.js";
@@ -36,12 +42,19 @@ export class RequestHandling {
   handle(handler: RequestHandlerDefinition, msg: IncomingMessage): void {
     const name = handler.spec.name;
     const started = performance.now();
-    const deadlineHeader = Number(msg.headers[H.deadline]);
-    const deadline =
-      Number.isFinite(deadlineHeader) && deadlineHeader > 0 ? deadlineHeader : Date.now() + this.#o.timeoutMs;
     const mm = this.#o.metrics.of(name, handler.spec.kind);
     this.#o.lifecycle.begin();
     mm.inFlight.inc();
+    let wire: WireMeta;
+    try {
+      // A malformed header or one of a newer wire version is answered with a typed error.
+      wire = readWire(msg.headers, name, "request");
+    } catch (error) {
+      this.#failed(handler, msg, mm, started, error);
+      return;
+    }
+    // A message without a deadline (a plain client's) gets the service's timeout.
+    const deadline = wire.deadline > 0 ? wire.deadline : Date.now() + this.#o.timeoutMs;
     if (Date.now() >= deadline) {
       // The caller has given up already: doing the work now would only be wasted (or harmful).
       this.#done(mm, started, "expired");
@@ -120,6 +133,8 @@ export class RequestHandling {
       lifecycle.counters.invalid++;
       mm.invalid.inc();
       log.warn("invalid message", { message: name, error, ...schemasOf(handler.spec.schemaId, msg) });
+    } else if (error instanceof WireVersionError) {
+      log.warn("message of another wire version", { message: name, error });
     } else if (!(error instanceof CatgaError)) {
       log.error("handler failed", { message: name, error });
     }

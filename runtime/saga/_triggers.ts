@@ -12,7 +12,7 @@ import {
   type SettleContext,
   settle,
 } from "../_durable.js";
-import { correlationOf, decode, encode, H } from "../_wire.js";
+import { decode, encode, H, readWire, wireOf } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -180,8 +180,15 @@ export class SagaTriggers {
   }
 
   #onCommand(name: string, msg: IncomingMessage): void {
-    const deadline = Number(msg.headers[H.deadline]);
-    if (Number.isFinite(deadline) && deadline > 0 && Date.now() >= deadline) return; // caller gave up
+    let deadline = 0;
+    try {
+      deadline = readWire(msg.headers, name, "request").deadline;
+    } catch (error) {
+      const wire = toWireError(error);
+      this.#answer(name, msg, encode(wire), wire.code);
+      return;
+    }
+    if (deadline > 0 && Date.now() >= deadline) return; // caller gave up
     void (async () => {
       try {
         const payload = decode(msg.data, name, "request");
@@ -210,8 +217,10 @@ export class SagaTriggers {
 
 /** The ids a trigger carries, for the saga it starts. */
 function triggerOf(msg: IncomingMessage): { messageId?: string; correlationId?: string } {
+  const wire = wireOf(msg.headers);
+  const correlationId = wire.correlationId || wire.messageId;
   return {
-    ...(msg.headers[H.messageId] ? { messageId: msg.headers[H.messageId] } : {}),
-    ...(correlationOf(msg.headers) ? { correlationId: correlationOf(msg.headers) } : {}),
+    ...(wire.messageId ? { messageId: wire.messageId } : {}),
+    ...(correlationId ? { correlationId } : {}),
   };
 }

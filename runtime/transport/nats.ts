@@ -305,13 +305,15 @@ const HEADER_LINE = "NATS/1.0\r\n";
  * message, which made this parse cost a tenth of a serving instance's time.
  */
 const KNOWN_NAMES: readonly string[] = [
-  "Catga-Message-Id",
-  "Catga-Correlation-Id",
+  "Catga",
   "traceparent",
-  "Catga-Deadline",
-  "Catga-Schema",
   "Catga-Status",
   "Catga-Error-Code",
+  // Wire version 1's, read during a rolling upgrade.
+  "Catga-Message-Id",
+  "Catga-Correlation-Id",
+  "Catga-Deadline",
+  "Catga-Schema",
 ];
 
 /** `NATS/1.0\r\nName: value\r\n…\r\n\r\n` without a status; undefined for anything else. */

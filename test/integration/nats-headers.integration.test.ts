@@ -18,7 +18,7 @@ describe("nats transport headers", () => {
 
   it("nats headers — what the transport writes, the client reads back unchanged", async () => {
     const sent: Headers = {
-      "Catga-Message-Id": "m-1",
+      Catga: "2;AAECAwQFBgcICQoL;1gcmxpmo0;621f0767;c-1",
       traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
       "X-Custom": "  padded value  ",
       "X-Unicode": "größe ✓",
@@ -38,7 +38,7 @@ describe("nats transport headers", () => {
 
   it("nats headers — what the client writes, the transport reads as the client's first values", async () => {
     const h = natsHeaders();
-    h.append("Catga-Deadline", "1234");
+    h.append("Catga", "2;m-1;1gcmxpmo0;");
     h.append("X-Repeated", "first");
     h.append("X-Repeated", "second");
     h.append("X-Spaces", "  around  ");
@@ -51,7 +51,7 @@ describe("nats transport headers", () => {
     c.nc.publish("h.in", "{}", { headers: h });
     const msg = await got;
     expect(msg.headers).toEqual({
-      "Catga-Deadline": "1234",
+      Catga: "2;m-1;1gcmxpmo0;",
       "X-Repeated": "first",
       "X-Spaces": "around",
       "X-Unicode": "größe ✓",

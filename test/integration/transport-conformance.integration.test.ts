@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../runtime/bus.js";
 import {
   DomainError,
+  fromWireError,
   InvalidMessageError,
   NoRespondersError,
   PayloadTooLargeError,
   TimeoutError,
+  WireVersionError,
 } from "../../runtime/errors.js";
 import { type Host, startHost } from "../../runtime/host.js";
 import { createLogger } from "../../runtime/log.js";
@@ -112,8 +114,8 @@ for (const envDef of envs) {
       return probes;
     }
 
-    async function client(): Promise<Bus> {
-      const bus = createBus(await env.connect());
+    async function client(options: { tracing?: boolean } = {}): Promise<Bus> {
+      const bus = createBus(await env.connect(), options);
       clients.push(bus);
       return bus;
     }
@@ -242,17 +244,23 @@ for (const envDef of envs) {
       expect(wrongType.status).toBe("error");
       expect(wrongType.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
       expect(wrongType.body.invalid.issues[0].path).toBe("text");
-      // The log says which schema the sender was built with when it is not the instance's.
+      // The log says which schema the sender was built with when it is not the instance's (its
+      // short hash), from a version 2 header as from a version 1 caller's full schema id.
       await bus.transport.request(s.Echo.subject, new TextEncoder().encode("{}"), {
         timeoutMs: 2000,
-        headers: { "Catga-Schema": "Echo@0000000000000000" },
+        headers: { Catga: "2;x;;00000000" },
       });
       expect(warnings.at(-1)).toMatchObject({
         msg: "invalid message",
         message: "Echo",
         schema: s.Echo.schemaId,
-        senderSchema: "Echo@0000000000000000",
+        senderSchema: "00000000",
       });
+      await bus.transport.request(s.Echo.subject, new TextEncoder().encode("{}"), {
+        timeoutMs: 2000,
+        headers: { "Catga-Message-Id": "v1", "Catga-Schema": "Echo@1111111111111111" },
+      });
+      expect(warnings.at(-1)).toMatchObject({ msg: "invalid message", senderSchema: "11111111" });
       const notJson = await raw("{not json");
       expect(notJson.body).toMatchObject({ name: "InvalidMessageError" });
       // Through the client API the same error arrives typed:
@@ -265,8 +273,8 @@ for (const envDef of envs) {
       const local = await sendRequest(bus, s.Echo, { text: 1 } as never).catch((e: unknown) => e);
       expect(local).toBeInstanceOf(InvalidMessageError);
       expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
-      expect(host!.counters.invalid).toBe(4);
-      expect(host!.metrics.render()).toContain('catga_invalid_messages_total{message="Echo"} 4');
+      expect(host!.counters.invalid).toBe(5);
+      expect(host!.metrics.render()).toContain('catga_invalid_messages_total{message="Echo"} 5');
       expect(probes[0]!.handled).toHaveLength(1);
       await cleanup();
     });
@@ -312,17 +320,94 @@ for (const envDef of envs) {
       // A message that starts its chain: the correlation id is its own id, and the header is left out.
       const first = await sendRequest(bus, s.Whoami, {}, { messageId: "m-2", timeoutMs: 1500 });
       expect(first).toMatchObject({ messageId: "m-2", correlationId: "m-2" });
+      // Trace context travels only when there is a trace to continue (or the bus traces).
+      const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const traced = await sendRequest(bus, s.Whoami, {}, { messageId: "m-3", traceparent: parent });
+      expect(traced).toMatchObject({ messageId: "m-3" });
+      const tracing = await client({ tracing: true });
+      await sendRequest(tracing, s.Whoami, {}, { messageId: "m-4" });
       spy.unsubscribe();
-      expect(seen[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-      expect(seen[0]?.["Catga-Schema"]).toBe(s.Whoami.schemaId);
-      expect(seen[0]?.["Catga-Correlation-Id"]).toBe("c-1");
-      expect(seen[1]?.["Catga-Message-Id"]).toBe("m-2");
-      expect(seen[1]).not.toHaveProperty("Catga-Correlation-Id");
+      // Version 2: one header, `2;<id>;<deadline base 36>;<schema hash>[;<correlation id>]`.
+      const hash = s.Whoami.schemaId.split("@")[1]!.slice(0, 8);
+      expect(Object.keys(seen[0]!)).toEqual(["Catga"]);
+      const [v, id, deadline, schema, correlation] = seen[0]!.Catga!.split(";");
+      expect([v, id, schema, correlation]).toEqual(["2", "m-1", hash, "c-1"]);
+      expect(Number.parseInt(deadline!, 36)).toBe(who.deadline);
+      // A message that starts its chain leaves the correlation id out.
+      expect(seen[1]).toEqual({ Catga: expect.stringMatching(new RegExp(`^2;m-2;[0-9a-z]+;${hash}$`)) });
+      expect(seen[2]?.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      expect(seen[2]?.traceparent).not.toContain("b7ad6b7169203331");
+      expect(seen[3]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       // A result travels without headers; only error replies carry Catga-Status.
       const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
         timeoutMs: 1500,
       });
       expect(reply.headers).toEqual({});
+      await cleanup();
+    });
+
+    it(`${envDef.name} — version 1 callers and plain messages are served; a newer version or a malformed header is a typed error`, async () => {
+      const {
+        hosts: [host],
+      } = await echo(1);
+      const bus = await client();
+      const ask = async (headers: Record<string, string> | undefined) => {
+        const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
+          timeoutMs: 2000,
+          ...(headers ? { headers } : {}),
+        });
+        return {
+          status: reply.headers["Catga-Status"],
+          body: JSON.parse(new TextDecoder().decode(reply.data)),
+        };
+      };
+      // A version 1 caller (a replica not yet upgraded): its ids and deadline are honoured.
+      const deadline = Date.now() + 1234;
+      const v1 = await ask({
+        "Catga-Message-Id": "old-1",
+        "Catga-Correlation-Id": "chain-1",
+        "Catga-Deadline": String(deadline),
+        "Catga-Schema": s.Whoami.schemaId,
+      });
+      expect(v1.body).toMatchObject({ messageId: "old-1", correlationId: "chain-1", deadline });
+      // A plain NATS client without headers: a fresh id, the service's timeout.
+      const plain = await ask(undefined);
+      expect(plain.status).toBeUndefined();
+      expect(plain.body.messageId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      // A relative deadline (`+<ms>`), for plain clients; ids with `;` or `%` are percent-encoded.
+      const before = Date.now();
+      const relative = await ask({ Catga: "2;a%3Bb;+5000;" });
+      expect(relative.body.messageId).toBe("a;b");
+      expect(relative.body.deadline).toBeGreaterThanOrEqual(before + 5000);
+      const odd = await sendRequest(bus, s.Whoami, {}, { messageId: "x;100%", correlationId: "c;1" });
+      expect(odd).toMatchObject({ messageId: "x;100%", correlationId: "c;1" });
+      // A newer wire version: WireVersionError naming both versions.
+      const v3 = await ask({ Catga: "3;whatever" });
+      expect(v3.status).toBe("error");
+      expect(v3.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
+      expect(v3.body.message).toMatch(/wire version 3; this instance speaks version 2/);
+      // At a caller it is rebuilt as the same class.
+      const typed = fromWireError(v3.body);
+      expect(typed).toBeInstanceOf(WireVersionError);
+      expect(typed).toMatchObject({ got: 3, speaks: 2, messageName: "Whoami" });
+      // Malformed fields: InvalidMessageError naming the field.
+      for (const [header, field] of [
+        ["2;id;NOT-BASE36;", "deadline"],
+        ["2;id;;XYZ", "schema"],
+        ["2;id", "fields"],
+        ["2;id;;;c;extra", "fields"],
+        ["2;%E0%A4%A;;", "message id"],
+        ["2;id;;;%zz", "correlation id"],
+        ["v2;id;;", "version"],
+      ] as const) {
+        const bad = await ask({ Catga: header });
+        expect(bad.status).toBe("error");
+        expect(bad.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
+        expect(bad.body.invalid.issues[0].path).toBe(`(header Catga: ${field})`);
+      }
+      expect(host!.counters.invalid).toBe(7);
+      // The instance keeps serving.
+      expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
       await cleanup();
     });
 

@@ -169,6 +169,11 @@ describe("wire fuzz", () => {
         () => Buffer.from("NATS/1.0\r\n:::\r\nno colon\r\n\r\n"),
         () => Buffer.from("NATS/1.0 503\r\n\r\n"),
         () => Buffer.from("NATS/1.0\r\nCatga-Status: error\r\nCatga-Error-Code: FORGED\r\n\r\n"),
+        // Version 2's compact header with malformed fields: each is an InvalidMessageError (the
+        // deadline field never parses: '!' is not base 36, so no request is merely expired).
+        () => Buffer.from(`NATS/1.0\r\nCatga: 2;${text(6)};!${text(4)};${text(8)}\r\n\r\n`),
+        () => Buffer.from(`NATS/1.0\r\nCatga: x${text(20)}\r\n\r\n`),
+        () => Buffer.from(`NATS/1.0\r\nCatga: 2;${"%".repeat(1 + Math.floor(random() * 3))}zz;;\r\n\r\n`),
       ])();
     // Bodies that no handler accepts: not JSON, not UTF-8, or JSON of the wrong schema.
     const bodies = (): Buffer =>

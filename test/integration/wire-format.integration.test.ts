@@ -1,0 +1,223 @@
+import { connect as tcpConnect } from "node:net";
+import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { type Bus, createBus } from "../../runtime/bus.js";
+import { type Host, startHost } from "../../runtime/host.js";
+import { createLogger } from "../../runtime/log.js";
+import { eventSpec, requestSpec } from "../../runtime/messaging.js";
+import { natsTransport } from "../../runtime/transport/nats.js";
+import {
+  conformanceWiring,
+  echoDefinition,
+  newProbe,
+  pingDefinition,
+  specs,
+} from "../fixtures/conformance.js";
+import { type NatsServer, startNats } from "../harness/nats.js";
+
+/**
+ * Wire version 2 as it travels (docs/runtime.md, "The wire"): the exact bytes of a request and an
+ * event, pinned; a plain NATS client (the raw `@nats-io/transport-node` client, no Catga code)
+ * calling a Catga service with the header built by hand as docs/runtime.md shows; and events with
+ * a malformed header or of a newer version, refused while the instance keeps serving.
+ */
+
+/** A raw protocol subscriber: every frame nats-server delivers on `subject`, as bytes. */
+async function rawSubscriber(port: number, subject: string) {
+  const socket = tcpConnect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  let buffer = Buffer.alloc(0);
+  const frames: Buffer[] = [];
+  let pong: (() => void) | undefined;
+  socket.on("data", (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    for (;;) {
+      const eol = buffer.indexOf("\r\n");
+      if (eol < 0) return;
+      const line = buffer.subarray(0, eol).toString();
+      if (line.startsWith("HMSG ") || line.startsWith("MSG ")) {
+        const total = Number(line.split(" ").at(-1));
+        if (buffer.length < eol + 2 + total + 2) return;
+        frames.push(buffer.subarray(0, eol + 2 + total + 2));
+        buffer = buffer.subarray(eol + 2 + total + 2);
+        continue;
+      }
+      if (line === "PONG") pong?.();
+      if (line === "PING") socket.write("PONG\r\n");
+      buffer = buffer.subarray(eol + 2);
+    }
+  });
+  socket.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nSUB ${subject} 1\r\n`);
+  const ping = () =>
+    new Promise<void>((resolve) => {
+      pong = resolve;
+      socket.write("PING\r\n");
+    });
+  await ping();
+  return {
+    frames,
+    /** Resolves once the server has delivered everything published before it was called. */
+    async next(): Promise<string> {
+      for (let i = 0; i < 100 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const frame = frames.shift();
+      if (frame === undefined) throw new Error("no frame delivered");
+      return frame.toString("latin1");
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+describe("wire format (version 2)", () => {
+  let server: NatsServer;
+  let bus: Bus;
+  let nc: NatsConnection;
+  const hosts: Host[] = [];
+  const warnings: Record<string, unknown>[] = [];
+  const wiring = conformanceWiring();
+  const s = specs(wiring);
+
+  beforeAll(async () => {
+    server = await startNats();
+    bus = createBus(await natsTransport({ servers: [server.url] }));
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    for (const h of hosts) await h.stop({ graceMs: 500 });
+    await bus.close();
+    await nc.close();
+    await server.stop();
+  });
+
+  const echoSpec = requestSpec({
+    name: "Echo",
+    kind: "command",
+    subject: "golden.echo",
+    schemaId: "Echo@621f076764e32737",
+    idempotent: false,
+    timeoutMs: 5000,
+    request: z.object({ text: z.string(), n: z.number() }),
+    result: z.unknown(),
+  });
+  const tickSpec = eventSpec({
+    name: "Tick",
+    kind: "event",
+    subject: "golden.tick",
+    schemaId: "Tick@6a1a7c42c8a1250e",
+    payload: z.object({ text: z.string(), n: z.number() }),
+  });
+
+  it("wire format — a request and an event, byte for byte", async () => {
+    const sub = await rawSubscriber(server.port, "golden.>");
+    // A fixed id, correlation id and deadline (2100-01-01T00:00:00Z: the caller's own timeout is
+    // longer, so this absolute deadline is the one sent).
+    const deadline = Date.UTC(2100, 0, 1);
+    void bus
+      .request(
+        echoSpec,
+        { text: "hello", n: 42 },
+        { messageId: "AAECAwQFBgcICQoL", correlationId: "c-1", timeoutMs: 1e13, deadline },
+      )
+      .catch(() => {});
+    const request = await sub.next();
+    // The reply subject is the caller's inbox and a fresh token: everything else is fixed.
+    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
+      "HMSG golden.echo 1 <reply> 62 85\r\n" +
+        "NATS/1.0\r\nCatga: 2;AAECAwQFBgcICQoL;1gcmxpmo0;621f0767;c-1\r\n\r\n" +
+        '{"text":"hello","n":42}\r\n',
+    );
+    expect(deadline.toString(36)).toBe("1gcmxpmo0");
+    await bus.publish(tickSpec, { text: "hello", n: 42 }, { messageId: "AAECAwQFBgcICQoL" });
+    expect(await sub.next()).toBe(
+      "HMSG golden.tick 1 49 72\r\n" +
+        "NATS/1.0\r\nCatga: 2;AAECAwQFBgcICQoL;;6a1a7c42\r\n\r\n" +
+        '{"text":"hello","n":42}\r\n',
+    );
+    // With a trace to continue, `traceparent` follows (the span id is new, so it is matched).
+    await bus.publish(
+      tickSpec,
+      { text: "hello", n: 42 },
+      {
+        messageId: "AAECAwQFBgcICQoL",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      },
+    );
+    expect(await sub.next()).toMatch(
+      /^HMSG golden\.tick 1 119 142\r\nNATS\/1\.0\r\nCatga: 2;AAECAwQFBgcICQoL;;6a1a7c42\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01\r\n\r\n\{"text":"hello","n":42\}\r\n$/,
+    );
+    sub.close();
+  });
+
+  it("wire format — a plain NATS client calls a Catga service and reads its replies, as docs/runtime.md shows", async () => {
+    const probe = newProbe();
+    hosts.push(
+      await startHost({
+        wiring,
+        service: "echo",
+        definition: echoDefinition(wiring, probe),
+        transport: await natsTransport({ servers: [server.url] }),
+        instanceId: "echo-0",
+      }),
+    );
+    const subject = wiring.messages.Echo!.subject;
+    const body = JSON.stringify({ text: "hi", delayMs: 0 });
+    // No header at all: a fresh message id, the service's timeout.
+    const bare = await nc.request(subject, body, { timeout: 2000 });
+    expect(bare.headers).toBeUndefined();
+    expect(bare.json()).toBe("hi");
+    // The header built by hand: an id of the caller's choosing and a relative deadline (`+<ms>`).
+    const h = natsHeaders();
+    h.set("Catga", "2;order-42;+5000;");
+    const reply = await nc.request(wiring.messages.Whoami!.subject, "{}", { timeout: 2000, headers: h });
+    expect(reply.json()).toMatchObject({ messageId: "order-42", correlationId: "order-42" });
+    // An error reply: `Catga-Status: error`, its code in a header, the error as JSON.
+    const failed = await nc.request(wiring.messages.Fail!.subject, JSON.stringify({ code: "NOPE" }), {
+      timeout: 2000,
+    });
+    expect(failed.headers?.get("Catga-Status")).toBe("error");
+    expect(failed.headers?.get("Catga-Error-Code")).toBe("NOPE");
+    expect(failed.json()).toMatchObject({ name: "DomainError", code: "NOPE", message: "failed with NOPE" });
+    expect(probe.handled).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{16}$/)]);
+  });
+
+  it("wire format — events with a malformed header or of a newer version are refused, counted and logged; the instance keeps serving", async () => {
+    const probe = newProbe();
+    const host = await startHost({
+      wiring,
+      service: "first",
+      definition: pingDefinition(wiring, "first", probe),
+      transport: await natsTransport({ servers: [server.url] }),
+      instanceId: "first-0",
+      log: createLogger({}, { level: "warn", sink: (line) => warnings.push(JSON.parse(line)) }),
+    });
+    hosts.push(host);
+    const subject = wiring.messages.Ping!.subject;
+    const send = (value: string | undefined, n: number) => {
+      const h = natsHeaders();
+      if (value !== undefined) h.set("Catga", value);
+      nc.publish(subject, JSON.stringify({ n }), value === undefined ? undefined : { headers: h });
+    };
+    send("3;future", 1);
+    send("2;id;;NOT-HEX", 2);
+    send("2;id;soon!;", 3);
+    send(undefined, 4);
+    send(`2;id;;${s.Ping.schemaId.split("@")[1]!.slice(0, 8)}`, 5);
+    await nc.flush();
+    for (let i = 0; i < 100 && probe.pings.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(probe.pings).toEqual([4, 5]);
+    expect(host.counters.invalid).toBe(2);
+    expect(host.counters.errors).toBe(3);
+    expect(warnings.map((w) => w.msg)).toEqual([
+      "event of another wire version",
+      "invalid event",
+      "invalid event",
+    ]);
+    expect(warnings[0]).toMatchObject({ error: { name: "WireVersionError", code: "WIRE_VERSION" } });
+    expect(warnings[0]?.error).toMatchObject({
+      message: expect.stringMatching(/wire version 3; this instance speaks version 2/),
+    });
+  });
+});
