@@ -20,6 +20,9 @@ import { natsTransport } from "../../runtime/transport/nats.js";
 import type { Wiring } from "../../runtime/wiring.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
+/** What the wire carries of a schema id (`Put@2ba721f0e85ab441` → `2ba721f0`, docs/runtime.md "The wire"). */
+const wireSchema = (schemaId: string) => schemaId.slice(schemaId.indexOf("@") + 1, schemaId.indexOf("@") + 9);
+
 /**
  * The runtime agrees with the diff: an old and a new version of one service run on one real
  * nats-server, each with the code `catgac build` generates for it, and each version calls the
@@ -250,7 +253,7 @@ function expectOutcome(c: Call, outcome: Outcome, sent: Payload, sender: Version
     // The replica rejected it before the handler ran, and says which two schemas met.
     expect(c.seen).toEqual([]);
     const logged = c.logs.find((l) => l.msg === "invalid message");
-    expect(logged).toMatchObject({ message: "Put", schema: receiverId, senderSchema: senderId });
+    expect(logged).toMatchObject({ message: "Put", schema: receiverId, senderSchema: wireSchema(senderId) });
   } else {
     // The handler ran on what was sent; the caller rejected the reply of the other result type.
     expect(c.seen).toEqual([asReceived(sent, receiver)]);
@@ -405,7 +408,7 @@ describe("diff — the runtime agrees for events", () => {
     expect(logged).toMatchObject({
       message: "Done",
       schema: newV.wiring.messages.Done!.schemaId,
-      senderSchema: oldV.wiring.messages.Done!.schemaId,
+      senderSchema: wireSchema(oldV.wiring.messages.Done!.schemaId),
     });
     expect(JSON.stringify(logged.error)).toContain("by");
     expect((await deliver(oldV, newV, { id: "b", n: 2, by: "me" }, "w2")).seen).toEqual([{ id: "b", n: 2 }]);
