@@ -156,7 +156,8 @@ export async function layoutGraph(graph: TopologyGraph): Promise<GraphLayout> {
     edges.set(edge.id, {
       id: edge.id,
       points: points.map((p) => ({ x: round(p.x), y: round(p.y) })),
-      ...(label !== undefined
+      // No route, no label: ELK leaves the label of an unrouted edge where it landed, over others.
+      ...(label !== undefined && points.length > 0
         ? {
             label: {
               x: round(label.x ?? 0),

@@ -58,10 +58,12 @@ export function renderSvg(graph: TopologyGraph, layout: GraphLayout, options: Sv
   out.push('<g class="edges">');
   for (const edge of graph.edges) {
     const placed = layout.edges.get(edge.id);
-    if (placed === undefined || placed.points.length === 0) continue;
+    // An edge ELK returned without a route (it happens across row breaks of a wrapped layout) is
+    // kept without a line: the group and its data-message stay for the dashboard.
+    const points = placed?.points ?? [];
     const style = edgeStyle(edge);
     const s = LINE_STYLES[style];
-    const d = placed.points.map((p, i) => `${i === 0 ? "M" : "L"}${p.x},${p.y}`).join(" ");
+    const d = points.map((p, i) => `${i === 0 ? "M" : "L"}${p.x},${p.y}`).join(" ");
     const message =
       (edge.message !== undefined ? ` data-message="${xml(edge.message)}"` : "") +
       (edge.compensation !== undefined ? ` data-compensation="${xml(edge.compensation)}"` : "");
@@ -69,10 +71,12 @@ export function renderSvg(graph: TopologyGraph, layout: GraphLayout, options: Sv
       `<g class="edge" id="edge-${xml(edge.id)}"${message} data-from="${xml(edge.from)}" data-to="${xml(edge.to)}" data-style="${style}">`,
     );
     out.push(`<title>${xml(`${edge.label}: ${edge.from} → ${edge.to}`)}</title>`);
-    out.push(
-      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}${s.arrow ? ` marker-end="url(#arrow-${style})"` : ""}/>`,
-    );
-    if (layout.edgeLabels && placed.label !== undefined) {
+    if (points.length > 0) {
+      out.push(
+        `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}${s.arrow ? ` marker-end="url(#arrow-${style})"` : ""}/>`,
+      );
+    }
+    if (layout.edgeLabels && placed?.label !== undefined && points.length > 0) {
       const l = placed.label;
       out.push(
         `<rect x="${l.x}" y="${l.y}" width="${l.width}" height="${l.height}" rx="3" fill="#ffffff" fill-opacity="0.9"/>`,
