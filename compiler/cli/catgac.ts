@@ -3,7 +3,8 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { closest, type Diagnostic, format, hasErrors, parse, sortDiagnostics } from "../../dsl/index.js";
 import { checkSource } from "../check/index.js";
-import { emitAll } from "../emit/index.js";
+import { emitBuild } from "../emit/index.js";
+import { buildGraph, DENSE_SERVICES, emitDot, emitMermaid, topologySvg } from "../graph/index.js";
 import { againstCheck, diffCommand } from "./diff.js";
 import { renderHuman, summary, toJson } from "./render.js";
 
@@ -38,6 +39,8 @@ Commands:
   build FILE [--out DIR]   emit TypeScript, wiring, compose, Kubernetes and NATS config
   fmt [--check] FILE...    rewrite files in the canonical layout
   diff OLD NEW             classify the changes between two versions (docs/diff.md)
+  graph FILE [--format svg|mermaid|dot] [--out PATH]
+                           draw the topology: services, messages, sagas, schedules
 
 Options:
   -h, --help               show help (also: catgac <command> --help)
@@ -72,6 +75,7 @@ Checks FILE and, when it has no errors, writes into DIR (default: out/<topology>
   k8s.yaml             Kubernetes manifests (cdk8s)
   nats/nats.conf       NATS server config with one least-privilege user per service
   nats/nats-tls.conf   what the deployments run when NATS takes TLS (the default)
+  topology.svg         the topology drawn (as 'catgac graph' draws it)
 
 Files whose content is unchanged are not rewritten. Output is deterministic: same input, same bytes.
 Layout and details: docs/build.md.
@@ -105,6 +109,28 @@ Exit codes: 0 all files formatted (or, with --check, already formatted), 1 a fil
 errors (or, with --check, is not formatted), 2 usage or I/O error.
 `;
 
+const GRAPH_HELP = `catgac graph — draw a topology
+
+Usage: catgac graph [--format svg|mermaid|dot] [--out PATH] FILE
+
+Checks FILE and, when it has no errors, draws it: services as boxes (mode, replicas, lease, queue
+groups, schedules), sagas with their steps, and one arrow per message: requests from sender to
+handler, events from emitter to consumer (once per service, broadcast and durable drawn
+distinctly), saga steps, and a legend. The SVG is laid out by ELK; Mermaid and DOT are text for
+docs and Graphviz. Same input, same bytes. Details: docs/build.md.
+
+Options:
+  --format svg|mermaid|dot  what to draw (default: svg)
+  -o, --out PATH            write to PATH (default: standard output)
+  -h, --help                show this help
+
+Diagnostics and warnings go to standard error, so the drawing can be piped.
+Above ${DENSE_SERVICES} services the drawing gets dense: a warning is printed and the SVG leaves
+edge labels out (each edge keeps its message as a hover title).
+
+Exit codes: 0 drawn, 1 errors in the input (nothing drawn), 2 usage or I/O error.
+`;
+
 /** Runs catgac with `argv` (without the node and script paths) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
@@ -128,8 +154,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await build(rest, io);
       case "diff":
         return await diffCommand(rest, io);
+      case "graph":
+        return await graph(rest, io);
       default: {
-        const suggestion = closest(command, ["check", "fmt", "build", "diff", "help"]);
+        const suggestion = closest(command, ["check", "fmt", "build", "diff", "graph", "help"]);
         throw new UsageError(
           `unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catgac --help' for the list`,
         );
@@ -204,7 +232,7 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
     if (verdict !== EXIT.ok) return verdict;
   }
   const out = values.out ?? join("out", model.name);
-  const files = emitAll(model, {
+  const files = await emitBuild(model, {
     sourceName: basename(file),
     ...(issuer !== undefined ? { certManagerIssuer: issuer } : {}),
   });
@@ -219,6 +247,51 @@ async function build(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(`wrote ${target}\n`);
   }
   io.stdout(`built ${model.name}: ${files.length} files in ${out} (${written} changed)\n`);
+  return EXIT.ok;
+}
+
+async function graph(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(argv, {
+    format: { type: "string", default: "svg" },
+    out: { type: "string", short: "o" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.stdout(GRAPH_HELP);
+    return EXIT.ok;
+  }
+  const format = values.format;
+  if (format !== "svg" && format !== "mermaid" && format !== "dot") {
+    throw new UsageError(`unknown format '${String(format)}'; use svg, mermaid or dot`);
+  }
+  requireFiles(positionals, "graph");
+  if (positionals.length > 1) throw new UsageError("graph takes one FILE: one topology per drawing");
+  const file = positionals[0] as string;
+  const bytes = await read(file);
+  const { value: model, diagnostics } = checkSource(bytes, file);
+  const text = decodeUtf8(bytes) ?? Buffer.from(bytes).toString("latin1");
+  // Standard output may be the drawing itself: findings go to standard error.
+  report(diagnostics, new Map([[file, text]]), 1, { ...io, stdout: io.stderr });
+  if (model === undefined) return EXIT.inputErrors;
+  if (model.services.length > DENSE_SERVICES) {
+    io.stderr(
+      `catgac: warning: ${model.services.length} services (more than ${DENSE_SERVICES}): the drawing is dense${format === "svg" ? "; edge labels are left out (hover an edge for its message)" : ""}\n`,
+    );
+  }
+  const options = { sourceName: basename(file) };
+  const drawing =
+    format === "svg"
+      ? await topologySvg(model, options)
+      : format === "mermaid"
+        ? emitMermaid(buildGraph(model), options)
+        : emitDot(buildGraph(model), options);
+  if (values.out === undefined) {
+    io.stdout(drawing);
+    return EXIT.ok;
+  }
+  await mkdirFor(values.out);
+  await write(values.out, drawing);
+  io.stderr(`wrote ${values.out}\n`);
   return EXIT.ok;
 }
 

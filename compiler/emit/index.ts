@@ -2,6 +2,7 @@
  * Every emitter of `catgac build`, and `emitAll`, which runs them in a fixed order. Emitters are
  * pure: a model and options in, files as data out. Writing them is the CLI's job.
  */
+import { emitTopologySvg } from "../graph/index.js";
 import type { TopologyModel } from "../model.js";
 import type { EmitOptions, EmittedFile } from "./_files.js";
 import { emitCompose } from "./compose.js";
@@ -10,7 +11,7 @@ import { emitNats } from "./nats.js";
 import { emitTypeScript } from "./typescript.js";
 import { buildWiring, wiringFile } from "./wiring.js";
 
-export type { EmitOptions, EmittedFile } from "./_files.js";
+export { type EmitOptions, type EmittedFile, generatedHeader } from "./_files.js";
 export { stableJson } from "./_json.js";
 export { emitCompose } from "./compose.js";
 export { emitK8s } from "./k8s.js";
@@ -47,4 +48,19 @@ export function emitAll(
     seen.add(f.path);
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Everything `catgac build` writes: {@link emitAll} and `topology.svg`, the topology drawn
+ * (compiler/graph). Asynchronous only because the layout engine (ELK) answers with a Promise; the
+ * files are still a pure function of the model and options.
+ */
+export async function emitBuild(
+  model: TopologyModel,
+  options: EmitOptions & Pick<K8sEmitOptions, "certManagerIssuer">,
+): Promise<EmittedFile[]> {
+  const files = emitAll(model, options);
+  const svg = await emitTopologySvg(model, { sourceName: options.sourceName });
+  if (files.some((f) => f.path === svg.path)) throw new Error(`catgac bug: two emitters wrote '${svg.path}'`);
+  return [...files, svg].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
