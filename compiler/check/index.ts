@@ -16,6 +16,10 @@ import {
 } from "../../dsl/index.js";
 import type { TopologyModel } from "../model.js";
 import { repairFile } from "./_repair.js";
+
+/** The checker's repair of a partial AST, for tools that read the AST after syntax errors (the language server). */
+export { repairFile };
+
 import { buildModel } from "./build-model.js";
 import { checkDurable } from "./durable.js";
 import { checkTopology, EVERY_MIN_MS } from "./rules.js";
@@ -90,7 +94,14 @@ const UNCHECKABLE: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>(["C1005
  * @returns The diagnostics of both phases, sorted; the model only when there is no error.
  */
 export function checkSource(source: string | Uint8Array, file: string): Result<TopologyModel | undefined> {
-  const parsed = parse(source, file);
+  return checkParsed(parse(source, file));
+}
+
+/**
+ * {@link checkSource} on a file already parsed: the language server parses once and uses the AST
+ * for its own features too.
+ */
+export function checkParsed(parsed: Result<CatgaFile>): Result<TopologyModel | undefined> {
   if (parsed.diagnostics.some((d) => UNCHECKABLE.has(d.code))) {
     return { value: undefined, diagnostics: sortDiagnostics(parsed.diagnostics) };
   }
