@@ -11,6 +11,7 @@ import {
   type ServiceDecl,
   type Span,
 } from "../../dsl/index.js";
+import type { IncrementalParser } from "./_incremental.js";
 
 /** What a name in the shared namespace denotes (the checker's kinds), or a service. */
 export type NameKind = "type" | "enum" | "command" | "query" | "event" | "saga" | "service";
@@ -73,8 +74,8 @@ export interface Analysis {
 }
 
 /** Parses, checks and indexes one document. Never throws: the parser and the checker never do. */
-export function analyze(uri: string, version: number, text: string): Analysis {
-  const parsed = parse(text, uri);
+export function analyze(uri: string, version: number, text: string, parser?: IncrementalParser): Analysis {
+  const parsed = parser ? parser.parse(text) : parse(text, uri);
   const { diagnostics } = checkParsed(parsed);
   const file = repairFile(parsed.value);
   const syntaxErrors = diagnostics.some((d) => d.code.startsWith("C1"));

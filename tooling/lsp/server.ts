@@ -32,6 +32,7 @@ import {
   type TextChange,
 } from "./_edits.js";
 import { hoverAt } from "./_hover.js";
+import { IncrementalParser } from "./_incremental.js";
 import {
   folds,
   type OutlineNode,
@@ -48,6 +49,8 @@ interface State {
   lastGood: Analysis | undefined;
   /** Set while an analysis of a newer version is queued: edits arriving meanwhile share it. */
   scheduled: boolean;
+  /** Re-parses only what an edit touched, when that gives what a whole parse gives. */
+  parser: IncrementalParser;
 }
 
 /**
@@ -62,7 +65,7 @@ export function serve(connection: Connection): void {
   const state = (uri: string): State => {
     let s = states.get(uri);
     if (!s) {
-      s = { latest: undefined, lastGood: undefined, scheduled: false };
+      s = { latest: undefined, lastGood: undefined, scheduled: false, parser: new IncrementalParser(uri) };
       states.set(uri, s);
     }
     return s;
@@ -75,8 +78,8 @@ export function serve(connection: Connection): void {
     if (!doc) return s?.latest;
     if (s?.latest?.version === doc.version) return s.latest;
     try {
-      const analysis = analyze(uri, doc.version, doc.getText());
       const st = state(uri);
+      const analysis = analyze(uri, doc.version, doc.getText(), st.parser);
       st.latest = analysis;
       if (!analysis.syntaxErrors) st.lastGood = analysis;
       return analysis;
