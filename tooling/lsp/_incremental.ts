@@ -15,6 +15,8 @@ import {
  * the declarations, comments and (no) diagnostics that the whole file's parse gives for it.
  */
 interface Segment {
+  /** Where the segment starts: what every position inside it is relative to. */
+  base: Base;
   /** Offset of the segment's first character (a line start). */
   start: number;
   /** Offset after its last character: the next segment's start, or the end of the file. */
@@ -85,24 +87,26 @@ export class IncrementalParser {
     if (parsed.diagnostics.length > 0 || danglingDoc(parsed.value)) return undefined;
     const line = segments[first]!.line;
     const lines = lineBreaks(piece) - lineBreaks(old.slice(from, segments[last]!.end));
+    // The piece was parsed from offset 0, line 1: its positions become relative to its segment.
+    const base: Base = { offset: from, lines: line - 1 };
+    const live = new Map<Position, Position>();
     const fresh: Segment = {
+      base,
       start: from,
       end: to,
       line,
-      declarations: parsed.value.declarations.map((d) => shift(d, from, line - 1)),
-      comments: parsed.value.comments.map((c) => shift(c, from, line - 1)),
+      declarations: parsed.value.declarations.map((d) => relink(d, base, 0, 0, live)),
+      comments: parsed.value.comments.map((c) => relink(c, base, 0, 0, live)),
     };
-    const after = segments.slice(last + 1).map((s) =>
-      delta === 0 && lines === 0
-        ? s
-        : {
-            start: s.start + delta,
-            end: s.end + delta,
-            line: s.line + lines,
-            declarations: s.declarations.map((d) => shift(d, delta, lines)),
-            comments: s.comments.map((c) => shift(c, delta, lines)),
-          },
-    );
+    // Later segments move by changing their base: every position in them follows, untouched.
+    const after = segments.slice(last + 1);
+    for (const s of after) {
+      s.base.offset += delta;
+      s.base.lines += lines;
+      s.start += delta;
+      s.end += delta;
+      s.line += lines;
+    }
     const next = [...segments.slice(0, first), fresh, ...after];
     // The piece starts at a line start, so columns never move: only offsets and line numbers do.
     this.endOfFile =
@@ -160,6 +164,7 @@ function segmentsOf(text: string, file: CatgaFile): Segment[] {
     previousEnd = decl.span.end.offset;
   }
   const segments: Segment[] = starts.map((s, i) => ({
+    base: { offset: s.offset, lines: s.line - 1 },
     start: s.offset,
     end: starts[i + 1]?.offset ?? text.length,
     line: s.line,
@@ -176,25 +181,63 @@ function segmentsOf(text: string, file: CatgaFile): Segment[] {
     while (k + 1 < segments.length && segments[k + 1]!.start <= comment.span.start.offset) k++;
     segments[k]!.comments.push(comment);
   }
+  // Positions of a whole parse are absolute: make them relative to their segment's base.
+  const live = new Map<Position, Position>();
+  for (const segment of segments) {
+    const { offset, lines } = segment.base;
+    segment.declarations = segment.declarations.map((d) => relink(d, segment.base, offset, lines, live));
+    segment.comments = segment.comments.map((c) => relink(c, segment.base, offset, lines, live));
+  }
   return segments;
 }
 
-function shiftPosition(p: Position, offset: number, lines: number): Position {
-  return { line: p.line + lines, column: p.column, offset: p.offset + offset };
+/** The start of a segment, shared by every position in it; moved when an edit before it changes length. */
+interface Base {
+  offset: number;
+  lines: number;
 }
 
-/** A copy of an AST node with every position moved by `offset` characters and `lines` lines. */
-function shift<T>(node: T, offset: number, lines: number): T {
-  if (Array.isArray(node)) return node.map((n) => shift(n, offset, lines)) as T;
+/**
+ * A position that reads as a plain `{ line, column, offset }` (enumerable getters, so it compares
+ * and prints like one) but is stored relative to its segment's base: moving a segment moves all of
+ * its positions at once, instead of copying its whole AST.
+ */
+function livePosition(base: Base, line: number, column: number, offset: number): Position {
+  const position = {} as Position;
+  Object.defineProperties(position, {
+    line: { get: () => base.lines + line, enumerable: true },
+    column: { value: column, enumerable: true },
+    offset: { get: () => base.offset + offset, enumerable: true },
+  });
+  return position;
+}
+
+/**
+ * Copies an AST node with every position made live relative to `base` (`offset` and `lines` are
+ * what its positions already include). Positions shared by two spans stay shared (`live`).
+ */
+function relink<T>(node: T, base: Base, offset: number, lines: number, live: Map<Position, Position>): T {
+  if (Array.isArray(node)) return node.map((n) => relink(n, base, offset, lines, live)) as T;
   if (node === null || typeof node !== "object") return node;
   const record = node as Record<string, unknown>;
   if (
     typeof record.offset === "number" &&
     typeof record.line === "number" &&
     typeof record.column === "number"
-  )
-    return shiftPosition(record as unknown as Position, offset, lines) as T;
+  ) {
+    const p = record as unknown as Position;
+    let found = live.get(p);
+    if (!found) {
+      found = livePosition(base, p.line - lines, p.column, p.offset - offset);
+      live.set(p, found);
+    }
+    return found as T;
+  }
   const out: Record<string, unknown> = {};
-  for (const key in record) out[key] = shift(record[key], offset, lines);
+  for (const key in record) out[key] = relink(record[key], base, offset, lines, live);
   return out as T;
+}
+
+function shiftPosition(p: Position, offset: number, lines: number): Position {
+  return { line: p.line + lines, column: p.column, offset: p.offset + offset };
 }
