@@ -79,6 +79,12 @@ async function main(): Promise<void> {
     if (typing ? !codes.includes("C2001") : codes.length > 0)
       throw new Error(`edit ${i}: unexpected diagnostics ${codes.join(", ")}`);
     if (i === 0) firstRss = rssKiB(pid);
+    if ((i + 1) % 100 === 0) {
+      const so = [...latencies].sort((a, b) => a - b);
+      process.stderr.write(
+        `${i + 1} edits: p50 ${percentile(so, 50).toFixed(1)} ms, p99 ${percentile(so, 99).toFixed(1)} ms, RSS ${(rssKiB(pid) / 1024).toFixed(0)} MiB (first ${(firstRss / 1024).toFixed(0)})\n`,
+      );
+    }
   }
   const lastRss = rssKiB(pid);
   await client.stop();

@@ -36,6 +36,7 @@ Commands:
   check FILE...            type-check topologies and report diagnostics
   build FILE [--out DIR]   emit TypeScript, wiring, compose, Kubernetes and NATS config
   fmt [--check] FILE...    rewrite files in the canonical layout
+  lsp [--stdio]            the language server, for editors (docs/editors.md)
 
 Options:
   -h, --help               show help (also: catgac <command> --help)
@@ -122,7 +123,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case "build":
         return await build(rest, io);
       default: {
-        const suggestion = closest(command, ["check", "fmt", "build", "help"]);
+        const suggestion = closest(command, ["check", "fmt", "build", "lsp", "help"]);
         throw new UsageError(
           `unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catgac --help' for the list`,
         );

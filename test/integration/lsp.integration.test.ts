@@ -197,6 +197,7 @@ describe("catgac lsp", () => {
     expect(await hover("sentinel", 2)).toContain("sentinels promote a replica");
     expect(await hover("lease 10s", 1)).toContain("Leader mode only");
     expect(await hover("OrderItem[]", 2)).toContain("type OrderItem");
+    expect(await hover("  handles CreateOrder", 4)).toContain("Commands and queries this service answers");
   });
 
   it("lsp — definition, references and highlights", async () => {
@@ -295,7 +296,7 @@ describe("catgac lsp", () => {
       "/// Makes an order.",
       "command Make { lines: Line[] }",
       "query Find { id: string } -> Line",
-      "event Made { id: string }",
+      "durable event Made { id: string } retain 7d",
       "saga Flow {",
       "  on Made",
       "  step Make compensate Make",
@@ -367,6 +368,8 @@ describe("catgac lsp", () => {
     expect(await labels(10, 23)).toEqual(["Make"]);
     expect(await labels(9, 5)).toEqual(["Made", "Make"]);
     expect(await labels(10, 12, "")).toEqual(["compensate", "irreversible", "timeout"]);
+    // A durable event's stream settings, after its body.
+    expect(await labels(7, 34)).toEqual(["dedup", "deliveries", "replicas", "retain"]);
     // Top level: declaration keywords.
     expect(await labels(20, 0)).toEqual(
       expect.arrayContaining(["service", "saga", "command", "event", "type"]),
