@@ -76,7 +76,8 @@ export interface Analysis {
 /** Parses, checks and indexes one document. Never throws: the parser and the checker never do. */
 export function analyze(uri: string, version: number, text: string, parser?: IncrementalParser): Analysis {
   const parsed = parser ? parser.parse(text) : parse(text, uri);
-  const { diagnostics } = checkParsed(parsed);
+  // Only the diagnostics: the model (what `catgac build` emits from) is not needed while editing.
+  const { diagnostics } = checkParsed(parsed, { model: false });
   const file = repairFile(parsed.value);
   const syntaxErrors = diagnostics.some((d) => d.code.startsWith("C1"));
   const shared = new Map<string, Declared>();
