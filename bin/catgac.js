@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // Thin launcher: the compiler is TypeScript compiled to dist/ by `npm run build` (run by `npm ci`).
-import { runCatgac } from "../dist/compiler/cli/bin.js";
+import { runCatgacTooling } from "../dist/tooling/cli/catgac.js";
 
-runCatgac(process.argv.slice(2));
+runCatgacTooling(process.argv.slice(2));

@@ -16,6 +16,10 @@ import {
 } from "../../dsl/index.js";
 import type { TopologyModel } from "../model.js";
 import { repairFile } from "./_repair.js";
+
+/** The checker's repair of a partial AST, for tools that read the AST after syntax errors (the language server). */
+export { repairFile };
+
 import { buildModel } from "./build-model.js";
 import { checkDurable } from "./durable.js";
 import { checkTopology, EVERY_MIN_MS } from "./rules.js";
@@ -53,6 +57,17 @@ export {
   TIMEOUT_MAX_MS,
 };
 
+/** What to compute besides the diagnostics. */
+export interface CheckOptions {
+  /**
+   * Build the resolved model when there is no error. The language server only needs the
+   * diagnostics, and building the model took a third or more of checking the 1,000-service
+   * benchmark topology.
+   * @default true
+   */
+  model?: boolean;
+}
+
 /**
  * Checks a parsed file and reports every finding in one run (codes C2001–C3040, sorted).
  *
@@ -61,7 +76,7 @@ export {
  *
  * @returns The resolved model when there is no error (warnings allow a model), otherwise undefined.
  */
-export function check(parsed: CatgaFile): Result<TopologyModel | undefined> {
+export function check(parsed: CatgaFile, options: CheckOptions = {}): Result<TopologyModel | undefined> {
   const diagnostics: Diagnostic[] = [];
   const file = repairFile(parsed);
   const table = collectSymbols(file, diagnostics);
@@ -72,7 +87,10 @@ export function check(parsed: CatgaFile): Result<TopologyModel | undefined> {
   const topology = checkTopology(table, settings, diagnostics);
   const durable = checkDurable(table, infra.nats, infra.streamDefaults, diagnostics);
   const sorted = sortDiagnostics(diagnostics);
-  const value = hasErrors(sorted) ? undefined : buildModel(table, types, infra, topology, durable);
+  const value =
+    hasErrors(sorted) || options.model === false
+      ? undefined
+      : buildModel(table, types, infra, topology, durable);
   return { value, diagnostics: sorted };
 }
 
@@ -90,11 +108,21 @@ const UNCHECKABLE: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>(["C1005
  * @returns The diagnostics of both phases, sorted; the model only when there is no error.
  */
 export function checkSource(source: string | Uint8Array, file: string): Result<TopologyModel | undefined> {
-  const parsed = parse(source, file);
+  return checkParsed(parse(source, file));
+}
+
+/**
+ * {@link checkSource} on a file already parsed: the language server parses once and uses the AST
+ * for its own features too.
+ */
+export function checkParsed(
+  parsed: Result<CatgaFile>,
+  options: CheckOptions = {},
+): Result<TopologyModel | undefined> {
   if (parsed.diagnostics.some((d) => UNCHECKABLE.has(d.code))) {
     return { value: undefined, diagnostics: sortDiagnostics(parsed.diagnostics) };
   }
-  const checked = check(parsed.value);
+  const checked = check(parsed.value, options);
   const diagnostics = sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics]);
   return { value: hasErrors(diagnostics) ? undefined : checked.value, diagnostics: capped(diagnostics) };
 }

@@ -41,6 +41,7 @@ Commands:
   diff OLD NEW             classify the changes between two versions (docs/diff.md)
   graph FILE [--format svg|mermaid|dot] [--out PATH]
                            draw the topology: services, messages, sagas, schedules
+  lsp [--stdio]            the language server, for editors (docs/editors.md)
 
 Options:
   -h, --help               show help (also: catgac <command> --help)
@@ -157,7 +158,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case "graph":
         return await graph(rest, io);
       default: {
-        const suggestion = closest(command, ["check", "fmt", "build", "diff", "graph", "help"]);
+        const suggestion = closest(command, ["check", "fmt", "build", "diff", "graph", "lsp", "help"]);
         throw new UsageError(
           `unknown command '${command}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}; run 'catgac --help' for the list`,
         );

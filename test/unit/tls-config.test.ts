@@ -87,7 +87,9 @@ describe("tls config", () => {
     );
     try {
       expect((client.options as { updateSentinels?: boolean }).updateSentinels).toBe(false);
-      expect((client.options as { sentinels?: unknown[] }).sentinels).toEqual([{ host: "sentinel-0", port: 1 }]);
+      expect((client.options as { sentinels?: unknown[] }).sentinels).toEqual([
+        { host: "sentinel-0", port: 1 },
+      ]);
     } finally {
       client.disconnect();
     }
