@@ -43,7 +43,7 @@ export interface ShopUp {
 }
 
 /** Running, not a zombie. */
-function running(pid: number): boolean {
+export function running(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";

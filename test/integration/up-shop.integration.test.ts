@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import type { LocalState } from "../../tooling/local/state.js";
 import { leaseHolders, type StatusReport } from "../../tooling/local/status.js";
 import { tempDir, waitFor } from "../harness/_process.js";
 import { killCatgaClis, runCatgaCli, statusProbe } from "../harness/catga.js";
+import { running, shopProject } from "../harness/shop-up.js";
 
 /**
  * `catga up` on the shop example itself (examples/shop/shop.catga and its handler modules
@@ -47,31 +48,6 @@ interface ShopClient {
 }
 
 const catga = (cwd: string, args: readonly string[]) => runCatgaCli(cwd, args);
-
-/** Running, not a zombie: an exited process whose parent has not reaped it yet runs nothing. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** The example as a project folder of its own (see the file comment). */
-function project(dir: string): void {
-  cpSync(join(SHOP, "shop.catga"), join(dir, "shop.catga"));
-  cpSync(join(SHOP, "services"), join(dir, "services"), { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "shop", private: true, type: "module" }));
-  const modules = join(dir, "node_modules");
-  mkdirSync(join(modules, "@catga/runtime"), { recursive: true });
-  symlinkSync(join(ROOT, "node_modules/zod"), join(modules, "zod"));
-  writeFileSync(
-    join(modules, "@catga/runtime/package.json"),
-    JSON.stringify({ name: "@catga/runtime", type: "module", exports: { ".": "./index.ts" } }),
-  );
-  symlinkSync(join(ROOT, "runtime/index.ts"), join(modules, "@catga/runtime/index.ts"));
-}
 
 /** Runs `node ARGS` in `cwd` until it exits, with no CATGA_NATS_* of this shell (the script must find its own). */
 function runNode(
@@ -192,7 +168,7 @@ describe("catga up on examples/shop with real servers", () => {
 
   beforeAll(() => {
     dir = tempDir("up-shop");
-    project(dir.path);
+    shopProject(dir.path);
   });
 
   afterAll(async () => {
@@ -427,7 +403,7 @@ describe("catga up on examples/shop with a replica that cannot start", () => {
   it("up — a handler module that throws on load stops everything at once: exit 1 with the replica's log", async () => {
     const dir = tempDir("up-shop-broken");
     try {
-      project(dir.path);
+      shopProject(dir.path);
       writeFileSync(
         join(dir.path, "services/notifier.ts"),
         'throw new Error("the notifier cannot start");\n',
