@@ -56,4 +56,6 @@ fi
 
 podman info --format '{{.Host.CgroupsVersion}} {{.Host.OCIRuntime.Name}}' >/dev/null 2>&1 \
   || fail "podman info failed: $(podman info 2>&1 | tail -1)"
-say "ready: $(podman --version), $(podman-compose --version 2>/dev/null | grep -m1 -i 'podman-compose' || echo podman-compose)"
+compose_version=$(podman-compose version 2>/dev/null || true)
+compose_version=$(printf '%s\n' "$compose_version" | sed -n 's/^podman-compose[r]* version *//p' | head -n 1)
+say "ready: $(podman --version), podman-compose ${compose_version:-(version unknown)}"
