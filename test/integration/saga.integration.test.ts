@@ -101,6 +101,15 @@ describe("sagas with catga run on NATS and Redis", () => {
     ({ client, coordination, effects, coordinators, record } = deployment);
     await Promise.all(["c0", "c1", "c2"].map(spawnCoordinator));
     await waitForLeader();
+    // The leader's heartbeat can come before its saga runner subscribes to OrderPlaced, a plain
+    // (at most once) event here: one published in between is lost, and its saga never starts
+    // (seen once in CI: the first test timed out waiting for its five sagas).
+    await waitFor(
+      "the leader's saga runner",
+      async () =>
+        [...coordinators.instances.values()].some((i) => i.proc.output().includes('"saga runner started"')),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
   }, 120_000);
 
   afterAll(async () => {
