@@ -64,6 +64,7 @@ import {
   sentinelPasswordVars,
 } from "./_redis-acl.js";
 import {
+  type CertificateNames,
   LOCAL_NAMES,
   NATS_CERT_DIR,
   NATS_TLS_CONF,
@@ -210,6 +211,19 @@ export function emitK8s(model: TopologyModel, options: K8sEmitOptions): EmittedF
   return [{ path: "k8s.yaml", content: `${header(ctx, options)}${yaml.documents(docs)}` }];
 }
 
+/**
+ * What the server certificates must list in the Kubernetes deployment (`catga certs --for
+ * kubernetes`): the names the header asks for, plus localhost and 127.0.0.1 (probes inside a pod,
+ * `kubectl port-forward`), as the cert-manager Certificates list them.
+ */
+export function k8sCertificateNames(model: TopologyModel): CertificateNames {
+  const ctx = new Context(model, { sourceName: "", wiringJson: "" });
+  const out: CertificateNames = {};
+  if (natsTls(model) && model.nats.url === undefined) out.nats = [...ctx.natsCertNames(), ...LOCAL_NAMES];
+  if (ctx.redisTls) out.redis = [...ctx.redisCertNames(), ...LOCAL_NAMES];
+  return out;
+}
+
 /** Names and derived values every builder needs, computed once. */
 class Context {
   readonly topology: string;
@@ -308,6 +322,11 @@ class Context {
     return [...new Set(users)].sort();
   }
 
+  /** The DNS names the NATS certificate must list: every server's pod name and the client Service. */
+  natsCertNames(): string[] {
+    return [...range(this.model.nats.nodes).map((i) => this.podHost(this.nats, i)), this.natsClient];
+  }
+
   /**
    * The DNS names the Redis certificate must list: every data node's pod name (clients, replicas,
    * Cluster redirects and sentinels reach them by it) and, in Sentinel mode, every sentinel's.
@@ -364,8 +383,7 @@ function header(ctx: Context, options: K8sEmitOptions): string {
     lines.push("# NATS is external: the passwords must be those of its users of the same names.");
   }
   if (natsTls(ctx.model)) {
-    const names = [...range(ctx.model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)), ctx.natsClient];
-    lines.push(...tlsSecretLines("NATS", "nats", ctx.natsTlsSecret, names, ns, options));
+    lines.push(...tlsSecretLines("NATS", "nats", ctx.natsTlsSecret, ctx.natsCertNames(), ns, options));
   }
   if (ctx.redisTls) {
     // Probes and the cluster init reach the servers on 127.0.0.1; the other names are the pods'.
@@ -742,11 +760,7 @@ function natsCertificate(
   ctx: Context,
   issuer: NonNullable<K8sEmitOptions["certManagerIssuer"]>,
 ): void {
-  const dnsNames = [
-    ...range(ctx.model.nats.nodes).map((i) => ctx.podHost(ctx.nats, i)),
-    ctx.natsClient,
-    ...LOCAL_NAMES.filter((n) => n === "localhost"),
-  ];
+  const dnsNames = [...ctx.natsCertNames(), ...LOCAL_NAMES.filter((n) => n === "localhost")];
   new ApiObject(scope, "nats-certificate", {
     apiVersion: "cert-manager.io/v1",
     kind: "Certificate",

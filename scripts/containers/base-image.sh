@@ -88,7 +88,11 @@ echo 'hosts: files dns' >"$root/etc/nsswitch.conf"
 
 chown -R 0:0 "$root"
 # The folders the images' own users write to: the redis image's /data, the node image's home.
+# /data is also open to all (sticky, as /tmp): a new volume mounted there takes the folder's owner
+# and mode (podman copies them up), and in the Kubernetes run NATS writes its JetStream store to a
+# claim on /data as uid 1000, which Kubernetes would make writable through the pod's fsGroup.
 chown 999:999 "$root/data"
+chmod 1777 "$root/data"
 chown 1000:1000 "$root/home/node"
 tar --numeric-owner -C "$root" -cf "$root.tar" .
 podman import --quiet \

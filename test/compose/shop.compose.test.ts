@@ -1,9 +1,21 @@
-import { type ExecFileOptions, execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, tempDir } from "../harness/_process.js";
-import { REPO_ROOT } from "../harness/catga.js";
+import {
+  BASE_IMAGE,
+  buildShopImage,
+  cleanEnv,
+  createOrders,
+  makeShopProject,
+  metrics,
+  ok,
+  run,
+  SHOP_IMAGE,
+  sagaTally,
+  since,
+  until,
+} from "./_shop-project.js";
 
 /**
  * The emitted docker-compose.yml of the shop, run for real with podman and podman-compose: the
@@ -18,51 +30,11 @@ import { REPO_ROOT } from "../harness/catga.js";
  * Figures (times, orders per replica, fencing tokens) are printed as the test goes.
  */
 
-const BASE_IMAGE = process.env.CATGA_TEST_BASE_IMAGE ?? "localhost/catga-base:local";
 const PROJECT = "shop";
-const SHOP = join(REPO_ROOT, "examples/shop");
 const ORDERS = 200;
 const ADMIN = ["--user", "catga-admin", "--tls", "--cacert", "/etc/redis/certs/ca.crt"];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Environment without npm's, vitest's and catga's own variables (a user's shell). */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    ...Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !/^(npm_|CATGA_|TSX_|VITEST|NODE_OPTIONS$)/i.test(k)),
-    ),
-    ...extra,
-  };
-}
-
-function run(command: string, args: readonly string[], options: ExecFileOptions = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      { env: cleanEnv(), maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000, ...options },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-  });
-}
-
-async function ok(command: string, args: readonly string[], options: ExecFileOptions = {}): Promise<Run> {
-  const r = await run(command, args, options);
-  expect(r.code, `${command} ${args.join(" ")}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`).toBe(0);
-  return r;
-}
-
 const log = (line: string) => process.stdout.write(`compose: ${line}\n`);
-const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(0)} s`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The project's containers, by name (shop_order_1, …), running or not. */
 async function containers(): Promise<string[]> {
@@ -83,27 +55,6 @@ async function containers(): Promise<string[]> {
 /** Runs the container's own emitted health check (podman runs none by itself without systemd). */
 async function healthy(container: string): Promise<boolean> {
   return (await run("podman", ["healthcheck", "run", container], { timeout: 30_000 })).code === 0;
-}
-
-/** `node -e` inside a service container: its /metrics, as the health check reads /readyz. */
-async function metrics(container: string): Promise<string> {
-  const r = await run("podman", [
-    "exec",
-    container,
-    "node",
-    "-e",
-    "fetch('http://127.0.0.1:8080/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
-  ]);
-  return r.code === 0 ? r.stdout : "";
-}
-
-/** CreateOrder requests an order instance handled, from its metrics. */
-function createOrders(text: string): number {
-  let n = 0;
-  for (const line of text.split("\n"))
-    if (line.startsWith("catga_messages_total{") && line.includes('message="CreateOrder"'))
-      n += Number(line.slice(line.lastIndexOf(" ") + 1));
-  return n;
 }
 
 /** Redis as catga-admin inside a data node (REDISCLI_AUTH is in the container's environment). */
@@ -128,27 +79,6 @@ async function containerOf(instance: string): Promise<string | undefined> {
     if (r.code === 0 && instance.startsWith(`${r.stdout.trim()}-`)) return name;
   }
   return undefined;
-}
-
-/** place-orders.ts's last line, `190 paid, 10 cancelled`, as counts by status. */
-function sagaTally(stdout: string): Record<string, number> {
-  const last = stdout.trim().split("\n").at(-1) ?? "";
-  return Object.fromEntries(
-    last.split(", ").map((part) => {
-      const [n, status] = part.split(" ");
-      return [status ?? "", Number(n)];
-    }),
-  );
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(2000);
-  }
 }
 
 describe("compose — the shop's emitted docker-compose.yml under podman-compose", () => {
@@ -178,33 +108,8 @@ describe("compose — the shop's emitted docker-compose.yml under podman-compose
     dir = tempDir("compose-shop");
     app = join(dir.path, "shop");
     out = join(app, "out/shop");
-    mkdirSync(join(app, "vendor"), { recursive: true });
-    // A project of its own, as the README's "Compose" section makes it: the two packages from
-    // tarballs (they are not on the registry), the shop's topology and handlers.
-    await ok("npm", ["pack", "--ignore-scripts", "--pack-destination", join(app, "vendor")], {
-      cwd: REPO_ROOT,
-    });
-    await ok(
-      "npm",
-      ["pack", "-w", "@catga/runtime", "--ignore-scripts", "--pack-destination", join(app, "vendor")],
-      {
-        cwd: REPO_ROOT,
-      },
-    );
-    const packed = readdirSync(join(app, "vendor"));
-    const catga = packed.find((f) => /^catga-\d/.test(f))!;
-    const runtime = packed.find((f) => /^catga-runtime-\d/.test(f))!;
-    for (const f of ["shop.catga", "services", "place-orders.ts"])
-      cpSync(join(SHOP, f), join(app, f), { recursive: true });
-    await ok("npm", ["init", "-y"], { cwd: app });
-    await ok("npm", ["pkg", "set", "type=module"], { cwd: app });
-    const tsx = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).dependencies.tsx as string;
-    const npmFlags = ["--prefer-offline", "--no-audit", "--no-fund"];
-    await ok("npm", ["install", ...npmFlags, "--save", `./vendor/${runtime}`, `tsx@${tsx}`], { cwd: app });
-    await ok("npm", ["install", ...npmFlags, "--save-dev", `./vendor/${catga}`], { cwd: app });
-    writeFileSync(join(app, ".dockerignore"), "node_modules\n");
-    await ok("npx", ["catgac", "build", "shop.catga"], { cwd: app });
-    await ok("npx", ["catga", "certs", "--topology", "shop.catga"], { cwd: app });
+    // A project of its own, as the README's "Compose" section makes it.
+    out = await makeShopProject(app);
     expect(existsSync(join(out, "certs/ca.crt"))).toBe(true);
     // .env: every required variable a fresh password, the base images and a free host port.
     natsPort = await freePort();
@@ -230,35 +135,11 @@ describe("compose — the shop's emitted docker-compose.yml under podman-compose
     clientPassword = /^CATGA_NATS_PASSWORD_CLIENT=(.*)$/m.exec(env)![1]!;
     log(`project ready in ${since(started)}`);
 
-    // podman-compose 1.0.3 does not pass additional_contexts: build the image as the README does.
     const built = Date.now();
-    await ok(
-      "podman",
-      [
-        "build",
-        "--build-context",
-        "app=.",
-        "--build-arg",
-        `NODE_IMAGE=${BASE_IMAGE}`,
-        "-t",
-        "catga-shop:latest",
-        "-f",
-        "out/shop/Dockerfile",
-        "out/shop",
-      ],
-      { cwd: app },
-    );
+    await buildShopImage(app);
     log(`image catga-shop:latest built in ${since(built)}`);
     // What must never ship is not in the image.
-    const listing = await ok("podman", [
-      "run",
-      "--rm",
-      "catga-shop:latest",
-      "find",
-      "/app",
-      "-maxdepth",
-      "3",
-    ]);
+    const listing = await ok("podman", ["run", "--rm", SHOP_IMAGE, "find", "/app", "-maxdepth", "3"]);
     const files = listing.stdout.split("\n");
     expect(files).toContain("/app/out/shop/client.ts");
     expect(files).toContain("/app/services/order.ts");

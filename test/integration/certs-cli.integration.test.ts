@@ -53,6 +53,49 @@ describe("catga certs", () => {
     expect(readFileSync(join(out, "ca.crt"), "utf8")).toBe(ca);
   });
 
+  it("catga certs --for kubernetes — the certificates k8s.yaml's TLS Secrets take, for its pod and Service names", async () => {
+    const out = join(dir, "k8s");
+    const result = await run(["--topology", "examples/shop/shop.catga", "--for", "kubernetes", "--out", out]);
+    expect(result.err).toBe("");
+    expect(result.code).toBe(0);
+    expect(
+      openssl("verify", "-CAfile", join(out, "ca.crt"), join(out, "nats.crt"), join(out, "redis.crt")),
+    ).toMatch(/nats\.crt: OK[\s\S]*redis\.crt: OK/);
+    const nats = openssl("x509", "-in", join(out, "nats.crt"), "-noout", "-ext", "subjectAltName");
+    for (const name of [
+      "DNS:shop-nats-0.shop-nats",
+      "DNS:shop-nats-2.shop-nats",
+      "DNS:shop-nats-client",
+      "DNS:localhost",
+      "IP Address:127.0.0.1",
+    ])
+      expect(nats).toContain(name);
+    expect(nats).not.toContain("DNS:nats-0,");
+    const redis = openssl("x509", "-in", join(out, "redis.crt"), "-noout", "-ext", "subjectAltName");
+    for (const name of ["DNS:shop-redis-0.shop-redis", "DNS:shop-redis-sentinel-2.shop-redis-sentinel"])
+      expect(redis).toContain(name);
+    // Every name the emitted header asks for is in the certificate.
+    const built = spawnSync(
+      process.execPath,
+      ["bin/catgac.js", "build", "examples/shop/shop.catga", "--out", join(dir, "k8s-out")],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(built.status, built.stderr).toBe(0);
+    const header = readFileSync(join(dir, "k8s-out/k8s.yaml"), "utf8");
+    for (const [, file, list] of header.matchAll(
+      /# (NATS|Redis) takes TLS: create the Secret \S+ first, a certificate for (.*):/g,
+    )) {
+      const san = file === "NATS" ? nats : redis;
+      for (const name of list!.split(", "))
+        expect(san).toMatch(new RegExp(`(DNS|IP Address):${name.replace(/\./g, "\\.")}(,|\n|$)`));
+    }
+    const wrong = await run(["--topology", "examples/shop/shop.catga", "--for", "swarm"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toContain("--for takes compose or kubernetes");
+  });
+
   it("catga certs — TLS off everywhere: nothing to make; a topology with errors: exit 2", async () => {
     const off = join(dir, "off.catga");
     writeFileSync(

@@ -1,9 +1,10 @@
 /**
- * `catga certs`: certificates for the compose deployment of a topology, made with `openssl` by the
- * code the TLS tests use (tooling/certs): a CA (kept when one is already in the folder, so
- * certificates added later are trusted by clients that hold it) and one server certificate per
- * emitted server kind, valid for the host names the compose file gives them. The file names are the
- * ones docker-compose.yml mounts from `./certs` (docs/build.md, TLS).
+ * `catga certs`: certificates for the compose or the Kubernetes deployment of a topology, made with
+ * `openssl` by the code the TLS tests use (tooling/certs): a CA (kept when one is already in the
+ * folder, so certificates added later are trusted by clients that hold it) and one server
+ * certificate per emitted server kind, valid for the host names that deployment gives them. The
+ * file names are the ones docker-compose.yml mounts from `./certs`, and the ones k8s.yaml's header
+ * puts into its TLS Secrets (docs/build.md, TLS).
  */
 import { chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { parseArgs } from "node:util";
 import { checkSource } from "../../compiler/check/index.js";
 import { renderHuman } from "../../compiler/cli/render.js";
 import { composeCertificateNames } from "../../compiler/emit/compose.js";
+import { k8sCertificateNames } from "../../compiler/emit/k8s.js";
 import { CertificateToolError, makeCertificates } from "../certs/index.js";
 import { defaultOut } from "../local/cluster.js";
 
@@ -20,19 +22,25 @@ interface Io {
 }
 
 /** The text of `catga certs --help`. */
-export const CERTS_HELP = `catga certs — certificates for a topology's compose deployment
+export const CERTS_HELP = `catga certs — certificates for a topology's compose or Kubernetes deployment
 
-Usage: catga certs --topology FILE [--out DIR]
+Usage: catga certs --topology FILE [--for compose|kubernetes] [--out DIR]
 
 Makes, with openssl, a CA (ca.crt, ca.key; an existing one in DIR is kept) and the server
-certificates docker-compose.yml mounts: nats.crt/nats.key for the NATS servers, redis.crt/redis.key
-for the Redis servers and sentinels, each valid for their compose host names, localhost and
-127.0.0.1. Server keys are made readable by all (mode 0644: the Redis container reads its key as
-its own user); keep the folder private and ca.key away from the servers.
+certificates: nats.crt/nats.key for the NATS servers, redis.crt/redis.key for the Redis servers and
+sentinels, each valid for the host names the deployment gives them, localhost and 127.0.0.1.
+Server keys are made readable by all (mode 0644: the Redis container reads its key as its own
+user); keep the folder private and ca.key away from the servers.
+
+  --for compose      (default) the names of docker-compose.yml, which mounts ./certs
+  --for kubernetes   the pod and Service names of k8s.yaml; its header gives the kubectl commands
+                     that put these files into the TLS Secrets
 
 Options:
   --topology FILE  the .catga file
-  --out DIR        where to write (default: out/<topology>/certs, next to the compose file of
+  --for TARGET     compose or kubernetes (default: compose)
+  --out DIR        where to write (default: out/<topology>/certs for compose,
+                   out/<topology>/certs-k8s for kubernetes: next to the files of
                    'catgac build FILE' with its default output folder)
   -h, --help       show this help
 
@@ -42,7 +50,7 @@ a topology with errors.
 
 /** `catga certs`. */
 export async function certs(argv: readonly string[], io: Io): Promise<number> {
-  let values: { topology?: string; out?: string; help?: boolean };
+  let values: { topology?: string; out?: string; for?: string; help?: boolean };
   try {
     values = parseArgs({
       args: [...argv],
@@ -51,6 +59,7 @@ export async function certs(argv: readonly string[], io: Io): Promise<number> {
       options: {
         topology: { type: "string" },
         out: { type: "string" },
+        for: { type: "string", default: "compose" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -61,6 +70,10 @@ export async function certs(argv: readonly string[], io: Io): Promise<number> {
   if (values.help) {
     io.stdout(CERTS_HELP);
     return 0;
+  }
+  if (values.for !== "compose" && values.for !== "kubernetes") {
+    io.stderr(`catga certs: --for takes compose or kubernetes, not '${values.for}'\n`);
+    return 2;
   }
   if (values.topology === undefined) {
     io.stderr("catga certs: no topology: pass --topology FILE\n");
@@ -81,8 +94,9 @@ export async function certs(argv: readonly string[], io: Io): Promise<number> {
     for (const d of errors) io.stderr(`${renderHuman(d, source, false)}\n`);
     return 2;
   }
-  const names = composeCertificateNames(model);
-  const dir = values.out ?? join(defaultOut(values.topology), "certs");
+  const kubernetes = values.for === "kubernetes";
+  const names = kubernetes ? k8sCertificateNames(model) : composeCertificateNames(model);
+  const dir = values.out ?? join(defaultOut(values.topology), kubernetes ? "certs-k8s" : "certs");
   const requests = [
     ...(names.nats ? [{ name: "nats", kind: "server" as const, altNames: names.nats }] : []),
     ...(names.redis ? [{ name: "redis", kind: "server" as const, altNames: names.redis }] : []),

@@ -1,0 +1,161 @@
+import { type ExecFileOptions, execFile } from "node:child_process";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect } from "vitest";
+import { REPO_ROOT } from "../harness/catga.js";
+
+/**
+ * What the compose and the Kubernetes runs share: the shop as a project of its own, made as the
+ * shop README's "Compose" section makes it (the packed packages, `catgac build`, `catga certs`),
+ * and its image built on the local base image of scripts/containers/base-image.sh. No registry is
+ * reachable on the test machines, so every image is built from that base (the host's node,
+ * nats-server and redis-server).
+ */
+
+export const BASE_IMAGE = process.env.CATGA_TEST_BASE_IMAGE ?? "localhost/catga-base:local";
+export const SHOP_IMAGE = "catga-shop:latest";
+const SHOP = join(REPO_ROOT, "examples/shop");
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Environment without npm's, vitest's and catga's own variables (a user's shell). */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !/^(npm_|CATGA_|TSX_|VITEST|NODE_OPTIONS$)/i.test(k)),
+    ),
+    ...extra,
+  };
+}
+
+export function run(command: string, args: readonly string[], options: ExecFileOptions = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      { env: cleanEnv(), maxBuffer: 64 * 1024 * 1024, timeout: 15 * 60_000, ...options },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+export async function ok(
+  command: string,
+  args: readonly string[],
+  options: ExecFileOptions = {},
+): Promise<Run> {
+  const r = await run(command, args, options);
+  expect(r.code, `${command} ${args.join(" ")}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`).toBe(0);
+  return r;
+}
+
+export const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(0)} s`;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(2000);
+  }
+}
+
+/** place-orders.ts's last line, `190 paid, 10 cancelled`, as counts by status. */
+export function sagaTally(stdout: string): Record<string, number> {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  return Object.fromEntries(
+    last.split(", ").map((part) => {
+      const [n, status] = part.split(" ");
+      return [status ?? "", Number(n)];
+    }),
+  );
+}
+
+/** `node -e` inside a service container: its /metrics, as the health check reads /readyz. */
+export async function metrics(container: string): Promise<string> {
+  const r = await run("podman", [
+    "exec",
+    container,
+    "node",
+    "-e",
+    "fetch('http://127.0.0.1:8080/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
+  ]);
+  return r.code === 0 ? r.stdout : "";
+}
+
+/** CreateOrder requests an order instance handled, from its /metrics text. */
+export function createOrders(text: string): number {
+  let n = 0;
+  for (const line of text.split("\n"))
+    if (line.startsWith("catga_messages_total{") && line.includes('message="CreateOrder"'))
+      n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return n;
+}
+
+/**
+ * The shop in `app` (which must not exist yet): its topology, handlers and place-orders.ts, the
+ * two packages from tarballs (they are not on the registry), then `npx catgac build shop.catga`
+ * and `npx catga certs --topology shop.catga`, as a user runs them. Returns out/shop.
+ */
+export async function makeShopProject(app: string): Promise<string> {
+  mkdirSync(join(app, "vendor"), { recursive: true });
+  await ok("npm", ["pack", "--ignore-scripts", "--pack-destination", join(app, "vendor")], {
+    cwd: REPO_ROOT,
+  });
+  await ok(
+    "npm",
+    ["pack", "-w", "@catga/runtime", "--ignore-scripts", "--pack-destination", join(app, "vendor")],
+    { cwd: REPO_ROOT },
+  );
+  const packed = readdirSync(join(app, "vendor"));
+  const catga = packed.find((f) => /^catga-\d/.test(f))!;
+  const runtime = packed.find((f) => /^catga-runtime-\d/.test(f))!;
+  for (const f of ["shop.catga", "services", "place-orders.ts"])
+    cpSync(join(SHOP, f), join(app, f), { recursive: true });
+  await ok("npm", ["init", "-y"], { cwd: app });
+  await ok("npm", ["pkg", "set", "type=module"], { cwd: app });
+  const tsx = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).dependencies.tsx as string;
+  const npmFlags = ["--prefer-offline", "--no-audit", "--no-fund"];
+  await ok("npm", ["install", ...npmFlags, "--save", `./vendor/${runtime}`, `tsx@${tsx}`], { cwd: app });
+  await ok("npm", ["install", ...npmFlags, "--save-dev", `./vendor/${catga}`], { cwd: app });
+  writeFileSync(join(app, ".dockerignore"), "node_modules\n");
+  await ok("npx", ["catgac", "build", "shop.catga"], { cwd: app });
+  await ok("npx", ["catga", "certs", "--topology", "shop.catga"], { cwd: app });
+  return join(app, "out/shop");
+}
+
+/**
+ * The shop's image from the emitted Dockerfile on the local base, as the README builds it
+ * (podman-compose 1.0.3 does not pass additional_contexts, so `podman build` is run by hand).
+ */
+export async function buildShopImage(app: string): Promise<void> {
+  await ok(
+    "podman",
+    [
+      "build",
+      "--build-context",
+      "app=.",
+      "--build-arg",
+      `NODE_IMAGE=${BASE_IMAGE}`,
+      "-t",
+      SHOP_IMAGE,
+      "-f",
+      "out/shop/Dockerfile",
+      "out/shop",
+    ],
+    { cwd: app },
+  );
+}
