@@ -49,14 +49,16 @@ export interface PlayablePod {
   address: string;
   /** The object it comes from, `Deployment/shop-order` or `StatefulSet/shop-nats`. */
   from: string;
-  /** Its containers: the name podman gives (`<pod>-<container>`) and the readinessProbe as played. */
-  containers: { name: string; readinessProbe?: Probe }[];
+  /** Its containers: the name podman gives (`<pod>-<container>`) and the probes as played. */
+  containers: { name: string; readinessProbe?: Probe; livenessProbe?: Probe }[];
 }
 
 /** The parts of a probe the test runs (exec and httpGet are what the emitter writes). */
 export interface Probe {
   exec?: { command: string[] };
   httpGet?: { port: number | string; path: string };
+  periodSeconds?: number;
+  failureThreshold?: number;
 }
 
 export interface Playable {
@@ -256,6 +258,7 @@ export function playable(k8sYaml: string, options: PlayOptions): Playable {
       containers: (pod.spec.containers as Obj[]).map((c) => ({
         name: `${pod.metadata.name}-${c.name}`,
         ...(c.readinessProbe !== undefined ? { readinessProbe: c.readinessProbe } : {}),
+        ...(c.livenessProbe !== undefined ? { livenessProbe: c.livenessProbe } : {}),
       })),
     })),
     notPlayed,

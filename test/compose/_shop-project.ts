@@ -74,7 +74,7 @@ export async function until<T>(
 }
 
 /** place-orders.ts's last line, `190 paid, 10 cancelled`, as counts by status. */
-export function sagaTally(stdout: string): Record<string, number> {
+function sagaTally(stdout: string): Record<string, number> {
   const last = stdout.trim().split("\n").at(-1) ?? "";
   return Object.fromEntries(
     last.split(", ").map((part) => {
@@ -94,6 +94,32 @@ export async function metrics(container: string): Promise<string> {
     "fetch('http://127.0.0.1:8080/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
   ]);
   return r.code === 0 ? r.stdout : "";
+}
+
+/**
+ * A warm-up of 20 orders, then `count` orders with place-orders.ts, held to "none failed" and
+ * "every saga ended" (paid, or cancelled: one in fifty is a samovar above the card limit). The
+ * warm-up is there because the first requests of freshly started replicas on a loaded two-core
+ * machine (24 containers) took longer than the client's 5 s timeout (7 of 200 in one run); its
+ * figures are printed, not held to anything.
+ */
+export async function placeOrdersChecked(
+  placeOrders: (count: number) => Promise<Run>,
+  count: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const warm = await placeOrders(20);
+  log(`warm-up, place-orders.ts 20: ${warm.stdout.trim().replace(/\n/g, "; ")} ${warm.stderr.trim()}`);
+  const t = Date.now();
+  const r = await placeOrders(count);
+  log(`place-orders.ts ${count} (${since(t)}): ${r.stdout.trim().replace(/\n/g, "; ")}`);
+  expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  expect(r.stdout).toMatch(new RegExp(`^${count} orders placed in [\\d.]+ s, 0 failed\\n`));
+  const tally = sagaTally(r.stdout);
+  const samovars = Array.from({ length: count }, (_, n) => n).filter((n) => n % 50 === 7).length;
+  expect((tally.paid ?? 0) + (tally.cancelled ?? 0), r.stdout).toBe(count);
+  expect(tally.cancelled ?? 0, r.stdout).toBeGreaterThanOrEqual(samovars);
+  expect(tally.paid ?? 0, r.stdout).toBeGreaterThanOrEqual(Math.ceil((count - samovars) * 0.9));
 }
 
 /** CreateOrder requests an order instance handled, from its /metrics text. */

@@ -10,9 +10,9 @@ import {
   makeShopProject,
   metrics,
   ok,
+  placeOrdersChecked,
   run,
   SHOP_IMAGE,
-  sagaTally,
   since,
   until,
 } from "./_shop-project.js";
@@ -188,22 +188,7 @@ describe("compose — the shop's emitted docker-compose.yml under podman-compose
   it(
     "compose — orders through the generated client on the published port spread over the 5 order replicas; every saga ends",
     async () => {
-      // A warm-up first: the first requests of freshly started replicas on a loaded two-core machine
-      // (24 containers) took longer than the client's 5 s timeout (7 of 200 in one run). Its figures
-      // are printed; only the orders after it are held to "none failed".
-      const warm = await placeOrders(20);
-      log(`warm-up, place-orders.ts 20: ${warm.stdout.trim().replace(/\n/g, "; ")} ${warm.stderr.trim()}`);
-      const t = Date.now();
-      const r = await placeOrders(ORDERS);
-      log(`place-orders.ts ${ORDERS} (${since(t)}): ${r.stdout.trim().replace(/\n/g, "; ")}`);
-      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^${ORDERS} orders placed in [\\d.]+ s, 0 failed\\n`));
-      // Every saga ended: paid, or cancelled (one in fifty is a samovar above the card limit).
-      const tally = sagaTally(r.stdout);
-      const samovars = Array.from({ length: ORDERS }, (_, n) => n).filter((n) => n % 50 === 7).length;
-      expect((tally.paid ?? 0) + (tally.cancelled ?? 0), r.stdout).toBe(ORDERS);
-      expect(tally.cancelled ?? 0, r.stdout).toBeGreaterThanOrEqual(samovars);
-      expect(tally.paid ?? 0, r.stdout).toBeGreaterThanOrEqual(Math.ceil((ORDERS - samovars) * 0.9));
+      await placeOrdersChecked(placeOrders, ORDERS, log);
       const perReplica: Record<string, number> = {};
       for (const name of (await containers()).filter((n) => n.startsWith(`${PROJECT}_order_`)))
         perReplica[name] = createOrders(await metrics(name));
