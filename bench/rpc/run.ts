@@ -61,10 +61,11 @@ const END = "<!-- bench:rpc:end -->";
 const WINDOW = 20_000;
 const SUBSCRIBERS = 3;
 
-type Name = "raw" | "raw-headers" | "catga" | "moleculer";
+type Name = "raw" | "raw-headers" | "raw-prefix" | "catga" | "moleculer";
 const CONTENDERS: Record<Name, string> = {
   raw: join(HERE, "raw.ts"),
   "raw-headers": join(HERE, "raw-headers.ts"),
+  "raw-prefix": join(HERE, "raw-prefix.ts"),
   catga: join(HERE, "catga.ts"),
   moleculer: join(HERE, "moleculer/worker.mjs"),
 };
