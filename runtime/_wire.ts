@@ -208,7 +208,7 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
   const f = value.split(";");
   const version = f[0] ?? "";
   if (version !== "2") {
-    if (VERSION.test(version)) throw new WireVersionError(Number(version), messageName);
+    if (newer(version)) throw new WireVersionError(Number(version), messageName);
     throw malformed(messageName, part, where, "version", value);
   }
   if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
@@ -218,6 +218,11 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
     traceparent: headers[H.traceparent] ?? "",
     body: 0,
   };
+}
+
+/** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
+function newer(version: string): boolean {
+  return VERSION.test(version) && Number(version) > WIRE_VERSION;
 }
 
 /** Version 3's envelope: `C<version>;…` up to the first line break. */
@@ -233,7 +238,7 @@ function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessag
   const f = line.split(";");
   const version = f[0] as string;
   if (version !== "3") {
-    if (VERSION.test(version)) throw new WireVersionError(Number(version), messageName);
+    if (newer(version)) throw new WireVersionError(Number(version), messageName);
     throw malformed(messageName, part, where, "version", `C${line}`);
   }
   if (nl < 0) throw malformed(messageName, part, where, "line end", `C${line}`);

@@ -139,6 +139,7 @@ describe("wire version 3 envelope", () => {
       "C",
       "C3",
       "C3;x;;",
+      "C2;x;;\\n{}",
       "C3\n{}",
       "C3;x\n{}",
       "C3;x;;;c;00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;more\n{}",
@@ -218,8 +219,8 @@ describe("wire version 2 header", () => {
   });
 
   it("refuses a newer version and malformed fields with typed errors", () => {
-    expect(() => readWire(headersOnly({ Catga: "3;x;;" }), "Echo", "request")).toThrow(WireVersionError);
-    for (const bad of ["", "2", "2;x", "2;x;;;c;d", "2;x;Z;", "2;x;;ABC", "2;%zz;;", "two;x;;"]) {
+    expect(() => readWire(headersOnly({ Catga: "4;x;;" }), "Echo", "request")).toThrow(WireVersionError);
+    for (const bad of ["", "2", "3;x;;", "2;x", "2;x;;;c;d", "2;x;Z;", "2;x;;ABC", "2;%zz;;", "two;x;;"]) {
       expect(() => readWire(headersOnly({ Catga: bad }), "Echo", "request")).toThrow(InvalidMessageError);
     }
     expect(() => readWire(headersOnly({ Catga: "2;x;;" }), "Echo", "request")).not.toThrow();
