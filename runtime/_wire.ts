@@ -212,12 +212,7 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
     throw malformed(messageName, part, where, "version", value);
   }
   if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
-  return {
-    version: 2,
-    ...fields(f, messageName, part, where, value),
-    traceparent: headers[H.traceparent] ?? "",
-    body: 0,
-  };
+  return fields(2, f, headers[H.traceparent] ?? "", 0, messageName, part, where, value);
 }
 
 /** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
@@ -231,39 +226,38 @@ function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessag
   const nl = data.indexOf(NEWLINE);
   let line: string;
   try {
-    line = decoder.decode(data.subarray(1, nl < 0 ? Math.min(data.length, 200) : nl));
+    // From the `C` on, so a malformed line is quoted as it came.
+    line = decoder.decode(data.subarray(0, nl < 0 ? Math.min(data.length, 200) : nl));
   } catch {
     throw malformed(messageName, part, where, "encoding", "");
   }
   const f = line.split(";");
-  const version = f[0] as string;
+  const version = (f[0] as string).slice(1);
   if (version !== "3") {
     if (newer(version)) throw new WireVersionError(Number(version), messageName);
-    throw malformed(messageName, part, where, "version", `C${line}`);
+    throw malformed(messageName, part, where, "version", line);
   }
-  if (nl < 0) throw malformed(messageName, part, where, "line end", `C${line}`);
-  if (f.length < 4 || f.length > 6) throw malformed(messageName, part, where, "fields", `C${line}`);
+  if (nl < 0) throw malformed(messageName, part, where, "line end", line);
+  if (f.length < 4 || f.length > 6) throw malformed(messageName, part, where, "fields", line);
   let traceparent = "";
   if (f.length === 6) {
     traceparent = f[5] as string;
-    if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", `C${line}`);
+    if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
   }
-  return {
-    version: 3,
-    ...fields(f, messageName, part, where, `C${line}`),
-    traceparent,
-    body: nl + 1,
-  };
+  return fields(3, f, traceparent, nl + 1, messageName, part, where, line);
 }
 
 /** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]`. */
 function fields(
+  version: number,
   f: string[],
+  traceparent: string,
+  body: number,
   messageName: string,
   part: InvalidMessageError["part"],
   where: string,
   value: string,
-): Pick<WireMeta, "messageId" | "correlationId" | "deadline" | "schema"> {
+): WireMeta {
   const messageId = unfield(f[1] as string);
   if (messageId === undefined) throw malformed(messageName, part, where, "message id", value);
   const d = f[2] as string;
@@ -282,7 +276,7 @@ function fields(
     if (c === undefined) throw malformed(messageName, part, where, "correlation id", value);
     correlationId = c;
   }
-  return { messageId, correlationId, deadline, schema };
+  return { version, messageId, correlationId, deadline, schema, traceparent, body };
 }
 
 function malformed(
