@@ -5,10 +5,13 @@
  * queue group that decodes and encodes JSON. Events are JSON published on a subject and decoded by plain subscriptions. No
  * validation, no deadlines enforced, no metrics: what Catga adds is measured against this.
  *
- * Two variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
- * headers object, the header Catga's wire carries (version 2: one `Catga` header with message id,
+ * Three variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
+ * headers object, the header Catga's wire version 2 carried (one `Catga` header with message id,
  * deadline and schema hash on requests; the same without deadline on events), and its responder
- * reads the deadline as an instance does. The difference between the two is the price of the headers themselves.
+ * reads the deadline as an instance does: the difference to raw is the price of a header block.
+ * `raw-prefix` carries the same fields as wire version 3 does, as a first line of the payload
+ * (`C3;<id>;<deadline>;<schema>\n<JSON>`), and its responder and subscribers split it off and read
+ * the deadline: the difference to raw is the price of the metadata without a header block.
  */
 import { randomFillSync } from "node:crypto";
 import { connect, createInbox, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
@@ -49,7 +52,7 @@ function messageId(): string {
   return pool.toString("base64url", offset - 12, offset);
 }
 
-/** The same fields as a first line of the payload. */
+/** The same fields as wire version 3's envelope line (docs/runtime.md, "The wire"). */
 function catgaLine(deadline: boolean): string {
   const id = messageId();
   return `C3;${id};${deadline ? (Date.now() + DEADLINE_MS).toString(36) : ""};${deadline ? "621f0767" : "6a1a7c42"}`;
