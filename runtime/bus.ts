@@ -1,8 +1,8 @@
 /**
  * The client side of messaging: a {@link MessageBus} over any {@link Transport}. It puts ids, the
  * trace context and the deadline in each message's envelope (docs/runtime.md, "The wire"), turns
- * error replies back into typed errors, and
- * retries idempotent requests — and only those — with jittered backoff within the deadline.
+ * error replies back into typed errors, and retries idempotent requests — and only those — with
+ * jittered backoff within the deadline.
  */
 
 import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } from "./_retry.js";
