@@ -50,6 +50,8 @@ interface Run {
   /** Per level: Catga's requests/s ÷ raw's, Catga's p99 ÷ raw's, and Catga's CPU per request. */
   requests: Record<number, { rps: number; rawRps: number; ratio: number; p99Ratio: number; cpu: string }>;
   fanout: { eps: number; rawEps: number; ratio: number };
+  /** The run's own rpc.json: every contender's figures, CPU per message included. */
+  report: unknown;
 }
 
 function runOnce(tree: string, build: Run["build"], pair: number): Run {
@@ -68,7 +70,8 @@ function runOnce(tree: string, build: Run["build"], pair: number): Run {
     ],
     { cwd: tree, stdio: ["ignore", "ignore", "inherit"] },
   );
-  const out = JSON.parse(readFileSync(join(tree, "bench/results/rpc.json"), "utf8")) as {
+  const report: unknown = JSON.parse(readFileSync(join(tree, "bench/results/rpc.json"), "utf8"));
+  const out = report as {
     results: Row[];
     fanout: Row[];
   };
@@ -92,6 +95,7 @@ function runOnce(tree: string, build: Run["build"], pair: number): Run {
     load,
     requests,
     fanout: { eps: f("catga"), rawEps: f("raw"), ratio: f("catga") / f("raw") },
+    report,
   };
   console.log(
     `pair ${pair} ${build}: load ${load.toFixed(1)}; ` +
