@@ -220,7 +220,7 @@ export async function deadLetter(msg: DurableMessage, reason: string, c: SettleC
     subject: msg.subject,
     seq: msg.seq,
     deliveries: msg.deliveryCount,
-    messageId: wireOf(msg.headers).messageId,
+    messageId: wireOf(msg).messageId,
     reason,
     deadLetterSubject: c.deadLetterSubject,
   });

@@ -1,6 +1,7 @@
 /**
- * The wire format shared by the client side (bus) and the serving side (host): header names, JSON
- * encoding, ids and W3C trace context. Private to runtime/.
+ * The wire format shared by the client side (bus) and the serving side (host): the version 3
+ * envelope, the headers of versions 1 and 2 and of replies, JSON encoding, ids and W3C trace
+ * context. Private to runtime/.
  */
 import { randomFillSync, randomUUID } from "node:crypto";
 import {
@@ -13,14 +14,15 @@ import {
 import type { Headers } from "./transport/types.js";
 
 /**
- * Header names. Wire version 2 writes one header, `Catga` (see {@link writeWire}), plus the W3C
- * `traceparent` when there is a trace to continue; replies are unchanged from version 1 (a result
- * without headers, an error with `Catga-Status` and `Catga-Error-Code`), so callers of either
- * version read the replies of both.
+ * Header names. Wire version 3 writes none on requests and events: their metadata travels in the
+ * payload, as its first line (see {@link envelope}). Replies are unchanged since version 1 (a result
+ * without headers, an error with `Catga-Status` and `Catga-Error-Code`), so callers of every version
+ * read the replies of all.
  */
 export const H = {
-  /** Version 2's one header: `2;<message id>;<deadline>;<schema>[;<correlation id>]`. */
+  /** Version 2's one header: `2;<message id>;<deadline>;<schema>[;<correlation id>]`. Read, and written with `wireVersion: 2`. */
   wire: "Catga",
+  /** Versions 1 and 2 carry the W3C trace context in this header; version 3 in its envelope. */
   traceparent: "traceparent",
   /**
    * On an error reply: `error`, with a {@link WireError} as the body. A reply without it is a
@@ -33,8 +35,8 @@ export const H = {
 } as const;
 
 /**
- * Version 1's headers: read, never written, so a version 2 instance serves version 1 callers and
- * consumes their events during a rolling upgrade.
+ * Version 1's headers: read, never written, so an instance serves version 1 callers and consumes
+ * their events during a rolling upgrade.
  */
 export const V1 = {
   messageId: "Catga-Message-Id",
@@ -46,12 +48,15 @@ export const V1 = {
   schema: "Catga-Schema",
 } as const;
 
-/** The wire version this runtime writes. It reads this one, version 1 and plain messages. */
-export const WIRE_VERSION = 2;
+/** The wire version this runtime writes by default. It reads this one, versions 1 and 2 and plain messages. */
+export const WIRE_VERSION = 3;
 
-/** What a message's headers say about it, whichever version wrote them. */
+/** The versions a bus can write: 3, or 2 while older replicas that cannot read 3 are still running. */
+export type WireVersion = 2 | 3;
+
+/** What a message says about itself, whichever version wrote it. */
 export interface WireMeta {
-  /** 2 or 1; 0: no Catga header at all (a plain NATS client). */
+  /** 3, 2 or 1; 0: no Catga envelope or header at all (a plain NATS client). */
   version: number;
   /** `""` when the sender gave none (a plain client): the receiver draws one when asked. */
   messageId: string;
@@ -64,6 +69,16 @@ export interface WireMeta {
    * id's hash; a version 1 sender's full id is cut to the same); `""` when not given.
    */
   schema: string;
+  /** The W3C traceparent the message carries; `""` when none. */
+  traceparent: string;
+  /** Where the JSON body starts in the payload: after a version 3 envelope, else 0. */
+  body: number;
+}
+
+/** What {@link readWire} needs of a message: its payload, and its headers only when it has no envelope. */
+export interface WireMessage {
+  readonly data: Uint8Array;
+  readonly headers: Headers;
 }
 
 const PLAIN: WireMeta = Object.freeze({
@@ -72,6 +87,8 @@ const PLAIN: WireMeta = Object.freeze({
   correlationId: "",
   deadline: 0,
   schema: "",
+  traceparent: "",
+  body: 0,
 });
 
 /**
@@ -84,11 +101,42 @@ export function schemaHash(schemaId: string): string {
   return schemaId.slice(at + 1, at + 9);
 }
 
+/** `C`: the first byte of a version 3 envelope. No JSON text starts with it, so a plain payload is never mistaken for one. */
+const MARK = 0x43;
+const NEWLINE = 0x0a;
+
+/**
+ * A version 3 payload: the envelope line, then the JSON body,
+ * `C3;<message id>;<deadline>;<schema>[;<correlation id>[;<traceparent>]]\n<JSON>`. The deadline is
+ * epoch milliseconds in base 36 (empty on events), the schema the short hash ({@link schemaHash}),
+ * the correlation id empty or left out when it equals the message id, the traceparent left out when
+ * there is no trace. An id containing `;`, `%` or a line break (only ids a caller chose can) is
+ * percent-encoded.
+ *
+ * @throws TypeError when the value cannot be JSON (a cycle, a BigInt), as JSON.stringify does.
+ */
+export function envelope(
+  value: unknown,
+  messageId: string,
+  deadline: number | undefined,
+  schemaId: string,
+  correlationId: string | undefined,
+  traceparent: string | undefined,
+): Uint8Array {
+  let line = `C3;${field(messageId)};${deadline === undefined ? "" : deadline.toString(36)};${schemaHash(schemaId)}`;
+  const correlation = correlationId !== undefined && correlationId !== messageId;
+  if (correlation || traceparent !== undefined) line += `;${correlation ? field(correlationId) : ""}`;
+  if (traceparent !== undefined) line += `;${traceparent}`;
+  // One string, one encode: the envelope costs the sender a concatenation, not a second buffer.
+  return Buffer.from(`${line}\n${JSON.stringify(value ?? null)}`);
+}
+
 /**
  * Writes version 2's header into `headers`:
  * `Catga: 2;<message id>;<deadline>;<schema>[;<correlation id>]`, where the deadline is epoch
  * milliseconds in base 36 (empty on events) and the schema the short hash ({@link schemaHash}).
- * An id containing `;` or `%` (only ids a caller chose can) is percent-encoded.
+ * An id containing `;` or `%` (only ids a caller chose can) is percent-encoded. Written only by a
+ * bus told `wireVersion: 2` (a rollout from version 2).
  */
 export function writeWire(
   headers: Headers,
@@ -102,8 +150,10 @@ export function writeWire(
   headers[H.wire] = value;
 }
 
+const NEEDS_ENCODING = /[;%\r\n]/;
+
 function field(id: string): string {
-  return id.indexOf(";") === -1 && id.indexOf("%") === -1 ? id : encodeURIComponent(id);
+  return NEEDS_ENCODING.test(id) ? encodeURIComponent(id) : id;
 }
 
 /** A field of a received header: percent-decoded when it needs to be. */
@@ -119,20 +169,30 @@ function unfield(s: string): string | undefined {
 const BASE36 = /^[0-9a-z]{1,11}$/;
 const RELATIVE = /^\+[0-9]{1,10}$/;
 const HASH = /^[0-9a-f]{0,16}$/;
+const TRACE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const VERSION = /^[0-9]{1,9}$/;
 
 /**
- * The metadata of a received message: version 2's `Catga` header, else version 1's headers, else
- * none (a plain client's message: every field empty, the receiver uses its defaults).
+ * The metadata of a received message: version 3's envelope when the payload starts with one, else
+ * version 2's `Catga` header, else version 1's headers, else none (a plain client's message: every
+ * field empty, the receiver uses its defaults). A message with an envelope has its headers left
+ * unread.
  *
- * @throws WireVersionError when the `Catga` header is of a version this runtime does not read.
- * @throws InvalidMessageError when a field of the `Catga` header is malformed (the issue's path
+ * @throws WireVersionError when the envelope or the `Catga` header is of a version this runtime does not read.
+ * @throws InvalidMessageError when a field of the envelope or header is malformed (the issue's path
  *   names the field).
  */
-export function readWire(headers: Headers, messageName: string, part: InvalidMessageError["part"]): WireMeta {
+export function readWire(msg: WireMessage, messageName: string, part: InvalidMessageError["part"]): WireMeta {
+  const data = msg.data;
+  if (data.length > 0 && data[0] === MARK) return readEnvelope(data, messageName, part);
+  const headers = msg.headers;
   const value = headers[H.wire];
   if (value === undefined) {
     const id = headers[V1.messageId];
-    if (id === undefined) return PLAIN;
+    if (id === undefined) {
+      const traceparent = headers[H.traceparent];
+      return traceparent === undefined ? PLAIN : { ...PLAIN, traceparent };
+    }
     const deadline = Number(headers[V1.deadline]);
     return {
       version: 1,
@@ -140,46 +200,101 @@ export function readWire(headers: Headers, messageName: string, part: InvalidMes
       correlationId: headers[V1.correlationId] ?? "",
       deadline: Number.isFinite(deadline) && deadline > 0 ? deadline : 0,
       schema: schemaHash(headers[V1.schema] ?? ""),
+      traceparent: headers[H.traceparent] ?? "",
+      body: 0,
     };
   }
+  const where = `header ${H.wire}`;
   const f = value.split(";");
   const version = f[0] ?? "";
   if (version !== "2") {
-    if (/^[0-9]+$/.test(version)) throw new WireVersionError(Number(version), messageName);
-    throw malformed(messageName, part, "version", value);
+    if (newer(version)) throw new WireVersionError(Number(version), messageName);
+    throw malformed(messageName, part, where, "version", value);
   }
-  if (f.length < 4 || f.length > 5) throw malformed(messageName, part, "fields", value);
+  if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
+  return fields(2, f, headers[H.traceparent] ?? "", 0, messageName, part, where, value);
+}
+
+/** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
+function newer(version: string): boolean {
+  return VERSION.test(version) && Number(version) > WIRE_VERSION;
+}
+
+/** Version 3's envelope: `C<version>;…` up to the first line break. */
+function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): WireMeta {
+  const where = "envelope";
+  const nl = data.indexOf(NEWLINE);
+  let line: string;
+  try {
+    // From the `C` on, so a malformed line is quoted as it came.
+    line = decoder.decode(data.subarray(0, nl < 0 ? Math.min(data.length, 200) : nl));
+  } catch {
+    throw malformed(messageName, part, where, "encoding", "");
+  }
+  const f = line.split(";");
+  const version = (f[0] as string).slice(1);
+  if (version !== "3") {
+    if (newer(version)) throw new WireVersionError(Number(version), messageName);
+    throw malformed(messageName, part, where, "version", line);
+  }
+  if (nl < 0) throw malformed(messageName, part, where, "line end", line);
+  if (f.length < 4 || f.length > 6) throw malformed(messageName, part, where, "fields", line);
+  let traceparent = "";
+  if (f.length === 6) {
+    traceparent = f[5] as string;
+    if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
+  }
+  return fields(3, f, traceparent, nl + 1, messageName, part, where, line);
+}
+
+/** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]`. */
+function fields(
+  version: number,
+  f: string[],
+  traceparent: string,
+  body: number,
+  messageName: string,
+  part: InvalidMessageError["part"],
+  where: string,
+  value: string,
+): WireMeta {
   const messageId = unfield(f[1] as string);
-  if (messageId === undefined) throw malformed(messageName, part, "message id", value);
+  if (messageId === undefined) throw malformed(messageName, part, where, "message id", value);
   const d = f[2] as string;
   let deadline = 0;
   if (d !== "") {
     if (BASE36.test(d)) deadline = Number.parseInt(d, 36);
     // `+<ms>`: a relative deadline, for plain clients that cannot write base 36 (docs/runtime.md).
     else if (RELATIVE.test(d)) deadline = Date.now() + Number(d.slice(1));
-    else throw malformed(messageName, part, "deadline", value);
+    else throw malformed(messageName, part, where, "deadline", value);
   }
   const schema = f[3] as string;
-  if (!HASH.test(schema)) throw malformed(messageName, part, "schema", value);
+  if (!HASH.test(schema)) throw malformed(messageName, part, where, "schema", value);
   let correlationId = "";
-  if (f.length === 5) {
+  if (f.length >= 5) {
     const c = unfield(f[4] as string);
-    if (c === undefined) throw malformed(messageName, part, "correlation id", value);
+    if (c === undefined) throw malformed(messageName, part, where, "correlation id", value);
     correlationId = c;
   }
-  return { version: 2, messageId, correlationId, deadline, schema };
+  return { version, messageId, correlationId, deadline, schema, traceparent, body };
 }
 
-function malformed(messageName: string, part: InvalidMessageError["part"], what: string, value: string) {
+function malformed(
+  messageName: string,
+  part: InvalidMessageError["part"],
+  where: string,
+  what: string,
+  value: string,
+) {
   return new InvalidMessageError(messageName, part, [
-    { path: `(header ${H.wire}: ${what})`, message: `malformed: ${JSON.stringify(value.slice(0, 80))}` },
+    { path: `(${where}: ${what})`, message: `malformed: ${JSON.stringify(value.slice(0, 80))}` },
   ]);
 }
 
-/** The metadata of a received message, or none when its header is unreadable (logs, dead letters). */
-export function wireOf(headers: Headers): WireMeta {
+/** The metadata of a received message, or none when it is unreadable (logs, dead letters, ids). */
+export function wireOf(msg: WireMessage): WireMeta {
   try {
-    return readWire(headers, "", "event");
+    return readWire(msg, "", "event");
   } catch {
     return PLAIN;
   }
@@ -195,13 +310,19 @@ export function encode(value: unknown): Uint8Array {
 }
 
 /**
- * Parses JSON bytes.
+ * Parses JSON bytes: the whole payload, or from `offset` on (after a version 3 envelope: {@link WireMeta.body}).
  *
  * @throws InvalidMessageError when the bytes are not UTF-8 JSON.
  */
-export function decode(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): unknown {
+export function decode(
+  data: Uint8Array,
+  messageName: string,
+  part: InvalidMessageError["part"],
+  offset = 0,
+): unknown {
   try {
-    return data.length === 0 ? null : JSON.parse(decoder.decode(data));
+    if (data.length <= offset) return null;
+    return JSON.parse(decoder.decode(offset === 0 ? data : data.subarray(offset)));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {

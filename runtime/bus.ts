@@ -1,7 +1,8 @@
 /**
  * The client side of messaging: a {@link MessageBus} over any {@link Transport}. It puts ids, the
- * trace context and the deadline in headers, turns error replies back into typed errors, and
- * retries idempotent requests — and only those — with jittered backoff within the deadline.
+ * trace context and the deadline in each message's envelope (docs/runtime.md, "The wire"), turns
+ * error replies back into typed errors, and retries idempotent requests — and only those — with
+ * jittered backoff within the deadline.
  */
 
 import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } from "./_retry.js";
@@ -9,9 +10,11 @@ import {
   childTraceparent,
   decode,
   encode,
+  envelope,
   errorFromReply,
   H,
   newMessageId,
+  type WireVersion,
   wireOf,
   writeWire,
 } from "./_wire.js";
@@ -74,6 +77,13 @@ export interface BusOptions {
    * @default false
    */
   tracing?: boolean;
+  /**
+   * The wire version this bus writes: 3 (an envelope line in the payload, no headers), or 2 (one
+   * `Catga` header) while replicas of a build before version 3 still run: they read version 2,
+   * not 3. Every version reads 1, 2 and 3 (docs/runtime.md, "Versions during a rollout").
+   * @default 3
+   */
+  wireVersion?: WireVersion;
 }
 
 /**
@@ -106,42 +116,63 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const stats: BusStats = { requests: 0, retries: 0 };
   const tracing = options.tracing === true;
 
+  const v2 = options.wireVersion === 2;
+
   /**
-   * The headers every request and event carries: version 2's one `Catga` header (id, deadline,
-   * schema, and the correlation id when the message does not start its chain), and `traceparent`
-   * only when there is a trace to continue or tracing is on.
+   * The bytes and headers of a request or event. Version 3: the envelope line (id, deadline,
+   * schema, the correlation id when the message does not start its chain, the traceparent when
+   * there is a trace to continue or tracing is on) before the JSON, and no headers: a message
+   * with a header block costs nats-server and both clients several times what one without costs
+   * (docs/benchmarks.md). Version 2: the JSON, with the `Catga` header and `traceparent`.
+   *
+   * @throws TypeError when the value cannot be JSON.
    */
-  function messageHeaders(
+  function message(
+    value: unknown,
     messageId: string,
     schemaId: string,
     deadline: number | undefined,
     opts: { correlationId?: string; traceparent?: string },
-  ): Headers {
+  ): { data: Uint8Array; headers: Headers | undefined } {
+    const traceparent =
+      opts.traceparent !== undefined || tracing ? childTraceparent(opts.traceparent) : undefined;
+    if (!v2) {
+      return {
+        data: envelope(value, messageId, deadline, schemaId, opts.correlationId, traceparent),
+        headers: undefined,
+      };
+    }
     const headers: Headers = {};
     writeWire(headers, messageId, deadline, schemaId, opts.correlationId);
-    if (opts.traceparent !== undefined || tracing)
-      headers[H.traceparent] = childTraceparent(opts.traceparent);
-    return headers;
+    if (traceparent !== undefined) headers[H.traceparent] = traceparent;
+    return { data: encode(value), headers };
   }
 
   function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
-    const headers = messageHeaders(opts.messageId ?? newMessageId(), spec.schemaId, deadline, opts);
+    const messageId = opts.messageId ?? newMessageId();
     if (spec.idempotent) {
-      return withRetries(spec, payload, headers, timeoutMs, deadline, opts.signal);
+      return withRetries(spec, payload, messageId, timeoutMs, deadline, opts);
     }
     // One attempt that waits the whole deadline, chained rather than awaited: this is every
     // non-idempotent request, and an async frame would add a promise and a microtask to each one.
     let sent: Promise<IncomingMessage>;
     try {
-      const data = encode(payload);
+      const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
       opts.signal?.throwIfAborted();
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       // A transport may throw at once (closed, payload too large): that is a rejection too.
-      sent = abortable(transport.request(spec.subject, data, { headers, timeoutMs: remaining }), opts.signal);
+      sent = abortable(
+        transport.request(
+          spec.subject,
+          data,
+          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining },
+        ),
+        opts.signal,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -156,12 +187,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   async function withRetries(
     spec: RequestSpec,
     payload: unknown,
-    headers: Headers,
+    messageId: string,
     timeoutMs: number,
     deadline: number,
-    signal: AbortSignal | undefined,
+    opts: InternalCallOptions,
   ): Promise<unknown> {
-    const data = encode(payload);
+    // Every attempt sends the same bytes: the same message id, so the responder can tell a retry.
+    const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
+    const signal = opts.signal;
     signal?.throwIfAborted();
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
@@ -170,7 +203,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       try {
         return resultOf(
           spec,
-          await abortable(transport.request(spec.subject, data, { headers, timeoutMs: wait }), signal),
+          await abortable(
+            transport.request(
+              spec.subject,
+              data,
+              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait },
+            ),
+            signal,
+          ),
         );
       } catch (error) {
         const retriable = error instanceof NoRespondersError || error instanceof TimeoutError;
@@ -190,15 +230,21 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     request,
     publish(spec, event, opts = {}) {
       const messageId = opts.messageId ?? newMessageId();
-      const headers = messageHeaders(messageId, spec.schemaId, undefined, opts);
+      let data: Uint8Array;
+      let headers: Headers | undefined;
+      try {
+        ({ data, headers } = message(event, messageId, spec.schemaId, undefined, opts));
+      } catch (error) {
+        return Promise.reject(error);
+      }
       if (spec.durable !== undefined) {
         // A durable event is published when its stream has stored it: the promise is the stream's
         // acknowledgement, and the message id is the stream's dedup key (Nats-Msg-Id).
         let stored: Promise<unknown>;
         try {
-          stored = transport.streams().publish(spec.subject, encode(event), {
+          stored = transport.streams().publish(spec.subject, data, {
             messageId,
-            headers,
+            ...(headers ? { headers } : {}),
           });
         } catch (error) {
           return Promise.reject(error);
@@ -208,7 +254,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       // Publishing is synchronous on every transport: one shared settled promise instead of a new
       // one per event (a handler emitting a burst of events allocates nothing for them).
       try {
-        transport.publish(spec.subject, encode(event), headers);
+        transport.publish(spec.subject, data, headers);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -220,13 +266,13 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
         spec.subject,
         opts.queue !== undefined ? { queue: opts.queue } : {},
         (msg) => {
-          const wire = wireOf(msg.headers);
+          const wire = wireOf(msg);
           const info: EventInfo = {
             subject: msg.subject,
             messageId: wire.messageId,
             correlationId: wire.correlationId || wire.messageId,
           };
-          const work = (async () => handler(decode(msg.data, spec.name, "event"), info))()
+          const work = (async () => handler(decode(msg.data, spec.name, "event", wire.body), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
             .finally(() => running.delete(work));
           running.add(work);

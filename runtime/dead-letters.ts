@@ -185,6 +185,7 @@ export async function replayDeadLetter(
 
 function toDeadLetter(m: StoredMessage, wiring: Wiring): DeadLetter {
   const h = m.headers;
+  const wire = wireOf(m);
   const parts = m.subject.split(".");
   const service = h[DEAD.service] ?? parts[parts.length - 2] ?? "?";
   const event = parts[parts.length - 1] ?? "?";
@@ -197,10 +198,11 @@ function toDeadLetter(m: StoredMessage, wiring: Wiring): DeadLetter {
     subject,
     stream: h[DEAD.stream] ?? "",
     originalSeq: Number(h[DEAD.seq] ?? 0),
-    messageId: wireOf(h).messageId,
+    messageId: wire.messageId,
     deliveries: Number(h[DEAD.deliveries] ?? 0),
     reason: h[DEAD.reason] ?? "",
     at: m.time,
-    payload: Buffer.from(m.data).toString("utf8"),
+    // The JSON body, without the version 3 envelope before it (the ids are fields of their own).
+    payload: Buffer.from(m.data.subarray(wire.body)).toString("utf8"),
   };
 }

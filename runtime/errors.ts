@@ -125,8 +125,8 @@ export class InvalidMessageError extends CatgaError {
  */
 export class WireVersionError extends CatgaError {
   override name = "WireVersionError";
-  /** The version this runtime writes (it also reads version 1 and plain messages). */
-  readonly speaks = 2;
+  /** The version this runtime writes (it also reads versions 1 and 2 and plain messages). */
+  readonly speaks = 3;
   constructor(
     /** The version the message was written in. */
     readonly got: number,
@@ -135,7 +135,7 @@ export class WireVersionError extends CatgaError {
     options: { cause?: unknown } = {},
   ) {
     super(
-      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 2 and reads versions 1 and 2: upgrade it to the sender's build`,
+      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 3 and reads versions 1 to 3: upgrade it to the sender's build`,
       { code: ERROR_CODES.wireVersion, cause: options.cause },
     );
   }

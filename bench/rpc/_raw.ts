@@ -5,12 +5,15 @@
  * queue group that decodes and encodes JSON. Events are JSON published on a subject and decoded by plain subscriptions. No
  * validation, no deadlines enforced, no metrics: what Catga adds is measured against this.
  *
- * Two variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
- * headers object, the header Catga's wire carries (version 2: one `Catga` header with message id,
+ * Three variants: `raw` sends no headers at all; `raw-headers` sends, through the client's own
+ * headers object, the header Catga's wire version 2 carried (one `Catga` header with message id,
  * deadline and schema hash on requests; the same without deadline on events), and its responder
- * reads the deadline as an instance does. The difference between the two is the price of the headers themselves.
+ * reads the deadline as an instance does: the difference to raw is the price of a header block.
+ * `raw-prefix` carries the same fields as wire version 3 does, as a first line of the payload
+ * (`C3;<id>;<deadline>;<schema>\n<JSON>`), and its responder and subscribers split it off and read
+ * the deadline: the difference to raw is the price of the metadata without a header block.
  */
-import { randomUUID } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { connect, createInbox, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { Contender } from "./_worker.js";
 import { PAYLOAD } from "./_worker.js";
@@ -28,7 +31,7 @@ const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
  * base64url, here from a UUID's bytes (Catga takes them from a pool of random bytes).
  */
 function catgaHeaders(deadline: boolean): MsgHdrs {
-  const id = Buffer.from(randomUUID().replaceAll("-", "").slice(0, 24), "hex").toString("base64url");
+  const id = messageId();
   const h = headers();
   h.set(
     "Catga",
@@ -37,12 +40,43 @@ function catgaHeaders(deadline: boolean): MsgHdrs {
   return h;
 }
 
+// 12 random bytes in base64url from a pool of random bytes, as Catga draws its message ids.
+const pool = Buffer.allocUnsafe(65536);
+let offset = pool.length;
+function messageId(): string {
+  if (offset + 12 > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  offset += 12;
+  return pool.toString("base64url", offset - 12, offset);
+}
+
+/** The same fields as wire version 3's envelope line (docs/runtime.md, "The wire"). */
+function catgaLine(deadline: boolean): string {
+  const id = messageId();
+  return `C3;${id};${deadline ? (Date.now() + DEADLINE_MS).toString(36) : ""};${deadline ? "621f0767" : "6a1a7c42"}`;
+}
+
 /** The raw baseline, without headers or with Catga's (see the file comment). */
-export function rawContender(options: { headers: boolean }): Contender {
+export function rawContender(options: { headers: boolean; prefix?: boolean }): Contender {
   const withHeaders = options.headers;
+  const withPrefix = options.prefix === true;
+  const variant = withHeaders ? "raw-headers" : withPrefix ? "raw-prefix" : "raw";
   // Each variant on its own subjects: both may be running at once.
-  const REQUEST = withHeaders ? "bench.raw-headers.echo" : "bench.raw.echo";
-  const EVENT = withHeaders ? "bench.raw-headers.tick" : "bench.raw.tick";
+  const REQUEST = `bench.${variant}.echo`;
+  const EVENT = `bench.${variant}.tick`;
+  const body = (deadline: boolean) =>
+    withPrefix
+      ? Buffer.from(`${catgaLine(deadline)}\n${JSON.stringify(PAYLOAD)}`)
+      : encoder.encode(JSON.stringify(PAYLOAD));
+  const parse = (data: Uint8Array, deadline: boolean): unknown => {
+    if (!withPrefix) return JSON.parse(decoder.decode(data));
+    const nl = data.indexOf(10);
+    const line = Buffer.from(data.buffer, data.byteOffset, nl).toString("latin1").split(";");
+    if (deadline && !(Number.parseInt(line[2] ?? "", 36) > Date.now())) return undefined;
+    return JSON.parse(decoder.decode(data.subarray(nl + 1)));
+  };
   return {
     async responder(url) {
       const nc = await connect({ servers: url });
@@ -55,7 +89,8 @@ export function rawContender(options: { headers: boolean }): Contender {
             !(Number.parseInt(msg.headers?.get("Catga").split(";")[2] ?? "", 36) > Date.now())
           )
             return;
-          const value: unknown = JSON.parse(decoder.decode(msg.data));
+          const value = parse(msg.data, true);
+          if (value === undefined) return;
           msg.respond(encoder.encode(JSON.stringify(value)));
         },
       });
@@ -88,7 +123,7 @@ export function rawContender(options: { headers: boolean }): Contender {
         call() {
           const token = free.pop() ?? (next++).toString(36);
           const reply = new Promise<unknown>((resolve) => pending.set(token, resolve));
-          nc.publish(REQUEST, encoder.encode(JSON.stringify(PAYLOAD)), {
+          nc.publish(REQUEST, body(true), {
             reply: `${inbox}.${token}`,
             ...(withHeaders ? { headers: catgaHeaders(true) } : {}),
           });
@@ -103,7 +138,7 @@ export function rawContender(options: { headers: boolean }): Contender {
       nc.subscribe(EVENT, {
         callback: (error, msg) => {
           if (error !== null) return;
-          JSON.parse(decoder.decode(msg.data));
+          parse(msg.data, false);
           onEvent();
         },
       });
@@ -115,11 +150,7 @@ export function rawContender(options: { headers: boolean }): Contender {
       const nc = await connect({ servers: url });
       return {
         publish: () =>
-          nc.publish(
-            EVENT,
-            encoder.encode(JSON.stringify(PAYLOAD)),
-            withHeaders ? { headers: catgaHeaders(false) } : undefined,
-          ),
+          nc.publish(EVENT, body(false), withHeaders ? { headers: catgaHeaders(false) } : undefined),
         ...closer(nc),
       };
     },

@@ -19,11 +19,13 @@
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--levels 1,100,1000] [--only raw,raw-headers,catga,moleculer] [--profile catga]
+ *     [--levels 1,100,1000] [--only raw,raw-headers,raw-prefix,catga,moleculer] [--profile catga]
  *
- * `raw-headers` is the raw baseline carrying Catga's headers through the client's own headers
- * object (see _raw.ts): the targets are stated against `raw`, and the gap between the two is what
- * the headers cost by themselves. Its rows go to `reference` in rpc.json, apart from `results`.
+ * `raw-headers` is the raw baseline carrying wire version 2's header through the client's own
+ * headers object, `raw-prefix` the same fields as version 3's envelope line in the payload (see
+ * _raw.ts): the targets are stated against `raw`, and the gaps show what the metadata costs by
+ * itself, with and without a header block. Their rows go to `reference` in rpc.json, apart from
+ * `results`. raw-prefix runs only when `--only` names it.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -57,14 +59,17 @@ const DOC = join(ROOT, "docs/benchmarks.md");
 const RESULTS = join(ROOT, "bench/results/rpc.json");
 const START = "<!-- bench:rpc:start -->";
 const END = "<!-- bench:rpc:end -->";
+/** Baselines that explain the gap (rpc.json's `reference`), not contenders. */
+const REFERENCE = new Set<string>(["raw-headers", "raw-prefix"]);
 /** How many events the publisher may be ahead of the slowest subscriber. */
 const WINDOW = 20_000;
 const SUBSCRIBERS = 3;
 
-type Name = "raw" | "raw-headers" | "catga" | "moleculer";
+type Name = "raw" | "raw-headers" | "raw-prefix" | "catga" | "moleculer";
 const CONTENDERS: Record<Name, string> = {
   raw: join(HERE, "raw.ts"),
   "raw-headers": join(HERE, "raw-headers.ts"),
+  "raw-prefix": join(HERE, "raw-prefix.ts"),
   catga: join(HERE, "catga.ts"),
   moleculer: join(HERE, "moleculer/worker.mjs"),
 };
@@ -91,7 +96,7 @@ if (
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,raw-headers,catga,moleculer",
+    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,raw-headers,raw-prefix,catga,moleculer",
   );
   process.exit(2);
 }
@@ -435,12 +440,12 @@ writeFileSync(
       machine: m,
       command,
       settings: { rounds: ROUNDS, warmupMs: WARMUP, durationMs: DURATION, fanoutWindow: WINDOW },
-      results: rpcRun.results.filter((r) => r.contender !== "raw-headers"),
-      fanout: fanoutRun.results.filter((r) => r.contender !== "raw-headers"),
-      // The raw baseline with Catga's headers: how much of the gap to raw the headers are.
+      results: rpcRun.results.filter((r) => !REFERENCE.has(r.contender)),
+      fanout: fanoutRun.results.filter((r) => !REFERENCE.has(r.contender)),
+      // The raw baseline with Catga's metadata: how much of the gap to raw the metadata is.
       reference: {
-        results: rpcRun.results.filter((r) => r.contender === "raw-headers"),
-        fanout: fanoutRun.results.filter((r) => r.contender === "raw-headers"),
+        results: rpcRun.results.filter((r) => REFERENCE.has(r.contender)),
+        fanout: fanoutRun.results.filter((r) => REFERENCE.has(r.contender)),
       },
       rounds: { results: rpcRun.rounds, fanout: fanoutRun.rounds },
     },

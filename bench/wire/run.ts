@@ -2,19 +2,27 @@
  * The price of the wire's headers alone (`npm run bench:wire`): one process publishes messages
  * through Catga's NATS transport to a subscription of its own on one nats-server, and the
  * subscriber reads their metadata as an instance does (`readWire`, which reads wire version 1's
- * headers too) and parses the JSON body. Three variants differ only in the headers: none, wire
- * version 1's four (a UUID message id, a new W3C traceparent, the decimal deadline, the full
- * schema id: what Catga sent before 2026-12-02) and version 2's one `Catga` header. They take
- * turns in blocks (`--blocks` of each, `--messages` per block), so a busy moment of a shared
- * machine lands on all three; the table shows the medians of the blocks: this process's CPU and
- * nats-server's per message, and the header bytes.
+ * headers too) and parses the JSON body. Four variants differ only in where the metadata goes:
+ * nowhere, wire version 1's four headers (a UUID message id, a new W3C traceparent, the decimal
+ * deadline, the full schema id: what Catga sent before 2026-12-02), version 2's one `Catga` header,
+ * and version 3's envelope line before the JSON in the payload (no headers). They take turns in
+ * blocks (`--blocks` of each, `--messages` per block), so a busy moment of a shared machine lands
+ * on all of them; the table shows the medians of the blocks: this process's CPU and nats-server's
+ * per message, and the bytes the metadata adds.
  *
  *   npm run bench:wire -- [--blocks 7] [--messages 20000]
  */
 import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { childTraceparent, newMessageId, readWire, writeWire } from "../../runtime/_wire.js";
+import {
+  childTraceparent,
+  decode,
+  envelope,
+  newMessageId,
+  readWire,
+  writeWire,
+} from "../../runtime/_wire.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
 import type { Headers } from "../../runtime/transport/types.js";
 import { startNats } from "../../test/harness/nats.js";
@@ -26,31 +34,51 @@ const { values } = parseArgs({
 const BLOCKS = Number(values.blocks);
 const MESSAGES = Number(values.messages);
 const SCHEMA = "Echo@621f076764e32737";
-const BODY = Buffer.from(JSON.stringify({ text: "hello", n: 42 }));
+const VALUE = { text: "hello", n: 42 };
+const BODY = Buffer.from(JSON.stringify(VALUE));
 
-type Variant = "none" | "v1" | "v2";
-const VARIANTS: Record<Variant, () => Headers | undefined> = {
-  none: () => undefined,
+type Variant = "none" | "v1" | "v2" | "v3";
+type Message = { data: Uint8Array; headers: Headers | undefined };
+const VARIANTS: Record<Variant, () => Message> = {
+  none: () => ({ data: Buffer.from(JSON.stringify(VALUE)), headers: undefined }),
   v1: () => ({
-    "Catga-Message-Id": randomUUID(),
-    traceparent: childTraceparent(),
-    "Catga-Deadline": String(Date.now() + 5000),
-    "Catga-Schema": SCHEMA,
+    data: Buffer.from(JSON.stringify(VALUE)),
+    headers: {
+      "Catga-Message-Id": randomUUID(),
+      traceparent: childTraceparent(),
+      "Catga-Deadline": String(Date.now() + 5000),
+      "Catga-Schema": SCHEMA,
+    },
   }),
   v2: () => {
     const h: Headers = {};
     writeWire(h, newMessageId(), Date.now() + 5000, SCHEMA, undefined);
-    return h;
+    return { data: Buffer.from(JSON.stringify(VALUE)), headers: h };
   },
+  v3: () => ({
+    data: envelope(VALUE, newMessageId(), Date.now() + 5000, SCHEMA, undefined, undefined),
+    headers: undefined,
+  }),
 };
 
-/** `NATS/1.0`, a `Name: value` line per header and the blank line: what the transport writes. */
-function headerBytes(h: Headers | undefined): number {
-  if (h === undefined) return 0;
+/**
+ * The bytes the metadata adds: `NATS/1.0`, a `Name: value` line per header and the blank line, as
+ * the transport writes them; or the envelope line in the payload.
+ */
+function metadataBytes(m: Message): number {
+  const extra = m.data.length - BODY.length;
+  if (m.headers === undefined) return extra;
   let text = "NATS/1.0\r\n";
-  for (const k in h) text += `${k}: ${h[k]}\r\n`;
-  return Buffer.byteLength(`${text}\r\n`);
+  for (const k in m.headers) text += `${k}: ${m.headers[k]}\r\n`;
+  return extra + Buffer.byteLength(`${text}\r\n`);
 }
+
+const LABELS: Record<Variant, string> = {
+  none: "none (raw)",
+  v1: "wire v1: four headers",
+  v2: "wire v2: one Catga header",
+  v3: "wire v3: envelope line in the payload",
+};
 
 const nats = await startNats();
 const loadBefore = loadavg()[0]!;
@@ -61,8 +89,9 @@ let deadlines = 0;
 let done: (() => void) | undefined;
 sub.subscribe("bench.wire", {}, (msg) => {
   // What an instance reads of every request: the metadata and the body.
-  if (readWire(msg.headers, "Echo", "request").deadline > 0) deadlines++;
-  JSON.parse(Buffer.from(msg.data).toString("utf8"));
+  const wire = readWire(msg, "Echo", "request");
+  if (wire.deadline > 0) deadlines++;
+  decode(msg.data, "Echo", "request", wire.body);
   if (++received === MESSAGES) done?.();
 });
 await sub.flush();
@@ -71,6 +100,7 @@ const samples: Record<Variant, { cpu: number[]; server: number[] }> = {
   none: { cpu: [], server: [] },
   v1: { cpu: [], server: [] },
   v2: { cpu: [], server: [] },
+  v3: { cpu: [], server: [] },
 };
 try {
   for (let block = -1; block < BLOCKS; block++) {
@@ -82,7 +112,8 @@ try {
       const cpu0 = process.cpuUsage();
       const server0 = serverCpu(nats.pid) ?? 0;
       for (let i = 0; i < MESSAGES; i++) {
-        pub.publish("bench.wire", BODY, VARIANTS[variant]());
+        const m = VARIANTS[variant]();
+        pub.publish("bench.wire", m.data, m.headers);
         // Bounded ahead of the subscriber, as a flow-controlled publisher would be.
         if (i % 1000 === 999) await pub.flush();
       }
@@ -112,8 +143,8 @@ const none = median(samples.none.cpu) + median(samples.none.server);
 console.log(
   table(
     [
-      "headers",
-      "header bytes",
+      "metadata",
+      "bytes added",
       "process µs/msg (publish + deliver + read)",
       "nats-server µs/msg",
       "total µs/msg",
@@ -122,8 +153,8 @@ console.log(
     (Object.keys(VARIANTS) as Variant[]).map((v) => {
       const total = median(samples[v].cpu) + median(samples[v].server);
       return [
-        v === "none" ? "none (raw)" : v === "v1" ? "wire v1: four headers" : "wire v2: one Catga header",
-        String(headerBytes(VARIANTS[v]())),
+        LABELS[v],
+        String(metadataBytes(VARIANTS[v]())),
         median(samples[v].cpu).toFixed(2),
         median(samples[v].server).toFixed(2),
         total.toFixed(2),

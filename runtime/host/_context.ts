@@ -5,7 +5,7 @@
  * request is what caps a 2-core machine's request rate.
  */
 import { derivedEventId } from "../_durable.js";
-import { H, newMessageId, schemaHash, wireOf } from "../_wire.js";
+import { newMessageId, schemaHash, wireOf } from "../_wire.js";
 import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { Logger } from "../log.js";
@@ -69,14 +69,13 @@ export class MessageContext {
 
   get messageId(): string {
     // A message without an id (a plain client's) gets one here, once, as if it had carried it.
-    this.#messageId ??=
-      (this.#msg === undefined ? "" : wireOf(this.#msg.headers).messageId) || newMessageId();
+    this.#messageId ??= (this.#msg === undefined ? "" : wireOf(this.#msg).messageId) || newMessageId();
     return this.#messageId;
   }
 
   get correlationId(): string {
     this.#correlationId ??=
-      (this.#msg === undefined ? "" : wireOf(this.#msg.headers).correlationId) || this.messageId;
+      (this.#msg === undefined ? "" : wireOf(this.#msg).correlationId) || this.messageId;
     return this.#correlationId;
   }
 
@@ -119,7 +118,7 @@ export class MessageContext {
       const emit: Record<string, Emitter<unknown>> = {};
       const bus = this.#scope.bus;
       const correlationId = this.correlationId;
-      const traceparent = this.#msg?.headers[H.traceparent];
+      const traceparent = this.#msg === undefined ? "" : wireOf(this.#msg).traceparent;
       for (const [member, spec] of Object.entries(this.#scope.definition.emits)) {
         if (spec.durable === undefined) {
           emit[member] = (event) =>
@@ -158,7 +157,7 @@ export class MessageContext {
       const send: Record<string, Sender<unknown, unknown>> = {};
       const bus = this.#scope.bus;
       const correlationId = this.correlationId;
-      const traceparent = this.#msg?.headers[H.traceparent];
+      const traceparent = this.#msg === undefined ? "" : wireOf(this.#msg).traceparent;
       const deadline = this.deadline;
       for (const [member, spec] of Object.entries(this.#scope.definition.sends)) {
         send[member] = (input, opts) =>
@@ -186,6 +185,6 @@ export function emittedBy(ctx: HostContext): Promise<void> | undefined {
 /** For the log of an invalid message: a sender built from another schema is the usual cause. */
 export function schemasOf(schema: string, msg: IncomingMessage): { schema: string; senderSchema?: string } {
   // The sender's schema is its short hash (docs/runtime.md, "The wire"): compared by hash.
-  const sender = wireOf(msg.headers).schema;
+  const sender = wireOf(msg).schema;
   return sender !== "" && sender !== schemaHash(schema) ? { schema, senderSchema: sender } : { schema };
 }

@@ -49,10 +49,10 @@ export class EventDelivery {
     let pending: unknown;
     let ctx: HostContext;
     try {
-      // The header is checked before the payload: an event of a newer wire version, or with a
-      // malformed header, is refused (logged and counted), not handled on a guess.
-      readWire(msg.headers, name, "event");
-      const payload = decode(msg.data, name, "event");
+      // The envelope is checked before the payload: an event of a newer wire version, or with a
+      // malformed envelope or header, is refused (logged and counted), not handled on a guess.
+      const wire = readWire(msg, name, "event");
+      const payload = decode(msg.data, name, "event", wire.body);
       ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs);
       pending = handler.handle(payload, ctx);
     } catch (error) {

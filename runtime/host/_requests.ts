@@ -47,8 +47,8 @@ export class RequestHandling {
     mm.inFlight.inc();
     let wire: WireMeta;
     try {
-      // A malformed header or one of a newer wire version is answered with a typed error.
-      wire = readWire(msg.headers, name, "request");
+      // A malformed envelope or header, or one of a newer wire version, is answered with a typed error.
+      wire = readWire(msg, name, "request");
     } catch (error) {
       this.#failed(handler, msg, mm, started, error);
       return;
@@ -63,7 +63,7 @@ export class RequestHandling {
     let pending: unknown;
     let ctx: HostContext;
     try {
-      const payload = decode(msg.data, name, "request");
+      const payload = decode(msg.data, name, "request", wire.body);
       ctx = this.#o.contexts.context(msg, deadline);
       pending = handler.handle(payload, ctx);
     } catch (error) {

@@ -4,6 +4,7 @@
  */
 
 import type { RedeliveryPolicy } from "../_durable.js";
+import type { WireVersion } from "../_wire.js";
 import type { ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -45,6 +46,13 @@ export interface HostOptions {
   /** @default host name and process id */
   instanceId?: string;
   log?: Logger;
+  /**
+   * The wire version this instance writes (its requests and events; replies are the same in every
+   * version): 2 only while replicas of a build before version 3 still run (docs/runtime.md,
+   * "Versions during a rollout").
+   * @default 3
+   */
+  wireVersion?: WireVersion;
   /** Port of /healthz, /readyz and /metrics; `undefined` starts no HTTP server (embedded use). */
   healthPort?: number;
   /**

@@ -53,7 +53,10 @@ export async function startHost(options: HostOptions): Promise<Host> {
     service,
     instance: instanceId,
   });
-  const bus = createBus(transport, { log });
+  const bus = createBus(transport, {
+    log,
+    ...(options.wireVersion !== undefined ? { wireVersion: options.wireVersion } : {}),
+  });
   const metrics = new Registry();
   const instruments = hostInstruments(metrics);
   const counters: HostCounters = { handled: 0, errors: 0, invalid: 0, inFlight: 0 };

@@ -151,7 +151,7 @@ export class SagaTriggers {
     }
     try {
       if (this.#o.signal.aborted) throw new NotLeaderError(this.#o.service);
-      await this.#o.starter.start(name, decode(msg.data, name, "event"), triggerOf(msg));
+      await this.#o.starter.start(name, decode(msg.data, name, "event", wireOf(msg).body), triggerOf(msg));
       msg.ack();
     } catch (error) {
       if (error instanceof NotLeaderError || error instanceof SagaStopped || this.#o.signal.aborted) {
@@ -169,8 +169,9 @@ export class SagaTriggers {
 
   #onEvent(names: readonly string[], msg: IncomingMessage): void {
     const { starter, log } = this.#o;
+    const body = wireOf(msg).body;
     for (const name of names) {
-      void (async () => starter.start(name, decode(msg.data, name, "event"), triggerOf(msg)))().catch(
+      void (async () => starter.start(name, decode(msg.data, name, "event", body), triggerOf(msg)))().catch(
         (error: unknown) => {
           if (error instanceof NotLeaderError) return;
           log.warn("saga trigger not started", { saga: name, error });
@@ -181,8 +182,9 @@ export class SagaTriggers {
 
   #onCommand(name: string, msg: IncomingMessage): void {
     let deadline = 0;
+    let body = 0;
     try {
-      deadline = readWire(msg.headers, name, "request").deadline;
+      ({ deadline, body } = readWire(msg, name, "request"));
     } catch (error) {
       const wire = toWireError(error);
       this.#answer(name, msg, encode(wire), wire.code);
@@ -191,7 +193,7 @@ export class SagaTriggers {
     if (deadline > 0 && Date.now() >= deadline) return; // caller gave up
     void (async () => {
       try {
-        const payload = decode(msg.data, name, "request");
+        const payload = decode(msg.data, name, "request", body);
         const s = await this.#o.starter.start(name, payload, triggerOf(msg));
         this.#answer(name, msg, encode(s.reply ?? null), undefined);
       } catch (error) {
@@ -217,7 +219,7 @@ export class SagaTriggers {
 
 /** The ids a trigger carries, for the saga it starts. */
 function triggerOf(msg: IncomingMessage): { messageId?: string; correlationId?: string } {
-  const wire = wireOf(msg.headers);
+  const wire = wireOf(msg);
   const correlationId = wire.correlationId || wire.messageId;
   return {
     ...(wire.messageId ? { messageId: wire.messageId } : {}),

@@ -114,7 +114,7 @@ for (const envDef of envs) {
       return probes;
     }
 
-    async function client(options: { tracing?: boolean } = {}): Promise<Bus> {
+    async function client(options: { tracing?: boolean; wireVersion?: 2 | 3 } = {}): Promise<Bus> {
       const bus = createBus(await env.connect(), options);
       clients.push(bus);
       return bus;
@@ -301,11 +301,13 @@ for (const envDef of envs) {
       await cleanup();
     });
 
-    it(`${envDef.name} — handlers see the caller's message id, correlation id and deadline; headers carry traceparent`, async () => {
+    it(`${envDef.name} — handlers see the caller's message id, correlation id and deadline; the envelope carries traceparent`, async () => {
       await echo(1);
       const bus = await client();
-      const spy = bus.transport.subscribe(s.Whoami.subject, {}, (msg) => seen.push(msg.headers));
-      const seen: Record<string, string>[] = [];
+      const spy = bus.transport.subscribe(s.Whoami.subject, {}, (msg) =>
+        seen.push({ headers: msg.headers, line: new TextDecoder().decode(msg.data).split("\n")[0]! }),
+      );
+      const seen: { headers: Record<string, string>; line: string }[] = [];
       await bus.transport.flush();
       const before = Date.now();
       const who = await sendRequest(
@@ -327,17 +329,21 @@ for (const envDef of envs) {
       const tracing = await client({ tracing: true });
       await sendRequest(tracing, s.Whoami, {}, { messageId: "m-4" });
       spy.unsubscribe();
-      // Version 2: one header, `2;<id>;<deadline base 36>;<schema hash>[;<correlation id>]`.
+      // Version 3: no headers; the payload's first line is
+      // `C3;<id>;<deadline base 36>;<schema hash>[;<correlation id>[;<traceparent>]]`.
       const hash = s.Whoami.schemaId.split("@")[1]!.slice(0, 8);
-      expect(Object.keys(seen[0]!)).toEqual(["Catga"]);
-      const [v, id, deadline, schema, correlation] = seen[0]!.Catga!.split(";");
-      expect([v, id, schema, correlation]).toEqual(["2", "m-1", hash, "c-1"]);
+      for (const m of seen) expect(m.headers).toEqual({});
+      const [v, id, deadline, schema, correlation] = seen[0]!.line.split(";");
+      expect([v, id, schema, correlation]).toEqual(["C3", "m-1", hash, "c-1"]);
       expect(Number.parseInt(deadline!, 36)).toBe(who.deadline);
       // A message that starts its chain leaves the correlation id out.
-      expect(seen[1]).toEqual({ Catga: expect.stringMatching(new RegExp(`^2;m-2;[0-9a-z]+;${hash}$`)) });
-      expect(seen[2]?.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
-      expect(seen[2]?.traceparent).not.toContain("b7ad6b7169203331");
-      expect(seen[3]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(seen[1]!.line).toMatch(new RegExp(`^C3;m-2;[0-9a-z]+;${hash}$`));
+      // With a trace: the correlation field (empty here) and a child span of the caller's trace.
+      expect(seen[2]!.line).toMatch(
+        new RegExp(`^C3;m-3;[0-9a-z]+;${hash};;00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$`),
+      );
+      expect(seen[2]!.line).not.toContain("b7ad6b7169203331");
+      expect(seen[3]!.line).toMatch(/;;00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       // A result travels without headers; only error replies carry Catga-Status.
       const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
         timeoutMs: 1500,
@@ -346,13 +352,13 @@ for (const envDef of envs) {
       await cleanup();
     });
 
-    it(`${envDef.name} — version 1 callers and plain messages are served; a newer version or a malformed header is a typed error`, async () => {
+    it(`${envDef.name} — version 2 and 1 callers and plain messages are served; a newer version or a malformed envelope or header is a typed error`, async () => {
       const {
         hosts: [host],
       } = await echo(1);
       const bus = await client();
-      const ask = async (headers: Record<string, string> | undefined) => {
-        const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
+      const ask = async (headers: Record<string, string> | undefined, payload = "{}") => {
+        const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode(payload), {
           timeoutMs: 2000,
           ...(headers ? { headers } : {}),
         });
@@ -381,16 +387,50 @@ for (const envDef of envs) {
       expect(relative.body.deadline).toBeGreaterThanOrEqual(before + 5000);
       const odd = await sendRequest(bus, s.Whoami, {}, { messageId: "x;100%", correlationId: "c;1" });
       expect(odd).toMatchObject({ messageId: "x;100%", correlationId: "c;1" });
-      // A newer wire version: WireVersionError naming both versions.
-      const v3 = await ask({ Catga: "3;whatever" });
-      expect(v3.status).toBe("error");
-      expect(v3.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
-      expect(v3.body.message).toMatch(/wire version 3; this instance speaks version 2/);
+      // A version 2 caller (a replica of the previous build, or a bus told `wireVersion: 2` during
+      // a rollout): one `Catga` header, the JSON payload.
+      const v2 = await client({ wireVersion: 2 });
+      const spy = v2.transport.subscribe(s.Whoami.subject, {}, (msg) => sent.push(msg.headers));
+      const sent: Record<string, string>[] = [];
+      await v2.transport.flush();
+      const old = await sendRequest(v2, s.Whoami, {}, { messageId: "old-2", correlationId: "chain-2" });
+      spy.unsubscribe();
+      expect(old).toMatchObject({ messageId: "old-2", correlationId: "chain-2" });
+      expect(sent[0]).toEqual({ Catga: expect.stringMatching(/^2;old-2;[0-9a-z]+;[0-9a-f]{8};chain-2$/) });
+      // A plain client writing the envelope by hand: its own id and a relative deadline.
+      const before3 = Date.now();
+      const handmade = await ask(undefined, "C3;order-42;+5000;\n{}");
+      expect(handmade.body).toMatchObject({ messageId: "order-42", correlationId: "order-42" });
+      expect(handmade.body.deadline).toBeGreaterThanOrEqual(before3 + 5000);
+      // A newer wire version, in the envelope or in a header: WireVersionError naming both versions.
+      const v4 = await ask(undefined, "C4;whatever\n{}");
+      expect(v4.status).toBe("error");
+      expect(v4.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
+      expect(v4.body.message).toMatch(/wire version 4; this instance speaks version 3/);
       // At a caller it is rebuilt as the same class.
-      const typed = fromWireError(v3.body);
+      const typed = fromWireError(v4.body);
       expect(typed).toBeInstanceOf(WireVersionError);
-      expect(typed).toMatchObject({ got: 3, speaks: 2, messageName: "Whoami" });
-      // Malformed fields: InvalidMessageError naming the field.
+      expect(typed).toMatchObject({ got: 4, speaks: 3, messageName: "Whoami" });
+      expect((await ask({ Catga: "4;whatever" })).body).toMatchObject({ name: "WireVersionError" });
+      // Malformed envelope fields: InvalidMessageError naming the field.
+      for (const [payload, field] of [
+        ["C3;id;NOT-BASE36;\n{}", "deadline"],
+        ["C3;id;;XYZ\n{}", "schema"],
+        ["C3;id\n{}", "fields"],
+        ["C3;id;;;c;00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;x\n{}", "fields"],
+        ["C3;%E0%A4%A;;\n{}", "message id"],
+        ["C3;id;;;%zz\n{}", "correlation id"],
+        ["C3;id;;;;00-nope\n{}", "traceparent"],
+        ["C3;id;;{}", "line end"],
+        ["C2;id;;\n{}", "version"],
+        ["Cv3;id;;\n{}", "version"],
+      ] as const) {
+        const bad = await ask(undefined, payload);
+        expect(bad.status).toBe("error");
+        expect(bad.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
+        expect(bad.body.invalid.issues[0].path).toBe(`(envelope: ${field})`);
+      }
+      // Malformed header fields: InvalidMessageError naming the field.
       for (const [header, field] of [
         ["2;id;NOT-BASE36;", "deadline"],
         ["2;id;;XYZ", "schema"],
@@ -399,13 +439,14 @@ for (const envDef of envs) {
         ["2;%E0%A4%A;;", "message id"],
         ["2;id;;;%zz", "correlation id"],
         ["v2;id;;", "version"],
+        ["3;id;;", "version"],
       ] as const) {
         const bad = await ask({ Catga: header });
         expect(bad.status).toBe("error");
         expect(bad.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
         expect(bad.body.invalid.issues[0].path).toBe(`(header Catga: ${field})`);
       }
-      expect(host!.counters.invalid).toBe(7);
+      expect(host!.counters.invalid).toBe(18);
       // The instance keeps serving.
       expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
       await cleanup();

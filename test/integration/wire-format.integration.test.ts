@@ -17,10 +17,11 @@ import {
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
- * Wire version 2 as it travels (docs/runtime.md, "The wire"): the exact bytes of a request and an
- * event, pinned; a plain NATS client (the raw `@nats-io/transport-node` client, no Catga code)
- * calling a Catga service with the header built by hand as docs/runtime.md shows; and events with
- * a malformed header or of a newer version, refused while the instance keeps serving.
+ * Wire version 3 as it travels (docs/runtime.md, "The wire"): the exact bytes of a request and an
+ * event, pinned (no header block: the envelope is the payload's first line); a plain NATS client
+ * (the raw `@nats-io/transport-node` client, no Catga code) calling a Catga service with and
+ * without the envelope built by hand as docs/runtime.md shows; and events with a malformed envelope
+ * or header or of a newer version, refused while the instance keeps serving.
  */
 
 /** A raw protocol subscriber: every frame nats-server delivers on `subject`, as bytes. */
@@ -71,7 +72,7 @@ async function rawSubscriber(port: number, subject: string) {
   };
 }
 
-describe("wire format (version 2)", () => {
+describe("wire format (version 3)", () => {
   let server: NatsServer;
   let bus: Bus;
   let nc: NatsConnection;
@@ -125,18 +126,17 @@ describe("wire format (version 2)", () => {
     const request = await sub.next();
     // The reply subject is the caller's inbox and a fresh token: everything else is fixed.
     expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
-      "HMSG golden.echo 1 <reply> 62 85\r\n" +
-        "NATS/1.0\r\nCatga: 2;AAECAwQFBgcICQoL;1gcmxpmo0;621f0767;c-1\r\n\r\n" +
+      "MSG golden.echo 1 <reply> 66\r\n" +
+        "C3;AAECAwQFBgcICQoL;1gcmxpmo0;621f0767;c-1\n" +
         '{"text":"hello","n":42}\r\n',
     );
     expect(deadline.toString(36)).toBe("1gcmxpmo0");
     await bus.publish(tickSpec, { text: "hello", n: 42 }, { messageId: "AAECAwQFBgcICQoL" });
     expect(await sub.next()).toBe(
-      "HMSG golden.tick 1 49 72\r\n" +
-        "NATS/1.0\r\nCatga: 2;AAECAwQFBgcICQoL;;6a1a7c42\r\n\r\n" +
-        '{"text":"hello","n":42}\r\n',
+      "MSG golden.tick 1 53\r\n" + "C3;AAECAwQFBgcICQoL;;6a1a7c42\n" + '{"text":"hello","n":42}\r\n',
     );
-    // With a trace to continue, `traceparent` follows (the span id is new, so it is matched).
+    // With a trace to continue, the correlation field (empty) and a child span follow (the span id
+    // is new, so it is matched).
     await bus.publish(
       tickSpec,
       { text: "hello", n: 42 },
@@ -146,7 +146,7 @@ describe("wire format (version 2)", () => {
       },
     );
     expect(await sub.next()).toMatch(
-      /^HMSG golden\.tick 1 119 142\r\nNATS\/1\.0\r\nCatga: 2;AAECAwQFBgcICQoL;;6a1a7c42\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01\r\n\r\n\{"text":"hello","n":42\}\r\n$/,
+      /^MSG golden\.tick 1 110\r\nC3;AAECAwQFBgcICQoL;;6a1a7c42;;00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01\n\{"text":"hello","n":42\}\r\n$/,
     );
     sub.close();
   });
@@ -168,11 +168,17 @@ describe("wire format (version 2)", () => {
     const bare = await nc.request(subject, body, { timeout: 2000 });
     expect(bare.headers).toBeUndefined();
     expect(bare.json()).toBe("hi");
-    // The header built by hand: an id of the caller's choosing and a relative deadline (`+<ms>`).
-    const h = natsHeaders();
-    h.set("Catga", "2;order-42;+5000;");
-    const reply = await nc.request(wiring.messages.Whoami!.subject, "{}", { timeout: 2000, headers: h });
+    // The envelope built by hand: an id of the caller's choosing and a relative deadline (`+<ms>`).
+    const reply = await nc.request(wiring.messages.Whoami!.subject, "C3;order-42;+5000;\n{}", {
+      timeout: 2000,
+    });
+    expect(reply.headers).toBeUndefined();
     expect(reply.json()).toMatchObject({ messageId: "order-42", correlationId: "order-42" });
+    // Version 2's header, as earlier releases documented it, still works.
+    const h = natsHeaders();
+    h.set("Catga", "2;order-43;+5000;");
+    const old = await nc.request(wiring.messages.Whoami!.subject, "{}", { timeout: 2000, headers: h });
+    expect(old.json()).toMatchObject({ messageId: "order-43" });
     // An error reply: `Catga-Status: error`, its code in a header, the error as JSON.
     const failed = await nc.request(wiring.messages.Fail!.subject, JSON.stringify({ code: "NOPE" }), {
       timeout: 2000,
@@ -183,7 +189,7 @@ describe("wire format (version 2)", () => {
     expect(probe.handled).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{16}$/)]);
   });
 
-  it("wire format — events with a malformed header or of a newer version are refused, counted and logged; the instance keeps serving", async () => {
+  it("wire format — events with a malformed envelope or header or of a newer version are refused, counted and logged; the instance keeps serving", async () => {
     const probe = newProbe();
     const host = await startHost({
       wiring,
@@ -200,24 +206,31 @@ describe("wire format (version 2)", () => {
       if (value !== undefined) h.set("Catga", value);
       nc.publish(subject, JSON.stringify({ n }), value === undefined ? undefined : { headers: h });
     };
-    send("3;future", 1);
+    const hash = s.Ping.schemaId.split("@")[1]!.slice(0, 8);
+    send("4;future", 1);
     send("2;id;;NOT-HEX", 2);
     send("2;id;soon!;", 3);
     send(undefined, 4);
-    send(`2;id;;${s.Ping.schemaId.split("@")[1]!.slice(0, 8)}`, 5);
+    send(`2;id;;${hash}`, 5);
+    nc.publish(subject, `C4;future\n${JSON.stringify({ n: 6 })}`);
+    nc.publish(subject, `C3;id;;NOT-HEX\n${JSON.stringify({ n: 7 })}`);
+    nc.publish(subject, `C3;id;;${hash}\n${JSON.stringify({ n: 8 })}`);
     await nc.flush();
-    for (let i = 0; i < 100 && probe.pings.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(probe.pings).toEqual([4, 5]);
-    expect(host.counters.invalid).toBe(2);
-    expect(host.counters.errors).toBe(3);
+    for (let i = 0; i < 100 && probe.pings.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(probe.pings).toEqual([4, 5, 8]);
+    expect(host.counters.invalid).toBe(3);
+    expect(host.counters.errors).toBe(5);
     expect(warnings.map((w) => w.msg)).toEqual([
       "event of another wire version",
       "invalid event",
       "invalid event",
+      "event of another wire version",
+      "invalid event",
     ]);
     expect(warnings[0]).toMatchObject({ error: { name: "WireVersionError", code: "WIRE_VERSION" } });
     expect(warnings[0]?.error).toMatchObject({
-      message: expect.stringMatching(/wire version 3; this instance speaks version 2/),
+      message: expect.stringMatching(/wire version 4; this instance speaks version 3/),
     });
+    expect(warnings[4]?.error).toMatchObject({ message: expect.stringContaining("(envelope: schema)") });
   });
 });

@@ -18,7 +18,8 @@ import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
  * Bad input on the wire, against a real nats-server: random bytes, oversized and malformed header
- * blocks, forged `Catga-Status` replies and payloads of the wrong schema, sent to every subject the
+ * blocks, malformed version 3 envelopes (the payload's first line), forged `Catga-Status` replies
+ * and payloads of the wrong schema, sent to every subject the
  * conformance topology uses (its requests, its event, its heartbeats) and to a caller's inbox. The
  * sender writes the NATS protocol on a raw socket, so the header blocks are whatever it makes up,
  * not what a client would let through. Every instance keeps serving, every bad message is counted
@@ -128,6 +129,9 @@ describe("wire fuzz", () => {
       Buffer.from(
         Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 95))).join(""),
       );
+    // Letters only: a field that cannot hold the separator or parse as a version.
+    const letters = (n: number) =>
+      Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join("");
 
     // The caller's inbox, as any subscriber of a request subject sees it.
     let replySubject = "";
@@ -188,6 +192,16 @@ describe("wire fuzz", () => {
         () => Buffer.from("null"),
         () => Buffer.from(`"${"s".repeat(100_000)}"`),
         () => Buffer.from(JSON.stringify({ name: "DomainError", code: 7, message: "forged" })),
+        // Version 3 envelopes, malformed (each an InvalidMessageError; no deadline ever parses, so
+        // no request is merely expired), or well formed before a body no handler accepts.
+        () => Buffer.from(`C3;${letters(6)};!${letters(4)};${letters(8)}\n{}`),
+        () => Buffer.from(`Cx${text(20)}\n{}`),
+        () => Buffer.concat([Buffer.from("C3;"), bytes(Math.floor(random() * 40))]),
+        () => Buffer.from(`C3;${"%".repeat(1 + Math.floor(random() * 3))}zz;;\n{}`),
+        () => Buffer.from(`C3;${letters(6)};;;;00-${letters(10)}\n{}`),
+        () => Buffer.from(`C3;${letters(6)};;;;;;;\n{}`),
+        () => Buffer.from(`C3;${letters(6)};;\n{"text": 12, "n": "one"}`),
+        () => Buffer.concat([Buffer.from(`C3;${letters(6)};;\n`), bytes(Math.floor(random() * 50))]),
       ])();
 
     const raw = await rawPublisher(server.port);
