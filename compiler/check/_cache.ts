@@ -18,7 +18,11 @@ import type { CatgaFile } from "../../dsl/index.js";
  * shares are collected with it.
  */
 export class CheckCache {
-  private namespace: string | undefined;
+  /** Kinds and names of the last check's namespace, side by side. */
+  private namespace: { kinds: string[]; names: string[] } | undefined;
+  /** The last file repaired, and its repair: the server repairs the file the checker just repaired. */
+  private repairedFrom: CatgaFile | undefined;
+  private repairedTo: CatgaFile | undefined;
   /** Results that read nothing but their declaration. */
   private readonly own = new Map<string, WeakMap<object, Entry>>();
   /** Results that read names: dropped when the namespace changes. */
@@ -32,10 +36,21 @@ export class CheckCache {
    */
   enter(file: CatgaFile): void {
     const namespace = namespaceOf(file);
-    if (namespace === this.namespace) return;
+    if (this.namespace !== undefined && sameDeps(namespace.kinds, this.namespace.kinds)) {
+      if (sameDeps(namespace.names, this.namespace.names)) return;
+    }
     if (this.namespace !== undefined) this.stats.namespaceChanges++;
     this.namespace = namespace;
     this.named = new Map();
+  }
+
+  /** The repair of `file`, made by `repair` unless `file` is the one repaired last. */
+  repaired(file: CatgaFile, repair: () => CatgaFile): CatgaFile {
+    if (file !== this.repairedFrom) {
+      this.repairedTo = repair();
+      this.repairedFrom = file;
+    }
+    return this.repairedTo!;
   }
 
   /** The result of `compute` for `key`, reused if `key` and every one of `deps` are the same objects as last time. */
@@ -86,24 +101,27 @@ function sameDeps(a: readonly unknown[], b: readonly unknown[]): boolean {
 /**
  * Every name declared in the file, with its kind, in order, duplicates and services included: all
  * that name resolution reads (which name is first, which are duplicated, and the candidates of "did
- * you mean", whose order breaks ties). Names are identifiers, so spaces and newlines separate them.
+ * you mean", whose order breaks ties).
  */
-function namespaceOf(file: CatgaFile): string {
-  const parts: string[] = [];
+function namespaceOf(file: CatgaFile): { kinds: string[]; names: string[] } {
+  const kinds: string[] = [];
+  const names: string[] = [];
   for (const decl of file.declarations) {
     switch (decl.kind) {
       case "Type":
       case "Enum":
       case "Saga":
       case "Service":
-        parts.push(`${decl.kind} ${decl.name.text}`);
+        kinds.push(decl.kind);
+        names.push(decl.name.text);
         break;
       case "Message":
-        parts.push(`${decl.messageKind} ${decl.name.text}`);
+        kinds.push(decl.messageKind);
+        names.push(decl.name.text);
         break;
       default:
         break;
     }
   }
-  return parts.join("\n");
+  return { kinds, names };
 }

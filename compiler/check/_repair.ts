@@ -24,6 +24,10 @@ import type { CheckCache } from "./_cache.js";
  * the walk, and the caller's AST is never mutated.
  */
 export function repairFile(file: CatgaFile, cache?: CheckCache): CatgaFile {
+  return cache === undefined ? repairAll(file) : cache.repaired(file, () => repairAll(file, cache));
+}
+
+function repairAll(file: CatgaFile, cache?: CheckCache): CatgaFile {
   const declarations = list(file.declarations, (d) =>
     cache === undefined
       ? repairDeclaration(d)

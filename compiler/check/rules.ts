@@ -174,6 +174,8 @@ function others(sites: readonly Site[], self: Site, message: (s: Site) => string
  * name are already C2002, and counting them twice would add "handled by 'api' and 'api'".
  */
 function distinctServices(sites: readonly Site[]): ServiceDecl[] {
+  // One site, the usual case, without building a map for it.
+  if (sites.length === 1) return [sites[0]!.service];
   const byName = new Map<string, ServiceDecl>();
   for (const site of sites)
     if (!byName.has(site.service.name.text)) byName.set(site.service.name.text, site.service);

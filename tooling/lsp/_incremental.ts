@@ -170,8 +170,7 @@ function segmentsOf(text: string, file: CatgaFile): Segment[] {
   let previousEnd = 0;
   for (const decl of file.declarations) {
     const first = decl.doc?.span.start ?? decl.span.start;
-    const lineStart =
-      Math.max(text.lastIndexOf("\n", first.offset - 1), text.lastIndexOf("\r", first.offset - 1)) + 1;
+    const lineStart = lineStartOf(text, first.offset);
     const blankBefore = /^[ \t]*$/.test(text.slice(lineStart, first.offset));
     if (blankBefore && lineStart >= previousEnd && lineStart > starts[starts.length - 1]!.offset)
       starts.push({ offset: lineStart, line: first.line });
@@ -201,6 +200,21 @@ function segmentsOf(text: string, file: CatgaFile): Segment[] {
     for (const c of segment.comments) adopt(c, i, owners, segment.positions);
   });
   return segments;
+}
+
+/**
+ * The offset where the line holding `offset` starts. A backward scan to the nearest line break:
+ * `lastIndexOf("\r")` in a file without any scanned back to its start for every declaration, which
+ * made opening the 1,000-service benchmark file take seconds.
+ */
+function lineStartOf(text: string, offset: number): number {
+  let i = offset - 1;
+  while (i >= 0) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) break;
+    i--;
+  }
+  return i + 1;
 }
 
 function isPosition(node: object): node is Position {
