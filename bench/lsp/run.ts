@@ -20,6 +20,7 @@
  * retention from the empty heap V8 keeps reserved after a collection.
  * With `--write` it replaces the section of docs/benchmarks.md between the `bench:lsp` markers.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, platform, release } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -83,6 +84,8 @@ interface Stats {
   memory: NodeJS.MemoryUsage;
 }
 
+const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+
 const loadBefore = loadavg()
   .map((l) => l.toFixed(2))
   .join(", ");
@@ -112,6 +115,8 @@ async function main(): Promise<void> {
   let incremental = 0;
   let firstRss = 0;
   let firstHeap = 0;
+  /** The highest RSS of the samples taken every 100 edits: V8's heap sizing moves it up and down. */
+  let peakRss = 0;
   for (let i = 0; i < edits; i++) {
     const typing = i % 2 === 0;
     const range = typing ? { start: at, end: at } : { start: at, end: { line, character: character + 1 } };
@@ -135,6 +140,7 @@ async function main(): Promise<void> {
     if (typing ? !codes.includes("C2001") : codes.length > 0)
       throw new Error(`edit ${i}: unexpected diagnostics ${codes.join(", ")}`);
     if ((i + 1) % 100 === 0) {
+      peakRss = Math.max(peakRss, rssKiB(pid));
       const so = [...latencies].sort((a, b) => a - b);
       process.stderr.write(
         `${i + 1} edits: p50 ${percentile(so, 50).toFixed(1)} ms, p99 ${percentile(so, 99).toFixed(1)} ms, RSS ${(rssKiB(pid) / 1024).toFixed(0)} MiB (first ${(firstRss / 1024).toFixed(0)})\n`,
@@ -183,6 +189,7 @@ async function main(): Promise<void> {
     START,
     `Machine: ${machine}.  `,
     `Command: \`npm run bench:lsp -- --edits ${edits} --name-edits ${nameEdits}${serverFlags.length > 0 ? ` --server-flags ${serverFlags.join(",")}` : ""}${values.write ? " --write" : ""}\` (${services.toLocaleString("en")} services, ${edits.toLocaleString("en")} edits).  `,
+    `Commit ${commit}, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC.  `,
     `Load average before the run (\`uptime\`): ${loadBefore}; after: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(", ")}.`,
@@ -209,6 +216,7 @@ async function main(): Promise<void> {
     `| live heap growth (last / first) | ${heapRatio.toFixed(2)}× | ≤ ${TARGET_MEMORY_RATIO}× |`,
     `| server RSS after the first edit | ${(firstRss / 1024).toFixed(0)} MiB | — |`,
     `| server RSS after the last edit (before / after that full GC) | ${(lastRss / 1024).toFixed(0)} / ${(lastRssCollected / 1024).toFixed(0)} MiB | — |`,
+    `| server RSS, highest of the samples every 100 edits | ${(peakRss / 1024).toFixed(0)} MiB | — |`,
     `| RSS growth (last / first) | ${ratio.toFixed(2)}× | ≤ ${TARGET_MEMORY_RATIO}× |`,
     END,
   ];
