@@ -218,7 +218,7 @@ export function checkTopology(
     }
     // What one service adds to the collectors is recorded on its own and replayed in service order:
     // checkService only adds to them, never reads them, so the replay equals the direct run.
-    const found = cache.namedResult("service", service, [settings], () => {
+    const found = cache.namedResult("service", service, [settings], table, () => {
       const own: Diagnostic[] = [];
       const mine = collectors();
       return { facts: checkService(service, settings, table, own, mine), diagnostics: own, collected: mine };
@@ -238,7 +238,7 @@ export function checkTopology(
     if (cache === undefined) checked = checkSaga(saga, table, out, senders);
     else {
       // Recorded and replayed like a service's findings; `runBy` is set later, on a copy.
-      const found = cache.namedResult("saga", saga, [], () => {
+      const found = cache.namedResult("saga", saga, [], table, () => {
         const own: Diagnostic[] = [];
         const sent = new Map<string, RelatedInformation[]>();
         return { checked: checkSaga(saga, table, own, sent), diagnostics: own, sent };

@@ -112,7 +112,7 @@ export function checkTypes(
   /** A declaration's findings: reused from the cache while it and the namespace are unchanged. */
   const bodyOf = (decl: TypeDecl | MessageDecl, inGraph: boolean): Body => {
     const compute = () => (decl.kind === "Type" ? typeBody(decl, inGraph, table) : messageBody(decl, table));
-    return cache === undefined ? compute() : cache.namedResult("types", decl, [inGraph], compute);
+    return cache === undefined ? compute() : cache.namedResult("types", decl, [inGraph], table, compute);
   };
 
   for (const type of table.types) {
