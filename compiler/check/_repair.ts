@@ -11,6 +11,7 @@ import type {
   TypeRef,
   Value,
 } from "../../dsl/index.js";
+import type { CheckCache } from "./_cache.js";
 
 /**
  * Makes a parsed file match its types before checking. After a syntax error, Chevrotain's
@@ -22,10 +23,20 @@ import type {
  * Copy-on-write: a well-formed file (the usual case) is returned as is, without allocation beyond
  * the walk, and the caller's AST is never mutated.
  */
-export function repairFile(file: CatgaFile): CatgaFile {
-  const declarations = list(file.declarations, (d) => repairDeclaration(d));
+export function repairFile(file: CatgaFile, cache?: CheckCache): CatgaFile {
+  return cache === undefined ? repairAll(file) : cache.repaired(file, () => repairAll(file, cache));
+}
+
+function repairAll(file: CatgaFile, cache?: CheckCache): CatgaFile {
+  const declarations = list(file.declarations, (d) =>
+    cache === undefined
+      ? repairDeclaration(d)
+      : cache.ownResult("repair", d, NO_DEPS, () => repairDeclaration(d)),
+  );
   return declarations === file.declarations ? file : { ...file, declarations };
 }
+
+const NO_DEPS: readonly unknown[] = [];
 
 /** Maps a possibly missing array; returns the same array when nothing changed. */
 function list<T>(items: readonly T[] | undefined, fix: (item: T) => T | undefined): T[] {

@@ -15,10 +15,12 @@ import {
   sortDiagnostics,
 } from "../../dsl/index.js";
 import type { TopologyModel } from "../model.js";
+import { CheckCache } from "./_cache.js";
 import { repairFile } from "./_repair.js";
 
 /** The checker's repair of a partial AST, for tools that read the AST after syntax errors (the language server). */
-export { repairFile };
+/** Per-declaration results kept between checks of successive versions of one document. */
+export { CheckCache, repairFile };
 
 import { buildModel } from "./build-model.js";
 import { checkDurable } from "./durable.js";
@@ -66,6 +68,13 @@ export interface CheckOptions {
    * @default true
    */
   model?: boolean;
+  /**
+   * Results of an earlier check of a previous version of the same document, reused for the
+   * declarations the edit did not touch (see {@link CheckCache}); the diagnostics and model are the
+   * same as without it. The language server keeps one per open document.
+   * @default undefined (everything is checked)
+   */
+  cache?: CheckCache;
 }
 
 /**
@@ -78,13 +87,26 @@ export interface CheckOptions {
  */
 export function check(parsed: CatgaFile, options: CheckOptions = {}): Result<TopologyModel | undefined> {
   const diagnostics: Diagnostic[] = [];
-  const file = repairFile(parsed);
+  const { cache } = options;
+  const file = repairFile(parsed, cache);
+  cache?.enter(file);
   const table = collectSymbols(file, diagnostics);
-  const types = checkTypes(table, diagnostics);
+  const types = checkTypes(table, diagnostics, cache, options.model !== false);
   const infra = checkInfra(table.nats, table.redis, diagnostics);
   const settings = new Map<ServiceDecl, ServiceSettings>();
-  for (const service of table.services) settings.set(service, checkServiceSettings(service, diagnostics));
-  const topology = checkTopology(table, settings, diagnostics);
+  for (const service of table.services) {
+    if (cache === undefined) settings.set(service, checkServiceSettings(service, diagnostics));
+    else {
+      // Settings read nothing but their service: reused until the service itself changes.
+      const found = cache.ownResult("settings", service, [], () => {
+        const out: Diagnostic[] = [];
+        return { value: checkServiceSettings(service, out), diagnostics: out };
+      });
+      settings.set(service, found.value);
+      for (const d of found.diagnostics) diagnostics.push(d);
+    }
+  }
+  const topology = checkTopology(table, settings, diagnostics, cache);
   const durable = checkDurable(table, infra.nats, infra.streamDefaults, diagnostics);
   const sorted = sortDiagnostics(diagnostics);
   const value =

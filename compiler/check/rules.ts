@@ -17,6 +17,7 @@ import type {
   SubscriptionModel,
 } from "../model.js";
 import { dnsLabel } from "../naming.js";
+import type { CheckCache } from "./_cache.js";
 import { quoteList, suggest, withArticle } from "./_text.js";
 import { isPlaceholder } from "./_values.js";
 import { checkQueueName, type ServiceSettings } from "./settings.js";
@@ -173,6 +174,8 @@ function others(sites: readonly Site[], self: Site, message: (s: Site) => string
  * name are already C2002, and counting them twice would add "handled by 'api' and 'api'".
  */
 function distinctServices(sites: readonly Site[]): ServiceDecl[] {
+  // One site, the usual case, without building a map for it.
+  if (sites.length === 1) return [sites[0]!.service];
   const byName = new Map<string, ServiceDecl>();
   for (const site of sites)
     if (!byName.has(site.service.name.text)) byName.set(site.service.name.text, site.service);
@@ -195,6 +198,7 @@ export function checkTopology(
   table: SymbolTable,
   settingsOf: Map<ServiceDecl, ServiceSettings>,
   out: Diagnostic[],
+  cache?: CheckCache,
 ): TopologyFacts {
   const handlerSites = new Map<string, Site[]>();
   const runnerSites = new Map<string, Site[]>();
@@ -205,17 +209,24 @@ export function checkTopology(
   const assumed = new Set<string>();
   const services: ServiceFacts[] = [];
 
+  const collect: Collectors = { assumed, handlerSites, runnerSites, senders, consumed, emitted };
   for (const service of table.services) {
     const settings = settingsOf.get(service)!;
-    const facts = checkService(service, settings, table, out, {
-      assumed,
-      handlerSites,
-      runnerSites,
-      senders,
-      consumed,
-      emitted,
+    if (cache === undefined) {
+      services.push(checkService(service, settings, table, out, collect));
+      continue;
+    }
+    // What one service adds to the collectors is recorded on its own and replayed in service order:
+    // checkService only adds to them, never reads them, so the replay equals the direct run.
+    const found = cache.namedResult("service", service, [settings], table, () => {
+      const own: Diagnostic[] = [];
+      const mine = collectors();
+      return { facts: checkService(service, settings, table, own, mine), diagnostics: own, collected: mine };
     });
-    services.push(facts);
+    for (const d of found.diagnostics) out.push(d);
+    mergeCollectors(collect, found.collected);
+    // Later passes add to a service's handlers (a saga's command trigger): a copy keeps the cached one as found.
+    services.push({ ...found.facts, handles: found.facts.handles.map((h) => ({ ...h })) });
   }
   checkServiceNames(table.services, table.duplicated, out);
 
@@ -223,7 +234,20 @@ export function checkTopology(
   /** Commands that start a saga: their handler is the saga's runner. */
   const sagaCommands = new Set<string>();
   for (const saga of table.sagas) {
-    const { facts, triggers } = checkSaga(saga, table, out, senders);
+    let checked: { facts: SagaFacts; triggers: SagaTriggerModel[] };
+    if (cache === undefined) checked = checkSaga(saga, table, out, senders);
+    else {
+      // Recorded and replayed like a service's findings; `runBy` is set later, on a copy.
+      const found = cache.namedResult("saga", saga, [], table, () => {
+        const own: Diagnostic[] = [];
+        const sent = new Map<string, RelatedInformation[]>();
+        return { checked: checkSaga(saga, table, own, sent), diagnostics: own, sent };
+      });
+      for (const d of found.diagnostics) out.push(d);
+      for (const [name, list] of found.sent) for (const r of list) add(senders, name, r);
+      checked = { facts: { ...found.checked.facts }, triggers: found.checked.triggers };
+    }
+    const { facts, triggers } = checked;
     sagas.push(facts);
     // Every trigger that resolved counts, even when a saga has too many: that error is C3013 alone.
     for (const trigger of triggers) (trigger.kind === "event" ? consumed : sagaCommands).add(trigger.name);
@@ -365,6 +389,27 @@ interface Collectors {
   senders: Map<string, RelatedInformation[]>;
   consumed: Set<string>;
   emitted: Set<string>;
+}
+
+function collectors(): Collectors {
+  return {
+    assumed: new Set(),
+    handlerSites: new Map(),
+    runnerSites: new Map(),
+    senders: new Map(),
+    consumed: new Set(),
+    emitted: new Set(),
+  };
+}
+
+/** Adds what one declaration collected to the whole check's collectors, keeping the order of each list. */
+function mergeCollectors(into: Collectors, from: Collectors): void {
+  for (const name of from.assumed) into.assumed.add(name);
+  for (const name of from.consumed) into.consumed.add(name);
+  for (const name of from.emitted) into.emitted.add(name);
+  for (const [name, list] of from.handlerSites) for (const site of list) add(into.handlerSites, name, site);
+  for (const [name, list] of from.runnerSites) for (const site of list) add(into.runnerSites, name, site);
+  for (const [name, list] of from.senders) for (const r of list) add(into.senders, name, r);
 }
 
 function checkService(

@@ -54,6 +54,34 @@ export interface SymbolTable {
   namesByKind: Record<SymbolKind, string[]>;
   /** First service of each name. */
   servicesByName: Map<string, ServiceDecl>;
+  /**
+   * While the check cache computes one declaration's result: the names {@link resolveReference}
+   * looked up, and whether it looked at all names (an unknown name's "did you mean").
+   */
+  reads?: NameReads;
+}
+
+/** The names one computation resolved; see {@link SymbolTable.reads}. */
+export interface NameReads {
+  names: string[];
+  /** An unknown name was resolved: its suggestion reads every name. */
+  all: boolean;
+}
+
+const KIND_CODES: Record<SymbolKind, number> = { type: 1, enum: 2, command: 3, query: 4, event: 5, saga: 6 };
+
+/**
+ * Everything {@link resolveReference} learns about a name that it finds: its kind, whether it is
+ * declared twice, whether a service has it. Two tables that agree on this for every name a
+ * resolution looked up (and that did not look at all names) resolve it the same way.
+ */
+export function nameSignature(table: SymbolTable, name: string): number {
+  const symbol = table.symbols.get(name);
+  return (
+    (symbol === undefined ? 0 : KIND_CODES[symbol.kind]) * 4 +
+    (table.duplicated.has(name) ? 2 : 0) +
+    (table.servicesByName.has(name) ? 1 : 0)
+  );
 }
 
 /** Where a declaration was found, for duplicate reports. */
@@ -267,6 +295,7 @@ export function resolveReference(
 ): DeclSymbol | undefined {
   const name = id.text;
   if (name === "") return undefined;
+  table.reads?.names.push(name);
   const symbol = table.symbols.get(name);
   if (symbol !== undefined) {
     if (role.accepts.includes(symbol.kind)) return symbol;
@@ -278,6 +307,7 @@ export function resolveReference(
     out.push(wrongKind(id, "service", role));
     return undefined;
   }
+  if (table.reads !== undefined) table.reads.all = true;
   const ofKind: string[] = [...(role.builtins ?? [])];
   for (const kind of role.accepts) for (const n of table.namesByKind[kind]) ofKind.push(n);
   const lower = name.toLowerCase();

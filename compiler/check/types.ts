@@ -1,6 +1,7 @@
 import {
   type Diagnostic,
   diagnostic,
+  type EnumDecl,
   type Field,
   type Identifier,
   type MessageDecl,
@@ -8,6 +9,7 @@ import {
   type TypeRef,
 } from "../../dsl/index.js";
 import { BUILTIN_TYPES, type BuiltinType, type TypeUse } from "../model.js";
+import type { CheckCache } from "./_cache.js";
 import { type ReferenceRole, resolveReference, type SymbolKind, type SymbolTable } from "./symbols.js";
 
 /** What the type pass learned, for the model builder. */
@@ -84,117 +86,48 @@ interface Containment {
  * do not (C3015); events are not idempotent (C3016); types and enums are used (C3018); no type
  * contains itself through required fields (C3022).
  */
-export function checkTypes(table: SymbolTable, out: Diagnostic[]): TypeFacts {
+export function checkTypes(
+  table: SymbolTable,
+  out: Diagnostic[],
+  cache?: CheckCache,
+  /** Whether the model will be built: the map of resolved references is only read by the model builder. */
+  model = true,
+): TypeFacts {
   const resolved = new Map<TypeRef, TypeUse>();
   /** Type and enum names referenced from some other declaration. */
   const referenced = new Set<string>();
   const containment = new Map<string, Containment[]>();
 
-  const resolve = (ref: TypeRef, role: ReferenceRole, owner: Identifier): TypeUse | undefined => {
-    const name = ref.name.text;
-    if (BUILTINS.has(name)) {
-      const use: TypeUse = {
-        kind: "builtin",
-        name: name as BuiltinType,
-        listDepth: ref.listDepth,
-        optional: ref.optional,
-      };
-      resolved.set(ref, use);
-      return use;
+  /** Adds what checking one declaration found to the whole check's findings, in declaration order. */
+  const merge = (body: Body): void => {
+    for (const d of body.diagnostics) out.push(d);
+    for (const name of body.referenced) referenced.add(name);
+    if (model) for (const [ref, use] of body.resolved) resolved.set(ref, use);
+    for (const edge of body.containment) {
+      const edges = containment.get(edge.owner) ?? [];
+      edges.push(edge);
+      containment.set(edge.owner, edges);
     }
-    const symbol = resolveReference(table, ref.name, role, out, (guess) =>
-      referenced.add(guess.decl.name.text),
-    );
-    if (symbol === undefined || (symbol.kind !== "type" && symbol.kind !== "enum")) return undefined;
-    if (name !== owner.text) referenced.add(name);
-    const use: TypeUse = { kind: symbol.kind, name, listDepth: ref.listDepth, optional: ref.optional };
-    resolved.set(ref, use);
-    return use;
+  };
+  /** A declaration's findings: reused from the cache while it and the namespace are unchanged. */
+  const bodyOf = (decl: TypeDecl | MessageDecl, inGraph: boolean): Body => {
+    const compute = () => (decl.kind === "Type" ? typeBody(decl, inGraph, table) : messageBody(decl, table));
+    return cache === undefined ? compute() : cache.namedResult("types", decl, [inGraph], table, compute);
   };
 
-  const checkFields = (owner: TypeDecl | MessageDecl, what: string, isType: boolean): void => {
-    const seen = new Map<string, Field>();
+  for (const type of table.types) {
     // Only the first declaration of a name takes part in the containment graph: the graph is keyed
     // by name, and a duplicate is an error of its own already.
-    const inGraph = isType && table.symbols.get(owner.name.text)?.decl === owner;
-    for (const field of owner.fields) {
-      const name = field.name.text;
-      if (name !== "") {
-        const first = seen.get(name);
-        if (first) {
-          out.push(
-            diagnostic(
-              "C2004",
-              field.name.span,
-              `field '${name}' is declared twice in ${what} '${owner.name.text}'`,
-              {
-                hint: "rename or remove one of them",
-                related: [{ message: "first declared here", span: first.name.span }],
-              },
-            ),
-          );
-        } else seen.set(name, field);
-      }
-      const use = resolve(field.type, FIELD_TYPE, owner.name);
-      if (inGraph && use?.kind === "type" && use.listDepth === 0 && !use.optional) {
-        const edges = containment.get(owner.name.text) ?? [];
-        edges.push({ field, owner: owner.name.text, target: use.name });
-        containment.set(owner.name.text, edges);
-      }
-    }
-  };
-
-  for (const type of table.types) checkFields(type, "type", true);
+    merge(bodyOf(type, table.symbols.get(type.name.text)?.decl === type));
+  }
 
   for (const decl of table.enums) {
-    const seen = new Map<string, Identifier>();
-    for (const member of decl.members) {
-      const name = member.name.text;
-      if (name === "") continue;
-      const first = seen.get(name);
-      if (first) {
-        out.push(
-          diagnostic(
-            "C2004",
-            member.name.span,
-            `member '${name}' appears twice in enum '${decl.name.text}'`,
-            {
-              hint: "remove the repeated member",
-              related: [{ message: "first listed here", span: first.span }],
-            },
-          ),
-        );
-      } else seen.set(name, member.name);
-    }
+    const members = () => enumBody(decl);
+    const found = cache === undefined ? members() : cache.ownResult("enum", decl, [], members);
+    for (const d of found) out.push(d);
   }
 
-  for (const message of table.messages) {
-    const kind = message.messageKind;
-    checkFields(message, kind, false);
-    if (message.result) resolve(message.result, RESULT_TYPE, message.name);
-    if (message.name.text === "") continue;
-    if (kind === "query" && !message.result) {
-      out.push(
-        diagnostic("C3015", message.name.span, `query '${message.name.text}' has no result type`, {
-          hint: "a query exists to answer: add '-> T' after its fields, e.g. '-> OrderResult?'",
-        }),
-      );
-    }
-    if (kind === "event" && message.result) {
-      out.push(
-        diagnostic("C3015", message.result.span, `event '${message.name.text}' cannot have a result`, {
-          hint: "events are published, never answered: remove '-> …', or declare a command instead",
-        }),
-      );
-    }
-    if (kind === "event" && message.idempotent) {
-      out.push(
-        diagnostic("C3016", message.idempotent, `event '${message.name.text}' cannot be idempotent`, {
-          hint: "'idempotent' lets clients retry commands and queries; events are never retried: remove it",
-        }),
-      );
-    }
-  }
+  for (const message of table.messages) merge(bodyOf(message, false));
 
   for (const decl of [...table.types, ...table.enums]) {
     const name = decl.name.text;
@@ -209,6 +142,138 @@ export function checkTypes(table: SymbolTable, out: Diagnostic[]): TypeFacts {
 
   reportInfiniteTypes(table, containment, out);
   return { resolved };
+}
+
+/** What checking one type or message found: its diagnostics and the facts the whole check collects. */
+interface Body {
+  diagnostics: Diagnostic[];
+  /** Type and enum names it references (or most likely meant), other than its own. */
+  referenced: string[];
+  resolved: [TypeRef, TypeUse][];
+  containment: Containment[];
+}
+
+function emptyBody(): Body {
+  return { diagnostics: [], referenced: [], resolved: [], containment: [] };
+}
+
+function resolveType(
+  table: SymbolTable,
+  ref: TypeRef,
+  role: ReferenceRole,
+  owner: Identifier,
+  body: Body,
+): TypeUse | undefined {
+  const name = ref.name.text;
+  if (BUILTINS.has(name)) {
+    const use: TypeUse = {
+      kind: "builtin",
+      name: name as BuiltinType,
+      listDepth: ref.listDepth,
+      optional: ref.optional,
+    };
+    body.resolved.push([ref, use]);
+    return use;
+  }
+  const symbol = resolveReference(table, ref.name, role, body.diagnostics, (guess) =>
+    body.referenced.push(guess.decl.name.text),
+  );
+  if (symbol === undefined || (symbol.kind !== "type" && symbol.kind !== "enum")) return undefined;
+  if (name !== owner.text) body.referenced.push(name);
+  const use: TypeUse = { kind: symbol.kind, name, listDepth: ref.listDepth, optional: ref.optional };
+  body.resolved.push([ref, use]);
+  return use;
+}
+
+/** Unique field names (C2004) and field types that resolve; edges of the containment graph when `inGraph`. */
+function checkFields(
+  owner: TypeDecl | MessageDecl,
+  what: string,
+  inGraph: boolean,
+  table: SymbolTable,
+  body: Body,
+): void {
+  const seen = new Map<string, Field>();
+  for (const field of owner.fields) {
+    const name = field.name.text;
+    if (name !== "") {
+      const first = seen.get(name);
+      if (first) {
+        body.diagnostics.push(
+          diagnostic(
+            "C2004",
+            field.name.span,
+            `field '${name}' is declared twice in ${what} '${owner.name.text}'`,
+            {
+              hint: "rename or remove one of them",
+              related: [{ message: "first declared here", span: first.name.span }],
+            },
+          ),
+        );
+      } else seen.set(name, field);
+    }
+    const use = resolveType(table, field.type, FIELD_TYPE, owner.name, body);
+    if (inGraph && use?.kind === "type" && use.listDepth === 0 && !use.optional) {
+      body.containment.push({ field, owner: owner.name.text, target: use.name });
+    }
+  }
+}
+
+function typeBody(decl: TypeDecl, inGraph: boolean, table: SymbolTable): Body {
+  const body = emptyBody();
+  checkFields(decl, "type", inGraph, table, body);
+  return body;
+}
+
+function messageBody(message: MessageDecl, table: SymbolTable): Body {
+  const body = emptyBody();
+  const out = body.diagnostics;
+  const kind = message.messageKind;
+  checkFields(message, kind, false, table, body);
+  if (message.result) resolveType(table, message.result, RESULT_TYPE, message.name, body);
+  if (message.name.text === "") return body;
+  if (kind === "query" && !message.result) {
+    out.push(
+      diagnostic("C3015", message.name.span, `query '${message.name.text}' has no result type`, {
+        hint: "a query exists to answer: add '-> T' after its fields, e.g. '-> OrderResult?'",
+      }),
+    );
+  }
+  if (kind === "event" && message.result) {
+    out.push(
+      diagnostic("C3015", message.result.span, `event '${message.name.text}' cannot have a result`, {
+        hint: "events are published, never answered: remove '-> …', or declare a command instead",
+      }),
+    );
+  }
+  if (kind === "event" && message.idempotent) {
+    out.push(
+      diagnostic("C3016", message.idempotent, `event '${message.name.text}' cannot be idempotent`, {
+        hint: "'idempotent' lets clients retry commands and queries; events are never retried: remove it",
+      }),
+    );
+  }
+  return body;
+}
+
+/** Enum members listed twice (C2004). */
+function enumBody(decl: EnumDecl): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const seen = new Map<string, Identifier>();
+  for (const member of decl.members) {
+    const name = member.name.text;
+    if (name === "") continue;
+    const first = seen.get(name);
+    if (first) {
+      out.push(
+        diagnostic("C2004", member.name.span, `member '${name}' appears twice in enum '${decl.name.text}'`, {
+          hint: "remove the repeated member",
+          related: [{ message: "first listed here", span: first.span }],
+        }),
+      );
+    } else seen.set(name, member.name);
+  }
+  return out;
 }
 
 /**

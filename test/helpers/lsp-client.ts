@@ -29,6 +29,14 @@ export interface Published {
   diagnostics: Diagnostic[];
 }
 
+/** How the server process is started, for the benchmark. */
+export interface ServerOptions {
+  /** Flags of the server's node process, e.g. `--expose-gc`. @default [] */
+  nodeFlags?: readonly string[];
+  /** Added to the server's environment. @default {} */
+  env?: Record<string, string>;
+}
+
 export class LspClient {
   readonly connection: ProtocolConnection;
   readonly process: ChildProcess;
@@ -38,13 +46,18 @@ export class LspClient {
   private readonly waiters: { uri: string; version: number; resolve: (p: Published) => void }[] = [];
   private versions = new Map<string, number>();
 
-  private constructor() {
+  private constructor(options: ServerOptions) {
     if (!existsSync(join(REPO_ROOT, "dist/tooling/lsp/index.js")))
       throw new Error("run `npm run build` first: dist/ is missing");
-    this.process = spawn(process.execPath, ["bin/catgac.js", "lsp", "--stdio"], {
-      cwd: REPO_ROOT,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    this.process = spawn(
+      process.execPath,
+      [...(options.nodeFlags ?? []), "bin/catgac.js", "lsp", "--stdio"],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { ...process.env, ...options.env },
+      },
+    );
     this.process.stderr!.on("data", (chunk: Buffer) => this.log.push(chunk.toString()));
     this.connection = createProtocolConnection(
       new StreamMessageReader(this.process.stdout!),
@@ -66,8 +79,10 @@ export class LspClient {
   }
 
   /** Starts the server and completes the initialize handshake. */
-  static async start(): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
-    const client = new LspClient();
+  static async start(
+    options: ServerOptions = {},
+  ): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
+    const client = new LspClient(options);
     const result = await client.connection.sendRequest(InitializeRequest.type, {
       processId: process.pid,
       rootUri: null,

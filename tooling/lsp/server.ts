@@ -18,8 +18,17 @@ import {
   type TextEdit,
 } from "vscode-languageserver/node.js";
 import { TextDocument } from "vscode-languageserver-textdocument";
+import { CheckCache } from "../../compiler/check/index.js";
 import type { Diagnostic } from "../../dsl/index.js";
-import { type Analysis, analyze, declarationOf, occurrenceAt, occurrencesOf, toRange } from "./_analysis.js";
+import {
+  type Analysis,
+  analyze,
+  declarationOf,
+  occurrenceAt,
+  occurrencesOf,
+  type Reuse,
+  toRange,
+} from "./_analysis.js";
 import { completeAt, type Proposal } from "./_completion.js";
 import {
   formatDocument,
@@ -49,8 +58,12 @@ interface State {
   lastGood: Analysis | undefined;
   /** Set while an analysis of a newer version is queued: edits arriving meanwhile share it. */
   scheduled: boolean;
-  /** Re-parses only what an edit touched, when that gives what a whole parse gives. */
-  parser: IncrementalParser;
+  /** Re-parses and re-checks only what an edit touched, when that gives what doing it all gives. */
+  reuse: Reuse;
+  /** The last analysis that was published, with how long publishing took: for the benchmark. */
+  published:
+    | { version: number; timings: Analysis["timings"]; analyzeMs: number; serializeMs: number }
+    | undefined;
 }
 
 /**
@@ -65,7 +78,13 @@ export function serve(connection: Connection): void {
   const state = (uri: string): State => {
     let s = states.get(uri);
     if (!s) {
-      s = { latest: undefined, lastGood: undefined, scheduled: false, parser: new IncrementalParser(uri) };
+      s = {
+        latest: undefined,
+        lastGood: undefined,
+        scheduled: false,
+        reuse: { parser: new IncrementalParser(uri), cache: new CheckCache() },
+        published: undefined,
+      };
       states.set(uri, s);
     }
     return s;
@@ -79,7 +98,7 @@ export function serve(connection: Connection): void {
     if (s?.latest?.version === doc.version) return s.latest;
     try {
       const st = state(uri);
-      const analysis = analyze(uri, doc.version, doc.getText(), st.parser);
+      const analysis = analyze(uri, doc.version, doc.getText(), st.reuse);
       st.latest = analysis;
       if (!analysis.syntaxErrors) st.lastGood = analysis;
       return analysis;
@@ -111,13 +130,18 @@ export function serve(connection: Connection): void {
   const publish = (uri: string) => {
     const s = state(uri);
     s.scheduled = false;
+    const t0 = performance.now();
     const analysis = current(uri);
     if (!analysis || !documents.get(uri)) return;
-    void connection.sendDiagnostics({
-      uri,
+    const t1 = performance.now();
+    const diagnostics = analysis.diagnostics.map((d) => toLspDiagnostic(d));
+    s.published = {
       version: analysis.version,
-      diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(d)),
-    });
+      timings: analysis.timings,
+      analyzeMs: t1 - t0,
+      serializeMs: performance.now() - t1,
+    };
+    void connection.sendDiagnostics({ uri, version: analysis.version, diagnostics });
   };
 
   documents.onDidChangeContent((change) => {
@@ -320,9 +344,32 @@ export function serve(connection: Connection): void {
     }),
   );
 
+  if (process.env[STATS_ENV] === "1") {
+    // For the benchmark only: where the time of the last publish went, and, with `collect`, the
+    // memory in use after a full collection when the process runs with --expose-gc (RSS alone also
+    // counts the heap V8 keeps reserved but empty, so it cannot tell retention from slack).
+    connection.onRequest(STATS_REQUEST, (p: { uri: string; collect?: boolean }) => {
+      const gc = p.collect === true ? (globalThis as { gc?: () => void }).gc : undefined;
+      gc?.();
+      const s = states.get(p.uri);
+      return {
+        published: s?.published ?? null,
+        cache: s ? { ...s.reuse.cache.stats } : null,
+        incremental: s?.reuse.parser.lastWasIncremental ?? null,
+        collected: gc !== undefined,
+        memory: process.memoryUsage(),
+      };
+    });
+  }
+
   documents.listen(connection);
   connection.listen();
 }
+
+/** Set to "1" in the server's environment to answer {@link STATS_REQUEST} (the benchmark does). */
+export const STATS_ENV = "CATGA_LSP_STATS";
+/** The benchmark's request: timings of the last publish, cache counters and memory after a collection. */
+export const STATS_REQUEST = "catga/stats";
 
 /** A checker diagnostic as the LSP shows it: the hint on a line of its own, as `catgac check` prints it. */
 export function toLspDiagnostic(d: Diagnostic): LspDiagnostic {
