@@ -6,7 +6,7 @@ import { headerSecrets, playable } from "../compose/_kube-play.js";
 /**
  * The derivation `npm run test:compose` plays under `podman kube play` (test/compose/_kube-play.ts),
  * checked on the shop's golden k8s.yaml without podman: what it turns into Pods, the names it gives
- * them, what it reports as not played. The run itself is test/compose/shop.kube.test.ts.
+ * them, what it reports as not played. It was run under podman by hand (docs/build.md, "Run for real"); that run is not in CI.
  */
 const k8s = readFileSync(new URL("../golden/build/shop/k8s.yaml", import.meta.url), "utf8");
 const secrets = Object.fromEntries(
