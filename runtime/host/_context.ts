@@ -5,7 +5,7 @@
  * request is what caps a 2-core machine's request rate.
  */
 import { derivedEventId } from "../_durable.js";
-import { newMessageId, schemaHash, wireOf } from "../_wire.js";
+import { newMessageId, schemaHash, type WireMeta, wireOf } from "../_wire.js";
 import type { CallOptions, Emitter, HostContext, Sender, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { Logger } from "../log.js";
@@ -23,7 +23,8 @@ export interface ContextScope {
 
 /** Where a handler's context comes from (the leadership term decides what it carries). */
 export interface ContextSource {
-  context(msg: IncomingMessage | undefined, deadline: number): HostContext;
+  /** `wire`: the message's metadata when the caller has read it already (it is not read again). */
+  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta): HostContext;
 }
 
 /**
@@ -36,6 +37,8 @@ export class MessageContext {
   readonly deadline: number;
   readonly #scope: ContextScope;
   readonly #msg: IncomingMessage | undefined;
+  /** The message's envelope or headers, read once: by the request or event path, else on first use. */
+  #wire: WireMeta | undefined;
   readonly #signals: readonly AbortSignal[];
   #messageId: string | undefined;
   #correlationId: string | undefined;
@@ -52,12 +55,14 @@ export class MessageContext {
    * @param msg The message being handled; `undefined` for a scheduled job's tick.
    * @param deadline Epoch ms the work (and everything it sends) must not outlive.
    * @param signals What the handler's signal follows besides its deadline (shutdown, the term).
+   * @param wire The message's metadata, when the caller has read it already.
    */
   constructor(
     scope: ContextScope,
     msg: IncomingMessage | undefined,
     deadline: number,
     signals: readonly AbortSignal[],
+    wire?: WireMeta,
   ) {
     this.service = scope.service;
     this.instance = scope.instanceId;
@@ -65,17 +70,24 @@ export class MessageContext {
     this.#scope = scope;
     this.#msg = msg;
     this.#signals = signals;
+    this.#wire = wire;
+  }
+
+  /** The message's metadata; a tick has none (every field empty). */
+  #meta(): WireMeta | undefined {
+    if (this.#msg === undefined) return undefined;
+    this.#wire ??= wireOf(this.#msg);
+    return this.#wire;
   }
 
   get messageId(): string {
     // A message without an id (a plain client's) gets one here, once, as if it had carried it.
-    this.#messageId ??= (this.#msg === undefined ? "" : wireOf(this.#msg).messageId) || newMessageId();
+    this.#messageId ??= (this.#meta()?.messageId ?? "") || newMessageId();
     return this.#messageId;
   }
 
   get correlationId(): string {
-    this.#correlationId ??=
-      (this.#msg === undefined ? "" : wireOf(this.#msg).correlationId) || this.messageId;
+    this.#correlationId ??= (this.#meta()?.correlationId ?? "") || this.messageId;
     return this.#correlationId;
   }
 
@@ -118,7 +130,7 @@ export class MessageContext {
       const emit: Record<string, Emitter<unknown>> = {};
       const bus = this.#scope.bus;
       const correlationId = this.correlationId;
-      const traceparent = this.#msg === undefined ? "" : wireOf(this.#msg).traceparent;
+      const traceparent = this.#meta()?.traceparent ?? "";
       for (const [member, spec] of Object.entries(this.#scope.definition.emits)) {
         if (spec.durable === undefined) {
           emit[member] = (event) =>
@@ -157,7 +169,7 @@ export class MessageContext {
       const send: Record<string, Sender<unknown, unknown>> = {};
       const bus = this.#scope.bus;
       const correlationId = this.correlationId;
-      const traceparent = this.#msg === undefined ? "" : wireOf(this.#msg).traceparent;
+      const traceparent = this.#meta()?.traceparent ?? "";
       const deadline = this.deadline;
       for (const [member, spec] of Object.entries(this.#scope.definition.sends)) {
         send[member] = (input, opts) =>

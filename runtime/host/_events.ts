@@ -53,7 +53,7 @@ export class EventDelivery {
       // malformed envelope or header, is refused (logged and counted), not handled on a guess.
       const wire = readWire(msg, name, "event");
       const payload = decode(msg.data, name, "event", wire.body);
-      ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs);
+      ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs, wire);
       pending = handler.handle(payload, ctx);
     } catch (error) {
       this.#done(handler, msg, mm, started, false, error, after);

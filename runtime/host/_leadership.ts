@@ -4,6 +4,7 @@
  * `peer` for life and never has a term.
  */
 import type { RedeliveryPolicy } from "../_durable.js";
+import type { WireMeta } from "../_wire.js";
 import type { HostContext, ServiceDefinition } from "../api.js";
 import type { Bus } from "../bus.js";
 import type { CoordinationBackend } from "../coordination/backend.js";
@@ -56,12 +57,17 @@ export class Leadership {
   }
 
   /** The context of a message (or, without one, of a tick) handled now. */
-  context(msg: IncomingMessage | undefined, deadline: number): HostContext {
-    return this.#context(msg, deadline, this.#signals);
+  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta): HostContext {
+    return this.#context(msg, deadline, this.#signals, wire);
   }
 
-  #context(msg: IncomingMessage | undefined, deadline: number, signals: readonly AbortSignal[]): HostContext {
-    const base = new MessageContext(this.#o.scope, msg, deadline, signals);
+  #context(
+    msg: IncomingMessage | undefined,
+    deadline: number,
+    signals: readonly AbortSignal[],
+    wire?: WireMeta,
+  ): HostContext {
+    const base = new MessageContext(this.#o.scope, msg, deadline, signals, wire);
     if (this.#o.ws.mode !== "leader" || this.term === undefined) return base;
     const current = this.term;
     return Object.defineProperties(base, {

@@ -64,7 +64,7 @@ export class RequestHandling {
     let ctx: HostContext;
     try {
       const payload = decode(msg.data, name, "request", wire.body);
-      ctx = this.#o.contexts.context(msg, deadline);
+      ctx = this.#o.contexts.context(msg, deadline, wire);
       pending = handler.handle(payload, ctx);
     } catch (error) {
       this.#failed(handler, msg, mm, started, error);

@@ -12,7 +12,7 @@ import {
   type SettleContext,
   settle,
 } from "../_durable.js";
-import { decode, encode, H, readWire, wireOf } from "../_wire.js";
+import { decode, encode, H, readWire, type WireMeta, wireOf } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -151,7 +151,8 @@ export class SagaTriggers {
     }
     try {
       if (this.#o.signal.aborted) throw new NotLeaderError(this.#o.service);
-      await this.#o.starter.start(name, decode(msg.data, name, "event", wireOf(msg).body), triggerOf(msg));
+      const wire = wireOf(msg);
+      await this.#o.starter.start(name, decode(msg.data, name, "event", wire.body), triggerOf(wire));
       msg.ack();
     } catch (error) {
       if (error instanceof NotLeaderError || error instanceof SagaStopped || this.#o.signal.aborted) {
@@ -169,9 +170,10 @@ export class SagaTriggers {
 
   #onEvent(names: readonly string[], msg: IncomingMessage): void {
     const { starter, log } = this.#o;
-    const body = wireOf(msg).body;
+    const wire = wireOf(msg);
+    const trigger = triggerOf(wire);
     for (const name of names) {
-      void (async () => starter.start(name, decode(msg.data, name, "event", body), triggerOf(msg)))().catch(
+      void (async () => starter.start(name, decode(msg.data, name, "event", wire.body), trigger))().catch(
         (error: unknown) => {
           if (error instanceof NotLeaderError) return;
           log.warn("saga trigger not started", { saga: name, error });
@@ -181,20 +183,19 @@ export class SagaTriggers {
   }
 
   #onCommand(name: string, msg: IncomingMessage): void {
-    let deadline = 0;
-    let body = 0;
+    let wire: WireMeta;
     try {
-      ({ deadline, body } = readWire(msg, name, "request"));
+      wire = readWire(msg, name, "request");
     } catch (error) {
       const wire = toWireError(error);
       this.#answer(name, msg, encode(wire), wire.code);
       return;
     }
-    if (deadline > 0 && Date.now() >= deadline) return; // caller gave up
+    if (wire.deadline > 0 && Date.now() >= wire.deadline) return; // caller gave up
     void (async () => {
       try {
-        const payload = decode(msg.data, name, "request", body);
-        const s = await this.#o.starter.start(name, payload, triggerOf(msg));
+        const payload = decode(msg.data, name, "request", wire.body);
+        const s = await this.#o.starter.start(name, payload, triggerOf(wire));
         this.#answer(name, msg, encode(s.reply ?? null), undefined);
       } catch (error) {
         const wire = toWireError(error);
@@ -218,8 +219,7 @@ export class SagaTriggers {
 }
 
 /** The ids a trigger carries, for the saga it starts. */
-function triggerOf(msg: IncomingMessage): { messageId?: string; correlationId?: string } {
-  const wire = wireOf(msg);
+function triggerOf(wire: WireMeta): { messageId?: string; correlationId?: string } {
   const correlationId = wire.correlationId || wire.messageId;
   return {
     ...(wire.messageId ? { messageId: wire.messageId } : {}),
