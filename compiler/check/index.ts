@@ -18,8 +18,10 @@ import type { TopologyModel } from "../model.js";
 import { CheckCache } from "./_cache.js";
 import { repairFile } from "./_repair.js";
 
-/** The checker's repair of a partial AST, for tools that read the AST after syntax errors (the language server). */
-/** Per-declaration results kept between checks of successive versions of one document. */
+/**
+ * For the language server: the checker's repair of a partial AST (to read the AST after syntax
+ * errors), and the per-declaration results kept between checks of successive versions of a document.
+ */
 export { CheckCache, repairFile };
 
 import { buildModel } from "./build-model.js";
