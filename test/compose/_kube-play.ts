@@ -74,6 +74,13 @@ export interface Playable {
   droppedAnnotations: string[];
   /** Counts of the emitted objects by kind. */
   emitted: Record<string, number>;
+  /**
+   * The ConfigMaps' data, by name. podman 4.3 writes a ConfigMap into a named volume of the same
+   * name, shared by every Pod that mounts it, and rewrites its files (truncate, then write) each time
+   * it plays such a Pod; `kube down` leaves the volume. The test plays with `--start=false`, checks
+   * the volumes hold this data, then starts the Pods, and removes the volumes when done.
+   */
+  configMaps: Record<string, Record<string, string>>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed manifests are walked by their Kubernetes field names
@@ -265,6 +272,7 @@ export function playable(k8sYaml: string, options: PlayOptions): Playable {
     droppedAnnotations: [...dropped].sort(),
     secretUses,
     emitted,
+    configMaps: Object.fromEntries(configMaps.map((c) => [c.metadata.name, { ...(c.data ?? {}) }])),
   };
 }
 

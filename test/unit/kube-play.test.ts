@@ -6,7 +6,7 @@ import { headerSecrets, playable } from "../compose/_kube-play.js";
 /**
  * The derivation `npm run test:compose` plays under `podman kube play` (test/compose/_kube-play.ts),
  * checked on the shop's golden k8s.yaml without podman: what it turns into Pods, the names it gives
- * them, what it reports as not played. It was run under podman by hand (docs/build.md, "Run for real"); that run is not in CI.
+ * them, what it reports as not played. The run itself is test/compose/shop.kube.test.ts.
  */
 const k8s = readFileSync(new URL("../golden/build/shop/k8s.yaml", import.meta.url), "utf8");
 const secrets = Object.fromEntries(
@@ -41,6 +41,14 @@ describe("kube play derivation", () => {
       "tls.key": "nats.key",
       "ca.crt": "ca.crt",
     });
+    // The ConfigMaps' data, which the run checks in podman's ConfigMap volumes before any Pod starts.
+    const emittedConfigMaps = parseAllDocuments(k8s)
+      .map((d) => d.toJS())
+      .filter((o) => o?.kind === "ConfigMap");
+    expect(Object.keys(play().configMaps).sort()).toEqual(
+      emittedConfigMaps.map((c) => c.metadata.name as string).sort(),
+    );
+    for (const c of emittedConfigMaps) expect(play().configMaps[c.metadata.name]).toEqual(c.data);
     expect(play().secretUses).toEqual({
       "shop-nats-tls": "volume",
       "shop-nats-users": "env",
