@@ -122,6 +122,44 @@ export async function placeOrdersChecked(
   expect(tally.paid ?? 0, r.stdout).toBeGreaterThanOrEqual(Math.ceil((count - samovars) * 0.9));
 }
 
+/** The coordinator's lease: its owner (the instance id) and its fencing token. */
+export interface Lease {
+  owner: string;
+  token: number;
+}
+
+/**
+ * The failover both runs check: `kill` the lease's owner, wait for another owner with a higher
+ * fencing token, then 50 orders through the new leader's sagas must all end well. Returns the new
+ * lease, and what `where` names the new leader's instance by (a compose run's container).
+ */
+export async function failoverChecked(options: {
+  before: Lease;
+  kill: (owner: string) => Promise<void>;
+  lease: () => Promise<Lease | null>;
+  placeOrders: (count: number) => Promise<Run>;
+  log: (line: string) => void;
+  where?: (owner: string) => Promise<string | undefined>;
+}): Promise<Lease & { where?: string | undefined }> {
+  const { before, log } = options;
+  const t = Date.now();
+  await options.kill(before.owner);
+  const after = await until("a new coordinator leader", 90_000, async () => {
+    const l = await options.lease();
+    return l !== null && l.owner !== before.owner ? l : undefined;
+  });
+  const where = await options.where?.(after.owner);
+  log(
+    `new leader ${after.owner}${where ? ` (${where})` : ""} with token ${after.token}, ${since(t)} after the kill`,
+  );
+  expect(after.token).toBeGreaterThan(before.token);
+  // The new leader runs the sagas: orders placed now end too.
+  const r = await options.placeOrders(50);
+  log(`after the failover, place-orders.ts 50: ${r.stdout.trim().replace(/\n/g, "; ")}`);
+  expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  return { ...after, where };
+}
+
 /** CreateOrder requests an order instance handled, from its /metrics text. */
 export function createOrders(text: string): number {
   let n = 0;
