@@ -3,6 +3,7 @@
  * envelope, the headers of versions 1 and 2 and of replies, JSON encoding, ids and W3C trace
  * context. Private to runtime/.
  */
+import { isUtf8 } from "node:buffer";
 import { randomFillSync, randomUUID } from "node:crypto";
 import {
   type CatgaError,
@@ -73,6 +74,11 @@ export interface WireMeta {
   traceparent: string;
   /** Where the JSON body starts in the payload: after a version 3 envelope, else 0. */
   body: number;
+  /**
+   * The JSON body as text, when reading the envelope decoded it already (a version 3 payload that
+   * is valid UTF-8): {@link decodeBody} parses it without decoding the bytes a second time.
+   */
+  json?: string;
 }
 
 /** What {@link readWire} needs of a message: its payload, and its headers only when it has no envelope. */
@@ -89,6 +95,7 @@ const PLAIN: WireMeta = Object.freeze({
   schema: "",
   traceparent: "",
   body: 0,
+  json: undefined,
 });
 
 /**
@@ -202,6 +209,7 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
       schema: schemaHash(headers[V1.schema] ?? ""),
       traceparent: headers[H.traceparent] ?? "",
       body: 0,
+      json: undefined,
     };
   }
   const where = `header ${H.wire}`;
@@ -212,7 +220,7 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
     throw malformed(messageName, part, where, "version", value);
   }
   if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
-  return fields(2, f, headers[H.traceparent] ?? "", 0, messageName, part, where, value);
+  return fields(2, f, headers[H.traceparent] ?? "", 0, undefined, messageName, part, where, value);
 }
 
 /** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
@@ -223,14 +231,44 @@ function newer(version: string): boolean {
 /** Version 3's envelope: `C<version>;…` up to the first line break. */
 function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): WireMeta {
   const where = "envelope";
-  const nl = data.indexOf(NEWLINE);
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+  // The whole payload is checked and decoded once, and the line and the body are cut from the
+  // text: decoding the line and then the body cost two decodes and two views per message, which
+  // was the largest part of a subscriber's own work (docs/benchmarks.md). A payload that is not
+  // UTF-8 takes the path below, which quotes the line or fails the body as it always did.
+  if (isUtf8(bytes)) {
+    const text = bytes.toString(); // no arguments: straight to the native UTF-8 slice
+    const nl = text.indexOf("\n");
+    if (nl < 0) return envelopeLine(text.slice(0, 200), nl, 0, undefined, messageName, part, where);
+    // The body's text, and its offset in bytes for readers of the raw payload (dead letters). One
+    // UTF-16 unit per byte only when every byte is ASCII: then the two offsets agree.
+    const body = text.length === bytes.length ? nl + 1 : bytes.indexOf(NEWLINE) + 1;
+    return envelopeLine(text.slice(0, nl), nl, body, text.slice(nl + 1), messageName, part, where);
+  }
+  const nl = bytes.indexOf(NEWLINE);
   let line: string;
   try {
     // From the `C` on, so a malformed line is quoted as it came.
-    line = decoder.decode(data.subarray(0, nl < 0 ? Math.min(data.length, 200) : nl));
+    line = decoder.decode(bytes.subarray(0, nl < 0 ? Math.min(bytes.length, 200) : nl));
   } catch {
     throw malformed(messageName, part, where, "encoding", "");
   }
+  return envelopeLine(line, nl, nl + 1, undefined, messageName, part, where);
+}
+
+/**
+ * The fields of an envelope line (`nl`: where the line ended in the payload, -1 when it did not;
+ * `body` and `json`: where the body starts, and its text when decoded already).
+ */
+function envelopeLine(
+  line: string,
+  nl: number,
+  body: number,
+  json: string | undefined,
+  messageName: string,
+  part: InvalidMessageError["part"],
+  where: string,
+): WireMeta {
   const f = line.split(";");
   const version = (f[0] as string).slice(1);
   if (version !== "3") {
@@ -244,7 +282,7 @@ function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessag
     traceparent = f[5] as string;
     if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
   }
-  return fields(3, f, traceparent, nl + 1, messageName, part, where, line);
+  return fields(3, f, traceparent, body, json, messageName, part, where, line);
 }
 
 /** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]`. */
@@ -253,6 +291,7 @@ function fields(
   f: string[],
   traceparent: string,
   body: number,
+  json: string | undefined,
   messageName: string,
   part: InvalidMessageError["part"],
   where: string,
@@ -276,7 +315,7 @@ function fields(
     if (c === undefined) throw malformed(messageName, part, where, "correlation id", value);
     correlationId = c;
   }
-  return { version, messageId, correlationId, deadline, schema, traceparent, body };
+  return { version, messageId, correlationId, deadline, schema, traceparent, body, json };
 }
 
 function malformed(
@@ -324,11 +363,36 @@ export function decode(
     if (data.length <= offset) return null;
     return JSON.parse(decoder.decode(offset === 0 ? data : data.subarray(offset)));
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
-      cause: error,
-    });
+    throw notJson(messageName, part, error);
   }
+}
+
+/**
+ * Parses the JSON body of a message whose metadata {@link readWire} read: from the text it decoded
+ * already when there is one, else from the bytes after the envelope.
+ *
+ * @throws InvalidMessageError when the body is not UTF-8 JSON.
+ */
+export function decodeBody(
+  data: Uint8Array,
+  wire: WireMeta,
+  messageName: string,
+  part: InvalidMessageError["part"],
+): unknown {
+  const json = wire.json;
+  if (json === undefined) return decode(data, messageName, part, wire.body);
+  try {
+    return json === "" ? null : JSON.parse(json);
+  } catch (error) {
+    throw notJson(messageName, part, error);
+  }
+}
+
+function notJson(messageName: string, part: InvalidMessageError["part"], error: unknown): InvalidMessageError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
+    cause: error,
+  });
 }
 
 /** A new saga id. */

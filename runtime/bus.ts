@@ -9,6 +9,7 @@ import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } fr
 import {
   childTraceparent,
   decode,
+  decodeBody,
   encode,
   envelope,
   errorFromReply,
@@ -272,7 +273,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             messageId: wire.messageId,
             correlationId: wire.correlationId || wire.messageId,
           };
-          const work = (async () => handler(decode(msg.data, spec.name, "event", wire.body), info))()
+          const work = (async () => handler(decodeBody(msg.data, wire, spec.name, "event"), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
             .finally(() => running.delete(work));
           running.add(work);
