@@ -31,6 +31,7 @@ import type {
 } from "./api.js";
 import { CatgaError, NoRespondersError, TimeoutError } from "./errors.js";
 import { type Logger, silentLogger } from "./log.js";
+import { type CheckingBus, parseMessage, REQUEST_CHECKED } from "./messaging.js";
 import { type MemoryHub, memoryTransport } from "./transport/memory.js";
 import { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
 import type { Headers, IncomingMessage, Transport } from "./transport/types.js";
@@ -103,7 +104,7 @@ export interface BusStats {
 }
 
 /** A message bus with its transport and statistics. */
-export interface Bus extends MessageBus {
+export interface Bus extends MessageBus, CheckingBus {
   readonly transport: Transport;
   readonly stats: BusStats;
   request(spec: RequestSpec, payload: unknown, options: InternalCallOptions): Promise<unknown>;
@@ -149,13 +150,22 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     return { data: encode(value), headers };
   }
 
-  function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
+  /**
+   * A request; with `check`, the reply's result is also checked against `spec.result` in the same
+   * step that decodes it (sendRequest's path: see REQUEST_CHECKED).
+   */
+  function request(
+    spec: RequestSpec,
+    payload: unknown,
+    opts: InternalCallOptions,
+    check = false,
+  ): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
     const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
     const messageId = opts.messageId ?? newMessageId();
     if (spec.idempotent) {
-      return withRetries(spec, payload, messageId, timeoutMs, deadline, opts);
+      return withRetries(spec, payload, messageId, timeoutMs, deadline, opts, check);
     }
     // One attempt that waits the whole deadline, chained rather than awaited: this is every
     // non-idempotent request, and an async frame would add a promise and a microtask to each one.
@@ -178,7 +188,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       return Promise.reject(error);
     }
     return sent.then(
-      (reply) => resultOf(spec, reply),
+      check ? (reply) => checkedResultOf(spec, reply) : (reply) => resultOf(spec, reply),
       (error: unknown) => {
         throw wholeDeadline(error, spec, timeoutMs);
       },
@@ -192,6 +202,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     timeoutMs: number,
     deadline: number,
     opts: InternalCallOptions,
+    check: boolean,
   ): Promise<unknown> {
     // Every attempt sends the same bytes: the same message id, so the responder can tell a retry.
     const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
@@ -202,7 +213,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       const wait = Math.min(remaining, attemptWaitMs(retry, timeoutMs));
       try {
-        return resultOf(
+        return (check ? checkedResultOf : resultOf)(
           spec,
           await abortable(
             transport.request(
@@ -228,7 +239,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   return {
     transport,
     stats,
-    request,
+    request: (spec, payload, opts) => request(spec, payload, opts, false),
+    [REQUEST_CHECKED]: (spec, payload, opts) => request(spec, payload, opts, true),
     publish(spec, event, opts = {}) {
       const messageId = opts.messageId ?? newMessageId();
       let data: Uint8Array;
@@ -298,6 +310,11 @@ const noop = (): void => {};
 function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
   if (reply.headers[H.status] === "error") throw errorFromReply(reply.data, reply.headers, spec.name);
   return decode(reply.data, spec.name, "result");
+}
+
+/** {@link resultOf}, checked against the message's result schema. */
+function checkedResultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
+  return parseMessage(spec.result, resultOf(spec, reply), spec.name, "result");
 }
 
 /** The caller asked for the whole deadline: an attempt cut shorter still times out at "the deadline". */

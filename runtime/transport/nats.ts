@@ -283,7 +283,8 @@ function readHeaders(msg: Msg): Headers {
   const end = raw._msg?.hdr;
   const bytes = raw._rdata;
   if (typeof end === "number" && bytes instanceof Uint8Array) {
-    if (end < 0) return {};
+    // No header block (every result reply, every version 3 message): one shared empty record.
+    if (end < 0) return NO_HEADERS;
     const text = Buffer.isBuffer(bytes)
       ? bytes.toString("utf8", 0, end)
       : utf8.decode(bytes.subarray(0, end));
@@ -297,6 +298,7 @@ function readHeaders(msg: Msg): Headers {
 }
 
 const utf8 = new TextDecoder();
+const NO_HEADERS: Headers = Object.freeze({});
 const HEADER_LINE = "NATS/1.0\r\n";
 
 /**
