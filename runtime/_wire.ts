@@ -78,7 +78,7 @@ export interface WireMeta {
    * The JSON body as text, when reading the envelope decoded it already (a version 3 payload that
    * is valid UTF-8): {@link decodeBody} parses it without decoding the bytes a second time.
    */
-  json?: string;
+  json: string | undefined;
 }
 
 /** What {@link readWire} needs of a message: its payload, and its headers only when it has no envelope. */
