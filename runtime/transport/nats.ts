@@ -249,6 +249,10 @@ class NatsMessage implements IncomingMessage {
   constructor(msg: Msg) {
     this.#msg = msg;
     this.data = msg.data;
+    // The client decodes the reply subject on every read of `reply`, even when the message has
+    // none (an event): its raw bytes, where nats-core 3.x keeps them, say whether there is one.
+    const raw = (msg as unknown as RawMsg)._msg;
+    if (raw !== undefined && typeof raw === "object" && "reply" in raw && raw.reply === undefined) return;
     const reply = msg.reply;
     if (reply) (this as { reply?: string }).reply = reply;
   }
@@ -267,7 +271,7 @@ class NatsMessage implements IncomingMessage {
 
 /** What nats-core 3.x keeps of a delivered message: its bytes and where the headers end. */
 interface RawMsg {
-  _msg?: { hdr?: unknown };
+  _msg?: { hdr?: unknown; reply?: unknown };
   _rdata?: unknown;
 }
 
