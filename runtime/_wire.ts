@@ -228,7 +228,20 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
     throw malformed(messageName, part, where, "version", value);
   }
   if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
-  return fields(2, f, headers[H.traceparent] ?? "", 0, undefined, messageName, part, where, value);
+  return fields(
+    2,
+    f[1] as string,
+    f[2] as string,
+    f[3] as string,
+    f[4],
+    headers[H.traceparent] ?? "",
+    0,
+    undefined,
+    messageName,
+    part,
+    where,
+    value,
+  );
 }
 
 /** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
@@ -245,7 +258,7 @@ function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessag
   // was the largest part of a subscriber's own work (docs/benchmarks.md). A payload that is not
   // UTF-8 takes the path below, which quotes the line or fails the body as it always did.
   if (isUtf8(bytes)) {
-    const text = bytes.toString(); // no arguments: straight to the native UTF-8 slice
+    const text = utf8Text(bytes);
     const nl = text.indexOf("\n");
     if (nl < 0) return envelopeLine(text.slice(0, 200), nl, 0, undefined, messageName, part, where);
     // The body's text, and its offset in bytes for readers of the raw payload (dead letters). One
@@ -277,6 +290,35 @@ function envelopeLine(
   part: InvalidMessageError["part"],
   where: string,
 ): WireMeta {
+  if (nl >= 0 && line.startsWith("C3;")) {
+    // The fields found by position, without an array of them per message; a line with too few or
+    // too many fields goes the way below, which says which.
+    const b = line.indexOf(";", 3);
+    const c = b < 0 ? -1 : line.indexOf(";", b + 1);
+    const e = c < 0 ? -1 : line.indexOf(";", c + 1);
+    const g = e < 0 ? -1 : line.indexOf(";", e + 1);
+    if (c >= 0 && (g < 0 || line.indexOf(";", g + 1) < 0)) {
+      let traceparent = "";
+      if (g >= 0) {
+        traceparent = line.slice(g + 1);
+        if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
+      }
+      return fields(
+        3,
+        line.slice(3, b),
+        line.slice(b + 1, c),
+        e < 0 ? line.slice(c + 1) : line.slice(c + 1, e),
+        e < 0 ? undefined : g < 0 ? line.slice(e + 1) : line.slice(e + 1, g),
+        traceparent,
+        body,
+        json,
+        messageName,
+        part,
+        where,
+        line,
+      );
+    }
+  }
   const f = line.split(";");
   const version = (f[0] as string).slice(1);
   if (version !== "3") {
@@ -290,13 +332,29 @@ function envelopeLine(
     traceparent = f[5] as string;
     if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
   }
-  return fields(3, f, traceparent, body, json, messageName, part, where, line);
+  return fields(
+    3,
+    f[1] as string,
+    f[2] as string,
+    f[3] as string,
+    f[4],
+    traceparent,
+    body,
+    json,
+    messageName,
+    part,
+    where,
+    line,
+  );
 }
 
-/** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]`. */
+/** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]` (`correlation`: undefined when absent). */
 function fields(
   version: number,
-  f: string[],
+  id: string,
+  d: string,
+  schema: string,
+  correlation: string | undefined,
   traceparent: string,
   body: number,
   json: string | undefined,
@@ -305,9 +363,8 @@ function fields(
   where: string,
   value: string,
 ): WireMeta {
-  const messageId = unfield(f[1] as string);
+  const messageId = unfield(id);
   if (messageId === undefined) throw malformed(messageName, part, where, "message id", value);
-  const d = f[2] as string;
   let deadline = 0;
   if (d !== "") {
     if (BASE36.test(d)) deadline = Number.parseInt(d, 36);
@@ -315,11 +372,10 @@ function fields(
     else if (RELATIVE.test(d)) deadline = Date.now() + Number(d.slice(1));
     else throw malformed(messageName, part, where, "deadline", value);
   }
-  const schema = f[3] as string;
   if (!HASH.test(schema)) throw malformed(messageName, part, where, "schema", value);
   let correlationId = "";
-  if (f.length >= 5) {
-    const c = unfield(f[4] as string);
+  if (correlation !== undefined) {
+    const c = unfield(correlation);
     if (c === undefined) throw malformed(messageName, part, where, "correlation id", value);
     correlationId = c;
   }
@@ -349,6 +405,16 @@ export function wireOf(msg: WireMessage): WireMeta {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Buffer's own native UTF-8 slice, which `toString()` calls after checking its arguments. */
+const nativeUtf8Slice = (
+  Buffer.prototype as unknown as { utf8Slice?: (start: number, end: number) => string }
+).utf8Slice;
+
+/** The text of bytes already checked to be UTF-8. */
+function utf8Text(bytes: Buffer): string {
+  return nativeUtf8Slice !== undefined ? nativeUtf8Slice.call(bytes, 0, bytes.length) : bytes.toString();
+}
+
 /** JSON bytes of a value (`Date`s become ISO strings, as JSON.stringify does). */
 export function encode(value: unknown): Uint8Array {
   // Buffer.from, not TextEncoder: for the small payloads of most messages it copies into a shared
@@ -374,7 +440,7 @@ export function decode(
       // decode), with the same refusal of bytes that are not UTF-8 (they go through the decoder,
       // which throws its own error).
       const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-      if (isUtf8(bytes)) return JSON.parse(bytes.toString());
+      if (isUtf8(bytes)) return JSON.parse(utf8Text(bytes));
     }
     return JSON.parse(decoder.decode(offset === 0 ? data : data.subarray(offset)));
   } catch (error) {
@@ -403,7 +469,11 @@ export function decodeBody(
   }
 }
 
-function notJson(messageName: string, part: InvalidMessageError["part"], error: unknown): InvalidMessageError {
+function notJson(
+  messageName: string,
+  part: InvalidMessageError["part"],
+  error: unknown,
+): InvalidMessageError {
   const reason = error instanceof Error ? error.message : String(error);
   return new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
     cause: error,

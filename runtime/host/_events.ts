@@ -118,7 +118,7 @@ export class EventDelivery {
       }
     }
     mm.inFlight.dec();
-    mm.handled(outcome).inc();
+    (outcome === "ok" ? mm.ok : mm.handled(outcome)).inc();
     mm.duration.observe((performance.now() - started) / 1000);
     if (after !== undefined) after(ok, error);
     lifecycle.end();

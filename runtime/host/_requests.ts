@@ -146,7 +146,7 @@ export class RequestHandling {
 
   #done(mm: MessageMetrics, started: number, outcome: string): void {
     mm.inFlight.dec();
-    mm.handled(outcome).inc();
+    (outcome === "ok" ? mm.ok : mm.handled(outcome)).inc();
     mm.duration.observe((performance.now() - started) / 1000);
     this.#o.lifecycle.end();
   }

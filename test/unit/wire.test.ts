@@ -107,7 +107,14 @@ describe("wire version 3 envelope", () => {
 
   it("decodes a payload once: the body's text comes with the envelope, its offset counts bytes, not characters", () => {
     // Non-ASCII in an id and in the body: the byte offset of the body is not the character offset.
-    const data = envelope({ text: "héllo ✓" }, "idé", undefined, "Tick@6a1a7c42c8a1250e", undefined, undefined);
+    const data = envelope(
+      { text: "héllo ✓" },
+      "idé",
+      undefined,
+      "Tick@6a1a7c42c8a1250e",
+      undefined,
+      undefined,
+    );
     const read = readWire({ data, headers: {} }, "Tick", "event");
     expect(read.messageId).toBe("idé");
     expect(read.json).toBe('{"text":"héllo ✓"}');
@@ -124,9 +131,9 @@ describe("wire version 3 envelope", () => {
     expect(() => decodeBody(bad, r, "Tick", "event")).toThrow(/not valid JSON/);
     // Malformed JSON after a valid envelope: the same error as ever.
     const broken = Buffer.from("C3;id;;6a1a7c42\n{nope");
-    expect(() => decodeBody(broken, readWire({ data: broken, headers: {} }, "Tick", "event"), "Tick", "event")).toThrow(
-      InvalidMessageError,
-    );
+    expect(() =>
+      decodeBody(broken, readWire({ data: broken, headers: {} }, "Tick", "event"), "Tick", "event"),
+    ).toThrow(InvalidMessageError);
   });
 
   it("a payload that does not start with `C` is plain JSON: its headers are read (versions 2 and 1) or it has none", () => {
