@@ -162,7 +162,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   ): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
-    const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
+    const now = Date.now();
+    const deadline = Math.min(now + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
     const messageId = opts.messageId ?? newMessageId();
     if (spec.idempotent) {
       return withRetries(spec, payload, messageId, timeoutMs, deadline, opts, check);
@@ -173,7 +174,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     try {
       const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
       opts.signal?.throwIfAborted();
-      const remaining = deadline - Date.now();
+      // The clock read once per request: the envelope is written within the same tick.
+      const remaining = deadline - now;
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       // A transport may throw at once (closed, payload too large): that is a rejection too.
       sent = abortable(

@@ -350,6 +350,7 @@ function parseHeaderBlock(text: string): Headers | undefined {
 
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
+  token: string;
   resolve(msg: IncomingMessage): void;
   reject(error: unknown): void;
   subject: string;
@@ -411,12 +412,21 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       },
     });
   };
+  // No request expires before this (a lower bound: answered requests only raise the true one), so
+  // a sweep before it has nothing to do and skips the walk over every pending request (at a
+  // thousand in flight, a hundred walks a second cost the caller more than its deadlines).
+  let nextExpiry = Number.POSITIVE_INFINITY;
   const sweep = () => {
     const now = Date.now();
-    for (const [token, p] of pending) {
-      if (p.expires <= now) {
-        pending.delete(token);
-        p.reject(new TimeoutError(p.subject, p.timeoutMs));
+    if (now >= nextExpiry) {
+      nextExpiry = Number.POSITIVE_INFINITY;
+      for (const p of pending.values()) {
+        if (p.expires <= now) {
+          pending.delete(p.token);
+          p.reject(new TimeoutError(p.subject, p.timeoutMs));
+        } else if (p.expires < nextExpiry) {
+          nextExpiry = p.expires;
+        }
       }
     }
     if (pending.size === 0 && sweeper !== undefined) {
@@ -442,20 +452,24 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         if (!muxStarted) startMux();
         const h = toNatsHeaders(options.headers);
         token = (nextToken++).toString(36) + randomToken();
+        const expires = Date.now() + options.timeoutMs;
+        if (expires < nextExpiry) nextExpiry = expires;
         const promise = new Promise<IncomingMessage>((resolve, reject) => {
           pending.set(token as string, {
+            token: token as string,
             resolve,
             reject,
             subject,
             timeoutMs: options.timeoutMs,
-            expires: Date.now() + options.timeoutMs,
+            expires,
           });
         });
         if (sweeper === undefined) {
           sweeper = setInterval(sweep, SWEEP_MS);
           sweeper.unref();
         }
-        nc.publish(subject, data, { reply: `${inbox}.${token}`, ...(h ? { headers: h } : {}) });
+        const reply = `${inbox}.${token}`;
+        nc.publish(subject, data, h ? { reply, headers: h } : { reply });
         return promise;
       } catch (error) {
         // Nothing was sent (the client refused it): the request is not waiting for a reply.
