@@ -168,6 +168,9 @@ export function writeWire(
 const NEEDS_ENCODING = /[;%\r\n]/;
 
 function field(id: string): string {
+  // The id this process drew last (base64url: nothing to encode) is the usual one: a bus draws an
+  // id and writes its envelope at once. Compared as the same string, before any scan of it.
+  if (id === lastDrawnId) return id;
   return NEEDS_ENCODING.test(id) ? encodeURIComponent(id) : id;
 }
 
@@ -493,8 +496,12 @@ export function newId(): string {
 export function newMessageId(): string {
   // Two slices of 8: V8 copies a slice shorter than 13 characters, but makes a longer one a view
   // that keeps the whole random text alive for as long as the id is kept (a dedup window, a store).
-  return randomBase64url(8) + randomBase64url(8);
+  lastDrawnId = randomBase64url(8) + randomBase64url(8);
+  return lastDrawnId;
 }
+
+/** The id {@link newMessageId} returned last: base64url, never percent-encoded. */
+let lastDrawnId = "";
 
 /**
  * A W3C traceparent continuing `parent`'s trace with a new span, or starting a new sampled trace.
