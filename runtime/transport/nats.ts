@@ -271,7 +271,7 @@ class NatsMessage implements IncomingMessage {
 
 /** What nats-core 3.x keeps of a delivered message: its bytes and where the headers end. */
 interface RawMsg {
-  _msg?: { hdr?: unknown; reply?: unknown };
+  _msg?: { hdr?: unknown; reply?: unknown; subject?: unknown };
   _rdata?: unknown;
 }
 
@@ -348,6 +348,24 @@ function parseHeaderBlock(text: string): Headers | undefined {
   return headers;
 }
 
+/**
+ * The token of a reply's subject (`<inbox>.<token>`, from `at` on), read from the subject's bytes
+ * where nats-core 3.x keeps them: the client's `subject` decodes the whole subject with a
+ * TextDecoder per reply, where the token is a few ASCII characters (base 36 and base64url).
+ */
+function replyToken(msg: Msg, at: number): string {
+  const bytes = (msg as unknown as RawMsg)._msg?.subject;
+  if (bytes instanceof Uint8Array && nativeLatin1Slice !== undefined && bytes.length >= at) {
+    return nativeLatin1Slice.call(bytes, at, bytes.length);
+  }
+  return msg.subject.slice(at);
+}
+
+/** Buffer's native latin1 slice (what `toString("latin1")` calls), usable on any Uint8Array. */
+const nativeLatin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string }
+).latin1Slice;
+
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
   token: string;
@@ -397,7 +415,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
     nc.subscribe(`${inbox}.*`, {
       callback: (error, msg) => {
         if (error !== null) return;
-        const token = msg.subject.slice(inbox.length + 1);
+        const token = replyToken(msg, inbox.length + 1);
         const p = pending.get(token);
         if (p === undefined) {
           // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
