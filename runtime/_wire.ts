@@ -3,6 +3,7 @@
  * envelope, the headers of versions 1 and 2 and of replies, JSON encoding, ids and W3C trace
  * context. Private to runtime/.
  */
+import { isUtf8 } from "node:buffer";
 import { randomFillSync, randomUUID } from "node:crypto";
 import {
   type CatgaError,
@@ -73,6 +74,11 @@ export interface WireMeta {
   traceparent: string;
   /** Where the JSON body starts in the payload: after a version 3 envelope, else 0. */
   body: number;
+  /**
+   * The JSON body as text, when reading the envelope decoded it already (a version 3 payload that
+   * is valid UTF-8): {@link decodeBody} parses it without decoding the bytes a second time.
+   */
+  json: string | undefined;
 }
 
 /** What {@link readWire} needs of a message: its payload, and its headers only when it has no envelope. */
@@ -89,6 +95,7 @@ const PLAIN: WireMeta = Object.freeze({
   schema: "",
   traceparent: "",
   body: 0,
+  json: undefined,
 });
 
 /**
@@ -97,9 +104,17 @@ const PLAIN: WireMeta = Object.freeze({
  * instead of 21.
  */
 export function schemaHash(schemaId: string): string {
+  // Every message of a sender writes the hash of one of a few ids: the last one is kept.
+  if (schemaId === lastSchemaId) return lastSchemaHash;
   const at = schemaId.lastIndexOf("@");
-  return schemaId.slice(at + 1, at + 9);
+  const hash = schemaId.slice(at + 1, at + 9);
+  lastSchemaId = schemaId;
+  lastSchemaHash = hash;
+  return hash;
 }
+
+let lastSchemaId = "";
+let lastSchemaHash = "";
 
 /** `C`: the first byte of a version 3 envelope. No JSON text starts with it, so a plain payload is never mistaken for one. */
 const MARK = 0x43;
@@ -123,13 +138,29 @@ export function envelope(
   correlationId: string | undefined,
   traceparent: string | undefined,
 ): Uint8Array {
-  let line = `C3;${field(messageId)};${deadline === undefined ? "" : deadline.toString(36)};${schemaHash(schemaId)}`;
+  let line = `C3;${field(messageId)};${deadline === undefined ? "" : base36(deadline)};${schemaHash(schemaId)}`;
   const correlation = correlationId !== undefined && correlationId !== messageId;
   if (correlation || traceparent !== undefined) line += `;${correlation ? field(correlationId) : ""}`;
   if (traceparent !== undefined) line += `;${traceparent}`;
   // One string, one encode: the envelope costs the sender a concatenation, not a second buffer.
   return Buffer.from(`${line}\n${JSON.stringify(value ?? null)}`);
 }
+
+/**
+ * A deadline in base 36. `toString(36)` of a 13-digit number costs as much as the JSON of a small
+ * payload, and a busy caller sends many requests within one millisecond, with the same deadline:
+ * the last one is kept.
+ */
+function base36(deadline: number): string {
+  if (deadline !== lastDeadline) {
+    lastDeadline = deadline;
+    lastDeadlineText = deadline.toString(36);
+  }
+  return lastDeadlineText;
+}
+
+let lastDeadline = Number.NaN;
+let lastDeadlineText = "";
 
 /**
  * Writes version 2's header into `headers`:
@@ -145,7 +176,7 @@ export function writeWire(
   schemaId: string,
   correlationId: string | undefined,
 ): void {
-  let value = `2;${field(messageId)};${deadline === undefined ? "" : deadline.toString(36)};${schemaHash(schemaId)}`;
+  let value = `2;${field(messageId)};${deadline === undefined ? "" : base36(deadline)};${schemaHash(schemaId)}`;
   if (correlationId !== undefined && correlationId !== messageId) value += `;${field(correlationId)}`;
   headers[H.wire] = value;
 }
@@ -153,6 +184,9 @@ export function writeWire(
 const NEEDS_ENCODING = /[;%\r\n]/;
 
 function field(id: string): string {
+  // The id this process drew last (base64url: nothing to encode) is the usual one: a bus draws an
+  // id and writes its envelope at once. Compared as the same string, before any scan of it.
+  if (id === lastDrawnId) return id;
   return NEEDS_ENCODING.test(id) ? encodeURIComponent(id) : id;
 }
 
@@ -202,6 +236,7 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
       schema: schemaHash(headers[V1.schema] ?? ""),
       traceparent: headers[H.traceparent] ?? "",
       body: 0,
+      json: undefined,
     };
   }
   const where = `header ${H.wire}`;
@@ -212,7 +247,20 @@ export function readWire(msg: WireMessage, messageName: string, part: InvalidMes
     throw malformed(messageName, part, where, "version", value);
   }
   if (f.length < 4 || f.length > 5) throw malformed(messageName, part, where, "fields", value);
-  return fields(2, f, headers[H.traceparent] ?? "", 0, messageName, part, where, value);
+  return fields(
+    2,
+    f[1] as string,
+    f[2] as string,
+    f[3] as string,
+    f[4],
+    headers[H.traceparent] ?? "",
+    0,
+    undefined,
+    messageName,
+    part,
+    where,
+    value,
+  );
 }
 
 /** A version this runtime cannot know (one it knows in the wrong place, `Catga: 3` or `C2`, is malformed). */
@@ -223,13 +271,72 @@ function newer(version: string): boolean {
 /** Version 3's envelope: `C<version>;…` up to the first line break. */
 function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): WireMeta {
   const where = "envelope";
-  const nl = data.indexOf(NEWLINE);
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+  // The whole payload is checked and decoded once, and the line and the body are cut from the
+  // text: decoding the line and then the body cost two decodes and two views per message, which
+  // was the largest part of a subscriber's own work (docs/benchmarks.md). A payload that is not
+  // UTF-8 takes the path below, which quotes the line or fails the body as it always did.
+  if (isUtf8(bytes)) {
+    const text = utf8Text(bytes);
+    const nl = text.indexOf("\n");
+    if (nl < 0) return envelopeLine(text.slice(0, 200), nl, 0, undefined, messageName, part, where);
+    // The body's text, and its offset in bytes for readers of the raw payload (dead letters). One
+    // UTF-16 unit per byte only when every byte is ASCII: then the two offsets agree.
+    const body = text.length === bytes.length ? nl + 1 : bytes.indexOf(NEWLINE) + 1;
+    return envelopeLine(text.slice(0, nl), nl, body, text.slice(nl + 1), messageName, part, where);
+  }
+  const nl = bytes.indexOf(NEWLINE);
   let line: string;
   try {
     // From the `C` on, so a malformed line is quoted as it came.
-    line = decoder.decode(data.subarray(0, nl < 0 ? Math.min(data.length, 200) : nl));
+    line = decoder.decode(bytes.subarray(0, nl < 0 ? Math.min(bytes.length, 200) : nl));
   } catch {
     throw malformed(messageName, part, where, "encoding", "");
+  }
+  return envelopeLine(line, nl, nl + 1, undefined, messageName, part, where);
+}
+
+/**
+ * The fields of an envelope line (`nl`: where the line ended in the payload, -1 when it did not;
+ * `body` and `json`: where the body starts, and its text when decoded already).
+ */
+function envelopeLine(
+  line: string,
+  nl: number,
+  body: number,
+  json: string | undefined,
+  messageName: string,
+  part: InvalidMessageError["part"],
+  where: string,
+): WireMeta {
+  if (nl >= 0 && line.startsWith("C3;")) {
+    // The fields found by position, without an array of them per message; a line with too few or
+    // too many fields goes the way below, which says which.
+    const b = line.indexOf(";", 3);
+    const c = b < 0 ? -1 : line.indexOf(";", b + 1);
+    const e = c < 0 ? -1 : line.indexOf(";", c + 1);
+    const g = e < 0 ? -1 : line.indexOf(";", e + 1);
+    if (c >= 0 && (g < 0 || line.indexOf(";", g + 1) < 0)) {
+      let traceparent = "";
+      if (g >= 0) {
+        traceparent = line.slice(g + 1);
+        if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
+      }
+      return fields(
+        3,
+        line.slice(3, b),
+        line.slice(b + 1, c),
+        e < 0 ? line.slice(c + 1) : line.slice(c + 1, e),
+        e < 0 ? undefined : g < 0 ? line.slice(e + 1) : line.slice(e + 1, g),
+        traceparent,
+        body,
+        json,
+        messageName,
+        part,
+        where,
+        line,
+      );
+    }
   }
   const f = line.split(";");
   const version = (f[0] as string).slice(1);
@@ -244,40 +351,69 @@ function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessag
     traceparent = f[5] as string;
     if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
   }
-  return fields(3, f, traceparent, nl + 1, messageName, part, where, line);
+  return fields(
+    3,
+    f[1] as string,
+    f[2] as string,
+    f[3] as string,
+    f[4],
+    traceparent,
+    body,
+    json,
+    messageName,
+    part,
+    where,
+    line,
+  );
 }
 
-/** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]`. */
+/** The fields versions 2 and 3 share: `<version>;<id>;<deadline>;<schema>[;<correlation id>…]` (`correlation`: undefined when absent). */
 function fields(
   version: number,
-  f: string[],
+  id: string,
+  d: string,
+  schema: string,
+  correlation: string | undefined,
   traceparent: string,
   body: number,
+  json: string | undefined,
   messageName: string,
   part: InvalidMessageError["part"],
   where: string,
   value: string,
 ): WireMeta {
-  const messageId = unfield(f[1] as string);
+  const messageId = unfield(id);
   if (messageId === undefined) throw malformed(messageName, part, where, "message id", value);
-  const d = f[2] as string;
   let deadline = 0;
   if (d !== "") {
-    if (BASE36.test(d)) deadline = Number.parseInt(d, 36);
+    // A caller's requests of one millisecond carry the same deadline: the last one read is kept.
+    if (d === lastReadDeadline) deadline = lastReadDeadlineValue;
+    else if (BASE36.test(d)) {
+      deadline = Number.parseInt(d, 36);
+      lastReadDeadline = d;
+      lastReadDeadlineValue = deadline;
+    }
     // `+<ms>`: a relative deadline, for plain clients that cannot write base 36 (docs/runtime.md).
     else if (RELATIVE.test(d)) deadline = Date.now() + Number(d.slice(1));
     else throw malformed(messageName, part, where, "deadline", value);
   }
-  const schema = f[3] as string;
-  if (!HASH.test(schema)) throw malformed(messageName, part, where, "schema", value);
+  // The same few hashes arrive over and over: the last one that passed is not tested again.
+  if (schema !== lastReadSchema) {
+    if (!HASH.test(schema)) throw malformed(messageName, part, where, "schema", value);
+    lastReadSchema = schema;
+  }
   let correlationId = "";
-  if (f.length >= 5) {
-    const c = unfield(f[4] as string);
+  if (correlation !== undefined) {
+    const c = unfield(correlation);
     if (c === undefined) throw malformed(messageName, part, where, "correlation id", value);
     correlationId = c;
   }
-  return { version, messageId, correlationId, deadline, schema, traceparent, body };
+  return { version, messageId, correlationId, deadline, schema, traceparent, body, json };
 }
+
+let lastReadSchema = "";
+let lastReadDeadline = "";
+let lastReadDeadlineValue = 0;
 
 function malformed(
   messageName: string,
@@ -302,6 +438,16 @@ export function wireOf(msg: WireMessage): WireMeta {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Buffer's own native UTF-8 slice, which `toString()` calls after checking its arguments. */
+const nativeUtf8Slice = (
+  Buffer.prototype as unknown as { utf8Slice?: (start: number, end: number) => string }
+).utf8Slice;
+
+/** The text of bytes already checked to be UTF-8. */
+function utf8Text(bytes: Buffer): string {
+  return nativeUtf8Slice !== undefined ? nativeUtf8Slice.call(bytes, 0, bytes.length) : bytes.toString();
+}
+
 /** JSON bytes of a value (`Date`s become ISO strings, as JSON.stringify does). */
 export function encode(value: unknown): Uint8Array {
   // Buffer.from, not TextEncoder: for the small payloads of most messages it copies into a shared
@@ -322,13 +468,49 @@ export function decode(
 ): unknown {
   try {
     if (data.length <= offset) return null;
+    if (offset === 0) {
+      // A simdutf check and the native slice: cheaper than the fatal TextDecoder (a reply's whole
+      // decode), with the same refusal of bytes that are not UTF-8 (they go through the decoder,
+      // which throws its own error).
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+      if (isUtf8(bytes)) return JSON.parse(utf8Text(bytes));
+    }
     return JSON.parse(decoder.decode(offset === 0 ? data : data.subarray(offset)));
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
-      cause: error,
-    });
+    throw notJson(messageName, part, error);
   }
+}
+
+/**
+ * Parses the JSON body of a message whose metadata {@link readWire} read: from the text it decoded
+ * already when there is one, else from the bytes after the envelope.
+ *
+ * @throws InvalidMessageError when the body is not UTF-8 JSON.
+ */
+export function decodeBody(
+  data: Uint8Array,
+  wire: WireMeta,
+  messageName: string,
+  part: InvalidMessageError["part"],
+): unknown {
+  const json = wire.json;
+  if (json === undefined) return decode(data, messageName, part, wire.body);
+  try {
+    return json === "" ? null : JSON.parse(json);
+  } catch (error) {
+    throw notJson(messageName, part, error);
+  }
+}
+
+function notJson(
+  messageName: string,
+  part: InvalidMessageError["part"],
+  error: unknown,
+): InvalidMessageError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new InvalidMessageError(messageName, part, [{ path: "", message: `not valid JSON: ${reason}` }], {
+    cause: error,
+  });
 }
 
 /** A new saga id. */
@@ -337,19 +519,19 @@ export function newId(): string {
 }
 
 /**
- * A new message id: 12 random bytes in base64url (16 characters, from the shared random block).
+ * A new message id: 12 random bytes in base64url (16 characters, from the shared random text).
  * 96 bits: a collision is expected after about 2^48 ids, far beyond any dedup window; a UUID's
  * text took 36 characters for 122 bits.
  */
 export function newMessageId(): string {
-  if (randomOffset + 12 > RANDOM_BLOCK) {
-    randomFillSync(randomBlock);
-    randomOffset = 0;
-  }
-  const id = randomBlock.toString("base64url", randomOffset, randomOffset + 12);
-  randomOffset += 12;
-  return id;
+  // Two slices of 8: V8 copies a slice shorter than 13 characters, but makes a longer one a view
+  // that keeps the whole random text alive for as long as the id is kept (a dedup window, a store).
+  lastDrawnId = randomBase64url(8) + randomBase64url(8);
+  return lastDrawnId;
 }
+
+/** The id {@link newMessageId} returned last: base64url, never percent-encoded. */
+let lastDrawnId = "";
 
 /**
  * A W3C traceparent continuing `parent`'s trace with a new span, or starting a new sampled trace.
@@ -379,14 +561,30 @@ let randomOffset = RANDOM_BLOCK;
  * subject a process that has not seen the request cannot guess.
  */
 export function randomToken(): string {
-  if (randomOffset + 6 > RANDOM_BLOCK) {
-    randomFillSync(randomBlock);
-    randomOffset = 0;
-  }
-  const token = randomBlock.toString("base64url", randomOffset, randomOffset + 6);
-  randomOffset += 6;
-  return token;
+  return randomBase64url(8);
 }
+
+/**
+ * Random bytes as base64url text, drawn in blocks: a block of random bytes is encoded once, and
+ * each id or token is a slice of the text (a native base64url call per message id and per reply
+ * token cost a publisher more than its envelope). The block's length is a multiple of 3 bytes, so
+ * the text has no padding and every character carries 6 random bits; `chars` is a multiple of 4
+ * (3 bytes), so a slice is exactly what encoding its own bytes would give.
+ */
+function randomBase64url(chars: number): string {
+  if (randomTextOffset + chars > randomText.length) {
+    randomText = randomFillSync(Buffer.allocUnsafe(RANDOM_TEXT_BYTES)).toString("base64url");
+    randomTextOffset = 0;
+  }
+  const text = randomText.slice(randomTextOffset, randomTextOffset + chars);
+  randomTextOffset += chars;
+  return text;
+}
+
+/** 3 × 4096 bytes: 16,384 characters, 1,024 message ids. */
+const RANDOM_TEXT_BYTES = 3 * 4096;
+let randomText = "";
+let randomTextOffset = 0;
 
 /** `bytes` cryptographically random bytes, as hex. */
 function randomHex(bytes: number): string {

@@ -9,6 +9,7 @@ import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } fr
 import {
   childTraceparent,
   decode,
+  decodeBody,
   encode,
   envelope,
   errorFromReply,
@@ -30,6 +31,7 @@ import type {
 } from "./api.js";
 import { CatgaError, NoRespondersError, TimeoutError } from "./errors.js";
 import { type Logger, silentLogger } from "./log.js";
+import { type CheckingBus, parseMessage, REQUEST_CHECKED } from "./messaging.js";
 import { type MemoryHub, memoryTransport } from "./transport/memory.js";
 import { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
 import type { Headers, IncomingMessage, Transport } from "./transport/types.js";
@@ -102,7 +104,7 @@ export interface BusStats {
 }
 
 /** A message bus with its transport and statistics. */
-export interface Bus extends MessageBus {
+export interface Bus extends MessageBus, CheckingBus {
   readonly transport: Transport;
   readonly stats: BusStats;
   request(spec: RequestSpec, payload: unknown, options: InternalCallOptions): Promise<unknown>;
@@ -148,13 +150,23 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     return { data: encode(value), headers };
   }
 
-  function request(spec: RequestSpec, payload: unknown, opts: InternalCallOptions): Promise<unknown> {
+  /**
+   * A request; with `check`, the reply's result is also checked against `spec.result` in the same
+   * step that decodes it (sendRequest's path: see REQUEST_CHECKED).
+   */
+  function request(
+    spec: RequestSpec,
+    payload: unknown,
+    opts: InternalCallOptions,
+    check = false,
+  ): Promise<unknown> {
     stats.requests++;
     const timeoutMs = opts.timeoutMs ?? spec.timeoutMs;
-    const deadline = Math.min(Date.now() + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
+    const now = Date.now();
+    const deadline = Math.min(now + timeoutMs, opts.deadline ?? Number.POSITIVE_INFINITY);
     const messageId = opts.messageId ?? newMessageId();
     if (spec.idempotent) {
-      return withRetries(spec, payload, messageId, timeoutMs, deadline, opts);
+      return withRetries(spec, payload, messageId, timeoutMs, deadline, opts, check);
     }
     // One attempt that waits the whole deadline, chained rather than awaited: this is every
     // non-idempotent request, and an async frame would add a promise and a microtask to each one.
@@ -162,7 +174,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     try {
       const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
       opts.signal?.throwIfAborted();
-      const remaining = deadline - Date.now();
+      // The clock read once per request: the envelope is written within the same tick.
+      const remaining = deadline - now;
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       // A transport may throw at once (closed, payload too large): that is a rejection too.
       sent = abortable(
@@ -177,7 +190,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       return Promise.reject(error);
     }
     return sent.then(
-      (reply) => resultOf(spec, reply),
+      check ? (reply) => checkedResultOf(spec, reply) : (reply) => resultOf(spec, reply),
       (error: unknown) => {
         throw wholeDeadline(error, spec, timeoutMs);
       },
@@ -191,6 +204,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     timeoutMs: number,
     deadline: number,
     opts: InternalCallOptions,
+    check: boolean,
   ): Promise<unknown> {
     // Every attempt sends the same bytes: the same message id, so the responder can tell a retry.
     const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
@@ -201,7 +215,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       const wait = Math.min(remaining, attemptWaitMs(retry, timeoutMs));
       try {
-        return resultOf(
+        return (check ? checkedResultOf : resultOf)(
           spec,
           await abortable(
             transport.request(
@@ -227,7 +241,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   return {
     transport,
     stats,
-    request,
+    request: (spec, payload, opts) => request(spec, payload, opts, false),
+    [REQUEST_CHECKED]: (spec, payload, opts) => request(spec, payload, opts, true),
     publish(spec, event, opts = {}) {
       const messageId = opts.messageId ?? newMessageId();
       let data: Uint8Array;
@@ -272,7 +287,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             messageId: wire.messageId,
             correlationId: wire.correlationId || wire.messageId,
           };
-          const work = (async () => handler(decode(msg.data, spec.name, "event", wire.body), info))()
+          const work = (async () => handler(decodeBody(msg.data, wire, spec.name, "event"), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
             .finally(() => running.delete(work));
           running.add(work);
@@ -297,6 +312,11 @@ const noop = (): void => {};
 function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
   if (reply.headers[H.status] === "error") throw errorFromReply(reply.data, reply.headers, spec.name);
   return decode(reply.data, spec.name, "result");
+}
+
+/** {@link resultOf}, checked against the message's result schema. */
+function checkedResultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
+  return parseMessage(spec.result, resultOf(spec, reply), spec.name, "result");
 }
 
 /** The caller asked for the whole deadline: an attempt cut shorter still times out at "the deadline". */

@@ -19,6 +19,19 @@ import type {
 import { InvalidMessageError } from "./errors.js";
 
 /**
+ * The method of a runtime bus that sends a request and checks its reply against `spec.result` in
+ * one step (one promise and one microtask per request less than a check chained after
+ * `request`). Only the runtime's own bus has it: {@link sendRequest} checks the reply itself on
+ * any other {@link MessageBus}.
+ */
+export const REQUEST_CHECKED: unique symbol = Symbol("catga.requestChecked");
+
+/** A bus that checks replies itself (see {@link REQUEST_CHECKED}). */
+export interface CheckingBus {
+  [REQUEST_CHECKED](spec: RequestSpec, payload: unknown, options: CallOptions): Promise<unknown>;
+}
+
+/**
  * Parses a payload with a message's schema.
  *
  * @throws InvalidMessageError with every issue the schema found.
@@ -64,6 +77,10 @@ export function sendRequest<Input, Result>(
   let reply: Promise<unknown>;
   try {
     const payload = parseMessage(spec.request, input, spec.name, "request");
+    const checking = (bus as Partial<CheckingBus>)[REQUEST_CHECKED];
+    // The runtime's bus checks the reply in the step that decodes it, and falls back on the
+    // message's timeout itself: the options go as they are, without a copy per request.
+    if (checking !== undefined) return checking.call(bus, spec, payload, options) as Promise<Result>;
     reply = bus.request(spec, payload, { ...options, timeoutMs: options.timeoutMs ?? spec.timeoutMs });
   } catch (error) {
     return Promise.reject(error);
@@ -116,7 +133,10 @@ export function requester(
 ): <Input, Result>(
   spec: RequestSpec<Input, Result>,
 ) => (input: Input, options?: CallOptions) => Promise<Result> {
-  return (spec) => (input, options) => sendRequest(bus, spec, input, { ...defaults, ...options });
+  // A call without options of its own (most) takes the defaults as they are: nothing downstream
+  // changes an options object, so a copy per call would only be garbage.
+  return (spec) => (input, options) =>
+    sendRequest(bus, spec, input, options === undefined ? defaults : { ...defaults, ...options });
 }
 
 /** The subscription factory of generated clients: `listen(messages.OrderCreated)` is `on.orderCreated(handler)`. */

@@ -38,13 +38,14 @@ export function requestHandler<Input, Result, Key extends string>(
   key: Key,
 ): RequestHandlerDefinition {
   need(handlers, key, "handlers", `answers ${spec.name}`);
+  // One function per handler, not a closure per message.
+  const checked = (result: Result) =>
+    wireReply(parseMessage(spec.result, result === undefined ? null : result, spec.name, "result"));
   return {
     spec,
     // Not async: a synchronous handler's reply is then ready without a promise or a microtask.
     handle(payload: unknown, ctx: HostContext): Awaitable<unknown> {
       const input = parseMessage(spec.request, payload, spec.name, "request");
-      const checked = (result: Result) =>
-        wireReply(parseMessage(spec.result, result === undefined ? null : result, spec.name, "result"));
       const result = handlers[key](input, ctx as never);
       return isPromiseLike(result) ? Promise.resolve(result).then(checked) : checked(result);
     },

@@ -102,9 +102,11 @@ export function rawContender(options: { headers: boolean; prefix?: boolean }): C
       const nc = await connect({ servers: url });
       const inbox = createInbox();
       const pending = new Map<string, (value: unknown) => void>();
-      // A token is used again once its reply has come, as Catga's transport does: nats-server's
-      // subject-match cache then hits instead of missing on every reply (no reply is ever late
-      // here: there are no deadlines).
+      // A token is used again once its reply has come: nats-server's subject-match cache then hits
+      // instead of missing on every reply (no reply is ever late here: there are no deadlines).
+      // Catga's transport did so too until a reply subject became one per request, which keeps a
+      // forged or late reply from reaching a newer request (docs/runtime.md, "Reply matching"):
+      // that guarantee's cost, a cache miss in nats-server per request, is in the gap to raw.
       const free: string[] = [];
       let next = 0;
       nc.subscribe(`${inbox}.*`, {

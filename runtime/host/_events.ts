@@ -4,7 +4,7 @@
  * and no microtask per event, and a subscriber does little else per event than decode and count, so
  * those would be a large share of its work (the measurement is in docs/benchmarks.md).
  */
-import { decode, readWire } from "../_wire.js";
+import { decodeBody, readWire } from "../_wire.js";
 import type { EventHandlerDefinition, HostContext } from "../api.js";
 import { InvalidMessageError, WireVersionError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -52,7 +52,7 @@ export class EventDelivery {
       // The envelope is checked before the payload: an event of a newer wire version, or with a
       // malformed envelope or header, is refused (logged and counted), not handled on a guess.
       const wire = readWire(msg, name, "event");
-      const payload = decode(msg.data, name, "event", wire.body);
+      const payload = decodeBody(msg.data, wire, name, "event");
       ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs, wire);
       pending = handler.handle(payload, ctx);
     } catch (error) {
@@ -118,7 +118,7 @@ export class EventDelivery {
       }
     }
     mm.inFlight.dec();
-    mm.handled(outcome).inc();
+    (outcome === "ok" ? mm.ok : mm.handled(outcome)).inc();
     mm.duration.observe((performance.now() - started) / 1000);
     if (after !== undefined) after(ok, error);
     lifecycle.end();

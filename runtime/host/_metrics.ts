@@ -38,6 +38,8 @@ export interface MessageMetrics {
   inFlight: GaugeSeries;
   invalid: CounterSeries;
   duration: HistogramSeries;
+  /** `handled("ok")`, bound with the others: the outcome of nearly every message. */
+  ok: CounterSeries;
   handled(outcome: string): CounterSeries;
 }
 
@@ -59,8 +61,10 @@ export class MessageMetricsTable {
     let mm = this.#perMessage.get(message);
     if (mm === undefined) {
       const m = this.#m;
-      const outcomes = new Map<string, CounterSeries>();
+      const ok = m.handled.series({ message, kind, outcome: "ok" });
+      const outcomes = new Map<string, CounterSeries>([["ok", ok]]);
       mm = {
+        ok,
         inFlight: m.inFlight.series({ message }),
         invalid: m.invalid.series({ message }),
         duration: m.duration.series({ message }),

@@ -3,7 +3,7 @@
  * error. No async frame: a synchronous handler is answered within the delivery's call, and costs
  * no promise and no microtask.
  */
-import { decode, encode, H, readWire, type WireMeta } from "../_wire.js";
+import { decodeBody, encode, H, readWire, type WireMeta } from "../_wire.js";
 import type { HostContext, RequestHandlerDefinition } from "../api.js";
 import {
   CatgaError,
@@ -63,7 +63,7 @@ export class RequestHandling {
     let pending: unknown;
     let ctx: HostContext;
     try {
-      const payload = decode(msg.data, name, "request", wire.body);
+      const payload = decodeBody(msg.data, wire, name, "request");
       ctx = this.#o.contexts.context(msg, deadline, wire);
       pending = handler.handle(payload, ctx);
     } catch (error) {
@@ -146,7 +146,7 @@ export class RequestHandling {
 
   #done(mm: MessageMetrics, started: number, outcome: string): void {
     mm.inFlight.dec();
-    mm.handled(outcome).inc();
+    (outcome === "ok" ? mm.ok : mm.handled(outcome)).inc();
     mm.duration.observe((performance.now() - started) / 1000);
     this.#o.lifecycle.end();
   }

@@ -12,7 +12,7 @@ import {
   type SettleContext,
   settle,
 } from "../_durable.js";
-import { decode, encode, H, readWire, type WireMeta, wireOf } from "../_wire.js";
+import { decodeBody, encode, H, readWire, type WireMeta, wireOf } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -152,7 +152,7 @@ export class SagaTriggers {
     try {
       if (this.#o.signal.aborted) throw new NotLeaderError(this.#o.service);
       const wire = wireOf(msg);
-      await this.#o.starter.start(name, decode(msg.data, name, "event", wire.body), triggerOf(wire));
+      await this.#o.starter.start(name, decodeBody(msg.data, wire, name, "event"), triggerOf(wire));
       msg.ack();
     } catch (error) {
       if (error instanceof NotLeaderError || error instanceof SagaStopped || this.#o.signal.aborted) {
@@ -173,7 +173,7 @@ export class SagaTriggers {
     const wire = wireOf(msg);
     const trigger = triggerOf(wire);
     for (const name of names) {
-      void (async () => starter.start(name, decode(msg.data, name, "event", wire.body), trigger))().catch(
+      void (async () => starter.start(name, decodeBody(msg.data, wire, name, "event"), trigger))().catch(
         (error: unknown) => {
           if (error instanceof NotLeaderError) return;
           log.warn("saga trigger not started", { saga: name, error });
@@ -194,7 +194,7 @@ export class SagaTriggers {
     if (wire.deadline > 0 && Date.now() >= wire.deadline) return; // caller gave up
     void (async () => {
       try {
-        const payload = decode(msg.data, name, "request", wire.body);
+        const payload = decodeBody(msg.data, wire, name, "request");
         const s = await this.#o.starter.start(name, payload, triggerOf(wire));
         this.#answer(name, msg, encode(s.reply ?? null), undefined);
       } catch (error) {

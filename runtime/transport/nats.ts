@@ -249,6 +249,10 @@ class NatsMessage implements IncomingMessage {
   constructor(msg: Msg) {
     this.#msg = msg;
     this.data = msg.data;
+    // The client decodes the reply subject on every read of `reply`, even when the message has
+    // none (an event): its raw bytes, where nats-core 3.x keeps them, say whether there is one.
+    const raw = (msg as unknown as RawMsg)._msg;
+    if (raw !== undefined && typeof raw === "object" && "reply" in raw && raw.reply === undefined) return;
     const reply = msg.reply;
     if (reply) (this as { reply?: string }).reply = reply;
   }
@@ -267,7 +271,7 @@ class NatsMessage implements IncomingMessage {
 
 /** What nats-core 3.x keeps of a delivered message: its bytes and where the headers end. */
 interface RawMsg {
-  _msg?: { hdr?: unknown };
+  _msg?: { hdr?: unknown; reply?: unknown; subject?: unknown };
   _rdata?: unknown;
 }
 
@@ -283,7 +287,8 @@ function readHeaders(msg: Msg): Headers {
   const end = raw._msg?.hdr;
   const bytes = raw._rdata;
   if (typeof end === "number" && bytes instanceof Uint8Array) {
-    if (end < 0) return {};
+    // No header block (every result reply, every version 3 message): one shared empty record.
+    if (end < 0) return NO_HEADERS;
     const text = Buffer.isBuffer(bytes)
       ? bytes.toString("utf8", 0, end)
       : utf8.decode(bytes.subarray(0, end));
@@ -297,6 +302,7 @@ function readHeaders(msg: Msg): Headers {
 }
 
 const utf8 = new TextDecoder();
+const NO_HEADERS: Headers = Object.freeze({});
 const HEADER_LINE = "NATS/1.0\r\n";
 
 /**
@@ -342,8 +348,27 @@ function parseHeaderBlock(text: string): Headers | undefined {
   return headers;
 }
 
+/**
+ * The token of a reply's subject (`<inbox>.<token>`, from `at` on), read from the subject's bytes
+ * where nats-core 3.x keeps them: the client's `subject` decodes the whole subject with a
+ * TextDecoder per reply, where the token is a few ASCII characters (base 36 and base64url).
+ */
+function replyToken(msg: Msg, at: number): string {
+  const bytes = (msg as unknown as RawMsg)._msg?.subject;
+  if (bytes instanceof Uint8Array && nativeLatin1Slice !== undefined && bytes.length >= at) {
+    return nativeLatin1Slice.call(bytes, at, bytes.length);
+  }
+  return msg.subject.slice(at);
+}
+
+/** Buffer's native latin1 slice (what `toString("latin1")` calls), usable on any Uint8Array. */
+const nativeLatin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string }
+).latin1Slice;
+
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
+  token: string;
   resolve(msg: IncomingMessage): void;
   reject(error: unknown): void;
   subject: string;
@@ -390,7 +415,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
     nc.subscribe(`${inbox}.*`, {
       callback: (error, msg) => {
         if (error !== null) return;
-        const token = msg.subject.slice(inbox.length + 1);
+        const token = replyToken(msg, inbox.length + 1);
         const p = pending.get(token);
         if (p === undefined) {
           // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
@@ -405,12 +430,21 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       },
     });
   };
+  // No request expires before this (a lower bound: answered requests only raise the true one), so
+  // a sweep before it has nothing to do and skips the walk over every pending request (at a
+  // thousand in flight, a hundred walks a second cost the caller more than its deadlines).
+  let nextExpiry = Number.POSITIVE_INFINITY;
   const sweep = () => {
     const now = Date.now();
-    for (const [token, p] of pending) {
-      if (p.expires <= now) {
-        pending.delete(token);
-        p.reject(new TimeoutError(p.subject, p.timeoutMs));
+    if (now >= nextExpiry) {
+      nextExpiry = Number.POSITIVE_INFINITY;
+      for (const p of pending.values()) {
+        if (p.expires <= now) {
+          pending.delete(p.token);
+          p.reject(new TimeoutError(p.subject, p.timeoutMs));
+        } else if (p.expires < nextExpiry) {
+          nextExpiry = p.expires;
+        }
       }
     }
     if (pending.size === 0 && sweeper !== undefined) {
@@ -436,20 +470,24 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         if (!muxStarted) startMux();
         const h = toNatsHeaders(options.headers);
         token = (nextToken++).toString(36) + randomToken();
+        const expires = Date.now() + options.timeoutMs;
+        if (expires < nextExpiry) nextExpiry = expires;
         const promise = new Promise<IncomingMessage>((resolve, reject) => {
           pending.set(token as string, {
+            token: token as string,
             resolve,
             reject,
             subject,
             timeoutMs: options.timeoutMs,
-            expires: Date.now() + options.timeoutMs,
+            expires,
           });
         });
         if (sweeper === undefined) {
           sweeper = setInterval(sweep, SWEEP_MS);
           sweeper.unref();
         }
-        nc.publish(subject, data, { reply: `${inbox}.${token}`, ...(h ? { headers: h } : {}) });
+        const reply = `${inbox}.${token}`;
+        nc.publish(subject, data, h ? { reply, headers: h } : { reply });
         return promise;
       } catch (error) {
         // Nothing was sent (the client refused it): the request is not waiting for a reply.

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   childTraceparent,
   decode,
+  decodeBody,
   envelope,
   newMessageId,
   readWire,
@@ -93,12 +94,46 @@ describe("wire version 3 envelope", () => {
       schema: "6a1a7c42",
       traceparent: tp,
       body: text(odd).indexOf("\n") + 1,
+      json: "null",
     });
     expect(decode(odd, "Tick", "event", read.body)).toBeNull();
+    expect(decodeBody(odd, read, "Tick", "event")).toBeNull();
     // The body after the envelope is the JSON the sender encoded.
     const r = readWire({ data: request, headers: {} }, "Echo", "request");
     expect(r).toMatchObject({ version: 3, deadline: Date.UTC(2100, 0, 1), correlationId: "c-1" });
     expect(decode(request, "Echo", "request", r.body)).toEqual(value);
+    expect(decodeBody(request, r, "Echo", "request")).toEqual(value);
+  });
+
+  it("decodes a payload once: the body's text comes with the envelope, its offset counts bytes, not characters", () => {
+    // Non-ASCII in an id and in the body: the byte offset of the body is not the character offset.
+    const data = envelope(
+      { text: "héllo ✓" },
+      "idé",
+      undefined,
+      "Tick@6a1a7c42c8a1250e",
+      undefined,
+      undefined,
+    );
+    const read = readWire({ data, headers: {} }, "Tick", "event");
+    expect(read.messageId).toBe("idé");
+    expect(read.json).toBe('{"text":"héllo ✓"}');
+    expect(read.body).toBe(data.indexOf(0x0a) + 1);
+    expect(decode(data, "Tick", "event", read.body)).toEqual({ text: "héllo ✓" });
+    expect(decodeBody(data, read, "Tick", "event")).toEqual({ text: "héllo ✓" });
+    // A view that is not a Buffer reads the same.
+    const view = new Uint8Array(data);
+    expect(readWire({ data: view, headers: {} }, "Tick", "event")).toEqual(read);
+    // A body that is not UTF-8: the envelope is still read, and the body fails as not valid JSON.
+    const bad = Buffer.concat([Buffer.from("C3;id;;6a1a7c42\n"), Buffer.from([0x22, 0xff, 0x22])]);
+    const r = readWire({ data: bad, headers: {} }, "Tick", "event");
+    expect(r).toMatchObject({ messageId: "id", body: 16, json: undefined });
+    expect(() => decodeBody(bad, r, "Tick", "event")).toThrow(/not valid JSON/);
+    // Malformed JSON after a valid envelope: the same error as ever.
+    const broken = Buffer.from("C3;id;;6a1a7c42\n{nope");
+    expect(() =>
+      decodeBody(broken, readWire({ data: broken, headers: {} }, "Tick", "event"), "Tick", "event"),
+    ).toThrow(InvalidMessageError);
   });
 
   it("a payload that does not start with `C` is plain JSON: its headers are read (versions 2 and 1) or it has none", () => {
