@@ -309,55 +309,45 @@ function envelopeLine(
   part: InvalidMessageError["part"],
   where: string,
 ): WireMeta {
-  if (nl >= 0 && line.startsWith("C3;")) {
-    // The fields found by position, without an array of them per message; a line with too few or
-    // too many fields goes the way below, which says which.
-    const b = line.indexOf(";", 3);
-    const c = b < 0 ? -1 : line.indexOf(";", b + 1);
-    const e = c < 0 ? -1 : line.indexOf(";", c + 1);
-    const g = e < 0 ? -1 : line.indexOf(";", e + 1);
-    if (c >= 0 && (g < 0 || line.indexOf(";", g + 1) < 0)) {
-      let traceparent = "";
-      if (g >= 0) {
-        traceparent = line.slice(g + 1);
-        if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
-      }
-      return fields(
-        3,
-        line.slice(3, b),
-        line.slice(b + 1, c),
-        e < 0 ? line.slice(c + 1) : line.slice(c + 1, e),
-        e < 0 ? undefined : g < 0 ? line.slice(e + 1) : line.slice(e + 1, g),
-        traceparent,
-        body,
-        json,
-        messageName,
-        part,
-        where,
-        line,
-      );
+  let id: string;
+  let deadline: string;
+  let schema: string;
+  let correlation: string | undefined;
+  let traceparent: string | undefined;
+  // The fields found by position, without an array of them per message; a line with too few or
+  // too many fields goes the slower way below, which says which.
+  const b = nl >= 0 && line.startsWith("C3;") ? line.indexOf(";", 3) : -1;
+  const c = b < 0 ? -1 : line.indexOf(";", b + 1);
+  const e = c < 0 ? -1 : line.indexOf(";", c + 1);
+  const g = e < 0 ? -1 : line.indexOf(";", e + 1);
+  if (c >= 0 && (g < 0 || line.indexOf(";", g + 1) < 0)) {
+    id = line.slice(3, b);
+    deadline = line.slice(b + 1, c);
+    schema = e < 0 ? line.slice(c + 1) : line.slice(c + 1, e);
+    correlation = e < 0 ? undefined : g < 0 ? line.slice(e + 1) : line.slice(e + 1, g);
+    if (g >= 0) traceparent = line.slice(g + 1);
+  } else {
+    const f = line.split(";");
+    const version = (f[0] as string).slice(1);
+    if (version !== "3") {
+      if (newer(version)) throw new WireVersionError(Number(version), messageName);
+      throw malformed(messageName, part, where, "version", line);
     }
+    if (nl < 0) throw malformed(messageName, part, where, "line end", line);
+    if (f.length < 4 || f.length > 6) throw malformed(messageName, part, where, "fields", line);
+    [, id, deadline, schema, correlation] = f as [string, string, string, string, string | undefined];
+    if (f.length === 6) traceparent = f[5];
   }
-  const f = line.split(";");
-  const version = (f[0] as string).slice(1);
-  if (version !== "3") {
-    if (newer(version)) throw new WireVersionError(Number(version), messageName);
-    throw malformed(messageName, part, where, "version", line);
-  }
-  if (nl < 0) throw malformed(messageName, part, where, "line end", line);
-  if (f.length < 4 || f.length > 6) throw malformed(messageName, part, where, "fields", line);
-  let traceparent = "";
-  if (f.length === 6) {
-    traceparent = f[5] as string;
-    if (!TRACE.test(traceparent)) throw malformed(messageName, part, where, "traceparent", line);
-  }
+  // A sixth field must be a traceparent, an empty one too.
+  if (traceparent !== undefined && !TRACE.test(traceparent))
+    throw malformed(messageName, part, where, "traceparent", line);
   return fields(
     3,
-    f[1] as string,
-    f[2] as string,
-    f[3] as string,
-    f[4],
-    traceparent,
+    id,
+    deadline,
+    schema,
+    correlation,
+    traceparent ?? "",
     body,
     json,
     messageName,
