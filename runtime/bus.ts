@@ -12,6 +12,7 @@ import {
   decodeBody,
   encode,
   envelope,
+  envelope4,
   errorFromReply,
   H,
   newMessageId,
@@ -80,9 +81,11 @@ export interface BusOptions {
    */
   tracing?: boolean;
   /**
-   * The wire version this bus writes: 3 (an envelope line in the payload, no headers), or 2 (one
-   * `Catga` header) while replicas of a build before version 3 still run: they read version 2,
-   * not 3. Every version reads 1, 2 and 3 (docs/runtime.md, "Versions during a rollout").
+   * The wire version this bus writes: 3 (an envelope line in the payload, no headers); 4 (a binary
+   * envelope, 24 bytes on a request against version 3's 38) once every replica runs a build that
+   * reads version 4 (this one and later); or 2 (one `Catga` header) while replicas of a build
+   * before version 3 still run. This build reads 1, 2, 3 and 4 (docs/runtime.md, "Versions during
+   * a rollout").
    * @default 3
    */
   wireVersion?: WireVersion;
@@ -119,13 +122,15 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const tracing = options.tracing === true;
 
   const v2 = options.wireVersion === 2;
+  const write = options.wireVersion === 4 ? envelope4 : envelope;
 
   /**
    * The bytes and headers of a request or event. Version 3: the envelope line (id, deadline,
    * schema, the correlation id when the message does not start its chain, the traceparent when
    * there is a trace to continue or tracing is on) before the JSON, and no headers: a message
    * with a header block costs nats-server and both clients several times what one without costs
-   * (docs/benchmarks.md). Version 2: the JSON, with the `Catga` header and `traceparent`.
+   * (docs/benchmarks.md). Version 4: the same fields in a binary envelope. Version 2: the JSON,
+   * with the `Catga` header and `traceparent`.
    *
    * @throws TypeError when the value cannot be JSON.
    */
@@ -140,7 +145,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       opts.traceparent !== undefined || tracing ? childTraceparent(opts.traceparent) : undefined;
     if (!v2) {
       return {
-        data: envelope(value, messageId, deadline, schemaId, opts.correlationId, traceparent),
+        data: write(value, messageId, deadline, schemaId, opts.correlationId, traceparent),
         headers: undefined,
       };
     }

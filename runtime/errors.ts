@@ -119,13 +119,13 @@ export class InvalidMessageError extends CatgaError {
 }
 
 /**
- * A message's `Catga` header is of a wire version this instance does not read: a replica of a
- * newer build sent it. Answered to the caller (a request) or logged and counted (an event); the
- * instance keeps serving.
+ * A message's envelope or `Catga` header is of a wire version this instance does not read: a
+ * replica of a newer build sent it. Answered to the caller (a request) or logged and counted (an
+ * event); the instance keeps serving.
  */
 export class WireVersionError extends CatgaError {
   override name = "WireVersionError";
-  /** The version this runtime writes (it also reads versions 1 and 2 and plain messages). */
+  /** The version this runtime writes by default (it reads versions 1 to 4 and plain messages). */
   readonly speaks = 3;
   constructor(
     /** The version the message was written in. */
@@ -135,7 +135,7 @@ export class WireVersionError extends CatgaError {
     options: { cause?: unknown } = {},
   ) {
     super(
-      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 3 and reads versions 1 to 3: upgrade it to the sender's build`,
+      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 3 and reads versions 1 to 4: upgrade it to the sender's build`,
       { code: ERROR_CODES.wireVersion, cause: options.cause },
     );
   }

@@ -24,8 +24,16 @@ interface Generated {
 
 const { runtime, generated, wiring, connect } = await loadGenerated<Generated>();
 
+/**
+ * The wire version the caller, the publisher and the hosts write: the runtime's default, or the one
+ * `CATGA_BENCH_WIRE` names (`CATGA_BENCH_WIRE=4 npx tsx bench/rpc/run.ts …` measures version 4's
+ * binary envelope against raw in the same run).
+ */
+const WIRE = process.env.CATGA_BENCH_WIRE;
+const wire = WIRE === undefined || WIRE === "" ? {} : { wireVersion: Number(WIRE) as 2 | 3 | 4 };
+
 async function host(url: string, service: string, definition: ServiceDefinition) {
-  const h = await runtime.startHost({ wiring, service, definition, transport: await connect(url) });
+  const h = await runtime.startHost({ wiring, service, definition, transport: await connect(url), ...wire });
   return { close: () => h.stop({ graceMs: 1000 }) };
 }
 
@@ -33,7 +41,7 @@ const catga: Contender = {
   responder: (url) => host(url, "echo", generated.defineEcho({ handlers: { echo: (input) => input } })),
 
   async caller(url) {
-    const bus = runtime.createBus(await connect(url));
+    const bus = runtime.createBus(await connect(url), wire);
     const client = generated.connectBench(bus);
     return { call: () => client.echo(PAYLOAD), close: () => bus.close() };
   },
@@ -42,7 +50,7 @@ const catga: Contender = {
     host(url, "sink", generated.defineSink({ events: { tick: () => onEvent() } })),
 
   async publisher(url) {
-    const bus = runtime.createBus(await connect(url));
+    const bus = runtime.createBus(await connect(url), wire);
     return {
       publish: () => runtime.publishEvent(bus, generated.messages.Tick, PAYLOAD),
       close: () => bus.close(),

@@ -2,10 +2,11 @@
  * The price of the wire's headers alone (`npm run bench:wire`): one process publishes messages
  * through Catga's NATS transport to a subscription of its own on one nats-server, and the
  * subscriber reads their metadata as an instance does (`readWire`, which reads wire version 1's
- * headers too) and parses the JSON body. Four variants differ only in where the metadata goes:
+ * headers too) and parses the JSON body. Five variants differ only in where the metadata goes:
  * nowhere, wire version 1's four headers (a UUID message id, a new W3C traceparent, the decimal
  * deadline, the full schema id: what Catga sent before 2026-12-02), version 2's one `Catga` header,
- * and version 3's envelope line before the JSON in the payload (no headers). They take turns in
+ * version 3's envelope line before the JSON in the payload (no headers) and version 4's binary
+ * envelope in its place. They take turns in
  * blocks (`--blocks` of each, `--messages` per block), so a busy moment of a shared machine lands
  * on all of them; the table shows the medians of the blocks: this process's CPU and nats-server's
  * per message, and the bytes the metadata adds.
@@ -17,8 +18,9 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import {
   childTraceparent,
-  decode,
+  decodeBody,
   envelope,
+  envelope4,
   newMessageId,
   readWire,
   writeWire,
@@ -37,7 +39,7 @@ const SCHEMA = "Echo@621f076764e32737";
 const VALUE = { text: "hello", n: 42 };
 const BODY = Buffer.from(JSON.stringify(VALUE));
 
-type Variant = "none" | "v1" | "v2" | "v3";
+type Variant = "none" | "v1" | "v2" | "v3" | "v4";
 type Message = { data: Uint8Array; headers: Headers | undefined };
 const VARIANTS: Record<Variant, () => Message> = {
   none: () => ({ data: Buffer.from(JSON.stringify(VALUE)), headers: undefined }),
@@ -59,6 +61,10 @@ const VARIANTS: Record<Variant, () => Message> = {
     data: envelope(VALUE, newMessageId(), Date.now() + 5000, SCHEMA, undefined, undefined),
     headers: undefined,
   }),
+  v4: () => ({
+    data: envelope4(VALUE, newMessageId(), Date.now() + 5000, SCHEMA, undefined, undefined),
+    headers: undefined,
+  }),
 };
 
 /**
@@ -78,6 +84,7 @@ const LABELS: Record<Variant, string> = {
   v1: "wire v1: four headers",
   v2: "wire v2: one Catga header",
   v3: "wire v3: envelope line in the payload",
+  v4: "wire v4: binary envelope in the payload",
 };
 
 const nats = await startNats();
@@ -91,7 +98,7 @@ sub.subscribe("bench.wire", {}, (msg) => {
   // What an instance reads of every request: the metadata and the body.
   const wire = readWire(msg, "Echo", "request");
   if (wire.deadline > 0) deadlines++;
-  decode(msg.data, "Echo", "request", wire.body);
+  decodeBody(msg.data, wire, "Echo", "request");
   if (++received === MESSAGES) done?.();
 });
 await sub.flush();
@@ -101,6 +108,7 @@ const samples: Record<Variant, { cpu: number[]; server: number[] }> = {
   v1: { cpu: [], server: [] },
   v2: { cpu: [], server: [] },
   v3: { cpu: [], server: [] },
+  v4: { cpu: [], server: [] },
 };
 try {
   for (let block = -1; block < BLOCKS; block++) {

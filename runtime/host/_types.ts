@@ -48,8 +48,8 @@ export interface HostOptions {
   log?: Logger;
   /**
    * The wire version this instance writes (its requests and events; replies are the same in every
-   * version): 2 only while replicas of a build before version 3 still run (docs/runtime.md,
-   * "Versions during a rollout").
+   * version): 4 (the binary envelope) once every replica reads it; 2 only while replicas of a build
+   * before version 3 still run (docs/runtime.md, "Versions during a rollout").
    * @default 3
    */
   wireVersion?: WireVersion;

@@ -114,7 +114,7 @@ for (const envDef of envs) {
       return probes;
     }
 
-    async function client(options: { tracing?: boolean; wireVersion?: 2 | 3 } = {}): Promise<Bus> {
+    async function client(options: { tracing?: boolean; wireVersion?: 2 | 3 | 4 } = {}): Promise<Bus> {
       const bus = createBus(await env.connect(), options);
       clients.push(bus);
       return bus;
@@ -357,8 +357,12 @@ for (const envDef of envs) {
         hosts: [host],
       } = await echo(1);
       const bus = await client();
-      const ask = async (headers: Record<string, string> | undefined, payload = "{}") => {
-        const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode(payload), {
+      const ask = async (
+        headers: Record<string, string> | undefined,
+        payload: string | Uint8Array = "{}",
+      ) => {
+        const data = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+        const reply = await bus.transport.request(s.Whoami.subject, data, {
           timeoutMs: 2000,
           ...(headers ? { headers } : {}),
         });
@@ -402,16 +406,38 @@ for (const envDef of envs) {
       const handmade = await ask(undefined, "C3;order-42;+5000;\n{}");
       expect(handmade.body).toMatchObject({ messageId: "order-42", correlationId: "order-42" });
       expect(handmade.body.deadline).toBeGreaterThanOrEqual(before3 + 5000);
-      // A newer wire version, in the envelope or in a header: WireVersionError naming both versions.
-      const v4 = await ask(undefined, "C4;whatever\n{}");
-      expect(v4.status).toBe("error");
-      expect(v4.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
-      expect(v4.body.message).toMatch(/wire version 4; this instance speaks version 3/);
+      // A version 4 caller (a bus told `wireVersion: 4`): the binary envelope, its own id and a
+      // caller's text ids, read back by the instance field for field.
+      const v4bus = await client({ wireVersion: 4 });
+      const seen: Uint8Array[] = [];
+      const spy4 = v4bus.transport.subscribe(s.Whoami.subject, {}, (msg) => seen.push(msg.data));
+      await v4bus.transport.flush();
+      const binary = await sendRequest(v4bus, s.Whoami, {}, { messageId: "x;100% é", correlationId: "c;1" });
+      const drawn = (await sendRequest(v4bus, s.Whoami, {}, {})) as {
+        messageId: string;
+        correlationId: string;
+        deadline: number;
+      };
+      spy4.unsubscribe();
+      expect(binary).toMatchObject({ messageId: "x;100% é", correlationId: "c;1" });
+      expect(drawn.messageId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      expect(drawn.correlationId).toBe(drawn.messageId);
+      expect(drawn.deadline).toBeGreaterThan(Date.now());
+      expect(seen.map((data) => data[0])).toEqual([4, 4]);
+      // A newer wire version, in a binary envelope, a text one or a header: WireVersionError naming
+      // both versions.
+      const v5 = await ask(undefined, "C5;whatever\n{}");
+      expect(v5.status).toBe("error");
+      expect(v5.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
+      expect(v5.body.message).toMatch(
+        /wire version 5; this instance speaks version 3 and reads versions 1 to 4/,
+      );
       // At a caller it is rebuilt as the same class.
-      const typed = fromWireError(v4.body);
+      const typed = fromWireError(v5.body);
       expect(typed).toBeInstanceOf(WireVersionError);
-      expect(typed).toMatchObject({ got: 4, speaks: 3, messageName: "Whoami" });
-      expect((await ask({ Catga: "4;whatever" })).body).toMatchObject({ name: "WireVersionError" });
+      expect(typed).toMatchObject({ got: 5, speaks: 3, messageName: "Whoami" });
+      expect((await ask({ Catga: "5;whatever" })).body).toMatchObject({ name: "WireVersionError" });
+      expect((await ask(undefined, Buffer.from([6, 0]))).body).toMatchObject({ name: "WireVersionError" });
       // Malformed envelope fields: InvalidMessageError naming the field.
       for (const [payload, field] of [
         ["C3;id;NOT-BASE36;\n{}", "deadline"],
@@ -423,6 +449,7 @@ for (const envDef of envs) {
         ["C3;id;;;;00-nope\n{}", "traceparent"],
         ["C3;id;;{}", "line end"],
         ["C2;id;;\n{}", "version"],
+        ["C4;id;;\n{}", "version"],
         ["Cv3;id;;\n{}", "version"],
       ] as const) {
         const bad = await ask(undefined, payload);
@@ -446,7 +473,7 @@ for (const envDef of envs) {
         expect(bad.body).toMatchObject({ name: "InvalidMessageError", code: "INVALID_MESSAGE" });
         expect(bad.body.invalid.issues[0].path).toBe(`(header Catga: ${field})`);
       }
-      expect(host!.counters.invalid).toBe(18);
+      expect(host!.counters.invalid).toBe(19);
       // The instance keeps serving.
       expect(await sendRequest(bus, s.Echo, { text: "still here", delayMs: 0 })).toBe("still here");
       await cleanup();

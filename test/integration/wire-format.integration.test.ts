@@ -207,12 +207,12 @@ describe("wire format (version 3)", () => {
       nc.publish(subject, JSON.stringify({ n }), value === undefined ? undefined : { headers: h });
     };
     const hash = s.Ping.schemaId.split("@")[1]!.slice(0, 8);
-    send("4;future", 1);
+    send("5;future", 1);
     send("2;id;;NOT-HEX", 2);
     send("2;id;soon!;", 3);
     send(undefined, 4);
     send(`2;id;;${hash}`, 5);
-    nc.publish(subject, `C4;future\n${JSON.stringify({ n: 6 })}`);
+    nc.publish(subject, `C5;future\n${JSON.stringify({ n: 6 })}`);
     nc.publish(subject, `C3;id;;NOT-HEX\n${JSON.stringify({ n: 7 })}`);
     nc.publish(subject, `C3;id;;${hash}\n${JSON.stringify({ n: 8 })}`);
     await nc.flush();
@@ -229,7 +229,9 @@ describe("wire format (version 3)", () => {
     ]);
     expect(warnings[0]).toMatchObject({ error: { name: "WireVersionError", code: "WIRE_VERSION" } });
     expect(warnings[0]?.error).toMatchObject({
-      message: expect.stringMatching(/wire version 4; this instance speaks version 3/),
+      message: expect.stringMatching(
+        /wire version 5; this instance speaks version 3 and reads versions 1 to 4/,
+      ),
     });
     expect(warnings[4]?.error).toMatchObject({ message: expect.stringContaining("(envelope: schema)") });
   });

@@ -18,7 +18,8 @@ import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
  * Bad input on the wire, against a real nats-server: random bytes, oversized and malformed header
- * blocks, malformed version 3 envelopes (the payload's first line), forged `Catga-Status` replies
+ * blocks, malformed version 3 envelopes (the payload's first line) and version 4 ones (binary),
+ * forged `Catga-Status` replies
  * and payloads of the wrong schema, sent to every subject the
  * conformance topology uses (its requests, its event, its heartbeats) and to a caller's inbox. The
  * sender writes the NATS protocol on a raw socket, so the header blocks are whatever it makes up,
@@ -182,7 +183,13 @@ describe("wire fuzz", () => {
     // Bodies that no handler accepts: not JSON, not UTF-8, or JSON of the wrong schema.
     const bodies = (): Buffer =>
       pick([
-        () => bytes(Math.floor(random() * 200)),
+        // Random bytes, but not a first byte of 1 to 8: those are binary envelopes (below), and 5 to
+        // 8 a newer version, which is refused as such, not counted as invalid.
+        () => {
+          const b = bytes(Math.floor(random() * 200));
+          if (b.length > 0 && b[0]! >= 1 && b[0]! <= 8) b[0] = 0x80 | b[0]!;
+          return b;
+        },
         () => Buffer.from([0xff, 0xfe, 0x7b]),
         () => Buffer.from("{"),
         () => Buffer.from('{"text": 12, "delayMs": "soon"}'),
@@ -202,6 +209,18 @@ describe("wire fuzz", () => {
         () => Buffer.from(`C3;${letters(6)};;;;;;;\n{}`),
         () => Buffer.from(`C3;${letters(6)};;\n{"text": 12, "n": "one"}`),
         () => Buffer.concat([Buffer.from(`C3;${letters(6)};;\n`), bytes(Math.floor(random() * 50))]),
+        // Version 4 envelopes: random flags and fields (never the deadline flag, so no request is
+        // merely expired), or well formed before a body no handler accepts.
+        () =>
+          Buffer.concat([Buffer.of(4, Math.floor(random() * 256) & ~0x01), bytes(Math.floor(random() * 60))]),
+        () =>
+          Buffer.concat([
+            Buffer.of(4, 0x18, 0, 3),
+            Buffer.from("a;b"),
+            bytes(4),
+            Buffer.from('{"text": 12}'),
+          ]),
+        () => Buffer.concat([Buffer.of(4, 0x00), bytes(12), Buffer.of(0xff, 0xfe)]),
       ])();
 
     const raw = await rawPublisher(server.port);

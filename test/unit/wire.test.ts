@@ -4,6 +4,7 @@ import {
   decode,
   decodeBody,
   envelope,
+  envelope4,
   newMessageId,
   readWire,
   schemaHash,
@@ -168,10 +169,12 @@ describe("wire version 3 envelope", () => {
   });
 
   it("refuses a newer version and malformed envelopes with typed errors", () => {
-    expect(() => readWire(payload("C4;x;;\n{}"), "Echo", "request")).toThrow(WireVersionError);
+    expect(() => readWire(payload("C5;x;;\n{}"), "Echo", "request")).toThrow(WireVersionError);
     expect(() => readWire(payload("C12;x"), "Echo", "request")).toThrow(WireVersionError);
     for (const bad of [
       "C",
+      // Version 4 is binary: a text line claiming it is malformed.
+      "C4;x;;\n{}",
       "C3",
       "C3;x;;",
       "C2;x;;\\n{}",
@@ -200,6 +203,143 @@ describe("wire version 3 envelope", () => {
       InvalidMessageError,
     );
     expect(() => readWire(payload("C3;x;;\n{}"), "Echo", "request")).not.toThrow();
+  });
+});
+
+describe("wire version 4 binary envelope", () => {
+  const value = { text: "hello", n: 42 };
+  const hex = (data: Uint8Array) => Buffer.from(data).toString("hex");
+  const read = (data: Uint8Array) => readWire({ data, headers: {} }, "Echo", "request");
+
+  it("writes byte 4, the flags, the id, the schema hash, the deadline, the correlation id and the trace context, byte for byte", () => {
+    const request = envelope4(
+      value,
+      "AAECAwQFBgcICQoL",
+      Date.UTC(2100, 0, 1),
+      "Echo@621f076764e32737",
+      "c-1",
+      undefined,
+    );
+    // 04 | flags 0x13 (schema, correlation, deadline) | 12 id bytes | 621f0767 | 6 deadline bytes | 0003 "c-1" | JSON
+    expect(hex(request)).toBe(
+      `0413000102030405060708090a0b621f0767${Date.UTC(2100, 0, 1).toString(16).padStart(12, "0")}0003632d31${Buffer.from(JSON.stringify(value)).toString("hex")}`,
+    );
+    expect(request.length).toBe(29 + 23);
+    // A request that starts its chain: 24 bytes of envelope (version 3: 38).
+    expect(
+      envelope4(
+        value,
+        "AAECAwQFBgcICQoL",
+        Date.UTC(2100, 0, 1),
+        "Echo@621f076764e32737",
+        "AAECAwQFBgcICQoL",
+        undefined,
+      ).length - 23,
+    ).toBe(24);
+    // An event: no deadline, no correlation id: 18 bytes (version 3: 30).
+    const event = envelope4(
+      value,
+      "AAECAwQFBgcICQoL",
+      undefined,
+      "Tick@6a1a7c42c8a1250e",
+      undefined,
+      undefined,
+    );
+    expect(hex(event)).toBe(
+      `0410000102030405060708090a0b6a1a7c42${Buffer.from(JSON.stringify(value)).toString("hex")}`,
+    );
+    // A caller's id as text (flag 0x08), and the trace context (flag 0x04) in 25 bytes.
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const traced = envelope4(null, "order-42", undefined, "Tick@6a1a7c42c8a1250e", undefined, tp);
+    expect(hex(traced)).toBe(
+      `041c00086f726465722d34326a1a7c420af7651916cd43dd8448eb211c80319cb7ad6b716920333101${Buffer.from("null").toString("hex")}`,
+    );
+    expect(read(traced)).toMatchObject({
+      version: 4,
+      messageId: "order-42",
+      traceparent: tp,
+      schema: "6a1a7c42",
+    });
+  });
+
+  it("reads back what it wrote: ids drawn or chosen (any text), deadlines, correlation ids, trace context, bodies", () => {
+    const odd = ["x;100%", "é\n;", "a", "🙂".repeat(40), "AAECAwQFBgcICQo", "AAECAwQFBgcICQoL="];
+    const tps = [
+      undefined,
+      childTraceparent(),
+      childTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"),
+    ];
+    for (let i = 0; i < 2000; i++) {
+      const id = i % 3 === 0 ? odd[i % odd.length]! : newMessageId();
+      const correlation =
+        i % 4 === 0 ? undefined : i % 4 === 1 ? id : i % 2 ? newMessageId() : odd[(i >> 2) % odd.length]!;
+      const deadline = i % 5 === 0 ? undefined : Date.now() + i * 1000;
+      const tp = tps[i % 3];
+      const body = i % 7 === 0 ? "ü €\uFFFD" : { i, text: "x".repeat(i % 50) };
+      const data = envelope4(body, id, deadline, "Echo@621f076764e32737", correlation, tp);
+      expect(data[0]).toBe(4);
+      const wire = read(data);
+      expect(wire).toMatchObject({
+        version: 4,
+        messageId: id,
+        correlationId: correlation === undefined || correlation === id ? "" : correlation,
+        deadline: deadline ?? 0,
+        schema: "621f0767",
+        traceparent: tp ?? "",
+      });
+      expect(decodeBody(data, wire, "Echo", "request")).toEqual(body);
+      // The body's offset counts bytes: a reader of the raw payload (dead letters) finds the JSON there.
+      expect(JSON.parse(Buffer.from(data).subarray(wire.body).toString("utf8"))).toEqual(body);
+    }
+  });
+
+  it("refuses newer versions and malformed envelopes with typed errors, at every truncation", () => {
+    for (const v of [5, 6, 7, 8]) expect(() => read(Uint8Array.of(v, 0x10))).toThrow(WireVersionError);
+    for (const v of [1, 2, 3]) expect(() => read(Uint8Array.of(v, 0x10))).toThrow(InvalidMessageError);
+    const full = envelope4(
+      value,
+      "order;42",
+      Date.now() + 5000,
+      "Echo@621f076764e32737",
+      "chain",
+      childTraceparent(),
+    );
+    const head = full.length - 23;
+    for (let n = 1; n < head; n++) {
+      expect(() => read(full.subarray(0, n)), `cut at ${n}`).toThrow(InvalidMessageError);
+    }
+    const issue = (data: Uint8Array) => {
+      try {
+        read(data);
+      } catch (e) {
+        return (e as InvalidMessageError).issues[0]?.path;
+      }
+    };
+    expect(issue(Uint8Array.of(4, 0x20))).toBe("(envelope: flags)");
+    expect(issue(Uint8Array.of(4, 0x08, 0, 0))).toBe("(envelope: message id)");
+    expect(issue(Uint8Array.of(4, 0x08, 0, 1, 0xff))).toBe("(envelope: message id)");
+    expect(issue(Uint8Array.of(4, 0x00, ...new Array(12).fill(0), 0x00))).toBeUndefined();
+    // A body that is not UTF-8 is refused when decoded; a body holding a real U+FFFD is not.
+    const notUtf8 = Buffer.concat([
+      envelope4(undefined, newMessageId(), undefined, "E@00000000", undefined, undefined).subarray(0, 18),
+      Buffer.of(0x22, 0xff, 0x22),
+    ]);
+    const wire = read(notUtf8);
+    expect(() => decodeBody(notUtf8, wire, "Echo", "event")).toThrow(InvalidMessageError);
+    const replacement = envelope4("\uFFFD", newMessageId(), undefined, "E@00000000", undefined, undefined);
+    expect(decodeBody(replacement, read(replacement), "Echo", "event")).toBe("\uFFFD");
+    // No JSON text starts with a byte below 9: a plain payload is never read as a binary envelope.
+    for (const plain of ["{}", " {}", "\t[]", "\n1", '"x"', "null"])
+      expect(read(bytes(plain)).version).toBe(0);
+  });
+
+  it("an id longer than 65,535 bytes, or a traceparent that is not version 00, is a TypeError at the sender", () => {
+    expect(() => envelope4(value, "x".repeat(65_536), undefined, "E@00000000", undefined, undefined)).toThrow(
+      TypeError,
+    );
+    expect(() => envelope4(value, newMessageId(), undefined, "E@00000000", undefined, "garbage")).toThrow(
+      TypeError,
+    );
   });
 });
 
@@ -254,8 +394,19 @@ describe("wire version 2 header", () => {
   });
 
   it("refuses a newer version and malformed fields with typed errors", () => {
-    expect(() => readWire(headersOnly({ Catga: "4;x;;" }), "Echo", "request")).toThrow(WireVersionError);
-    for (const bad of ["", "2", "3;x;;", "2;x", "2;x;;;c;d", "2;x;Z;", "2;x;;ABC", "2;%zz;;", "two;x;;"]) {
+    expect(() => readWire(headersOnly({ Catga: "5;x;;" }), "Echo", "request")).toThrow(WireVersionError);
+    for (const bad of [
+      "",
+      "2",
+      "3;x;;",
+      "4;x;;",
+      "2;x",
+      "2;x;;;c;d",
+      "2;x;Z;",
+      "2;x;;ABC",
+      "2;%zz;;",
+      "two;x;;",
+    ]) {
       expect(() => readWire(headersOnly({ Catga: bad }), "Echo", "request")).toThrow(InvalidMessageError);
     }
     expect(() => readWire(headersOnly({ Catga: "2;x;;" }), "Echo", "request")).not.toThrow();
