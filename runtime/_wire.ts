@@ -15,8 +15,8 @@ import {
 import type { Headers } from "./transport/types.js";
 
 /**
- * Header names. Wire version 3 writes none on requests and events: their metadata travels in the
- * payload, as its first line (see {@link envelope}). Replies are unchanged since version 1 (a result
+ * Header names. Wire versions 3 and 4 write none on requests and events: their metadata travels in
+ * the payload, before the JSON (see {@link envelope4} and {@link envelope}). Replies are unchanged since version 1 (a result
  * without headers, an error with `Catga-Status` and `Catga-Error-Code`), so callers of every version
  * read the replies of all.
  */
@@ -50,11 +50,12 @@ export const V1 = {
 } as const;
 
 /** The wire version this runtime writes by default. It reads versions 1 to 4 and plain messages. */
-export const WIRE_VERSION = 3;
+export const WIRE_VERSION = 4;
 
 /**
- * The versions a bus can write: 3; 4 (the binary envelope) once every replica runs a build that
- * reads it (this one does); 2 while older replicas that cannot read 3 are still running.
+ * The versions a bus can write: 4 (the binary envelope, the default); 3 (the envelope as a text
+ * line) while replicas of a build that cannot read 4 still run; 2 while replicas that cannot read
+ * 3 still run.
  */
 export type WireVersion = 2 | 3 | 4;
 

@@ -81,12 +81,11 @@ export interface BusOptions {
    */
   tracing?: boolean;
   /**
-   * The wire version this bus writes: 3 (an envelope line in the payload, no headers); 4 (a binary
-   * envelope, 24 bytes on a request against version 3's 38) once every replica runs a build that
-   * reads version 4 (this one and later); or 2 (one `Catga` header) while replicas of a build
-   * before version 3 still run. This build reads 1, 2, 3 and 4 (docs/runtime.md, "Versions during
-   * a rollout").
-   * @default 3
+   * The wire version this bus writes: 4 (a binary envelope before the JSON, no headers: 24 bytes on
+   * a request); 3 (the same fields as a text line, 38 bytes) while replicas of a build that cannot
+   * read version 4 still run; 2 (one `Catga` header) while replicas of a build before version 3
+   * still run. This build reads 1, 2, 3 and 4 (docs/runtime.md, "Versions during a rollout").
+   * @default 4
    */
   wireVersion?: WireVersion;
 }
@@ -122,15 +121,15 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const tracing = options.tracing === true;
 
   const v2 = options.wireVersion === 2;
-  const write = options.wireVersion === 4 ? envelope4 : envelope;
+  const write = options.wireVersion === 3 ? envelope : envelope4;
 
   /**
-   * The bytes and headers of a request or event. Version 3: the envelope line (id, deadline,
-   * schema, the correlation id when the message does not start its chain, the traceparent when
+   * The bytes and headers of a request or event. Version 4: the binary envelope (id, schema,
+   * deadline, the correlation id when the message does not start its chain, the trace context when
    * there is a trace to continue or tracing is on) before the JSON, and no headers: a message
-   * with a header block costs nats-server and both clients several times what one without costs
-   * (docs/benchmarks.md). Version 4: the same fields in a binary envelope. Version 2: the JSON,
-   * with the `Catga` header and `traceparent`.
+   * with a header block costs nats-server and both clients several times what one without costs,
+   * and fewer bytes cost less again (docs/benchmarks.md). Version 3: the same fields as a text
+   * line. Version 2: the JSON, with the `Catga` header and `traceparent`.
    *
    * @throws TypeError when the value cannot be JSON.
    */

@@ -48,9 +48,9 @@ export interface HostOptions {
   log?: Logger;
   /**
    * The wire version this instance writes (its requests and events; replies are the same in every
-   * version): 4 (the binary envelope) once every replica reads it; 2 only while replicas of a build
-   * before version 3 still run (docs/runtime.md, "Versions during a rollout").
-   * @default 3
+   * version): 3 while replicas of a build that cannot read version 4 still run, 2 while replicas of
+   * a build before version 3 still run (docs/runtime.md, "Versions during a rollout").
+   * @default 4
    */
   wireVersion?: WireVersion;
   /** Port of /healthz, /readyz and /metrics; `undefined` starts no HTTP server (embedded use). */

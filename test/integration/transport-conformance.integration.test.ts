@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readWire, type WireMeta } from "../../runtime/_wire.js";
 import { type Bus, createBus } from "../../runtime/bus.js";
 import {
   DomainError,
@@ -305,9 +306,9 @@ for (const envDef of envs) {
       await echo(1);
       const bus = await client();
       const spy = bus.transport.subscribe(s.Whoami.subject, {}, (msg) =>
-        seen.push({ headers: msg.headers, line: new TextDecoder().decode(msg.data).split("\n")[0]! }),
+        seen.push({ headers: msg.headers, data: msg.data, wire: readWire(msg, "Whoami", "request") }),
       );
-      const seen: { headers: Record<string, string>; line: string }[] = [];
+      const seen: { headers: Record<string, string>; data: Uint8Array; wire: WireMeta }[] = [];
       await bus.transport.flush();
       const before = Date.now();
       const who = await sendRequest(
@@ -329,21 +330,29 @@ for (const envDef of envs) {
       const tracing = await client({ tracing: true });
       await sendRequest(tracing, s.Whoami, {}, { messageId: "m-4" });
       spy.unsubscribe();
-      // Version 3: no headers; the payload's first line is
-      // `C3;<id>;<deadline base 36>;<schema hash>[;<correlation id>[;<traceparent>]]`.
+      // Version 4: no headers; the payload starts with the binary envelope (byte 4, the flags:
+      // 0x01 deadline, 0x02 correlation id, 0x04 trace context, 0x08 an id as text, 0x10 schema).
       const hash = s.Whoami.schemaId.split("@")[1]!.slice(0, 8);
       for (const m of seen) expect(m.headers).toEqual({});
-      const [v, id, deadline, schema, correlation] = seen[0]!.line.split(";");
-      expect([v, id, schema, correlation]).toEqual(["C3", "m-1", hash, "c-1"]);
-      expect(Number.parseInt(deadline!, 36)).toBe(who.deadline);
+      expect(seen.map((m) => [m.data[0], m.data[1]])).toEqual([
+        [4, 0x1b],
+        [4, 0x19],
+        [4, 0x1d],
+        [4, 0x1d],
+      ]);
+      expect(seen[0]!.wire).toMatchObject({
+        version: 4,
+        messageId: "m-1",
+        correlationId: "c-1",
+        schema: hash,
+      });
+      expect(seen[0]!.wire.deadline).toBe(who.deadline);
       // A message that starts its chain leaves the correlation id out.
-      expect(seen[1]!.line).toMatch(new RegExp(`^C3;m-2;[0-9a-z]+;${hash}$`));
-      // With a trace: the correlation field (empty here) and a child span of the caller's trace.
-      expect(seen[2]!.line).toMatch(
-        new RegExp(`^C3;m-3;[0-9a-z]+;${hash};;00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$`),
-      );
-      expect(seen[2]!.line).not.toContain("b7ad6b7169203331");
-      expect(seen[3]!.line).toMatch(/;;00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(seen[1]!.wire).toMatchObject({ messageId: "m-2", correlationId: "", traceparent: "" });
+      // With a trace: a child span of the caller's trace.
+      expect(seen[2]!.wire.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      expect(seen[2]!.wire.traceparent).not.toContain("b7ad6b7169203331");
+      expect(seen[3]!.wire.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       // A result travels without headers; only error replies carry Catga-Status.
       const reply = await bus.transport.request(s.Whoami.subject, new TextEncoder().encode("{}"), {
         timeoutMs: 1500,
@@ -430,12 +439,12 @@ for (const envDef of envs) {
       expect(v5.status).toBe("error");
       expect(v5.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
       expect(v5.body.message).toMatch(
-        /wire version 5; this instance speaks version 3 and reads versions 1 to 4/,
+        /wire version 5; this instance speaks version 4 and reads versions 1 to 4/,
       );
       // At a caller it is rebuilt as the same class.
       const typed = fromWireError(v5.body);
       expect(typed).toBeInstanceOf(WireVersionError);
-      expect(typed).toMatchObject({ got: 5, speaks: 3, messageName: "Whoami" });
+      expect(typed).toMatchObject({ got: 5, speaks: 4, messageName: "Whoami" });
       expect((await ask({ Catga: "5;whatever" })).body).toMatchObject({ name: "WireVersionError" });
       expect((await ask(undefined, Buffer.from([6, 0]))).body).toMatchObject({ name: "WireVersionError" });
       // Malformed envelope fields: InvalidMessageError naming the field.

@@ -72,7 +72,7 @@ async function rawSubscriber(port: number, subject: string) {
   };
 }
 
-describe("wire format (version 3)", () => {
+describe("wire format (version 4)", () => {
   let server: NatsServer;
   let bus: Bus;
   let nc: NatsConnection;
@@ -81,14 +81,19 @@ describe("wire format (version 3)", () => {
   const wiring = conformanceWiring();
   const s = specs(wiring);
 
+  /** A bus writing version 3, the text line (`wireVersion: 3`, during a rollout from a build that reads no version 4). */
+  let bus3: Bus;
+
   beforeAll(async () => {
     server = await startNats();
     bus = createBus(await natsTransport({ servers: [server.url] }));
+    bus3 = createBus(await natsTransport({ servers: [server.url] }), { wireVersion: 3 });
     nc = await connect({ servers: server.url });
   });
   afterAll(async () => {
     for (const h of hosts) await h.stop({ graceMs: 500 });
     await bus.close();
+    await bus3.close();
     await nc.close();
     await server.stop();
   });
@@ -111,7 +116,52 @@ describe("wire format (version 3)", () => {
     payload: z.object({ text: z.string(), n: z.number() }),
   });
 
-  it("wire format — a request and an event, byte for byte", async () => {
+  it("wire format — a request and an event, byte for byte (version 4, the binary envelope)", async () => {
+    const sub = await rawSubscriber(server.port, "golden.>");
+    const deadline = Date.UTC(2100, 0, 1);
+    void bus
+      .request(
+        echoSpec,
+        { text: "hello", n: 42 },
+        { messageId: "AAECAwQFBgcICQoL", correlationId: "c-1", timeoutMs: 1e13, deadline },
+      )
+      .catch(() => {});
+    const bytes = (hex: string, text: string) => Buffer.from(hex, "hex").toString("latin1") + text;
+    const json = '{"text":"hello","n":42}';
+    const request = await sub.next();
+    // 04, flags 0x13 (schema, deadline, correlation id), the 12 id bytes, the schema hash, the
+    // deadline in 6 bytes, the correlation id with its length, the JSON: 29 + 23 bytes.
+    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
+      `MSG golden.echo 1 <reply> 52\r\n${bytes("0413000102030405060708090a0b621f076703bb2cc3d8000003632d31", json)}\r\n`,
+    );
+    expect(deadline.toString(16)).toBe("3bb2cc3d800");
+    // An event that starts its chain: 04, flags 0x10 (schema), the id, the hash: 18 + 23 bytes.
+    await bus.publish(tickSpec, { text: "hello", n: 42 }, { messageId: "AAECAwQFBgcICQoL" });
+    expect(await sub.next()).toBe(
+      `MSG golden.tick 1 41\r\n${bytes("0410000102030405060708090a0b6a1a7c42", json)}\r\n`,
+    );
+    // With a trace to continue (flag 0x04): the trace id, a new span id, the flags, in 25 bytes.
+    await bus.publish(
+      tickSpec,
+      { text: "hello", n: 42 },
+      {
+        messageId: "AAECAwQFBgcICQoL",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      },
+    );
+    const traced = Buffer.from(await sub.next(), "latin1");
+    expect(traced.subarray(0, 22).toString("latin1")).toBe("MSG golden.tick 1 66\r\n");
+    const envelope = traced.subarray(22, 22 + 43).toString("hex");
+    expect(envelope.slice(0, 36)).toBe("0414000102030405060708090a0b6a1a7c42");
+    expect(envelope.slice(36, 68)).toBe("0af7651916cd43dd8448eb211c80319c");
+    expect(envelope.slice(68, 84)).not.toBe("b7ad6b7169203331");
+    expect(envelope.slice(84)).toBe("01");
+    expect(traced.subarray(22 + 43).toString("latin1")).toBe(`${json}\r\n`);
+    sub.close();
+  });
+
+  it("wire format — a request and an event, byte for byte (version 3, the text line, with wireVersion: 3)", async () => {
+    const bus = bus3;
     const sub = await rawSubscriber(server.port, "golden.>");
     // A fixed id, correlation id and deadline (2100-01-01T00:00:00Z: the caller's own timeout is
     // longer, so this absolute deadline is the one sent).
@@ -230,7 +280,7 @@ describe("wire format (version 3)", () => {
     expect(warnings[0]).toMatchObject({ error: { name: "WireVersionError", code: "WIRE_VERSION" } });
     expect(warnings[0]?.error).toMatchObject({
       message: expect.stringMatching(
-        /wire version 5; this instance speaks version 3 and reads versions 1 to 4/,
+        /wire version 5; this instance speaks version 4 and reads versions 1 to 4/,
       ),
     });
     expect(warnings[4]?.error).toMatchObject({ message: expect.stringContaining("(envelope: schema)") });
