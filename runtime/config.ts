@@ -27,6 +27,8 @@ export interface RunConfig {
   redis?: RedisConfig;
   /** How long a graceful stop may wait for in-flight work, in ms. */
   graceMs: number;
+  /** The wire version the instance writes; absent: the runtime's default (4). */
+  wireVersion?: 2 | 3 | 4;
 }
 
 /** A configuration problem: printed as one line; the process exits 2. */
@@ -46,6 +48,7 @@ export interface RunFlags {
   "nats-creds"?: string;
   redis?: string;
   "grace-ms"?: string;
+  "wire-version"?: string;
 }
 
 /**
@@ -80,6 +83,12 @@ export function readRunConfig(
   const creds = pick("nats-creds", "CATGA_NATS_CREDS");
   const graceText = pick("grace-ms", "CATGA_GRACE_MS");
   const handlers = pick("handlers", "CATGA_HANDLERS");
+  const wireText = pick("wire-version", "CATGA_WIRE_VERSION");
+  if (wireText !== undefined && !WIRE_VERSIONS.includes(wireText)) {
+    throw new ConfigError(
+      `--wire-version / CATGA_WIRE_VERSION is '${wireText}'; expected 4 (the default), or 3 or 2 while replicas of an older build still run`,
+    );
+  }
   return {
     wiringFile,
     service,
@@ -96,8 +105,12 @@ export function readRunConfig(
     },
     ...redisConfig(pick("redis", "CATGA_REDIS_URL"), env),
     graceMs: graceText === undefined ? 10_000 : positive(graceText, "--grace-ms / CATGA_GRACE_MS"),
+    ...(wireText !== undefined ? { wireVersion: Number(wireText) as 2 | 3 | 4 } : {}),
   };
 }
+
+/** The wire versions an instance can write (docs/runtime.md, "Versions during a rollout"). */
+const WIRE_VERSIONS = ["2", "3", "4"];
 
 function redisConfig(
   url: string | undefined,

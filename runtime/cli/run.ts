@@ -36,6 +36,8 @@ Options (each also from an environment variable; flags win):
   --instance-id ID       this instance's id (default host-pid)        CATGA_INSTANCE_ID
   --health-port PORT     /healthz /readyz /metrics                    CATGA_HEALTH_PORT
   --grace-ms MS          how long a graceful stop waits (10000)       CATGA_GRACE_MS
+  --wire-version N       the wire version written: 4 (default), or 3
+                         or 2 while an older build still runs         CATGA_WIRE_VERSION
   -h, --help             show this help
 
 Also read from the environment: CATGA_NATS_TOKEN, CATGA_NATS_TLS_CA/CERT/KEY, CATGA_REDIS_MODE
@@ -70,6 +72,7 @@ export async function run(
         "nats-creds": { type: "string" },
         redis: { type: "string" },
         "grace-ms": { type: "string" },
+        "wire-version": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values as RunFlags & { help?: boolean };
@@ -157,6 +160,7 @@ export async function run(
       instanceId: config.instanceId,
       log,
       ...(config.healthPort !== undefined ? { healthPort: config.healthPort } : {}),
+      ...(config.wireVersion !== undefined ? { wireVersion: config.wireVersion } : {}),
       ...(leader !== undefined ? { leader } : {}),
       ...(coordination !== undefined ? { coordination } : {}),
     });

@@ -206,6 +206,21 @@ describe("wire version 3 envelope", () => {
   });
 });
 
+/** docs/runtime.md, "Calling a Catga service from a plain NATS client": a plain subscriber's way to the JSON. */
+// biome-ignore format: the lines as the docs show them
+function plainBody(data: Uint8Array): Uint8Array {
+  if (data[0] === 0x43) return data.subarray(data.indexOf(10) + 1); // version 3: the line
+  if (data[0] !== 4) return data; // plain JSON
+  const f = data[1]!;
+  let at = 2;
+  at += f & 0x08 ? 2 + ((data[at]! << 8) | data[at + 1]!) : 12; // the message id
+  if (f & 0x10) at += 4; // schema hash
+  if (f & 0x01) at += 6; // deadline
+  if (f & 0x02) at += 2 + ((data[at]! << 8) | data[at + 1]!); // correlation id
+  if (f & 0x04) at += 25; // trace context
+  return data.subarray(at);
+}
+
 describe("wire version 4 binary envelope", () => {
   const value = { text: "hello", n: 42 };
   const hex = (data: Uint8Array) => Buffer.from(data).toString("hex");
@@ -290,6 +305,8 @@ describe("wire version 4 binary envelope", () => {
       expect(decodeBody(data, wire, "Echo", "request")).toEqual(body);
       // The body's offset counts bytes: a reader of the raw payload (dead letters) finds the JSON there.
       expect(JSON.parse(Buffer.from(data).subarray(wire.body).toString("utf8"))).toEqual(body);
+      // And a plain subscriber finds it with docs/runtime.md's lines.
+      expect(JSON.parse(Buffer.from(plainBody(data)).toString("utf8"))).toEqual(body);
     }
   });
 
