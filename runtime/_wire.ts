@@ -545,12 +545,15 @@ let lastReadHashText = "";
 /** Where the text {@link readText} read last ends. */
 let textEnd = 0;
 
-/** A 2-byte length and that many bytes of UTF-8 at `at`; undefined when truncated, empty or not UTF-8. */
+/**
+ * A 2-byte length and that many bytes of UTF-8 at `at`; undefined when truncated or not UTF-8. An
+ * empty id is read as empty, as version 3 reads an empty field: an id the sender did not give.
+ */
 function readText(bytes: Buffer, at: number): string | undefined {
   if (at + 2 > bytes.length) return undefined;
-  const n = bytes.readUInt16BE(at);
+  const n = ((bytes[at] as number) << 8) | (bytes[at + 1] as number);
   const end = at + 2 + n;
-  if (n === 0 || end > bytes.length) return undefined;
+  if (end > bytes.length) return undefined;
   const view = bytes.subarray(at + 2, end);
   if (!isUtf8(view)) return undefined;
   textEnd = end;

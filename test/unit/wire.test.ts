@@ -278,7 +278,9 @@ describe("wire version 4 binary envelope", () => {
   });
 
   it("reads back what it wrote: ids drawn or chosen (any text), deadlines, correlation ids, trace context, bodies", () => {
-    const odd = ["x;100%", "é\n;", "a", "🙂".repeat(40), "AAECAwQFBgcICQo", "AAECAwQFBgcICQoL="];
+    // A caller's 16-character id in the base64url alphabet travels as 12 bytes and reads back the
+    // same; an empty id or correlation id (none given) reads back empty, as in version 3.
+    const odd = ["x;100%", "é\n;", "a", "🙂".repeat(40), "AAECAwQFBgcICQo", "AAECAwQFBgcICQoL=", "order-0000000042", ""];
     const tps = [
       undefined,
       childTraceparent(),
@@ -333,7 +335,8 @@ describe("wire version 4 binary envelope", () => {
       }
     };
     expect(issue(Uint8Array.of(4, 0x20))).toBe("(envelope: flags)");
-    expect(issue(Uint8Array.of(4, 0x08, 0, 0))).toBe("(envelope: message id)");
+    expect(issue(Uint8Array.of(4, 0x08, 0))).toBe("(envelope: message id)");
+    expect(issue(Uint8Array.of(4, 0x08, 0, 2, 0x61))).toBe("(envelope: message id)");
     expect(issue(Uint8Array.of(4, 0x08, 0, 1, 0xff))).toBe("(envelope: message id)");
     expect(issue(Uint8Array.of(4, 0x00, ...new Array(12).fill(0), 0x00))).toBeUndefined();
     // A body that is not UTF-8 is refused when decoded; a body holding a real U+FFFD is not.
