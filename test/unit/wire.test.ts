@@ -280,7 +280,16 @@ describe("wire version 4 binary envelope", () => {
   it("reads back what it wrote: ids drawn or chosen (any text), deadlines, correlation ids, trace context, bodies", () => {
     // A caller's 16-character id in the base64url alphabet travels as 12 bytes and reads back the
     // same; an empty id or correlation id (none given) reads back empty, as in version 3.
-    const odd = ["x;100%", "é\n;", "a", "🙂".repeat(40), "AAECAwQFBgcICQo", "AAECAwQFBgcICQoL=", "order-0000000042", ""];
+    const odd = [
+      "x;100%",
+      "é\n;",
+      "a",
+      "🙂".repeat(40),
+      "AAECAwQFBgcICQo",
+      "AAECAwQFBgcICQoL=",
+      "order-0000000042",
+      "",
+    ];
     const tps = [
       undefined,
       childTraceparent(),
