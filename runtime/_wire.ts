@@ -79,8 +79,8 @@ export interface WireMeta {
   /** Where the JSON body starts in the payload: after a version 3 or 4 envelope, else 0. */
   body: number;
   /**
-   * The JSON body as text, when reading the envelope decoded it already (a version 3 payload that
-   * is valid UTF-8): {@link decodeBody} parses it without decoding the bytes a second time.
+   * The JSON body as text, when reading the envelope decoded it already (a version 3 or 4 payload
+   * that is valid UTF-8): {@link decodeBody} parses it without decoding the bytes a second time.
    */
   json: string | undefined;
 }
