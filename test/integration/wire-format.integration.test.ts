@@ -17,8 +17,9 @@ import {
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
- * Wire version 3 as it travels (docs/runtime.md, "The wire"): the exact bytes of a request and an
- * event, pinned (no header block: the envelope is the payload's first line); a plain NATS client
+ * The wire as it travels (docs/runtime.md, "The wire"): the exact bytes of a request and an event,
+ * pinned in version 4 (the binary envelope, the default) and version 3 (the text line, with
+ * `wireVersion: 3`), no header block in either; a plain NATS client
  * (the raw `@nats-io/transport-node` client, no Catga code) calling a Catga service with and
  * without the envelope built by hand as docs/runtime.md shows; and events with a malformed envelope
  * or header or of a newer version, refused while the instance keeps serving.
