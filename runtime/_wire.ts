@@ -262,11 +262,7 @@ export function envelope4(
     at += 6;
   }
   if (correlation) at = writeText(out, at, correlationId);
-  if (trace !== null) {
-    at += native.hexWrite.call(out, trace[1] as string, at, 16);
-    at += native.hexWrite.call(out, trace[2] as string, at, 8);
-    at += native.hexWrite.call(out, trace[3] as string, at, 1);
-  }
+  if (trace !== null) at += native.hexWrite.call(out, `${trace[1]}${trace[2]}${trace[3]}`, at, 25);
   native.utf8Write.call(out, json, at, out.length - at);
   return out;
 }
@@ -481,9 +477,7 @@ function readBinary(data: Uint8Array, messageName: string, part: InvalidMessageE
     messageId = native.base64urlSlice.call(bytes, at, at + 12);
     at += 12;
   } else {
-    const id = readText(bytes, at);
-    if (id === undefined) throw badBinary(bytes, messageName, part, "message id");
-    messageId = id;
+    messageId = readText(bytes, at, messageName, part, "message id");
     at = textEnd;
   }
   let schema = "";
@@ -514,9 +508,7 @@ function readBinary(data: Uint8Array, messageName: string, part: InvalidMessageE
   }
   let correlationId = "";
   if ((flags & F_CORRELATION) !== 0) {
-    const c = readText(bytes, at);
-    if (c === undefined) throw badBinary(bytes, messageName, part, "correlation id");
-    correlationId = c;
+    correlationId = readText(bytes, at, messageName, part, "correlation id");
     at = textEnd;
   }
   let traceparent = "";
@@ -546,16 +538,22 @@ let lastReadHashText = "";
 let textEnd = 0;
 
 /**
- * A 2-byte length and that many bytes of UTF-8 at `at`; undefined when truncated or not UTF-8. An
- * empty id is read as empty, as version 3 reads an empty field: an id the sender did not give.
+ * A 2-byte length and that many bytes of UTF-8 at `at` (its end in {@link textEnd}). An empty id
+ * is read as empty, as version 3 reads an empty field: an id the sender did not give.
+ *
+ * @throws InvalidMessageError naming `what` when the text is cut short or not UTF-8.
  */
-function readText(bytes: Buffer, at: number): string | undefined {
-  if (at + 2 > bytes.length) return undefined;
-  const n = ((bytes[at] as number) << 8) | (bytes[at + 1] as number);
-  const end = at + 2 + n;
-  if (end > bytes.length) return undefined;
-  const view = bytes.subarray(at + 2, end);
-  if (!isUtf8(view)) return undefined;
+function readText(
+  bytes: Buffer,
+  at: number,
+  messageName: string,
+  part: InvalidMessageError["part"],
+  what: string,
+): string {
+  const end = at + 2 + (at + 2 > bytes.length ? 0 : ((bytes[at] as number) << 8) | (bytes[at + 1] as number));
+  if (at + 2 > bytes.length || end > bytes.length || !isUtf8(bytes.subarray(at + 2, end))) {
+    throw badBinary(bytes, messageName, part, what);
+  }
   textEnd = end;
   return native.utf8Slice.call(bytes, at + 2, end);
 }
@@ -692,14 +690,9 @@ export function wireOf(msg: WireMessage): WireMeta {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Buffer's own native UTF-8 slice, which `toString()` calls after checking its arguments. */
-const nativeUtf8Slice = (
-  Buffer.prototype as unknown as { utf8Slice?: (start: number, end: number) => string }
-).utf8Slice;
-
 /** The text of bytes already checked to be UTF-8. */
 function utf8Text(bytes: Buffer): string {
-  return nativeUtf8Slice !== undefined ? nativeUtf8Slice.call(bytes, 0, bytes.length) : bytes.toString();
+  return native.utf8Slice.call(bytes, 0, bytes.length);
 }
 
 /** JSON bytes of a value (`Date`s become ISO strings, as JSON.stringify does). */
