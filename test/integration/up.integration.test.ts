@@ -203,7 +203,15 @@ describe("catga up with real servers", () => {
     anonymous.on("error", () => {});
     try {
       await waitFor("the boss's Redis client", async () => boss.status === "ready", { timeoutMs: 15_000 });
-      // The boss's instances lead under this user: its term counter exists.
+      // The boss's instances lead under this user: its term counter exists. The first election may
+      // still be under way when the client is ready (a loaded machine: CI run of 2026-12-03 07:45).
+      await waitFor(
+        "the boss's term counter",
+        async () => Number(await boss.get("{catga:upfix:boss}:token")) > 0,
+        {
+          timeoutMs: 15_000,
+        },
+      );
       expect(Number(await boss.get("{catga:upfix:boss}:token"))).toBeGreaterThan(0);
       await expect(boss.get("{catga:upfix:worker}:x")).rejects.toThrow(/NOPERM/);
       await expect(anonymous.get("{catga:upfix:boss}:token")).rejects.toThrow(/NOAUTH/);
