@@ -8,6 +8,7 @@
  * `responder`, `caller`, `publisher` or `subscriber`.
  */
 
+import { createHistogram } from "node:perf_hooks";
 import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
 
 /** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
@@ -65,6 +66,12 @@ export const PROGRESS_EVERY = 1000;
  * Runs `concurrency` loops of `call` for `warmupMs` and then `durationMs`, and measures the
  * requests that completed within the measured window: their number per second, and the median and
  * 99th percentile of their latency (from the call to its reply, in ms).
+ *
+ * Latencies go into Node's native HDR histogram (`perf_hooks.createHistogram`, 3 significant
+ * digits), not an array of every sample: an array that grows to hundreds of thousands of numbers
+ * in old space (and is sorted at the end) made every later young-generation collection of the
+ * caller 3-4x dearer, so a contender measured after its own c=1,000 phase paid 30-50 % more CPU
+ * per request for the harness's sake (docs/benchmarks.md, "The harness's own cost").
  */
 export async function loadLoop(
   call: () => Promise<unknown>,
@@ -74,7 +81,8 @@ export async function loadLoop(
 ): Promise<Extract<Report, { type: "load" }>> {
   const from = performance.now() + warmupMs;
   const to = from + durationMs;
-  const latencies: number[] = [];
+  const latencies = createHistogram();
+  let count = 0;
   let errors = 0;
   let firstError: string | undefined;
   // The CPU time of the measured window, sampled by timers at its two ends (a loop may still be
@@ -99,23 +107,26 @@ export async function loadLoop(
         continue;
       }
       const t1 = performance.now();
-      if (t1 >= from && t1 < to) latencies.push(t1 - t0);
+      if (t1 >= from && t1 < to) {
+        count++;
+        // Nanoseconds, at least 1: the histogram records positive integers.
+        latencies.record(Math.max(1, Math.round((t1 - t0) * 1e6)));
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   clearTimeout(fromTimer);
   clearTimeout(toTimer);
   cpuTo ??= cpuNow();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
   return {
     type: "load",
-    count: latencies.length,
+    count,
     errors,
     ...(firstError !== undefined ? { firstError } : {}),
-    rps: latencies.length / (durationMs / 1000),
-    p50: at(0.5),
-    p99: at(0.99),
+    rps: count / (durationMs / 1000),
+    p50: at(50),
+    p99: at(99),
     cpuUs: cpuTo - cpuFrom,
   };
 }
