@@ -121,7 +121,8 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const tracing = options.tracing === true;
 
   const v2 = options.wireVersion === 2;
-  const write = options.wireVersion === 3 ? envelope : envelope4;
+  const v4 = !v2 && options.wireVersion !== 3;
+  const write = v4 ? envelope4 : envelope;
 
   /**
    * The bytes and headers of a request or event. Version 4: the binary envelope (id, schema,
@@ -186,7 +187,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
         transport.request(
           spec.subject,
           data,
-          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining },
+          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining, echo: v4 },
         ),
         opts.signal,
       );
@@ -225,7 +226,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             transport.request(
               spec.subject,
               data,
-              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait },
+              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait, echo: v4 },
             ),
             signal,
           ),
