@@ -526,63 +526,6 @@ function readBinary(data: Uint8Array, messageName: string, part: InvalidMessageE
   return { version: 4, messageId, correlationId, deadline, schema, traceparent, body: at, json };
 }
 
-/**
- * Where the message id of a version 4 request ends in its bytes (it starts at byte 2): 14 for a
- * drawn id, more for a caller's text id; 0 for anything else (a plain client's JSON, versions 1 to 3,
- * an envelope too short to hold its id). What a reply echoes ({@link replyEcho}).
- */
-function idEnd(data: Uint8Array): number {
-  if (data.length < 4 || data[0] !== BINARY_V4) return 0;
-  const flags = data[1] as number;
-  if ((flags & ~F_ALL) !== 0) return 0;
-  const end = (flags & F_TEXT_ID) === 0 ? 14 : 4 + (((data[2] as number) << 8) | (data[3] as number));
-  return end <= data.length ? end : 0;
-}
-
-/**
- * A reply to `request`: the request's message id in front of `body` when the request is a version
- * 4 envelope (`04`, a flags byte that says only whether the id is text, then the id as the request
- * holds it: 14 bytes for a drawn id), else `body` alone. The caller then knows which request a
- * reply answers, and can send its next request with the same reply subject (docs/runtime.md,
- * "Reply matching"). A plain client's request (JSON, no envelope) gets the bare body, as ever.
- */
-export function replyEcho(request: Uint8Array, body: Uint8Array): Uint8Array {
-  const end = idEnd(request);
-  if (end === 0) return body;
-  const out = Buffer.allocUnsafe(end + body.length);
-  out[0] = BINARY_V4;
-  out[1] = (request[1] as number) & F_TEXT_ID;
-  for (let i = 2; i < end; i++) out[i] = request[i] as number;
-  out.set(body, end);
-  return out;
-}
-
-/** {@link replyEcho} of a JSON value, written once into one buffer. */
-export function encodeReply(request: Uint8Array, value: unknown): Uint8Array {
-  const end = idEnd(request);
-  if (end === 0) return encode(value);
-  const json = JSON.stringify(value ?? null);
-  const out = Buffer.allocUnsafe(end + Buffer.byteLength(json));
-  out[0] = BINARY_V4;
-  out[1] = (request[1] as number) & F_TEXT_ID;
-  for (let i = 2; i < end; i++) out[i] = request[i] as number;
-  native.utf8Write.call(out, json, end, out.length - end);
-  return out;
-}
-
-/**
- * Where the body of `reply` starts if it echoes the message id of `request` ({@link replyEcho});
- * 0 if it echoes nothing (its first byte is not 4: JSON, or the server's empty status message);
- * -1 if it echoes another id, or `request` is not a version 4 envelope.
- */
-export function echoedBy(reply: Uint8Array, request: Uint8Array): number {
-  if (reply.length === 0 || reply[0] !== BINARY_V4) return 0;
-  const end = idEnd(request);
-  if (end === 0 || reply.length < end || reply[1] !== ((request[1] as number) & F_TEXT_ID)) return -1;
-  for (let i = 2; i < end; i++) if (reply[i] !== request[i]) return -1;
-  return end;
-}
-
 /** A malformed binary envelope, quoted as hex (its first 40 bytes). */
 function badBinary(bytes: Buffer, messageName: string, part: InvalidMessageError["part"], what: string) {
   return malformed(messageName, part, "envelope", what, bytes.toString("hex", 0, 40));

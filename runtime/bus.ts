@@ -121,8 +121,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const tracing = options.tracing === true;
 
   const v2 = options.wireVersion === 2;
-  const v4 = !v2 && options.wireVersion !== 3;
-  const write = v4 ? envelope4 : envelope;
+  const write = options.wireVersion === 3 ? envelope : envelope4;
 
   /**
    * The bytes and headers of a request or event. Version 4: the binary envelope (id, schema,
@@ -187,7 +186,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
         transport.request(
           spec.subject,
           data,
-          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining, echo: v4 },
+          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining },
         ),
         opts.signal,
       );
@@ -226,7 +225,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             transport.request(
               spec.subject,
               data,
-              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait, echo: v4 },
+              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait },
             ),
             signal,
           ),

@@ -3,7 +3,7 @@
  * error. No async frame: a synchronous handler is answered within the delivery's call, and costs
  * no promise and no microtask.
  */
-import { decodeBody, encode, encodeReply, H, readWire, replyEcho, type WireMeta } from "../_wire.js";
+import { decodeBody, encode, H, readWire, type WireMeta } from "../_wire.js";
 import type { HostContext, RequestHandlerDefinition } from "../api.js";
 import {
   CatgaError,
@@ -109,8 +109,7 @@ export class RequestHandling {
   ): void {
     let body: Uint8Array;
     try {
-      // With the request's id in front when it came in a version 4 envelope (replyEcho).
-      body = encodeReply(msg.data, result);
+      body = encode(result);
     } catch (error) {
       this.#failed(handler, msg, mm, started, error);
       return;
@@ -141,7 +140,7 @@ export class RequestHandling {
     }
     lifecycle.counters.errors++;
     const wire = toWireError(error);
-    this.#reply(msg, handler.spec.subject, replyEcho(msg.data, encode(wire)), false, wire.code);
+    this.#reply(msg, handler.spec.subject, encode(wire), false, wire.code);
     this.#done(mm, started, invalid ? "invalid" : "error");
   }
 
@@ -176,7 +175,7 @@ export class RequestHandling {
           },
         );
         try {
-          transport.publish(msg.reply, replyEcho(msg.data, encode(toWireError(tooLarge))), {
+          transport.publish(msg.reply, encode(toWireError(tooLarge)), {
             [H.status]: "error",
             [H.errorCode]: tooLarge.code,
           });

@@ -12,7 +12,7 @@ import {
   type SettleContext,
   settle,
 } from "../_durable.js";
-import { decodeBody, encode, H, readWire, replyEcho, type WireMeta, wireOf } from "../_wire.js";
+import { decodeBody, encode, H, readWire, type WireMeta, wireOf } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -209,8 +209,7 @@ export class SagaTriggers {
     try {
       this.#o.bus.transport.publish(
         msg.reply,
-        // With the request's id in front when it came in a version 4 envelope.
-        replyEcho(msg.data, body),
+        body,
         errorCode === undefined ? undefined : { [H.status]: "error", [H.errorCode]: errorCode },
       );
     } catch (error) {

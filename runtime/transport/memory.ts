@@ -13,7 +13,6 @@
  * - durable streams (`streams()`) live on the hub too (see `_memory-streams.ts`).
  */
 import { randomUUID } from "node:crypto";
-import { echoedBy } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import { MemoryStreamStore } from "./_memory-streams.js";
 import {
@@ -194,13 +193,9 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
         const inbox = `${inboxPrefix}.${randomUUID().replace(/-/g, "")}`;
         let timer: NodeJS.Timeout | undefined;
         const sub = subscribe(inbox, {}, (reply) => {
-          // As on NATS (RequestOptions.echo): a reply that echoes another request's id is not this
-          // one's, and the echo is not part of the body.
-          const bodyAt = opts.echo === true ? echoedBy(reply.data, data) : 0;
-          if (bodyAt < 0) return;
           sub.unsubscribe();
           clearTimeout(timer);
-          resolve(bodyAt === 0 ? reply : { ...reply, data: reply.data.subarray(bodyAt) });
+          resolve(reply);
         });
         timer = setTimeout(() => {
           sub.unsubscribe();

@@ -16,7 +16,7 @@ import {
   headers as natsHeaders,
 } from "@nats-io/transport-node";
 import { asTlsError } from "../_tls.js";
-import { echoedBy, randomToken } from "../_wire.js";
+import { randomToken } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { jetStreamStreams } from "./jetstream.js";
@@ -232,8 +232,8 @@ class WireHeaders implements MsgHdrs {
  */
 const FAST_HEADERS = typeof (natsHeaders() as unknown as { encode?: unknown }).encode === "function";
 
-function fromMsg(msg: Msg, bodyAt = 0): IncomingMessage {
-  return new NatsMessage(msg, bodyAt);
+function fromMsg(msg: Msg): IncomingMessage {
+  return new NatsMessage(msg);
 }
 
 /**
@@ -246,10 +246,9 @@ class NatsMessage implements IncomingMessage {
   readonly #msg: Msg;
   #headers: Headers | undefined;
 
-  /** @param bodyAt Where the body starts: past a reply's echo of its request's id, else 0. */
-  constructor(msg: Msg, bodyAt = 0) {
+  constructor(msg: Msg) {
     this.#msg = msg;
-    this.data = bodyAt === 0 ? msg.data : msg.data.subarray(bodyAt);
+    this.data = msg.data;
     // The client decodes the reply subject on every read of `reply`, even when the message has
     // none (an event): its raw bytes, where nats-core 3.x keeps them, say whether there is one.
     const raw = (msg as unknown as RawMsg)._msg;
@@ -375,10 +374,6 @@ interface Pending {
   subject: string;
   timeoutMs: number;
   expires: number;
-  /** The request's bytes, when its reply echoes its id (RequestOptions.echo); else undefined. */
-  echo: Uint8Array | undefined;
-  /** Whether an earlier request had this reply subject: then only a reply with the echo is taken. */
-  reused: boolean;
 }
 
 /** How often expired requests are failed: the precision of deadlines, traded for one timer in total. */
@@ -402,20 +397,15 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
   // per request, which caps a 2-core machine far below what NATS itself sustains.
   const inbox = createInbox(inboxPrefix);
   const pending = new Map<string, Pending>();
-  // Reply subjects are `<inbox>.<token>`. A request whose reply echoes its message id (version 4:
-  // RequestOptions.echo) takes a token from `free` when there is one and gives it back once it is
-  // answered or given up: on a reused subject only a reply that echoes this request's id is taken,
-  // so a late reply (its request timed out) or the real reply after a forged one cannot reach a
-  // newer request, and nats-server's subject-match cache hits instead of missing once per request
-  // (a sixth of raw nats.js's request rate: docs/runtime.md, "Reply matching"). Any other request
-  // has a token no request had before, and never reused. A token is a counter and random bits:
-  // unique per connection, and not guessable by a process that has not seen the request.
+  // Reply subjects are `<inbox>.<token>`, and a token is never used again: a reply is matched to
+  // its request by a subject only that request ever had, so a late reply (its request timed out)
+  // or a forged one that beat the real reply cannot reach a newer request, as it could when
+  // tokens were reused once answered (a forged result freed the token, and the real reply then
+  // resolved an unrelated request). A token is a counter and random bits: unique per connection,
+  // and not guessable by a process that has not seen the request. The price is the server's
+  // subject-match cache, which a new subject per request misses (docs/runtime.md, "Reply
+  // matching", has the measurement and why a reply header would cost more).
   let nextToken = 0;
-  const free: string[] = [];
-  // Off for good once a reply without an echo answered a request that asked for one (a responder
-  // of an older build, or a plain client answering): such a reply can only be matched by a
-  // subject of its own.
-  let reuse = true;
   let unmatched = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let muxStarted = false;
@@ -427,28 +417,16 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         if (error !== null) return;
         const token = replyToken(msg, inbox.length + 1);
         const p = pending.get(token);
-        // Where the body starts past the echo of the request's id; 0: no echo; -1: another id.
-        let bodyAt = 0;
-        if (p !== undefined && p.echo !== undefined) {
-          bodyAt = echoedBy(msg.data, p.echo);
-          // No echo on a subject another request had: it may answer that one. The server's 503
-          // (no responders) carries none, and is taken: it comes before any reply could.
-          if (bodyAt === 0 && p.reused && !(msg.data.length === 0 && msg.headers?.code === 503)) bodyAt = -1;
-        }
-        if (p === undefined || bodyAt < 0) {
+        if (p === undefined) {
           // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
           if (unmatched++ === 0)
             log?.warn("reply dropped: no request waits for it", { subject: msg.subject });
           return;
         }
         pending.delete(token);
-        if (p.echo !== undefined) {
-          if (bodyAt > 0 || msg.data.length === 0) free.push(token);
-          else reuse = false;
-        }
         // The server answers a request nobody subscribes to with an empty 503 status message.
         if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new NoRespondersError(p.subject));
-        else p.resolve(fromMsg(msg, bodyAt));
+        else p.resolve(fromMsg(msg));
       },
     });
   };
@@ -463,8 +441,6 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       for (const p of pending.values()) {
         if (p.expires <= now) {
           pending.delete(p.token);
-          // A late reply to it must echo its id, which the next request on this subject will not.
-          if (p.echo !== undefined && reuse) free.push(p.token);
           p.reject(new TimeoutError(p.subject, p.timeoutMs));
         } else if (p.expires < nextExpiry) {
           nextExpiry = p.expires;
@@ -493,9 +469,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         checkSize(subject, data, options.headers);
         if (!muxStarted) startMux();
         const h = toNatsHeaders(options.headers);
-        const echo = options.echo === true ? data : undefined;
-        const reused = echo !== undefined && reuse && free.length > 0;
-        token = reused ? (free.pop() as string) : (nextToken++).toString(36) + randomToken();
+        token = (nextToken++).toString(36) + randomToken();
         const expires = Date.now() + options.timeoutMs;
         if (expires < nextExpiry) nextExpiry = expires;
         const promise = new Promise<IncomingMessage>((resolve, reject) => {
@@ -506,8 +480,6 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
             subject,
             timeoutMs: options.timeoutMs,
             expires,
-            echo,
-            reused,
           });
         });
         if (sweeper === undefined) {
@@ -519,7 +491,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         return promise;
       } catch (error) {
         // Nothing was sent (the client refused it): the request is not waiting for a reply.
-        if (token !== undefined && pending.delete(token) && options.echo === true) free.push(token);
+        if (token !== undefined) pending.delete(token);
         return Promise.reject(mapRequestError(error, subject, options.timeoutMs));
       }
     },

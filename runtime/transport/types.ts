@@ -33,14 +33,6 @@ export interface RequestOptions {
   headers?: Headers;
   /** How long to wait for the reply. */
   timeoutMs: number;
-  /**
-   * The request is a version 4 envelope, and a Catga responder puts its message id in front of
-   * the reply (`replyEcho` in _wire.ts). The transport then takes only a reply that echoes this
-   * request's id (or one that echoes nothing, on a reply subject no other request has had), hands
-   * on the body after the echo, and may give the reply subject to a later request once this one is
-   * answered or given up (docs/runtime.md, "Reply matching").
-   */
-  echo?: boolean;
 }
 
 /** Options of {@link Transport.subscribe}. */

@@ -240,52 +240,6 @@ describe("wire format (version 4)", () => {
     expect(probe.handled).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{16}$/)]);
   });
 
-  it("wire format — replies, byte for byte: a version 4 request's reply starts with the request's id; a plain client's is the bare JSON", async () => {
-    const probe = newProbe();
-    const host = await startHost({
-      wiring,
-      service: "echo",
-      definition: echoDefinition(wiring, probe),
-      transport: await natsTransport({ servers: [server.url] }),
-      instanceId: "echo-replies",
-    });
-    hosts.push(host);
-    const sub = await rawSubscriber(server.port, "_INBOX.>");
-    const frame = async () => (await sub.next()).replace(/^(H?MSG) _INBOX\.[^ ]+ 1 /, "$1 <inbox> 1 ");
-    const hex = (text: string) => Buffer.from(text, "latin1").toString("hex");
-    // A drawn id: 04, flags 00, the 12 id bytes, then the result's JSON (what the caller's
-    // transport hands on: the echo is not part of the result).
-    expect(await bus.request(s.Echo, { text: "hi", delayMs: 0 }, { messageId: "AAECAwQFBgcICQoL" })).toBe(
-      "hi",
-    );
-    expect(await frame()).toBe(
-      `MSG <inbox> 1 18\r\n${Buffer.from("0400000102030405060708090a0b", "hex").toString("latin1")}"hi"\r\n`,
-    );
-    // A caller's text id: flags 08, its length in two bytes, its UTF-8.
-    await bus.request(s.Echo, { text: "hi", delayMs: 0 }, { messageId: "order-42" });
-    expect(hex(await frame())).toBe(hex(`MSG <inbox> 1 16\r\n`) + "04080008" + hex(`order-42"hi"\r\n`));
-    // An error reply: the same echo in front of the error's JSON, the status in the headers.
-    await expect(
-      bus.request(s.Fail, { code: "NOPE" }, { messageId: "AAECAwQFBgcICQoL" }),
-    ).rejects.toMatchObject({ code: "NOPE" });
-    const failed = await frame();
-    const head = "NATS/1.0\r\nCatga-Status: error\r\nCatga-Error-Code: NOPE\r\n\r\n";
-    expect(failed.startsWith(`HMSG <inbox> 1 ${head.length} `)).toBe(true);
-    const body = Buffer.from(failed.slice(failed.indexOf(head) + head.length), "latin1");
-    expect(body.subarray(0, 14).toString("hex")).toBe("0400000102030405060708090a0b");
-    expect(JSON.parse(body.subarray(14, body.length - 2).toString())).toMatchObject({ code: "NOPE" });
-    // A plain client's request (no envelope) gets the bare JSON, as before.
-    const plain = await nc.request(s.Echo.subject, JSON.stringify({ text: "hi", delayMs: 0 }), {
-      timeout: 2000,
-    });
-    expect(plain.string()).toBe('"hi"');
-    expect(await frame()).toBe('MSG <inbox> 1 4\r\n"hi"\r\n');
-    // Version 3's caller gets the bare JSON too: it matches replies by subjects of their own.
-    expect(await bus3.request(s.Echo, { text: "hi", delayMs: 0 }, {})).toBe("hi");
-    expect(await frame()).toBe('MSG <inbox> 1 4\r\n"hi"\r\n');
-    sub.close();
-  });
-
   it("wire format — events with a malformed envelope or header or of a newer version are refused, counted and logged; the instance keeps serving", async () => {
     const probe = newProbe();
     const host = await startHost({
