@@ -71,7 +71,7 @@ export const PROGRESS_EVERY = 1000;
  * digits), not an array of every sample: an array that grows to hundreds of thousands of numbers
  * in old space (and is sorted at the end) made every later young-generation collection of the
  * caller 3-4x dearer, so a contender measured after its own c=1,000 phase paid 30-50 % more CPU
- * per request for the harness's sake (docs/benchmarks.md, "The harness's own cost").
+ * per request for the harness's sake (docs/benchmarks.md, "The harness, reply subjects and idle callers").
  */
 export async function loadLoop(
   call: () => Promise<unknown>,
@@ -82,7 +82,6 @@ export async function loadLoop(
   const from = performance.now() + warmupMs;
   const to = from + durationMs;
   const latencies = createHistogram();
-  let count = 0;
   let errors = 0;
   let firstError: string | undefined;
   // The CPU time of the measured window, sampled by timers at its two ends (a loop may still be
@@ -107,17 +106,15 @@ export async function loadLoop(
         continue;
       }
       const t1 = performance.now();
-      if (t1 >= from && t1 < to) {
-        count++;
-        // Nanoseconds, at least 1: the histogram records positive integers.
-        latencies.record(Math.max(1, Math.round((t1 - t0) * 1e6)));
-      }
+      // Nanoseconds, at least 1: the histogram records positive integers.
+      if (t1 >= from && t1 < to) latencies.record(Math.max(1, Math.round((t1 - t0) * 1e6)));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   clearTimeout(fromTimer);
   clearTimeout(toTimer);
   cpuTo ??= cpuNow();
+  const count = latencies.count;
   const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
   return {
     type: "load",
