@@ -9,6 +9,7 @@
  * reports when it has handled them all).
  */
 import { readFileSync } from "node:fs";
+import { createHistogram } from "node:perf_hooks";
 import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
 import { loadLoop } from "../rpc/_worker.js";
 
@@ -62,9 +63,6 @@ export type Report =
   | { type: "failed"; error: string };
 
 const send: (report: Report) => void = sendReport;
-
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
 /**
  * Read and write system calls of this process so far (/proc/self/io; zeros where there is none):
@@ -148,11 +146,16 @@ async function runWorker(contender: Contender): Promise<void> {
     let firstCpu = 0;
     let firstIo = { reads: 0, writes: 0 };
     let recording = false;
-    let latencies: number[] = [];
+    // Into Node's native HDR histogram (ns, 3 significant digits), not an array: an array of
+    // hundreds of thousands of numbers in old space makes every young-generation collection of
+    // the consumer dearer, which bench/rpc measured at 3-4x (docs/benchmarks.md, "The harness,
+    // reply subjects and idle callers").
+    let latencies = createHistogram();
     let markCpu = 0;
     closer = await contender.consumer(url, (event) => {
       const at = now();
-      if (recording) latencies.push(at - event.t);
+      // At least 1 ns: the histogram records positive integers (the clocks of two processes).
+      if (recording) latencies.record(Math.max(1, Math.round((at - event.t) * 1e6)));
       if (++count === 1) {
         first = at;
         firstCpu = cpuNow();
@@ -171,7 +174,7 @@ async function runWorker(contender: Contender): Promise<void> {
       }
     });
     handlers.mark = () => {
-      latencies = [];
+      latencies = createHistogram();
       recording = true;
       markCpu = cpuNow();
       send({ type: "marked" });
@@ -179,14 +182,9 @@ async function runWorker(contender: Contender): Promise<void> {
     handlers.collect = () => {
       recording = false;
       const cpuUs = cpuNow() - markCpu;
-      const sorted = latencies.sort((a, b) => a - b);
-      send({
-        type: "collected",
-        count: sorted.length,
-        p50: quantile(sorted, 0.5),
-        p99: quantile(sorted, 0.99),
-        cpuUs,
-      });
+      const count = latencies.count;
+      const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
+      send({ type: "collected", count, p50: at(50), p99: at(99), cpuUs });
     };
   } else {
     throw new Error(`unknown role '${role}'`);

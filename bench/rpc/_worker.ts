@@ -8,7 +8,7 @@
  * `responder`, `caller`, `publisher` or `subscriber`.
  */
 
-import { createHistogram } from "node:perf_hooks";
+import { constants, createHistogram, PerformanceObserver } from "node:perf_hooks";
 import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
 
 /** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
@@ -49,6 +49,9 @@ export type Report =
       p99: number;
       /** CPU time (user + system) this process spent over the measured window, in µs. */
       cpuUs: number;
+      /** Young-generation collections (scavenges) over the measured window: how many, and their ms. */
+      scavenges: number;
+      scavengeMs: number;
     }
   | { type: "progress"; count: number }
   | { type: "mark"; count: number; at: number }
@@ -88,6 +91,20 @@ export async function loadLoop(
   // finishing its last call at the end: one call's worth, against tens of thousands).
   let cpuFrom = 0;
   let cpuTo: number | undefined;
+  // Scavenges of the measured window: their cost is what changed after an idle (docs/benchmarks.md,
+  // "After an idle"), so every phase reports it.
+  let scavenges = 0;
+  let scavengeMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind !== constants.NODE_PERFORMANCE_GC_MINOR || entry.startTime < from || entry.startTime >= to)
+        continue;
+      scavenges++;
+      scavengeMs += entry.duration;
+    }
+  });
+  gc.observe({ entryTypes: ["gc"] });
   const fromTimer = setTimeout(() => {
     cpuFrom = cpuNow();
   }, warmupMs);
@@ -114,6 +131,9 @@ export async function loadLoop(
   clearTimeout(fromTimer);
   clearTimeout(toTimer);
   cpuTo ??= cpuNow();
+  // Entries are delivered after a task: give the last ones their turn before stopping.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc.disconnect();
   const count = latencies.count;
   const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
   return {
@@ -125,6 +145,8 @@ export async function loadLoop(
     p50: at(50),
     p99: at(99),
     cpuUs: cpuTo - cpuFrom,
+    scavenges,
+    scavengeMs,
   };
 }
 

@@ -20,6 +20,12 @@
  *
  *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
  *     [--levels 1,100,1000] [--only raw,raw-headers,raw-prefix,raw-binary,catga,moleculer] [--profile catga]
+ *     [--gap 10000]
+ *
+ * `--gap` waits that many ms before every request phase: it reproduces the state a caller meets
+ * after an idle (docs/benchmarks.md, "After an idle"), which a run of four contenders meets by
+ * itself (each caller waits for the other three). `BENCH_CALLER_FLAGS` adds Node options to the
+ * caller processes (e.g. `--single-threaded-gc`), `BENCH_PRELOAD` a module to every worker.
  *
  * `raw-headers` is the raw baseline carrying wire version 2's header through the client's own
  * headers object, `raw-prefix` the same fields as version 3's envelope line in the payload (see
@@ -84,20 +90,23 @@ const { values } = parseArgs({
     levels: { type: "string", default: "1,100,1000" },
     only: { type: "string", default: "raw,raw-headers,catga,moleculer" },
     profile: { type: "string", default: "" },
+    gap: { type: "string", default: "0" },
   },
 });
 const ROUNDS = Number(values.rounds);
 const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
+const GAP = Number(values.gap);
 const LEVELS = values.levels.split(",").map(Number);
 const ONLY = values.only.split(",") as Name[];
 const PROFILE = new Set(values.profile.split(",").filter((s) => s !== ""));
 if (
   ![ROUNDS, DURATION, WARMUP, ...LEVELS].every((n) => Number.isInteger(n) && n > 0) ||
+  !(Number.isInteger(GAP) && GAP >= 0) ||
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup and --levels take whole numbers > 0; --only raw,raw-headers,raw-prefix,raw-binary,catga,moleculer",
+    "--rounds, --duration, --warmup and --levels take whole numbers > 0, --gap one >= 0; --only raw,raw-headers,raw-prefix,raw-binary,catga,moleculer",
   );
   process.exit(2);
 }
@@ -117,6 +126,9 @@ function startWorker(name: Name, role: string, url: string): Promise<Worker> {
       "tsx",
       ...profile,
       ...(process.env.BENCH_PRELOAD ? ["--import", process.env.BENCH_PRELOAD] : []),
+      ...(role === "caller" && process.env.BENCH_CALLER_FLAGS
+        ? process.env.BENCH_CALLER_FLAGS.split(" ")
+        : []),
     ],
     env: { ...process.env, CATGA_BENCH_OUT: OUT, BENCH_SUBSCRIBERS: String(SUBSCRIBERS) },
     timeoutMs: 60_000,
@@ -135,6 +147,9 @@ interface RpcResult {
   responder_cpu_us: number;
   /** CPU time per request in nats-server, µs (null where /proc cannot be read). */
   server_cpu_us: number | null;
+  /** The caller's young-generation collections over the measured window, and their mean ms. */
+  caller_scavenges: number;
+  caller_scavenge_ms: number;
 }
 
 interface FanoutResult {
@@ -183,6 +198,7 @@ async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[
       for (const concurrency of LEVELS) {
         for (const name of order) {
           const { caller, responder } = pairs.get(name)!;
+          if (GAP > 0) await sleep(GAP);
           const report = caller.next("load", WARMUP + DURATION + 60_000);
           caller.send({ op: "load", concurrency, warmupMs: WARMUP, durationMs: DURATION });
           // The responder's and the server's CPU over the caller's measured window (the caller
@@ -205,12 +221,15 @@ async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[
             caller_cpu_us: perMessage(r.cpuUs, r.count),
             responder_cpu_us: perMessage(after.workers[0]! - before.workers[0]!, r.count),
             server_cpu_us: serverUs === null ? null : perMessage(serverUs, r.count),
+            caller_scavenges: r.scavenges,
+            caller_scavenge_ms: r.scavenges > 0 ? round2(r.scavengeMs / r.scavenges) : 0,
           };
           console.log(
             `round ${round + 1} ${name.padEnd(9)} c=${String(concurrency).padStart(4)} ` +
               `${Math.round(r.rps).toLocaleString("en-US").padStart(7)} req/s  ` +
               `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ` +
-              `CPU µs/req ${result.caller_cpu_us} + ${result.responder_cpu_us} + server ${result.server_cpu_us ?? "–"}`,
+              `CPU µs/req ${result.caller_cpu_us} + ${result.responder_cpu_us} + server ${result.server_cpu_us ?? "–"}  ` +
+              `caller scavenges ${result.caller_scavenges} × ${result.caller_scavenge_ms} ms`,
           );
           results.push(result);
         }
@@ -230,6 +249,8 @@ async function rpc(url: string, serverPid: number): Promise<{ rounds: RpcResult[
           caller_cpu_us: round2(median(all.map((r) => r.caller_cpu_us))),
           responder_cpu_us: round2(median(all.map((r) => r.responder_cpu_us))),
           server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
+          caller_scavenges: Math.round(median(all.map((r) => r.caller_scavenges))),
+          caller_scavenge_ms: round2(median(all.map((r) => r.caller_scavenge_ms))),
         });
       }
     }
