@@ -19,6 +19,7 @@ import { asTlsError } from "../_tls.js";
 import { randomToken } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { PendingRequests } from "./_pending.js";
 import { jetStreamStreams } from "./jetstream.js";
 import {
   type DurableStreams,
@@ -396,13 +397,14 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
   // and deadlines are enforced by one sweeping timer: the client's stock request() creates a timer
   // per request, which caps a 2-core machine far below what NATS itself sustains.
   const inbox = createInbox(inboxPrefix);
-  const pending = new Map<string, Pending>();
+  // Not a Map: see _pending.ts (a Map churned per request kept dead requests alive after a full GC).
+  const pending = new PendingRequests<Pending>();
   // Reply subjects are `<inbox>.<token>`, and a token is never used again: a reply is matched to
   // its request by a subject only that request ever had, so a late reply (its request timed out)
   // or a forged one that beat the real reply cannot reach a newer request, as it could when
   // tokens were reused once answered (a forged result freed the token, and the real reply then
-  // resolved an unrelated request). A token is a counter and random bits: unique per connection,
-  // and not guessable by a process that has not seen the request. The price is the server's
+  // resolved an unrelated request). A token is the request's slot (see _pending.ts), a counter and
+  // random bits: unique per connection, and not guessable by a process that has not seen the request. The price is the server's
   // subject-match cache, which a new subject per request misses (docs/runtime.md, "Reply
   // matching", has the measurement and why a reply header would cost more).
   let nextToken = 0;
@@ -416,14 +418,13 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       callback: (error, msg) => {
         if (error !== null) return;
         const token = replyToken(msg, inbox.length + 1);
-        const p = pending.get(token);
+        const p = pending.take(token);
         if (p === undefined) {
           // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
           if (unmatched++ === 0)
             log?.warn("reply dropped: no request waits for it", { subject: msg.subject });
           return;
         }
-        pending.delete(token);
         // The server answers a request nobody subscribes to with an empty 503 status message.
         if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new NoRespondersError(p.subject));
         else p.resolve(fromMsg(msg));
@@ -469,18 +470,18 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         checkSize(subject, data, options.headers);
         if (!muxStarted) startMux();
         const h = toNatsHeaders(options.headers);
-        token = (nextToken++).toString(36) + randomToken();
         const expires = Date.now() + options.timeoutMs;
         if (expires < nextExpiry) nextExpiry = expires;
+        const unique = (nextToken++).toString(36) + randomToken();
         const promise = new Promise<IncomingMessage>((resolve, reject) => {
-          pending.set(token as string, {
-            token: token as string,
+          token = pending.add((prefix) => ({
+            token: prefix + unique,
             resolve,
             reject,
             subject,
             timeoutMs: options.timeoutMs,
             expires,
-          });
+          })).token;
         });
         if (sweeper === undefined) {
           sweeper = setInterval(sweep, SWEEP_MS);
