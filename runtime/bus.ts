@@ -280,7 +280,18 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       return PUBLISHED;
     },
     subscribe(spec, handler, opts: SubscribeOptions = {}): Subscription {
-      const running = new Set<Promise<void>>();
+      // A count of running handlers and who waits for none, not a Set of their promises: a Set
+      // that takes and drops one entry per event replaces its table every few hundred events, and
+      // once that table is old, its replaced tables keep finished handlers alive through every
+      // young-generation collection (see transport/_pending.ts).
+      let running = 0;
+      let settled: (() => void)[] = [];
+      const done = () => {
+        if (--running > 0) return;
+        const waiting = settled;
+        settled = [];
+        for (const resolve of waiting) resolve();
+      };
       const sub = transport.subscribe(
         spec.subject,
         opts.queue !== undefined ? { queue: opts.queue } : {},
@@ -291,17 +302,17 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             messageId: wire.messageId,
             correlationId: wire.correlationId || wire.messageId,
           };
-          const work = (async () => handler(decodeBody(msg.data, wire, spec.name, "event"), info))()
+          running++;
+          (async () => handler(decodeBody(msg.data, wire, spec.name, "event"), info))()
             .catch((error: unknown) => log.error("event handler failed", { event: spec.name, error }))
-            .finally(() => running.delete(work));
-          running.add(work);
+            .finally(done);
         },
       );
       return {
         subject: spec.subject,
         async unsubscribe() {
           await sub.drain();
-          await Promise.all(running);
+          if (running > 0) await new Promise<void>((resolve) => settled.push(resolve));
         },
       };
     },

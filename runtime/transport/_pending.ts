@@ -1,19 +1,20 @@
 /**
  * The requests a connection waits on, found by the token of their reply subject.
  *
- * Not a `Map` keyed by token, though that is the obvious shape: a Map that takes a new key and drops
- * an old one per request is rebuilt every few hundred requests, and V8 links each replaced table to
- * its successor. Once one table had been moved to the old generation (by any full collection while
- * requests were in flight, such as the one V8 runs after a process has been idle for a few
- * seconds), the dead table kept its successor, and the successor's waiting requests, alive through
- * every young-generation collection. Each survivor was promoted and kept the next one alive in
- * turn, for as long as load went on: about 1.5 MB promoted per collection instead of 3 KB, each
- * collection 3-5x dearer, and 40-60 % more CPU per request in the caller. docs/benchmarks.md,
- * "After an idle", has the measurement.
+ * Not a `Map` keyed by token, though that is the obvious shape. A Map that takes a new key and drops
+ * an old one per request replaces its hash table every few hundred requests, and V8 allocates the
+ * new table in the generation the old one is in, and leaves the old one holding the entries it
+ * had. Once a table is in the old generation (moved there by any full collection while requests
+ * were in flight, such as the one V8 runs after a process has been idle for some seconds), every
+ * later table is allocated there too, and each replaced table, dead but not yet collected, still
+ * points to requests long answered: the young-generation collector counts them as alive, copies
+ * and promotes them. That lasts as long as the process: about 1.5 MB promoted per collection
+ * instead of 3 KB, each collection 3-5x dearer, and 15-60 % more CPU per request in the caller
+ * (docs/benchmarks.md, "After an idle").
  *
  * Here a request takes a numbered slot in an array, and a freed slot goes back on a free list. The
- * array only ever points to requests that still wait, and it grows by copying, so no dead table
- * points to a newer one. The slot's number leads the token (`<slot base 36>-<unique rest>`), and a
+ * array is replaced only when it grows (doubling, a handful of times in a process's life), and a
+ * freed slot is emptied in place, so nothing dead goes on pointing to answered requests. The slot's number leads the token (`<slot base 36>-<unique rest>`), and a
  * reply is taken only when its whole token is the one its slot's request has: a late reply, or a
  * forged one, finds either an empty slot or a newer request with another token.
  */

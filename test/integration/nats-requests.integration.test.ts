@@ -5,7 +5,7 @@ import { natsWithClients } from "../harness/nats-clients.js";
 
 /**
  * The NATS transport's requests share one inbox, and every request has a reply subject of its own
- * (a counter and random bits): a reply reaches only the request it was addressed to, so a late
+ * (its slot, a counter and random bits): a reply reaches only the request it was addressed to, so a late
  * reply, or the real reply after a forged one was taken, cannot reach a newer request. (Reply
  * subjects used to be reused once answered, which a forged reply turned into cross-talk.) The
  * responder here is the plain client, so replies can be held back, sent late or forged.

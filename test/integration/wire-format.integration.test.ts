@@ -132,7 +132,7 @@ describe("wire format (version 4)", () => {
     const request = await sub.next();
     // 04, flags 0x13 (schema, deadline, correlation id), the 12 id bytes, the schema hash, the
     // deadline in 6 bytes, the correlation id with its length, the JSON: 29 + 23 bytes.
-    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
+    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+-[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
       `MSG golden.echo 1 <reply> 52\r\n${bytes("0413000102030405060708090a0b621f076703bb2cc3d8000003632d31", json)}\r\n`,
     );
     expect(deadline.toString(16)).toBe("3bb2cc3d800");
@@ -176,7 +176,7 @@ describe("wire format (version 4)", () => {
       .catch(() => {});
     const request = await sub.next();
     // The reply subject is the caller's inbox and a fresh token: everything else is fixed.
-    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
+    expect(request.replace(/ _INBOX\.[A-Za-z0-9]+\.[0-9a-z]+-[0-9a-z]+[A-Za-z0-9_-]{8} /, " <reply> ")).toBe(
       "MSG golden.echo 1 <reply> 66\r\n" +
         "C3;AAECAwQFBgcICQoL;1gcmxpmo0;621f0767;c-1\n" +
         '{"text":"hello","n":42}\r\n',
