@@ -14,9 +14,11 @@
  *
  * Here a request takes a numbered slot in an array, and a freed slot goes back on a free list. The
  * array is replaced only when it grows (doubling, a handful of times in a process's life), and a
- * freed slot is emptied in place, so nothing dead goes on pointing to answered requests. The slot's number leads the token (`<slot base 36>-<unique rest>`), and a
- * reply is taken only when its whole token is the one its slot's request has: a late reply, or a
- * forged one, finds either an empty slot or a newer request with another token.
+ * freed slot is emptied in place, so nothing dead goes on pointing to answered requests.
+ *
+ * The slot's number leads the token (`<slot base 36>-<unique rest>`), and a reply is taken only
+ * when its whole token is the one its slot's request has: a late reply, or a forged one, finds
+ * either an empty slot or a newer request with another token.
  */
 
 /** What a slot holds: anything with the token its reply must carry. */

@@ -404,9 +404,9 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
   // or a forged one that beat the real reply cannot reach a newer request, as it could when
   // tokens were reused once answered (a forged result freed the token, and the real reply then
   // resolved an unrelated request). A token is the request's slot (see _pending.ts), a counter and
-  // random bits: unique per connection, and not guessable by a process that has not seen the request. The price is the server's
-  // subject-match cache, which a new subject per request misses (docs/runtime.md, "Reply
-  // matching", has the measurement and why a reply header would cost more).
+  // random bits: unique per connection, and not guessable by a process that has not seen the
+  // request. The price is the server's subject-match cache, which a new subject per request misses
+  // (docs/runtime.md, "Reply matching", has the measurement and why a reply header would cost more).
   let nextToken = 0;
   let unmatched = 0;
   let sweeper: NodeJS.Timeout | undefined;
