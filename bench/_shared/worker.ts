@@ -5,6 +5,31 @@
  * reports and roles.
  */
 
+import { createHistogram } from "node:perf_hooks";
+
+/**
+ * Latencies in Node's native HDR histogram (nanoseconds, 3 significant digits), read back in ms.
+ * Not an array of every sample: an array that grows to hundreds of thousands of numbers in old
+ * space (and is sorted at the end) made every later young-generation collection of its process
+ * 3-4x dearer (docs/benchmarks.md, "The harness, reply subjects and idle callers").
+ */
+export function latencies() {
+  const histogram = createHistogram();
+  return {
+    /** Records one latency in ms (at least 1 ns: the histogram takes positive integers only). */
+    record(ms: number): void {
+      histogram.record(Math.max(1, Math.round(ms * 1e6)));
+    },
+    get count(): number {
+      return histogram.count;
+    },
+    /** The latency at `percentile` (0-100) in ms, 0 when nothing was recorded. */
+    at(percentile: number): number {
+      return histogram.count === 0 ? 0 : histogram.percentile(percentile) / 1e6;
+    },
+  };
+}
+
 /** Something to close when the worker stops. */
 export interface Closer {
   close(): Promise<void>;

@@ -9,8 +9,14 @@
  * reports when it has handled them all).
  */
 import { readFileSync } from "node:fs";
-import { createHistogram } from "node:perf_hooks";
-import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
+import {
+  type Closer,
+  cpuNow,
+  latencies as latencyHistogram,
+  runReporting,
+  send as sendReport,
+  serve,
+} from "../_shared/worker.js";
 import { loadLoop } from "../rpc/_worker.js";
 
 /** The event: the small JSON of bench/rpc plus `t`, the publish time in epoch ms (fractional). */
@@ -146,16 +152,12 @@ async function runWorker(contender: Contender): Promise<void> {
     let firstCpu = 0;
     let firstIo = { reads: 0, writes: 0 };
     let recording = false;
-    // Into Node's native HDR histogram (ns, 3 significant digits), not an array: an array of
-    // hundreds of thousands of numbers in old space makes every young-generation collection of
-    // the consumer dearer, which bench/rpc measured at 3-4x (docs/benchmarks.md, "The harness,
-    // reply subjects and idle callers").
-    let latencies = createHistogram();
+    let latencies = latencyHistogram();
     let markCpu = 0;
     closer = await contender.consumer(url, (event) => {
       const at = now();
-      // At least 1 ns: the histogram records positive integers (the clocks of two processes).
-      if (recording) latencies.record(Math.max(1, Math.round((at - event.t) * 1e6)));
+      // Two processes' clocks: a latency may read 0 or less, which the histogram takes as 1 ns.
+      if (recording) latencies.record(at - event.t);
       if (++count === 1) {
         first = at;
         firstCpu = cpuNow();
@@ -174,7 +176,7 @@ async function runWorker(contender: Contender): Promise<void> {
       }
     });
     handlers.mark = () => {
-      latencies = createHistogram();
+      latencies = latencyHistogram();
       recording = true;
       markCpu = cpuNow();
       send({ type: "marked" });
@@ -182,9 +184,13 @@ async function runWorker(contender: Contender): Promise<void> {
     handlers.collect = () => {
       recording = false;
       const cpuUs = cpuNow() - markCpu;
-      const count = latencies.count;
-      const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
-      send({ type: "collected", count, p50: at(50), p99: at(99), cpuUs });
+      send({
+        type: "collected",
+        count: latencies.count,
+        p50: latencies.at(50),
+        p99: latencies.at(99),
+        cpuUs,
+      });
     };
   } else {
     throw new Error(`unknown role '${role}'`);

@@ -8,8 +8,15 @@
  * `responder`, `caller`, `publisher` or `subscriber`.
  */
 
-import { constants, createHistogram, PerformanceObserver } from "node:perf_hooks";
-import { type Closer, cpuNow, runReporting, send as sendReport, serve } from "../_shared/worker.js";
+import { constants, PerformanceObserver } from "node:perf_hooks";
+import {
+  type Closer,
+  cpuNow,
+  latencies as latencyHistogram,
+  runReporting,
+  send as sendReport,
+  serve,
+} from "../_shared/worker.js";
 
 /** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
 export const PAYLOAD = { text: "hello", n: 42 } as const;
@@ -70,11 +77,9 @@ export const PROGRESS_EVERY = 1000;
  * requests that completed within the measured window: their number per second, and the median and
  * 99th percentile of their latency (from the call to its reply, in ms).
  *
- * Latencies go into Node's native HDR histogram (`perf_hooks.createHistogram`, 3 significant
- * digits), not an array of every sample: an array that grows to hundreds of thousands of numbers
- * in old space (and is sorted at the end) made every later young-generation collection of the
- * caller 3-4x dearer, so a contender measured after its own c=1,000 phase paid 30-50 % more CPU
- * per request for the harness's sake (docs/benchmarks.md, "The harness, reply subjects and idle callers").
+ * Latencies go into Node's native histogram ({@link latencyHistogram}), not an array: with an
+ * array, a contender measured after its own c=1,000 phase paid 30-50 % more CPU per request for
+ * the harness's sake (docs/benchmarks.md, "The harness, reply subjects and idle callers").
  */
 export async function loadLoop(
   call: () => Promise<unknown>,
@@ -84,7 +89,7 @@ export async function loadLoop(
 ): Promise<Extract<Report, { type: "load" }>> {
   const from = performance.now() + warmupMs;
   const to = from + durationMs;
-  const latencies = createHistogram();
+  const latencies = latencyHistogram();
   let errors = 0;
   let firstError: string | undefined;
   // The CPU time of the measured window, sampled by timers at its two ends (a loop may still be
@@ -123,8 +128,7 @@ export async function loadLoop(
         continue;
       }
       const t1 = performance.now();
-      // Nanoseconds, at least 1: the histogram records positive integers.
-      if (t1 >= from && t1 < to) latencies.record(Math.max(1, Math.round((t1 - t0) * 1e6)));
+      if (t1 >= from && t1 < to) latencies.record(t1 - t0);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
@@ -135,15 +139,14 @@ export async function loadLoop(
   await new Promise((resolve) => setImmediate(resolve));
   gc.disconnect();
   const count = latencies.count;
-  const at = (percentile: number) => (count === 0 ? 0 : latencies.percentile(percentile) / 1e6);
   return {
     type: "load",
     count,
     errors,
     ...(firstError !== undefined ? { firstError } : {}),
     rps: count / (durationMs / 1000),
-    p50: at(50),
-    p99: at(99),
+    p50: latencies.at(50),
+    p99: latencies.at(99),
     cpuUs: cpuTo - cpuFrom,
     scavenges,
     scavengeMs,
