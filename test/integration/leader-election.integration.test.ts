@@ -159,7 +159,13 @@ describe("coordination on standalone Redis", () => {
     await until("a leader", () => group.some((c) => c.isLeader()), group);
     const paused = group.find((c) => c.isLeader())!;
     const staleToken = paused.lastToken()!;
-    await until("the leader writing", () => paused.reports().some((r) => r.type === "write" && r.ok), group);
+    // Wait for a write to its own key: the child writes "shared" first, and a stop between the two
+    // writes would leave no own key to check below.
+    await until(
+      "the leader writing its own key",
+      () => paused.reports().some((r) => r.type === "write" && r.ok && r.key === `own-${paused.id}`),
+      group,
+    );
     paused.process.signal("SIGSTOP");
     // Read the clock after the signal: a write the child started in the same millisecond as a
     // clock read before it would otherwise look like one sent after the stop.
