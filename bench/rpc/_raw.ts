@@ -63,7 +63,7 @@ function catgaLine(deadline: boolean): string {
  * id bytes, the 4 bytes of the schema hash and, on requests, the deadline as 6 bytes (epoch ms,
  * big-endian): 23 bytes on a request and 17 on an event, against the text line's 38 and 30.
  */
-function binaryEnvelope(json: string, deadline: boolean): Buffer {
+export function binaryEnvelope(json: string, deadline: boolean): Buffer {
   const head = deadline ? 23 : 17;
   const out = Buffer.allocUnsafe(head + Buffer.byteLength(json));
   out[0] = 1;

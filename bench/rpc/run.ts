@@ -19,7 +19,7 @@
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--levels 1,100,1000] [--only raw,raw-headers,raw-prefix,raw-binary,catga,moleculer] [--profile catga]
+ *     [--levels 1,100,1000] [--only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer] [--profile catga]
  *     [--gap 10000]
  *
  * `--gap` waits that many ms before every request phase: it reproduces the state a caller meets
@@ -66,17 +66,18 @@ const RESULTS = join(ROOT, "bench/results/rpc.json");
 const START = "<!-- bench:rpc:start -->";
 const END = "<!-- bench:rpc:end -->";
 /** Baselines that explain the gap (rpc.json's `reference`), not contenders. */
-const REFERENCE = new Set<string>(["raw-headers", "raw-prefix", "raw-binary"]);
+const REFERENCE = new Set<string>(["raw-headers", "raw-prefix", "raw-binary", "raw-guarded"]);
 /** How many events the publisher may be ahead of the slowest subscriber. */
 const WINDOW = 20_000;
 const SUBSCRIBERS = 3;
 
-type Name = "raw" | "raw-headers" | "raw-prefix" | "raw-binary" | "catga" | "moleculer";
+type Name = "raw" | "raw-headers" | "raw-prefix" | "raw-binary" | "raw-guarded" | "catga" | "moleculer";
 const CONTENDERS: Record<Name, string> = {
   raw: join(HERE, "raw.ts"),
   "raw-headers": join(HERE, "raw-headers.ts"),
   "raw-prefix": join(HERE, "raw-prefix.ts"),
   "raw-binary": join(HERE, "raw-binary.ts"),
+  "raw-guarded": join(HERE, "raw-guarded.ts"),
   catga: join(HERE, "catga.ts"),
   moleculer: join(HERE, "moleculer/worker.mjs"),
 };
@@ -106,7 +107,7 @@ if (
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup and --levels take whole numbers > 0, --gap one >= 0; --only raw,raw-headers,raw-prefix,raw-binary,catga,moleculer",
+    "--rounds, --duration, --warmup and --levels take whole numbers > 0, --gap one >= 0; --only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer",
   );
   process.exit(2);
 }
