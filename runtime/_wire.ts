@@ -49,19 +49,20 @@ export const V1 = {
   schema: "Catga-Schema",
 } as const;
 
-/** The wire version this runtime writes by default. It reads versions 1 to 4 and plain messages. */
-export const WIRE_VERSION = 4;
+/** The wire version this runtime writes by default. It reads versions 1 to 5 and plain messages. */
+export const WIRE_VERSION = 5;
 
 /**
- * The versions a bus can write: 4 (the binary envelope, the default); 3 (the envelope as a text
- * line) while replicas of a build that cannot read 4 still run; 2 while replicas that cannot read
- * 3 still run.
+ * The versions a bus can write: 5 (the default: version 4's binary envelope, and a request asks
+ * for a reply that echoes its id); 4 (the binary envelope, replies without an echo) while replicas
+ * of a build that cannot read 5 still run; 3 (the envelope as a text line) while replicas that
+ * cannot read 4 still run; 2 while replicas that cannot read 3 still run.
  */
-export type WireVersion = 2 | 3 | 4;
+export type WireVersion = 2 | 3 | 4 | 5;
 
 /** What a message says about itself, whichever version wrote it. */
 export interface WireMeta {
-  /** 4, 3, 2 or 1; 0: no Catga envelope or header at all (a plain NATS client). */
+  /** 5, 4, 3, 2 or 1; 0: no Catga envelope or header at all (a plain NATS client). */
   version: number;
   /** `""` when the sender gave none (a plain client): the receiver draws one when asked. */
   messageId: string;
@@ -172,6 +173,13 @@ let lastDeadlineText = "";
  * mistaken for one; a first byte of 1 to 8 is read as a binary envelope of that version.
  */
 const BINARY_V4 = 0x04;
+/**
+ * Version 5: version 4's layout, on a request with a drawn id only, and the request asks for a
+ * reply that starts with {@link ECHO_BYTES} bytes: `0x05` and its 12 id bytes ({@link encodeReply}).
+ */
+const BINARY_V5 = 0x05;
+/** The echo in front of a reply to a version 5 request: `0x05` and the request's 12 id bytes. */
+export const ECHO_BYTES = 13;
 const LAST_BINARY_MARK = 0x08;
 /** Flags of a version 4 envelope (its second byte): which optional fields follow, and in what form. */
 const F_DEADLINE = 0x01;
@@ -199,6 +207,12 @@ const MAX_DEADLINE = 2 ** 48 - 1;
  * carrying fewer bytes is what let the raw client with the same fields come near the raw client
  * without them (docs/benchmarks.md, "A binary envelope").
  *
+ * With `echo` (a request of wire version 5) and a drawn id, byte 0 is 5 instead: the same layout,
+ * and the request asks its responder to put `0x05` and the 12 id bytes in front of the reply
+ * ({@link encodeReply}), so the caller can give the reply subject to its next request and still
+ * tell this request's reply from a late one (docs/runtime.md, "Reply matching"). A caller's own
+ * id may repeat, so such a request stays version 4 and gets a reply subject of its own.
+ *
  * @throws TypeError when the value cannot be JSON (a cycle, a BigInt), as JSON.stringify does, or
  *   when an id is longer than 65,535 bytes.
  */
@@ -209,6 +223,7 @@ export function envelope4(
   schemaId: string,
   correlationId: string | undefined,
   traceparent: string | undefined,
+  echo = false,
 ): Uint8Array {
   const json = JSON.stringify(value ?? null);
   const drawn = messageId === lastDrawnId || DRAWN_ID.test(messageId);
@@ -227,7 +242,7 @@ export function envelope4(
   // Buffer's native writers, without the argument checks of write(): the envelope's fields are a
   // few bytes each, and the checks cost as much as the writing (bench/wire).
   const out = Buffer.allocUnsafe(head + Buffer.byteLength(json));
-  out[0] = BINARY_V4;
+  out[0] = echo && drawn ? BINARY_V5 : BINARY_V4;
   out[1] =
     (deadline !== undefined ? F_DEADLINE : 0) |
     (correlation ? F_CORRELATION : 0) |
@@ -426,7 +441,7 @@ function newer(version: string): boolean {
 }
 
 /** The highest wire version this runtime reads. */
-const HIGHEST_READ = 4;
+const HIGHEST_READ = 5;
 
 /** Version 3's envelope: `C<version>;…` up to the first line break. */
 function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): WireMeta {
@@ -465,13 +480,15 @@ function readBinary(data: Uint8Array, messageName: string, part: InvalidMessageE
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
   const version = bytes[0] as number;
   if (version > HIGHEST_READ) throw new WireVersionError(version, messageName);
-  if (version !== BINARY_V4) throw badBinary(bytes, messageName, part, "version");
+  if (version !== BINARY_V4 && version !== BINARY_V5) throw badBinary(bytes, messageName, part, "version");
   const length = bytes.length;
   if (length < 2) throw badBinary(bytes, messageName, part, "length");
   const flags = bytes[1] as number;
   if ((flags & ~F_ALL) !== 0) throw badBinary(bytes, messageName, part, "flags");
   let at = 2;
   let messageId: string;
+  // Version 5 echoes the 12 bytes of a drawn id: a caller's own id is sent as version 4.
+  if (version === BINARY_V5 && (flags & F_TEXT_ID) !== 0) throw badBinary(bytes, messageName, part, "flags");
   if ((flags & F_TEXT_ID) === 0) {
     if (at + 12 > length) throw badBinary(bytes, messageName, part, "message id");
     messageId = native.base64urlSlice.call(bytes, at, at + 12);
@@ -523,7 +540,43 @@ function readBinary(data: Uint8Array, messageName: string, part: InvalidMessageE
   // and a body that is not UTF-8 is left to decodeBody, which refuses it.
   let json: string | undefined = at === length ? "" : native.utf8Slice.call(bytes, at, length);
   if (json.includes("\uFFFD") && !isUtf8(bytes.subarray(at))) json = undefined;
-  return { version: 4, messageId, correlationId, deadline, schema, traceparent, body: at, json };
+  return { version, messageId, correlationId, deadline, schema, traceparent, body: at, json };
+}
+
+/** Whether `request` is a version 5 request with its id in place, i.e. asks for an echoed reply. */
+export function asksEcho(request: Uint8Array): boolean {
+  return request.length >= 2 + 12 && request[0] === BINARY_V5;
+}
+
+/**
+ * The JSON bytes of a reply to `request`: with `0x05` and the request's 12 id bytes in front when
+ * it is a version 5 request ({@link envelope4} with `echo`), else the bare JSON as in every
+ * version before. A plain client's request (no envelope) always gets the bare JSON.
+ *
+ * @throws TypeError when the value cannot be JSON, as JSON.stringify does.
+ */
+export function encodeReply(request: Uint8Array, value: unknown): Uint8Array {
+  if (!asksEcho(request)) return encode(value);
+  const json = JSON.stringify(value ?? null);
+  const out = Buffer.allocUnsafe(ECHO_BYTES + Buffer.byteLength(json));
+  writeEcho(out, request);
+  native.utf8Write.call(out, json, ECHO_BYTES, out.length - ECHO_BYTES);
+  return out;
+}
+
+function writeEcho(out: Buffer, request: Uint8Array): void {
+  out[0] = BINARY_V5;
+  for (let i = 0; i < 12; i++) out[1 + i] = request[2 + i] as number;
+}
+
+/**
+ * Whether `reply` starts with the echo of version 5 request `request` ({@link encodeReply}): then
+ * its body starts at {@link ECHO_BYTES}.
+ */
+export function echoes(reply: Uint8Array, request: Uint8Array): boolean {
+  if (reply.length < ECHO_BYTES || reply[0] !== BINARY_V5) return false;
+  for (let i = 0; i < 12; i++) if (reply[1 + i] !== request[2 + i]) return false;
+  return true;
 }
 
 /** A malformed binary envelope, quoted as hex (its first 40 bytes). */

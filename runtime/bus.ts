@@ -7,6 +7,7 @@
 
 import { attemptWaitMs, backoffMs, type RetryTiming, retryFits, retryTiming } from "./_retry.js";
 import {
+  asksEcho,
   childTraceparent,
   decode,
   decodeBody,
@@ -81,11 +82,13 @@ export interface BusOptions {
    */
   tracing?: boolean;
   /**
-   * The wire version this bus writes: 4 (a binary envelope before the JSON, no headers: 24 bytes on
-   * a request); 3 (the same fields as a text line, 38 bytes) while replicas of a build that cannot
-   * read version 4 still run; 2 (one `Catga` header) while replicas of a build before version 3
-   * still run. This build reads 1, 2, 3 and 4 (docs/runtime.md, "Versions during a rollout").
-   * @default 4
+   * The wire version this bus writes: 5 (a binary envelope before the JSON, no headers: 24 bytes on
+   * a request, and a request asks for a reply that echoes its id, so its reply subject can serve the
+   * next request); 4 (the same envelope, replies without an echo) while replicas of a build that
+   * cannot read version 5 still run; 3 (the same fields as a text line, 38 bytes) while replicas
+   * that cannot read version 4 still run; 2 (one `Catga` header) while replicas of a build before
+   * version 3 still run. This build reads 1 to 5 (docs/runtime.md, "Versions during a rollout").
+   * @default 5
    */
   wireVersion?: WireVersion;
 }
@@ -121,7 +124,9 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   const tracing = options.tracing === true;
 
   const v2 = options.wireVersion === 2;
-  const write = options.wireVersion === 3 ? envelope : envelope4;
+  const v3 = options.wireVersion === 3;
+  // Version 5 is version 4's envelope on events, and on requests the ask for an echoed reply.
+  const echo = options.wireVersion === undefined || options.wireVersion === 5;
 
   /**
    * The bytes and headers of a request or event. Version 4: the binary envelope (id, schema,
@@ -139,12 +144,16 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     schemaId: string,
     deadline: number | undefined,
     opts: { correlationId?: string; traceparent?: string },
+    /** A request whose id the bus drew: version 5 asks for an echoed reply. */
+    echoed = false,
   ): { data: Uint8Array; headers: Headers | undefined } {
     const traceparent =
       opts.traceparent !== undefined || tracing ? childTraceparent(opts.traceparent) : undefined;
     if (!v2) {
       return {
-        data: write(value, messageId, deadline, schemaId, opts.correlationId, traceparent),
+        data: v3
+          ? envelope(value, messageId, deadline, schemaId, opts.correlationId, traceparent)
+          : envelope4(value, messageId, deadline, schemaId, opts.correlationId, traceparent, echoed && echo),
         headers: undefined,
       };
     }
@@ -176,7 +185,15 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     // non-idempotent request, and an async frame would add a promise and a microtask to each one.
     let sent: Promise<IncomingMessage>;
     try {
-      const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
+      // Only an id the bus drew asks for an echo: a caller's own id may repeat.
+      const { data, headers } = message(
+        payload,
+        messageId,
+        spec.schemaId,
+        deadline,
+        opts,
+        opts.messageId === undefined,
+      );
       opts.signal?.throwIfAborted();
       // The clock read once per request: the envelope is written within the same tick.
       const remaining = deadline - now;
@@ -186,7 +203,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
         transport.request(
           spec.subject,
           data,
-          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining },
+          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining, echo: asksEcho(data) },
         ),
         opts.signal,
       );
@@ -211,7 +228,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     check: boolean,
   ): Promise<unknown> {
     // Every attempt sends the same bytes: the same message id, so the responder can tell a retry.
-    const { data, headers } = message(payload, messageId, spec.schemaId, deadline, opts);
+    const { data, headers } = message(
+      payload,
+      messageId,
+      spec.schemaId,
+      deadline,
+      opts,
+      opts.messageId === undefined,
+    );
     const signal = opts.signal;
     signal?.throwIfAborted();
     for (let attempt = 0; ; attempt++) {
@@ -225,7 +249,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
             transport.request(
               spec.subject,
               data,
-              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait },
+              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait, echo: asksEcho(data) },
             ),
             signal,
           ),

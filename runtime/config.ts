@@ -5,6 +5,7 @@
  * compose files and Kubernetes manifests set (docs/runtime.md lists them).
  */
 import { hostname } from "node:os";
+import type { WireVersion } from "./_wire.js";
 import { parseRedisConfig, type RedisConfig } from "./coordination/redis-connection.js";
 
 /** Everything `catga run` needs besides the wiring and the handlers. */
@@ -27,8 +28,8 @@ export interface RunConfig {
   redis?: RedisConfig;
   /** How long a graceful stop may wait for in-flight work, in ms. */
   graceMs: number;
-  /** The wire version the instance writes; absent: the runtime's default (4). */
-  wireVersion?: 2 | 3 | 4;
+  /** The wire version the instance writes; absent: the runtime's default (5). */
+  wireVersion?: WireVersion;
 }
 
 /** A configuration problem: printed as one line; the process exits 2. */
@@ -86,7 +87,7 @@ export function readRunConfig(
   const wireText = pick("wire-version", "CATGA_WIRE_VERSION");
   if (wireText !== undefined && !WIRE_VERSIONS.includes(wireText)) {
     throw new ConfigError(
-      `--wire-version / CATGA_WIRE_VERSION is '${wireText}'; expected 4 (the default), or 3 or 2 while replicas of an older build still run`,
+      `--wire-version / CATGA_WIRE_VERSION is '${wireText}'; expected 5 (the default), or 4, 3 or 2 while replicas of an older build still run`,
     );
   }
   return {
@@ -105,12 +106,12 @@ export function readRunConfig(
     },
     ...redisConfig(pick("redis", "CATGA_REDIS_URL"), env),
     graceMs: graceText === undefined ? 10_000 : positive(graceText, "--grace-ms / CATGA_GRACE_MS"),
-    ...(wireText !== undefined ? { wireVersion: Number(wireText) as 2 | 3 | 4 } : {}),
+    ...(wireText !== undefined ? { wireVersion: Number(wireText) as WireVersion } : {}),
   };
 }
 
 /** The wire versions an instance can write (docs/runtime.md, "Versions during a rollout"). */
-const WIRE_VERSIONS = ["2", "3", "4"];
+const WIRE_VERSIONS = ["2", "3", "4", "5"];
 
 function redisConfig(
   url: string | undefined,

@@ -125,8 +125,8 @@ export class InvalidMessageError extends CatgaError {
  */
 export class WireVersionError extends CatgaError {
   override name = "WireVersionError";
-  /** The version this runtime writes by default (it reads versions 1 to 4 and plain messages). */
-  readonly speaks = 4;
+  /** The version this runtime writes by default (it reads versions 1 to 5 and plain messages). */
+  readonly speaks = 5;
   constructor(
     /** The version the message was written in. */
     readonly got: number,
@@ -135,7 +135,7 @@ export class WireVersionError extends CatgaError {
     options: { cause?: unknown } = {},
   ) {
     super(
-      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 4 and reads versions 1 to 4: upgrade it to the sender's build`,
+      `${messageName || "a message"} came in wire version ${got}; this instance speaks version 5 and reads versions 1 to 5: upgrade it to the sender's build`,
       { code: ERROR_CODES.wireVersion, cause: options.cause },
     );
   }

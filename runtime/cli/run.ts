@@ -36,8 +36,8 @@ Options (each also from an environment variable; flags win):
   --instance-id ID       this instance's id (default host-pid)        CATGA_INSTANCE_ID
   --health-port PORT     /healthz /readyz /metrics                    CATGA_HEALTH_PORT
   --grace-ms MS          how long a graceful stop waits (10000)       CATGA_GRACE_MS
-  --wire-version N       the wire version written: 4 (default), or 3
-                         or 2 while an older build still runs         CATGA_WIRE_VERSION
+  --wire-version N       the wire version written: 5 (default), or 4,
+                         3 or 2 while an older build still runs       CATGA_WIRE_VERSION
   -h, --help             show this help
 
 Also read from the environment: CATGA_NATS_TOKEN, CATGA_NATS_TLS_CA/CERT/KEY, CATGA_REDIS_MODE

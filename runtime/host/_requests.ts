@@ -3,7 +3,7 @@
  * error. No async frame: a synchronous handler is answered within the delivery's call, and costs
  * no promise and no microtask.
  */
-import { decodeBody, encode, H, readWire, type WireMeta } from "../_wire.js";
+import { decodeBody, encodeReply, H, readWire, type WireMeta } from "../_wire.js";
 import type { HostContext, RequestHandlerDefinition } from "../api.js";
 import {
   CatgaError,
@@ -109,7 +109,8 @@ export class RequestHandling {
   ): void {
     let body: Uint8Array;
     try {
-      body = encode(result);
+      // With the request's id echoed in front when it asks for that (wire version 5).
+      body = encodeReply(msg.data, result);
     } catch (error) {
       this.#failed(handler, msg, mm, started, error);
       return;
@@ -140,7 +141,7 @@ export class RequestHandling {
     }
     lifecycle.counters.errors++;
     const wire = toWireError(error);
-    this.#reply(msg, handler.spec.subject, encode(wire), false, wire.code);
+    this.#reply(msg, handler.spec.subject, encodeReply(msg.data, wire), false, wire.code);
     this.#done(mm, started, invalid ? "invalid" : "error");
   }
 
@@ -175,7 +176,7 @@ export class RequestHandling {
           },
         );
         try {
-          transport.publish(msg.reply, encode(toWireError(tooLarge)), {
+          transport.publish(msg.reply, encodeReply(msg.data, toWireError(tooLarge)), {
             [H.status]: "error",
             [H.errorCode]: tooLarge.code,
           });

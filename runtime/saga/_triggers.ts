@@ -12,7 +12,7 @@ import {
   type SettleContext,
   settle,
 } from "../_durable.js";
-import { decodeBody, encode, H, readWire, type WireMeta, wireOf } from "../_wire.js";
+import { decodeBody, encodeReply, H, readWire, type WireMeta, wireOf } from "../_wire.js";
 import type { Bus } from "../bus.js";
 import { NotLeaderError, toWireError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -188,7 +188,7 @@ export class SagaTriggers {
       wire = readWire(msg, name, "request");
     } catch (error) {
       const wire = toWireError(error);
-      this.#answer(name, msg, encode(wire), wire.code);
+      this.#answer(name, msg, encodeReply(msg.data, wire), wire.code);
       return;
     }
     if (wire.deadline > 0 && Date.now() >= wire.deadline) return; // caller gave up
@@ -196,10 +196,11 @@ export class SagaTriggers {
       try {
         const payload = decodeBody(msg.data, wire, name, "request");
         const s = await this.#o.starter.start(name, payload, triggerOf(wire));
-        this.#answer(name, msg, encode(s.reply ?? null), undefined);
+        // With the request's id echoed in front when it asks for that (wire version 5).
+        this.#answer(name, msg, encodeReply(msg.data, s.reply ?? null), undefined);
       } catch (error) {
         const wire = toWireError(error);
-        this.#answer(name, msg, encode(wire), wire.code);
+        this.#answer(name, msg, encodeReply(msg.data, wire), wire.code);
       }
     })();
   }

@@ -18,7 +18,9 @@
  *
  * The slot's number leads the token (`<slot base 36>-<unique rest>`), and a reply is taken only
  * when its whole token is the one its slot's request has: a late reply, or a forged one, finds
- * either an empty slot or a newer request with another token.
+ * either an empty slot or a newer request with another token. A request whose reply echoes its id
+ * (wire version 5) has the slot alone as its token (`<slot base 36>`), the same for every request
+ * in that slot: then the echo, which `take`'s `accept` checks, tells a late reply from this one.
  */
 
 /** What a slot holds: anything with the token its reply must carry. */
@@ -38,7 +40,8 @@ export class PendingRequests<T extends Waiting> {
 
   /**
    * Reserves a slot and stores what `make` builds for it; `make` gets the token's slot prefix
-   * (`<slot base 36>-`), to which it appends the unique rest of the token.
+   * (`<slot base 36>-`), to which it appends the unique rest of the token (or which, without its
+   * dash, is the whole token of a request whose reply echoes its id).
    */
   add(make: (prefix: string) => T): T {
     const slot = this.#free.pop() ?? this.#slots.length;
@@ -48,15 +51,20 @@ export class PendingRequests<T extends Waiting> {
     return entry;
   }
 
-  /** Removes and returns the request waiting for `token`, or undefined when none does. */
-  take(token: string): T | undefined {
+  /**
+   * Removes and returns the request waiting for `token`, or undefined when none does, or when
+   * `accept` refuses it (the request then goes on waiting).
+   */
+  take(token: string, accept?: (entry: T) => boolean): T | undefined {
     const dash = token.indexOf("-");
+    const end = dash < 0 ? token.length : dash;
     // A slot number has at most 6 base-36 digits; anything else is not one of our tokens (and
     // whatever parseInt makes of it, the whole token must still match its slot's).
-    if (dash < 1 || dash > 6) return undefined;
-    const slot = Number.parseInt(token.slice(0, dash), 36);
+    if (end < 1 || end > 6) return undefined;
+    const slot = Number.parseInt(dash < 0 ? token : token.slice(0, dash), 36);
     const entry = this.#slots[slot];
     if (entry === undefined || entry.token !== token) return undefined;
+    if (accept !== undefined && !accept(entry)) return undefined;
     this.#release(slot);
     return entry;
   }

@@ -13,6 +13,7 @@
  * - durable streams (`streams()`) live on the hub too (see `_memory-streams.ts`).
  */
 import { randomUUID } from "node:crypto";
+import { ECHO_BYTES, echoes } from "../_wire.js";
 import { NoRespondersError, PayloadTooLargeError, TimeoutError } from "../errors.js";
 import { MemoryStreamStore } from "./_memory-streams.js";
 import {
@@ -193,9 +194,13 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
         const inbox = `${inboxPrefix}.${randomUUID().replace(/-/g, "")}`;
         let timer: NodeJS.Timeout | undefined;
         const sub = subscribe(inbox, {}, (reply) => {
+          // As on NATS (RequestOptions.echo): a reply without this request's echo is not its
+          // reply, and the echo is not part of the body.
+          const echoed = opts.echo === true;
+          if (echoed && !echoes(reply.data, data)) return;
           sub.unsubscribe();
           clearTimeout(timer);
-          resolve(reply);
+          resolve(echoed ? { ...reply, data: reply.data.subarray(ECHO_BYTES) } : reply);
         });
         timer = setTimeout(() => {
           sub.unsubscribe();

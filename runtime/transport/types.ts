@@ -33,6 +33,13 @@ export interface RequestOptions {
   headers?: Headers;
   /** How long to wait for the reply. */
   timeoutMs: number;
+  /**
+   * The request is of wire version 5 (`asksEcho` in _wire.ts): its responder puts `0x05` and the
+   * request's 12 id bytes in front of the reply. The transport takes only a reply that starts with
+   * this request's echo, and hands on the body after it, so a reply subject may serve one request
+   * after another (docs/runtime.md, "Reply matching").
+   */
+  echo?: boolean;
 }
 
 /** Options of {@link Transport.subscribe}. */

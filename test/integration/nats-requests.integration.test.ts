@@ -1,5 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
+import { envelope4, newMessageId } from "../../runtime/_wire.js";
 import { TimeoutError } from "../../runtime/errors.js";
 import { natsWithClients } from "../harness/nats-clients.js";
 
@@ -7,8 +8,10 @@ import { natsWithClients } from "../harness/nats-clients.js";
  * The NATS transport's requests share one inbox, and every request has a reply subject of its own
  * (its slot, a counter and random bits): a reply reaches only the request it was addressed to, so a late
  * reply, or the real reply after a forged one was taken, cannot reach a newer request. (Reply
- * subjects used to be reused once answered, which a forged reply turned into cross-talk.) The
- * responder here is the plain client, so replies can be held back, sent late or forged.
+ * subjects used to be reused once answered, which a forged reply turned into cross-talk.) A request
+ * of wire version 5 instead has its slot as its reply subject, reused by the slot's next request,
+ * and takes only a reply that echoes its id. The responder here is the plain client, so replies can
+ * be held back, sent late or forged.
  */
 describe("nats transport requests", () => {
   const c = natsWithClients();
@@ -127,6 +130,94 @@ describe("nats transport requests", () => {
     expect(seen).not.toContain(lateSubject);
     sub.unsubscribe();
     spy.unsubscribe();
+  });
+
+  /** A version 5 request (an id the bus would draw, asking for an echo) carrying `text`. */
+  const v5 = (value: string) =>
+    envelope4(value, newMessageId(), Date.now() + 5000, "R@00000000", undefined, undefined, true);
+  /** What a Catga responder answers to a version 5 request, by hand: 05, its 12 id bytes, the body. */
+  const echoed = (request: Uint8Array, body: Uint8Array) =>
+    Buffer.concat([Buffer.of(5), request.subarray(2, 14), body]);
+  /** The JSON body of a version 5 request: its text. */
+  const bodyOf = (request: Uint8Array) => JSON.parse(text(request.subarray(24))) as string;
+
+  it("nats requests — version 5: a request's slot is its reply subject, reused by the next request, and the body is handed on without the echo", async () => {
+    const replySubjects: string[] = [];
+    const sub = c.nc.subscribe("r5.echo", {
+      callback: (_e, msg) => {
+        replySubjects.push(msg.reply ?? "");
+        msg.respond(echoed(msg.data, encoder.encode(JSON.stringify(bodyOf(msg.data)))));
+      },
+    });
+    await c.nc.flush();
+    for (let i = 0; i < 20; i++) {
+      const reply = await c.transport.request("r5.echo", v5(`m${i}`), { timeoutMs: 2000, echo: true });
+      expect(JSON.parse(text(reply.data))).toBe(`m${i}`);
+    }
+    // One after another: one slot, one subject (nats-server's subject-match cache hits).
+    expect(new Set(replySubjects).size).toBe(1);
+    expect(replySubjects[0]).toMatch(/^_INBOX\.[A-Za-z0-9]+\.[0-9a-z]+$/);
+    const together = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        c.transport.request("r5.echo", v5(`p${i}`), { timeoutMs: 2000, echo: true }),
+      ),
+    );
+    expect(together.map((r) => JSON.parse(text(r.data)))).toEqual(
+      Array.from({ length: 10 }, (_, i) => `p${i}`),
+    );
+    // Ten at once take ten slots, and the first of them is the slot used before.
+    expect(new Set(replySubjects.slice(20)).size).toBe(10);
+    expect(replySubjects.slice(20)).toContain(replySubjects[0]);
+    sub.unsubscribe();
+  });
+
+  it("nats requests — version 5: the late reply of a timed-out request, on the subject its slot's next request has, is dropped and counted", async () => {
+    const held: Msg[] = [];
+    const subjects: string[] = [];
+    const sub = c.nc.subscribe("r5.slow", {
+      callback: (_e, msg) => {
+        subjects.push(msg.reply ?? "");
+        if (bodyOf(msg.data) === "first") held.push(msg);
+        else setTimeout(() => msg.respond(echoed(msg.data, encoder.encode(`"${bodyOf(msg.data)}"`))), 150);
+      },
+    });
+    await c.nc.flush();
+    const first = c.transport.request("r5.slow", v5("first"), { timeoutMs: 100, echo: true });
+    await expect(first).rejects.toBeInstanceOf(TimeoutError);
+    const dropped = c.transport.unmatchedReplies?.() ?? 0;
+    // The next request takes the freed slot, so it has the timed-out request's subject.
+    const next = c.transport.request("r5.slow", v5("next"), { timeoutMs: 2000, echo: true });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(subjects).toHaveLength(2);
+    expect(subjects[1]).toBe(subjects[0]);
+    // The late reply arrives while the next request waits on that subject: not taken.
+    held[0]!.respond(echoed(held[0]!.data, encoder.encode('"LATE"')));
+    await c.nc.flush();
+    expect(JSON.parse(text((await next).data))).toBe("next");
+    expect(c.transport.unmatchedReplies?.()).toBe(dropped + 1);
+    sub.unsubscribe();
+  });
+
+  it("nats requests — version 5: a reply without the request's echo (forged, or from a build before version 5) is dropped, and the real one is taken", async () => {
+    const forger = c.nc.subscribe("r5.forged", {
+      callback: (_e, msg) => {
+        msg.respond(encoder.encode('"forged"'));
+        // And one echoing another request's id.
+        msg.respond(echoed(v5("other"), encoder.encode('"other"')));
+      },
+    });
+    const real = c.nc.subscribe("r5.forged", {
+      callback: (_e, msg) => {
+        setTimeout(() => msg.respond(echoed(msg.data, encoder.encode('"real"'))), 100);
+      },
+    });
+    await c.nc.flush();
+    const dropped = c.transport.unmatchedReplies?.() ?? 0;
+    const reply = await c.transport.request("r5.forged", v5("x"), { timeoutMs: 2000, echo: true });
+    expect(JSON.parse(text(reply.data))).toBe("real");
+    expect(c.transport.unmatchedReplies?.()).toBe(dropped + 2);
+    forger.unsubscribe();
+    real.unsubscribe();
   });
 
   it("nats requests — a request the client refuses leaves nothing waiting", async () => {

@@ -435,17 +435,17 @@ for (const envDef of envs) {
       expect(seen.map((data) => data[0])).toEqual([4, 4]);
       // A newer wire version, in a binary envelope, a text one or a header: WireVersionError naming
       // both versions.
-      const v5 = await ask(undefined, "C5;whatever\n{}");
-      expect(v5.status).toBe("error");
-      expect(v5.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
-      expect(v5.body.message).toMatch(
-        /wire version 5; this instance speaks version 4 and reads versions 1 to 4/,
+      const v6 = await ask(undefined, "C6;whatever\n{}");
+      expect(v6.status).toBe("error");
+      expect(v6.body).toMatchObject({ name: "WireVersionError", code: "WIRE_VERSION" });
+      expect(v6.body.message).toMatch(
+        /wire version 6; this instance speaks version 5 and reads versions 1 to 5/,
       );
       // At a caller it is rebuilt as the same class.
-      const typed = fromWireError(v5.body);
+      const typed = fromWireError(v6.body);
       expect(typed).toBeInstanceOf(WireVersionError);
-      expect(typed).toMatchObject({ got: 5, speaks: 4, messageName: "Whoami" });
-      expect((await ask({ Catga: "5;whatever" })).body).toMatchObject({ name: "WireVersionError" });
+      expect(typed).toMatchObject({ got: 6, speaks: 5, messageName: "Whoami" });
+      expect((await ask({ Catga: "6;whatever" })).body).toMatchObject({ name: "WireVersionError" });
       expect((await ask(undefined, Buffer.from([6, 0]))).body).toMatchObject({ name: "WireVersionError" });
       // Malformed envelope fields: InvalidMessageError naming the field.
       for (const [payload, field] of [

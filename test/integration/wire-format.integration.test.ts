@@ -5,7 +5,7 @@ import { z } from "zod";
 import { type Bus, createBus } from "../../runtime/bus.js";
 import { type Host, startHost } from "../../runtime/host.js";
 import { createLogger } from "../../runtime/log.js";
-import { eventSpec, requestSpec } from "../../runtime/messaging.js";
+import { eventSpec, requestSpec, sendRequest } from "../../runtime/messaging.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
 import {
   conformanceWiring,
@@ -161,6 +161,51 @@ describe("wire format (version 4)", () => {
     sub.close();
   });
 
+  it("wire format — version 5 (the default): a request with a drawn id asks for an echo, the reply starts with 05 and its 12 id bytes, and the reply subject serves the next request", async () => {
+    // Stopped at the end: the next test's probe expects its own echo instance to take every request.
+    const host = await startHost({
+      wiring,
+      service: "echo",
+      definition: echoDefinition(wiring, newProbe()),
+      transport: await natsTransport({ servers: [server.url] }),
+      instanceId: "echo-5",
+    });
+    const subject = wiring.messages.Echo!.subject;
+    const requests = await rawSubscriber(server.port, subject);
+    const replies = await rawSubscriber(server.port, "_INBOX.>");
+    const input = { text: "hello", delayMs: 0 };
+    const before = Date.now();
+    expect(await sendRequest(bus, s.Echo, input)).toBe("hello");
+    const frame = Buffer.from(await requests.next(), "latin1");
+    // The reply subject is the caller's inbox and the request's slot alone (no unique rest).
+    const head = /^MSG (\S+) 1 (_INBOX\.[A-Za-z0-9]+\.[0-9a-z]+) (\d+)\r\n/.exec(frame.toString("latin1"));
+    expect(head?.[1]).toBe(subject);
+    const inbox = head![2]!;
+    const payload = frame.subarray(head![0].length, frame.length - 2);
+    expect(payload.length).toBe(Number(head![3]));
+    // 05, flags 0x11 (schema, deadline), the 12 id bytes, the schema hash, the deadline, the JSON: 24 bytes of envelope.
+    expect(payload.subarray(0, 2).toString("hex")).toBe("0511");
+    const id = payload.subarray(2, 14);
+    expect(payload.subarray(14, 18).toString("hex")).toBe(s.Echo.schemaId.split("@")[1]!.slice(0, 8));
+    const deadline = payload.readUIntBE(18, 6);
+    expect(deadline).toBeGreaterThanOrEqual(before + s.Echo.timeoutMs);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + s.Echo.timeoutMs);
+    expect(payload.subarray(24).toString("utf8")).toBe(JSON.stringify(input));
+    // The reply: 05, the request's 12 id bytes, then the JSON result; no header block.
+    expect(await replies.next()).toBe(
+      `MSG ${inbox} 1 ${13 + 7}\r\n\x05${id.toString("latin1")}"hello"\r\n`,
+    );
+    // The next request has the same reply subject, and another id.
+    expect(await sendRequest(bus, s.Echo, { text: "again", delayMs: 0 })).toBe("again");
+    const next = Buffer.from(await requests.next(), "latin1");
+    expect(next.toString("latin1").startsWith(`MSG ${subject} 1 ${inbox} `)).toBe(true);
+    expect(next.subarray(head![0].length + 2, head![0].length + 14).equals(id)).toBe(false);
+    expect(await replies.next()).toMatch(new RegExp(`^MSG ${inbox.replace(/\./g, "\\.")} 1 20\r\n\x05`));
+    requests.close();
+    replies.close();
+    await host.stop({ graceMs: 500 });
+  });
+
   it("wire format — a request and an event, byte for byte (version 3, the text line, with wireVersion: 3)", async () => {
     const bus = bus3;
     const sub = await rawSubscriber(server.port, "golden.>");
@@ -258,12 +303,12 @@ describe("wire format (version 4)", () => {
       nc.publish(subject, JSON.stringify({ n }), value === undefined ? undefined : { headers: h });
     };
     const hash = s.Ping.schemaId.split("@")[1]!.slice(0, 8);
-    send("5;future", 1);
+    send("6;future", 1);
     send("2;id;;NOT-HEX", 2);
     send("2;id;soon!;", 3);
     send(undefined, 4);
     send(`2;id;;${hash}`, 5);
-    nc.publish(subject, `C5;future\n${JSON.stringify({ n: 6 })}`);
+    nc.publish(subject, `C6;future\n${JSON.stringify({ n: 6 })}`);
     nc.publish(subject, `C3;id;;NOT-HEX\n${JSON.stringify({ n: 7 })}`);
     nc.publish(subject, `C3;id;;${hash}\n${JSON.stringify({ n: 8 })}`);
     await nc.flush();
@@ -281,7 +326,7 @@ describe("wire format (version 4)", () => {
     expect(warnings[0]).toMatchObject({ error: { name: "WireVersionError", code: "WIRE_VERSION" } });
     expect(warnings[0]?.error).toMatchObject({
       message: expect.stringMatching(
-        /wire version 5; this instance speaks version 4 and reads versions 1 to 4/,
+        /wire version 6; this instance speaks version 5 and reads versions 1 to 5/,
       ),
     });
     expect(warnings[4]?.error).toMatchObject({ message: expect.stringContaining("(envelope: schema)") });

@@ -81,6 +81,25 @@ describe("pending requests (the NATS transport's reply table)", () => {
     expect(add(t, 99).token).toMatch(/^0-/);
   });
 
+  it("a version 5 request's token is its slot alone; `accept` decides, and a refused reply leaves the request waiting", () => {
+    const t = table();
+    const a = t.add((prefix) => ({ token: prefix.slice(0, -1), n: 1 }));
+    const b = add(t, 2);
+    expect(a.token).toBe("0");
+    expect(b.token).toMatch(/^1-/);
+    // The slot's number alone does not take b (its token has a unique rest), nor a slot's prefix a.
+    expect(t.take("1")).toBeUndefined();
+    expect(t.take("0-")).toBeUndefined();
+    // A reply the check refuses (another request's echo) takes nothing.
+    expect(t.take("0", () => false)).toBeUndefined();
+    expect(t.size).toBe(2);
+    expect(t.take("0", (e) => e.n === 1)).toBe(a);
+    expect(t.take("0")).toBeUndefined();
+    // The slot's next request has the same token.
+    expect(t.add((prefix) => ({ token: prefix.slice(0, -1), n: 3 })).token).toBe("0");
+    expect(t.take("zzzzzzz")).toBeUndefined();
+  });
+
   it("keeps thousands in flight, and a slot is never held by two requests", () => {
     const t = table();
     const live = new Map<string, Entry>();

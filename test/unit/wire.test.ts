@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
+  asksEcho,
   childTraceparent,
   decode,
   decodeBody,
+  ECHO_BYTES,
+  echoes,
+  encodeReply,
   envelope,
   envelope4,
   newMessageId,
@@ -169,12 +173,13 @@ describe("wire version 3 envelope", () => {
   });
 
   it("refuses a newer version and malformed envelopes with typed errors", () => {
-    expect(() => readWire(payload("C5;x;;\n{}"), "Echo", "request")).toThrow(WireVersionError);
+    expect(() => readWire(payload("C6;x;;\n{}"), "Echo", "request")).toThrow(WireVersionError);
     expect(() => readWire(payload("C12;x"), "Echo", "request")).toThrow(WireVersionError);
     for (const bad of [
       "C",
-      // Version 4 is binary: a text line claiming it is malformed.
+      // Versions 4 and 5 are binary: a text line claiming one is malformed.
       "C4;x;;\n{}",
+      "C5;x;;\n{}",
       "C3",
       "C3;x;;",
       "C2;x;;\\n{}",
@@ -322,7 +327,7 @@ describe("wire version 4 binary envelope", () => {
   });
 
   it("refuses newer versions and malformed envelopes with typed errors, at every truncation", () => {
-    for (const v of [5, 6, 7, 8]) expect(() => read(Uint8Array.of(v, 0x10))).toThrow(WireVersionError);
+    for (const v of [6, 7, 8]) expect(() => read(Uint8Array.of(v, 0x10))).toThrow(WireVersionError);
     for (const v of [1, 2, 3]) expect(() => read(Uint8Array.of(v, 0x10))).toThrow(InvalidMessageError);
     const full = envelope4(
       value,
@@ -369,6 +374,127 @@ describe("wire version 4 binary envelope", () => {
     expect(() => envelope4(value, newMessageId(), undefined, "E@00000000", undefined, "garbage")).toThrow(
       TypeError,
     );
+  });
+});
+
+describe("wire version 5: a request that asks for an echoed reply", () => {
+  const value = { text: "hello", n: 42 };
+  const hex = (data: Uint8Array) => Buffer.from(data).toString("hex");
+  const read = (data: Uint8Array) => readWire({ data, headers: {} }, "Echo", "request");
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("hex");
+
+  it("is version 4's layout with byte 5, on a request with a drawn id; the reply starts with 05 and the 12 id bytes", () => {
+    const request = envelope4(
+      value,
+      "AAECAwQFBgcICQoL",
+      Date.UTC(2100, 0, 1),
+      "Echo@621f076764e32737",
+      undefined,
+      undefined,
+      true,
+    );
+    // 05 | flags 0x11 (schema, deadline) | 12 id bytes | 621f0767 | 6 deadline bytes | JSON: 24 bytes, as version 4.
+    expect(hex(request)).toBe(
+      `0511000102030405060708090a0b621f0767${Date.UTC(2100, 0, 1).toString(16).padStart(12, "0")}${json(value)}`,
+    );
+    expect(asksEcho(request)).toBe(true);
+    expect(read(request)).toMatchObject({ version: 5, messageId: "AAECAwQFBgcICQoL", schema: "621f0767" });
+    expect(decodeBody(request, read(request), "Echo", "request")).toEqual(value);
+    // The reply: 05, the request's 12 id bytes, the JSON (13 bytes in front of the body).
+    const reply = encodeReply(request, { text: "hello", n: 43 });
+    expect(ECHO_BYTES).toBe(13);
+    expect(hex(reply)).toBe(`05000102030405060708090a0b${json({ text: "hello", n: 43 })}`);
+    expect(echoes(reply, request)).toBe(true);
+    expect(JSON.parse(Buffer.from(reply).subarray(ECHO_BYTES).toString("utf8"))).toEqual({
+      text: "hello",
+      n: 43,
+    });
+  });
+
+  it("a caller's own id, an event, version 4 and a plain request ask for no echo; their replies are bare JSON", () => {
+    // A caller's id may repeat, so its request stays version 4 (a reply subject of its own).
+    const own = envelope4(
+      value,
+      "order-42",
+      Date.now() + 5000,
+      "Echo@621f076764e32737",
+      undefined,
+      undefined,
+      true,
+    );
+    expect(own[0]).toBe(4);
+    const v4 = envelope4(
+      value,
+      newMessageId(),
+      Date.now() + 5000,
+      "Echo@621f076764e32737",
+      undefined,
+      undefined,
+    );
+    expect(v4[0]).toBe(4);
+    for (const request of [own, v4, bytes(JSON.stringify(value)), new Uint8Array(0)]) {
+      expect(asksEcho(request)).toBe(false);
+      expect(Buffer.from(encodeReply(request, value)).toString("utf8")).toBe(JSON.stringify(value));
+    }
+  });
+
+  it("a reply echoes only its own request: another id, a bare body, a cut echo or a version 4 reply does not", () => {
+    for (let i = 0; i < 500; i++) {
+      const request = envelope4(
+        value,
+        newMessageId(),
+        Date.now() + 5000,
+        "Echo@621f076764e32737",
+        undefined,
+        undefined,
+        true,
+      );
+      const other = envelope4(
+        value,
+        newMessageId(),
+        Date.now() + 5000,
+        "Echo@621f076764e32737",
+        undefined,
+        undefined,
+        true,
+      );
+      const reply = encodeReply(request, { i });
+      expect(echoes(reply, request)).toBe(true);
+      expect(echoes(reply, other)).toBe(false);
+      expect(echoes(encodeReply(other, { i }), request)).toBe(false);
+      expect(echoes(bytes(JSON.stringify({ i })), request)).toBe(false);
+      expect(echoes(reply.subarray(0, ECHO_BYTES - 1), request)).toBe(false);
+      const v4 = Buffer.from(reply);
+      v4[0] = 4;
+      expect(echoes(v4, request)).toBe(false);
+    }
+  });
+
+  it("a version 5 envelope with a text id is malformed; every truncation is a typed error", () => {
+    const issue = (data: Uint8Array) => {
+      try {
+        read(data);
+      } catch (e) {
+        return (e as InvalidMessageError).issues[0]?.path;
+      }
+    };
+    expect(issue(Uint8Array.of(5, 0x08, 0, 1, 0x61))).toBe("(envelope: flags)");
+    expect(issue(Uint8Array.of(5, 0x20))).toBe("(envelope: flags)");
+    const full = envelope4(
+      value,
+      newMessageId(),
+      Date.now() + 5000,
+      "Echo@621f076764e32737",
+      "chain",
+      childTraceparent(),
+      true,
+    );
+    expect(full[0]).toBe(5);
+    const head = full.length - 23;
+    for (let n = 1; n < head; n++) {
+      expect(() => read(full.subarray(0, n)), `cut at ${n}`).toThrow(InvalidMessageError);
+    }
+    expect(read(full)).toMatchObject({ version: 5, correlationId: "chain" });
   });
 });
 
@@ -423,9 +549,11 @@ describe("wire version 2 header", () => {
   });
 
   it("refuses a newer version and malformed fields with typed errors", () => {
-    expect(() => readWire(headersOnly({ Catga: "5;x;;" }), "Echo", "request")).toThrow(WireVersionError);
+    expect(() => readWire(headersOnly({ Catga: "6;x;;" }), "Echo", "request")).toThrow(WireVersionError);
     for (const bad of [
       "",
+      // Version 5 is binary: a header claiming it is malformed.
+      "5;x;;",
       "2",
       "3;x;;",
       "4;x;;",
