@@ -6,9 +6,10 @@
  * - The envelope's fields: 12 random id bytes, the 4-byte schema hash and, on requests, the
  *   6-byte deadline (binary, as wire version 4 lays them out; `binaryEnvelope` of _raw.ts). The
  *   responder refuses an expired request.
- * - A reply subject per request, `<inbox>.<slot>-<counter><8 random characters>` as Catga's
- *   transport makes them (runtime/transport/_pending.ts): a reply is taken only by the request it
- *   was addressed to, so a late or forged reply never reaches a newer request.
+ * - Replies matched as wire version 5 matches them (runtime/transport/_pending.ts): the reply
+ *   subject is the request's slot, used again by the slot's next request, and the responder puts a
+ *   marker byte and the request's 12 id bytes before the reply's JSON; the caller takes a reply
+ *   only when they are its request's, so a late or forged reply never reaches a newer request.
  * - The schema checks, where Catga makes them: the caller validates its input and the result, the
  *   responder the request and its result, the publisher its event and each subscriber the event,
  *   each with the zod schema `catgac` generates for the bench topology (`z.object({ text:
@@ -18,10 +19,13 @@
  * deadlines on the caller's side (no timer and no sweep), retries, tracing (off in the bench).
  * So Catga cannot be faster than this; the gap between the two is the runtime's own work.
  *
- * `BENCH_GUARDS` (a comma list of `envelope`, `subject`, `schema`; all three when unset) keeps
- * only the guarantees it names, to measure the price of each: without `envelope` the payload is the
- * bare JSON, without `subject` a token is used again once answered (as raw's is), without `schema`
- * nothing is validated.
+ * `BENCH_GUARDS` (a comma list of `envelope`, `echo12`, `echo4`, `subject`, `schema`;
+ * `envelope,echo12,schema` when unset) keeps only the guarantees it names, to measure the price of
+ * each: without `envelope` the payload is the bare JSON; `subject` gives every request a reply
+ * subject of its own, `<inbox>.<slot>-<counter><8 random characters>` (how Catga matched replies
+ * before wire version 5); `echo12` or `echo4` (with `envelope`) reuse the subject and echo 12 or 4
+ * id bytes; with none of the three a token is used again once answered and nothing is echoed (as
+ * raw's is); without `schema` nothing is validated.
  */
 import { randomFillSync } from "node:crypto";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
@@ -38,7 +42,7 @@ const encoder = new TextEncoder();
 // The schema catgac generates for Echo, Echoed and Tick (out/bench-rpc/messages.ts).
 const Schema = z.object({ text: z.string(), n: z.number().int() });
 
-const GUARDS = new Set((process.env.BENCH_GUARDS ?? "envelope,subject,schema").split(","));
+const GUARDS = new Set((process.env.BENCH_GUARDS ?? "envelope,echo12,schema").split(","));
 const ENVELOPE = GUARDS.has("envelope");
 const SUBJECT = GUARDS.has("subject");
 const SCHEMA = GUARDS.has("schema");

@@ -27,11 +27,13 @@
  * itself (each caller waits for the other three). `BENCH_CALLER_FLAGS` adds Node options to the
  * caller processes (e.g. `--single-threaded-gc`), `BENCH_PRELOAD` a module to every worker.
  *
+ * `raw-guarded` (in the default set) is the raw client doing by hand what every Catga message must
+ * to keep its guarantees (raw-guarded.ts): the floor under Catga, measured in the same run.
  * `raw-headers` is the raw baseline carrying wire version 2's header through the client's own
- * headers object, `raw-prefix` the same fields as version 3's envelope line in the payload (see
- * _raw.ts): the targets are stated against `raw`, and the gaps show what the metadata costs by
- * itself, with and without a header block. Their rows go to `reference` in rpc.json, apart from
- * `results`. raw-prefix runs only when `--only` names it.
+ * headers object, `raw-prefix` the same fields as version 3's envelope line in the payload,
+ * `raw-binary` the same fields in binary (see _raw.ts): the targets are stated against `raw`, and
+ * the gaps show what the metadata costs by itself. These references' rows go to `reference` in
+ * rpc.json, apart from `results`; all but raw-guarded run only when `--only` names them.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -89,7 +91,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "2000" },
     warmup: { type: "string", default: "1000" },
     levels: { type: "string", default: "1,100,1000" },
-    only: { type: "string", default: "raw,raw-headers,catga,moleculer" },
+    only: { type: "string", default: "raw,raw-guarded,catga,moleculer" },
     profile: { type: "string", default: "" },
     gap: { type: "string", default: "0" },
   },
