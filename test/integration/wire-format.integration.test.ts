@@ -192,9 +192,7 @@ describe("wire format (version 4)", () => {
     expect(deadline).toBeLessThanOrEqual(Date.now() + s.Echo.timeoutMs);
     expect(payload.subarray(24).toString("utf8")).toBe(JSON.stringify(input));
     // The reply: 05, the request's 12 id bytes, then the JSON result; no header block.
-    expect(await replies.next()).toBe(
-      `MSG ${inbox} 1 ${13 + 7}\r\n\x05${id.toString("latin1")}"hello"\r\n`,
-    );
+    expect(await replies.next()).toBe(`MSG ${inbox} 1 ${13 + 7}\r\n\x05${id.toString("latin1")}"hello"\r\n`);
     // The next request has the same reply subject, and another id.
     expect(await sendRequest(bus, s.Echo, { text: "again", delayMs: 0 })).toBe("again");
     const next = Buffer.from(await requests.next(), "latin1");
