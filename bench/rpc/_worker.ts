@@ -18,8 +18,16 @@ import {
   serve,
 } from "../_shared/worker.js";
 
-/** The request payload, the echoed reply, and the event of the fan-out: the same small JSON everywhere. */
-export const PAYLOAD = { text: "hello", n: 42 } as const;
+/**
+ * The request payload, the echoed reply, and the event of the fan-out: the same small JSON
+ * everywhere. `BENCH_TEXT_BYTES=<n>` pads `text` to n characters (for measuring beyond nats-server's
+ * cost step for small frames: docs/benchmarks.md, "The floor and the echoed reply"); the written
+ * tables always use the default.
+ */
+export const PAYLOAD = {
+  text: "hello".padEnd(Number(process.env.BENCH_TEXT_BYTES ?? 0), "x"),
+  n: 42,
+} as const;
 
 /** How one contender answers, calls, publishes and subscribes. */
 export interface Contender {

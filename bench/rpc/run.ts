@@ -96,6 +96,10 @@ const { values } = parseArgs({
     gap: { type: "string", default: "0" },
   },
 });
+if (values.write && process.env.BENCH_TEXT_BYTES !== undefined) {
+  console.error("--write measures the default payload: unset BENCH_TEXT_BYTES");
+  process.exit(2);
+}
 const ROUNDS = Number(values.rounds);
 const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
