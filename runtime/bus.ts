@@ -36,7 +36,7 @@ import { type Logger, silentLogger } from "./log.js";
 import { type CheckingBus, parseMessage, REQUEST_CHECKED } from "./messaging.js";
 import { type MemoryHub, memoryTransport } from "./transport/memory.js";
 import { type NatsConnectOptions, natsTransport } from "./transport/nats.js";
-import type { Headers, IncomingMessage, Transport } from "./transport/types.js";
+import type { Headers, IncomingMessage, RequestOptions, Transport } from "./transport/types.js";
 
 /** Retry policy for idempotent requests. */
 export interface RetryPolicy {
@@ -164,6 +164,25 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
   }
 
   /**
+   * A request's bytes. Only an id the bus drew asks for an echoed reply (version 5): a caller's own
+   * id may repeat, so its request stays version 4 with a reply subject of its own.
+   */
+  function requestMessage(
+    spec: RequestSpec,
+    payload: unknown,
+    messageId: string,
+    deadline: number,
+    opts: InternalCallOptions,
+  ): { data: Uint8Array; headers: Headers | undefined } {
+    return message(payload, messageId, spec.schemaId, deadline, opts, opts.messageId === undefined);
+  }
+
+  /** The transport's options for one attempt of a request {@link requestMessage} wrote. */
+  function requestOptions(data: Uint8Array, headers: Headers | undefined, timeoutMs: number): RequestOptions {
+    return headers ? { headers, timeoutMs } : { timeoutMs, echo: asksEcho(data) };
+  }
+
+  /**
    * A request; with `check`, the reply's result is also checked against `spec.result` in the same
    * step that decodes it (sendRequest's path: see REQUEST_CHECKED).
    */
@@ -185,26 +204,14 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     // non-idempotent request, and an async frame would add a promise and a microtask to each one.
     let sent: Promise<IncomingMessage>;
     try {
-      // Only an id the bus drew asks for an echo: a caller's own id may repeat.
-      const { data, headers } = message(
-        payload,
-        messageId,
-        spec.schemaId,
-        deadline,
-        opts,
-        opts.messageId === undefined,
-      );
+      const { data, headers } = requestMessage(spec, payload, messageId, deadline, opts);
       opts.signal?.throwIfAborted();
       // The clock read once per request: the envelope is written within the same tick.
       const remaining = deadline - now;
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       // A transport may throw at once (closed, payload too large): that is a rejection too.
       sent = abortable(
-        transport.request(
-          spec.subject,
-          data,
-          headers ? { headers, timeoutMs: remaining } : { timeoutMs: remaining, echo: asksEcho(data) },
-        ),
+        transport.request(spec.subject, data, requestOptions(data, headers, remaining)),
         opts.signal,
       );
     } catch (error) {
@@ -228,14 +235,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     check: boolean,
   ): Promise<unknown> {
     // Every attempt sends the same bytes: the same message id, so the responder can tell a retry.
-    const { data, headers } = message(
-      payload,
-      messageId,
-      spec.schemaId,
-      deadline,
-      opts,
-      opts.messageId === undefined,
-    );
+    const { data, headers } = requestMessage(spec, payload, messageId, deadline, opts);
     const signal = opts.signal;
     signal?.throwIfAborted();
     for (let attempt = 0; ; attempt++) {
@@ -245,14 +245,7 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       try {
         return (check ? checkedResultOf : resultOf)(
           spec,
-          await abortable(
-            transport.request(
-              spec.subject,
-              data,
-              headers ? { headers, timeoutMs: wait } : { timeoutMs: wait, echo: asksEcho(data) },
-            ),
-            signal,
-          ),
+          await abortable(transport.request(spec.subject, data, requestOptions(data, headers, wait)), signal),
         );
       } catch (error) {
         const retriable = error instanceof NoRespondersError || error instanceof TimeoutError;

@@ -14,7 +14,14 @@
  * the deadline: the difference to raw is the price of the metadata without a header block.
  */
 import { randomFillSync } from "node:crypto";
-import { connect, createInbox, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import {
+  connect,
+  createInbox,
+  headers,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import type { Contender } from "./_worker.js";
 import { PAYLOAD } from "./_worker.js";
 
@@ -22,7 +29,25 @@ const DEADLINE_MS = 5000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
+export const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
+
+/** A plain subscription on `subject` (in queue group `queue` if given) that hands each message to `each`. */
+export async function plainSubscriber(
+  url: string,
+  subject: string,
+  each: (msg: Msg) => void,
+  queue?: string,
+) {
+  const nc = await connect({ servers: url });
+  nc.subscribe(subject, {
+    ...(queue !== undefined ? { queue } : {}),
+    callback: (error, msg) => {
+      if (error === null) each(msg);
+    },
+  });
+  await nc.flush();
+  return closer(nc);
+}
 
 /**
  * Catga's request or event header with a fresh id, as wire version 2 writes it (docs/runtime.md,
@@ -40,17 +65,27 @@ function catgaHeaders(deadline: boolean): MsgHdrs {
   return h;
 }
 
-// 12 random bytes in base64url from a pool of random bytes, as Catga draws its message ids.
+// Random bytes from a pool, refilled when used up, as Catga draws its message ids.
 const pool = Buffer.allocUnsafe(65536);
 let offset = pool.length;
-function messageId(): string {
-  if (offset + 12 > pool.length) {
+/** Where `n` fresh random bytes start in `pool`. */
+function draw(n: number): number {
+  if (offset + n > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  offset += 12;
-  return pool.toString("base64url", offset - 12, offset);
+  offset += n;
+  return offset - n;
 }
+
+/** `n` random bytes in base64url. */
+export function randomBase64url(n: number): string {
+  const at = draw(n);
+  return pool.toString("base64url", at, at + n);
+}
+
+/** A message id as Catga draws one: 12 random bytes in base64url. */
+const messageId = () => randomBase64url(12);
 
 /** The same fields as wire version 3's envelope line (docs/runtime.md, "The wire"). */
 function catgaLine(deadline: boolean): string {
@@ -67,12 +102,8 @@ export function binaryEnvelope(json: string, deadline: boolean): Buffer {
   const head = deadline ? 23 : 17;
   const out = Buffer.allocUnsafe(head + Buffer.byteLength(json));
   out[0] = 1;
-  if (offset + 12 > pool.length) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  pool.copy(out, 1, offset, offset + 12);
-  offset += 12;
+  const at = draw(12);
+  pool.copy(out, 1, at, at + 12);
   out.writeUInt32BE(deadline ? 0x621f0767 : 0x6a1a7c42, 13);
   if (deadline) out.writeUIntBE(Date.now() + DEADLINE_MS, 17, 6);
   out.write(json, head);
@@ -112,12 +143,11 @@ export function rawContender(options: { headers: boolean; prefix?: boolean; bina
     return JSON.parse(decoder.decode(data.subarray(nl + 1)));
   };
   return {
-    async responder(url) {
-      const nc = await connect({ servers: url });
-      nc.subscribe(REQUEST, {
-        queue: "echo",
-        callback: (error, msg) => {
-          if (error !== null) return;
+    responder: (url) =>
+      plainSubscriber(
+        url,
+        REQUEST,
+        (msg) => {
           if (
             withHeaders &&
             !(Number.parseInt(msg.headers?.get("Catga").split(";")[2] ?? "", 36) > Date.now())
@@ -127,19 +157,17 @@ export function rawContender(options: { headers: boolean; prefix?: boolean; bina
           if (value === undefined) return;
           msg.respond(encoder.encode(JSON.stringify(value)));
         },
-      });
-      await nc.flush();
-      return closer(nc);
-    },
+        "echo",
+      ),
 
     async caller(url) {
       const nc = await connect({ servers: url });
       const inbox = createInbox();
       // A token is used again once its reply has come: nats-server's subject-match cache then hits
       // instead of missing on every reply (no reply is ever late here: there are no deadlines).
-      // Catga's transport did so too until a reply subject became one per request, which keeps a
-      // forged or late reply from reaching a newer request (docs/runtime.md, "Reply matching"):
-      // that guarantee's cost, a cache miss in nats-server per request, is in the gap to raw.
+      // Catga's transport reuses a subject too (wire version 5), with the request's id echoed in the
+      // reply so a forged or late reply cannot reach a newer request (docs/runtime.md, "Reply
+      // matching"); raw-guarded.ts does the same by hand.
       // The token is a number, and its request waits at that index of an array: a Map with a key
       // set and deleted per request kept dead requests alive after a full GC (runtime/transport/
       // _pending.ts), which made this caller's collections 2-4x dearer in every run.
@@ -173,18 +201,11 @@ export function rawContender(options: { headers: boolean; prefix?: boolean; bina
       };
     },
 
-    async subscriber(url, onEvent) {
-      const nc = await connect({ servers: url });
-      nc.subscribe(EVENT, {
-        callback: (error, msg) => {
-          if (error !== null) return;
-          parse(msg.data, false);
-          onEvent();
-        },
-      });
-      await nc.flush();
-      return closer(nc);
-    },
+    subscriber: (url, onEvent) =>
+      plainSubscriber(url, EVENT, (msg) => {
+        parse(msg.data, false);
+        onEvent();
+      }),
 
     async publisher(url) {
       const nc = await connect({ servers: url });

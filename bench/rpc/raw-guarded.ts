@@ -27,10 +27,9 @@
  * id bytes; with none of the three a token is used again once answered and nothing is echoed (as
  * raw's is); without `schema` nothing is validated.
  */
-import { randomFillSync } from "node:crypto";
-import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox } from "@nats-io/transport-node";
 import { z } from "zod";
-import { binaryEnvelope } from "./_raw.js";
+import { binaryEnvelope, closer, plainSubscriber, randomBase64url } from "./_raw.js";
 import { type Contender, main, PAYLOAD } from "./_worker.js";
 
 const REQUEST = "bench.raw-guarded.echo";
@@ -55,8 +54,6 @@ const check = (value: unknown) =>
 const payload = (value: unknown, deadline: boolean): Uint8Array =>
   ENVELOPE ? binaryEnvelope(JSON.stringify(value), deadline) : encoder.encode(JSON.stringify(value));
 
-const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
-
 /** The JSON after an envelope of `head` bytes, or undefined when the envelope is not one or has expired. */
 function body(data: Uint8Array, head: number): unknown {
   if (!ENVELOPE) return JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString("utf8"));
@@ -64,18 +61,6 @@ function body(data: Uint8Array, head: number): unknown {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
   if (head === REQUEST_HEAD && !(bytes.readUIntBE(17, 6) > Date.now())) return undefined;
   return JSON.parse(bytes.toString("utf8", head));
-}
-
-// 8 random base64url characters per token, drawn from a pool as Catga draws them.
-const pool = Buffer.allocUnsafe(6 * 4096);
-let offset = pool.length;
-function random8(): string {
-  if (offset + 6 > pool.length) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  offset += 6;
-  return pool.toString("base64url", offset - 6, offset);
 }
 
 interface Waiting {
@@ -86,12 +71,11 @@ interface Waiting {
 }
 
 const guarded: Contender = {
-  async responder(url) {
-    const nc = await connect({ servers: url });
-    nc.subscribe(REQUEST, {
-      queue: "echo",
-      callback: (error, msg) => {
-        if (error !== null) return;
+  responder: (url) =>
+    plainSubscriber(
+      url,
+      REQUEST,
+      (msg) => {
         const checked = check(body(msg.data, REQUEST_HEAD));
         if (!checked.success) return;
         // The handler's result is checked too before it leaves (the echo: its input).
@@ -108,10 +92,8 @@ const guarded: Contender = {
         out.write(json, 1 + ECHO);
         msg.respond(out);
       },
-    });
-    await nc.flush();
-    return closer(nc);
-  },
+      "echo",
+    ),
 
   async caller(url) {
     const nc = await connect({ servers: url });
@@ -147,7 +129,7 @@ const guarded: Contender = {
         if (!input.success) return Promise.reject(input.error);
         const slot = free.pop() ?? slots.length;
         const token = SUBJECT
-          ? `${slot.toString(36)}-${(counter++).toString(36)}${random8()}`
+          ? `${slot.toString(36)}-${(counter++).toString(36)}${randomBase64url(6)}`
           : slot.toString(36);
         const data = payload(input.data, true);
         const id = ECHO === 0 ? undefined : Buffer.from(data.buffer, data.byteOffset + 1, ECHO);
@@ -161,17 +143,10 @@ const guarded: Contender = {
     };
   },
 
-  async subscriber(url, onEvent) {
-    const nc = await connect({ servers: url });
-    nc.subscribe(EVENT, {
-      callback: (error, msg) => {
-        if (error !== null) return;
-        if (check(body(msg.data, EVENT_HEAD)).success) onEvent();
-      },
-    });
-    await nc.flush();
-    return closer(nc);
-  },
+  subscriber: (url, onEvent) =>
+    plainSubscriber(url, EVENT, (msg) => {
+      if (check(body(msg.data, EVENT_HEAD)).success) onEvent();
+    }),
 
   async publisher(url) {
     const nc = await connect({ servers: url });

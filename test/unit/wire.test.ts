@@ -438,26 +438,14 @@ describe("wire version 5: a request that asks for an echoed reply", () => {
     }
   });
 
+  /** A version 5 request with a freshly drawn id. */
+  const v5 = () =>
+    envelope4(value, newMessageId(), Date.now() + 5000, "Echo@621f076764e32737", undefined, undefined, true);
+
   it("a reply echoes only its own request: another id, a bare body, a cut echo or a version 4 reply does not", () => {
     for (let i = 0; i < 500; i++) {
-      const request = envelope4(
-        value,
-        newMessageId(),
-        Date.now() + 5000,
-        "Echo@621f076764e32737",
-        undefined,
-        undefined,
-        true,
-      );
-      const other = envelope4(
-        value,
-        newMessageId(),
-        Date.now() + 5000,
-        "Echo@621f076764e32737",
-        undefined,
-        undefined,
-        true,
-      );
+      const request = v5();
+      const other = v5();
       const reply = encodeReply(request, { i });
       expect(echoes(reply, request)).toBe(true);
       expect(echoes(reply, other)).toBe(false);
