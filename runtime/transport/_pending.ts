@@ -53,9 +53,10 @@ export class PendingRequests<T extends Waiting> {
 
   /**
    * Removes and returns the request waiting for `token`, or undefined when none does, or when
-   * `accept` refuses it (the request then goes on waiting).
+   * `accept` refuses it (the request then goes on waiting). `accept` gets `arg` too, so a caller
+   * on a hot path can pass one function made once instead of a closure per reply.
    */
-  take(token: string, accept?: (entry: T) => boolean): T | undefined {
+  take<A>(token: string, accept?: (entry: T, arg: A) => boolean, arg?: A): T | undefined {
     const dash = token.indexOf("-");
     const end = dash < 0 ? token.length : dash;
     // A slot number has at most 6 base-36 digits; anything else is not one of our tokens (and
@@ -64,7 +65,7 @@ export class PendingRequests<T extends Waiting> {
     const slot = Number.parseInt(dash < 0 ? token : token.slice(0, dash), 36);
     const entry = this.#slots[slot];
     if (entry === undefined || entry.token !== token) return undefined;
-    if (accept !== undefined && !accept(entry)) return undefined;
+    if (accept !== undefined && !accept(entry, arg as A)) return undefined;
     this.#release(slot);
     return entry;
   }

@@ -364,6 +364,14 @@ function replyToken(msg: Msg, at: number): string {
 }
 
 /**
+ * Whether `msg` may answer `request`: any reply when the request asked for no echo (its subject is
+ * its own), else only one that starts with its echo, or the server's no-responders status.
+ */
+function isReplyTo(request: Pending, msg: Msg): boolean {
+  return request.echo === undefined || echoes(msg.data, request.echo) || noResponders(msg);
+}
+
+/**
  * The server's answer to a request nobody subscribes to: an empty 503 status message. It carries no
  * echo, and is taken by a request of version 5 too: it comes before any reply could.
  */
@@ -431,10 +439,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
       callback: (error, msg) => {
         if (error !== null) return;
         const token = replyToken(msg, inbox.length + 1);
-        const p = pending.take(
-          token,
-          (w) => w.echo === undefined || echoes(msg.data, w.echo) || noResponders(msg),
-        );
+        const p = pending.take(token, isReplyTo, msg);
         if (p === undefined) {
           // Late (its request timed out) or forged: nobody waits for it. Counted, logged once.
           if (unmatched++ === 0)
