@@ -45,7 +45,8 @@ export interface Contender {
 export type Command =
   | { op: "load"; concurrency: number; warmupMs: number; durationMs: number }
   | { op: "credit"; upTo: number }
-  | { op: "publish" }
+  /** `burst`: how many events the publisher sends in one turn of its event loop before it yields. */
+  | { op: "publish"; burst: number }
   | { op: "halt" }
   | { op: "mark" }
   | { op: "cpu" }
@@ -192,6 +193,7 @@ export async function runWorker(contender: Contender): Promise<void> {
     closer = publisher;
     let allowed = 0;
     let sent = 0;
+    let burst = 1;
     let running = false;
     let wake: (() => void) | undefined;
     const pump = async () => {
@@ -202,9 +204,10 @@ export async function runWorker(contender: Contender): Promise<void> {
           });
           continue;
         }
-        // Publish a batch without waiting on each event (as a handler emitting a batch would): the
-        // client then writes the batch to the socket at once instead of one write per event.
-        const end = Math.min(allowed, sent + 500);
+        // Publish a burst without waiting on each event (as handlers emitting in one turn would):
+        // the client writes the burst to the socket at once, or in pieces of 32 KiB when it is
+        // larger (nats.js's flush threshold), instead of one write per event.
+        const end = Math.min(allowed, sent + burst);
         const acks: Promise<unknown>[] = [];
         while (sent < end) {
           const ack = publisher.publish();
@@ -221,7 +224,8 @@ export async function runWorker(contender: Contender): Promise<void> {
       wake?.();
     };
     let pumping = false;
-    handlers.publish = () => {
+    handlers.publish = (cmd: Extract<Command, { op: "publish" }>) => {
+      burst = cmd.burst;
       running = true;
       if (pumping) return; // the last round's loop is still finishing its batch: it goes on
       pumping = true;

@@ -6,7 +6,10 @@
  * machine's load moves between runs; the load average is recorded with each run. Prints every run
  * and the medians per build, and writes bench/results/rpc-ab.json.
  *
- *   npx tsx bench/rpc/ab.ts --base ../base [--pairs 3] [--rounds 2] [--levels 100,1000]
+ *   npx tsx bench/rpc/ab.ts --base ../base [--pairs 3] [--rounds 2] [--levels 100,1000] [--burst 500]
+ *
+ * `--burst` is the fan-out's events per turn of the publisher's loop (run.ts `--bursts`); a base
+ * build from before bursts always publishes 500 per turn, so leave it at 500 for one.
  *
  * Both trees need `npm run build` first (run.ts loads the runtime from dist/).
  */
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     pairs: { type: "string", default: "3" },
     rounds: { type: "string", default: "2" },
     levels: { type: "string", default: "100,1000" },
+    burst: { type: "string", default: "500" },
   },
 });
 if (values.base === undefined) {
@@ -39,6 +43,7 @@ interface Row {
   rps?: number;
   p99_ms?: number;
   events_per_s_per_instance?: number;
+  burst?: number;
   caller_cpu_us?: number;
   responder_cpu_us?: number;
   server_cpu_us?: number | null;
@@ -67,6 +72,8 @@ function runOnce(tree: string, build: Run["build"], pair: number): Run {
       values.rounds,
       "--levels",
       values.levels,
+      // A base build from before bursts refuses the option: it publishes 500 per turn anyway.
+      ...(values.burst === "500" ? [] : ["--bursts", values.burst]),
     ],
     { cwd: tree, stdio: ["ignore", "ignore", "inherit"] },
   );
@@ -88,7 +95,10 @@ function runOnce(tree: string, build: Run["build"], pair: number): Run {
       cpu: `${catga.caller_cpu_us} + ${catga.responder_cpu_us} + ${catga.server_cpu_us ?? "–"}`,
     };
   }
-  const f = (c: string) => out.fanout.find((r) => r.contender === c)!.events_per_s_per_instance!;
+  // Rows without a burst come from a build that always published 500 per turn.
+  const f = (c: string) =>
+    out.fanout.find((r) => r.contender === c && (r.burst ?? 500) === Number(values.burst))!
+      .events_per_s_per_instance!;
   const run: Run = {
     build,
     pair,

@@ -12,14 +12,18 @@
  * Fan-out: three subscriber processes receive every event a publisher process broadcasts; the
  * publisher stays at most `WINDOW` events ahead of the slowest subscriber (credit from the
  * subscribers' progress reports), so nothing is lost to a slow consumer. Measured: events/s
- * received per instance over the measured window.
+ * received per instance over the measured window, at each of `--bursts`: how many events the
+ * publisher sends in one turn of its event loop. Several, because nats.js writes a turn's messages
+ * at once up to 32 KiB and in pieces beyond, and nats-server's cost per event moves with that: one
+ * burst size alone puts contenders whose frames differ by a few bytes on either side of that
+ * threshold (docs/benchmarks.md, "The fan-out step is nats.js's 32 KiB flush").
  *
  * Writes bench/results/rpc.json; with `--write` also replaces the section of docs/benchmarks.md
  * between the `bench:rpc` markers. Needs `npm run build` first (the generated code imports
  * `catga/runtime`, i.e. dist/), which the npm script does.
  *
  *   npm run bench:rpc -- [--write] [--rounds 3] [--duration 2000] [--warmup 1000]
- *     [--levels 1,100,1000] [--only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer] [--profile catga]
+ *     [--levels 1,100,1000] [--bursts 50,500,2000] [--only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer] [--profile catga]
  *     [--gap 10000]
  *
  * `--gap` waits that many ms before every request phase: it reproduces the state a caller meets
@@ -91,6 +95,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "2000" },
     warmup: { type: "string", default: "1000" },
     levels: { type: "string", default: "1,100,1000" },
+    bursts: { type: "string", default: "50,500,2000" },
     only: { type: "string", default: "raw,raw-guarded,catga,moleculer" },
     profile: { type: "string", default: "" },
     gap: { type: "string", default: "0" },
@@ -105,15 +110,16 @@ const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
 const GAP = Number(values.gap);
 const LEVELS = values.levels.split(",").map(Number);
+const BURSTS = values.bursts.split(",").map(Number);
 const ONLY = values.only.split(",") as Name[];
 const PROFILE = new Set(values.profile.split(",").filter((s) => s !== ""));
 if (
-  ![ROUNDS, DURATION, WARMUP, ...LEVELS].every((n) => Number.isInteger(n) && n > 0) ||
+  ![ROUNDS, DURATION, WARMUP, ...LEVELS, ...BURSTS].every((n) => Number.isInteger(n) && n > 0) ||
   !(Number.isInteger(GAP) && GAP >= 0) ||
   !ONLY.every((n) => n in CONTENDERS)
 ) {
   console.error(
-    "--rounds, --duration, --warmup and --levels take whole numbers > 0, --gap one >= 0; --only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer",
+    "--rounds, --duration, --warmup, --levels and --bursts take whole numbers > 0, --gap one >= 0; --only raw,raw-headers,raw-prefix,raw-binary,raw-guarded,catga,moleculer",
   );
   process.exit(2);
 }
@@ -161,6 +167,8 @@ interface RpcResult {
 
 interface FanoutResult {
   contender: Name;
+  /** Events the publisher sent per turn of its event loop. */
+  burst: number;
   subscribers: number;
   /** Mean over the instances of the events each received per second. */
   events_per_s_per_instance: number;
@@ -297,8 +305,8 @@ async function startFanout(name: Name, url: string, serverPid: number) {
     );
   return {
     /** Publishes for the warm-up and the measured window; each instance's rate over the window. */
-    async run(): Promise<FanoutResult> {
-      pub.send({ op: "publish" });
+    async run(burst: number): Promise<FanoutResult> {
+      pub.send({ op: "publish", burst });
       await sleep(WARMUP);
       const [first, cpu0] = await Promise.all([mark(), cpuOf([pub, ...subs], serverPid)]);
       await sleep(DURATION);
@@ -314,6 +322,7 @@ async function startFanout(name: Name, url: string, serverPid: number) {
       const cpu = cpu1.workers.map((us, i) => us - cpu0.workers[i]!);
       const result: FanoutResult = {
         contender: name,
+        burst,
         subscribers: SUBSCRIBERS,
         events_per_s_per_instance: Math.round(mean(rates)),
         min_events_per_s: Math.round(Math.min(...rates)),
@@ -325,7 +334,7 @@ async function startFanout(name: Name, url: string, serverPid: number) {
             : perMessage(cpu1.server - cpu0.server, events),
       };
       console.log(
-        `fan-out ${name.padEnd(9)} ${result.events_per_s_per_instance.toLocaleString("en-US").padStart(8)} ` +
+        `fan-out ${name.padEnd(9)} burst ${String(burst).padStart(4)} ${result.events_per_s_per_instance.toLocaleString("en-US").padStart(8)} ` +
           `events/s per instance (slowest ${result.min_events_per_s.toLocaleString("en-US")})  ` +
           `CPU µs/event publisher ${result.publisher_cpu_us}, each subscriber ${result.subscriber_cpu_us}, ` +
           `server ${result.server_cpu_us ?? "–"}`,
@@ -350,21 +359,24 @@ async function fanout(
     for (let round = 0; round < ROUNDS; round++) {
       const order = ONLY.map((_, i) => ONLY[(i + round) % ONLY.length]!);
       const results: FanoutResult[] = [];
-      for (const name of order) results.push(await runs.get(name)!.run());
+      for (const burst of BURSTS) for (const name of order) results.push(await runs.get(name)!.run(burst));
       rounds.push(results);
     }
-    const results = ONLY.map((contender) => {
-      const all = rounds.flat().filter((r) => r.contender === contender);
-      return {
-        contender,
-        subscribers: SUBSCRIBERS,
-        events_per_s_per_instance: Math.round(median(all.map((r) => r.events_per_s_per_instance))),
-        min_events_per_s: Math.round(median(all.map((r) => r.min_events_per_s))),
-        publisher_cpu_us: round2(median(all.map((r) => r.publisher_cpu_us))),
-        subscriber_cpu_us: round2(median(all.map((r) => r.subscriber_cpu_us))),
-        server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
-      };
-    });
+    const results = BURSTS.flatMap((burst) =>
+      ONLY.map((contender) => {
+        const all = rounds.flat().filter((r) => r.contender === contender && r.burst === burst);
+        return {
+          contender,
+          burst,
+          subscribers: SUBSCRIBERS,
+          events_per_s_per_instance: Math.round(median(all.map((r) => r.events_per_s_per_instance))),
+          min_events_per_s: Math.round(median(all.map((r) => r.min_events_per_s))),
+          publisher_cpu_us: round2(median(all.map((r) => r.publisher_cpu_us))),
+          subscriber_cpu_us: round2(median(all.map((r) => r.subscriber_cpu_us))),
+          server_cpu_us: medianOrNull(all.map((r) => r.server_cpu_us)),
+        };
+      }),
+    );
     return { rounds, results };
   } finally {
     for (const run of runs.values()) await run.stop();
@@ -405,11 +417,11 @@ function rpcTable(results: RpcResult[]): string {
 }
 
 function fanoutTable(results: FanoutResult[]): string {
-  const catga = results.find((r) => r.contender === "catga");
+  const catga = (burst: number) => results.find((r) => r.contender === "catga" && r.burst === burst);
   return table(
     [
       "contender",
-      "subscribers",
+      "events per burst",
       "events/s per instance",
       "slowest instance",
       "catga ÷ this",
@@ -419,10 +431,12 @@ function fanoutTable(results: FanoutResult[]): string {
     ],
     results.map((r) => [
       r.contender,
-      String(r.subscribers),
+      int(r.burst),
       int(r.events_per_s_per_instance),
       int(r.min_events_per_s),
-      r.contender === "catga" ? "" : ratio(catga?.events_per_s_per_instance, r.events_per_s_per_instance),
+      r.contender === "catga"
+        ? ""
+        : ratio(catga(r.burst)?.events_per_s_per_instance, r.events_per_s_per_instance),
       r.publisher_cpu_us.toFixed(1),
       r.subscriber_cpu_us.toFixed(1),
       r.server_cpu_us === null ? "–" : r.server_cpu_us.toFixed(1),
@@ -468,7 +482,13 @@ writeFileSync(
     {
       machine: m,
       command,
-      settings: { rounds: ROUNDS, warmupMs: WARMUP, durationMs: DURATION, fanoutWindow: WINDOW },
+      settings: {
+        rounds: ROUNDS,
+        warmupMs: WARMUP,
+        durationMs: DURATION,
+        fanoutWindow: WINDOW,
+        fanoutBursts: BURSTS,
+      },
       results: rpcRun.results.filter((r) => !REFERENCE.has(r.contender)),
       fanout: fanoutRun.results.filter((r) => !REFERENCE.has(r.contender)),
       // The raw baseline with Catga's metadata: how much of the gap to raw the metadata is.
@@ -502,7 +522,8 @@ if (values.write) {
     "",
     rpcText,
     "",
-    `Event fan-out, one publisher broadcasting \`{text: "hello", n: 42}\` to ${SUBSCRIBERS} instances:`,
+    `Event fan-out, one publisher broadcasting \`{text: "hello", n: 42}\` to ${SUBSCRIBERS} instances, ` +
+      `in bursts of ${BURSTS.map(int).join(", ")} events per turn of its event loop:`,
     "",
     fanoutText,
   ]);
