@@ -23,8 +23,12 @@ export interface ContextScope {
 
 /** Where a handler's context comes from (the leadership term decides what it carries). */
 export interface ContextSource {
-  /** `wire`: the message's metadata when the caller has read it already (it is not read again). */
-  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta): HostContext;
+  /**
+   * `wire`: the message's metadata when the caller has read it already (it is not read again).
+   * `since`: when given, `deadline` is a budget in ms from that moment (a `performance.now()` the
+   * caller read already) rather than epoch ms; see {@link MessageContext}'s constructor.
+   */
+  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta, since?: number): HostContext;
 }
 
 /**
@@ -34,7 +38,9 @@ export interface ContextSource {
 export class MessageContext {
   readonly service: string;
   readonly instance: string;
-  readonly deadline: number;
+  /** Epoch ms, or while {@link #since} is set a budget in ms from that moment. */
+  #deadline: number;
+  #since: number | undefined;
   readonly #scope: ContextScope;
   readonly #msg: IncomingMessage | undefined;
   /** The message's envelope or headers, read once: by the request or event path, else on first use. */
@@ -53,9 +59,14 @@ export class MessageContext {
 
   /**
    * @param msg The message being handled; `undefined` for a scheduled job's tick.
-   * @param deadline Epoch ms the work (and everything it sends) must not outlive.
+   * @param deadline Epoch ms the work (and everything it sends) must not outlive; with `since`, a
+   *   budget in ms from that moment.
    * @param signals What the handler's signal follows besides its deadline (shutdown, the term).
    * @param wire The message's metadata, when the caller has read it already.
+   * @param since A `performance.now()` read when the message arrived. An event's deadline is its
+   *   service's timeout from then, and the wall clock is read only when the handler asks for the
+   *   deadline (most event handlers never do): a clock read is about 50 ns here, some 3 % of what a
+   *   subscriber spends per event.
    */
   constructor(
     scope: ContextScope,
@@ -63,10 +74,12 @@ export class MessageContext {
     deadline: number,
     signals: readonly AbortSignal[],
     wire?: WireMeta,
+    since?: number,
   ) {
     this.service = scope.service;
     this.instance = scope.instanceId;
-    this.deadline = deadline;
+    this.#deadline = deadline;
+    this.#since = since;
     this.#scope = scope;
     this.#msg = msg;
     this.#signals = signals;
@@ -78,6 +91,16 @@ export class MessageContext {
     if (this.#msg === undefined) return undefined;
     this.#wire ??= wireOf(this.#msg);
     return this.#wire;
+  }
+
+  get deadline(): number {
+    if (this.#since !== undefined) {
+      // The wall clock when the message arrived: now, less the time since on the monotonic clock.
+      // Whole ms, as a deadline travels; rounded down, so never later than a clock read at arrival.
+      this.#deadline += Math.floor(Date.now() - (performance.now() - this.#since));
+      this.#since = undefined;
+    }
+    return this.#deadline;
   }
 
   get messageId(): string {

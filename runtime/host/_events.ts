@@ -53,7 +53,8 @@ export class EventDelivery {
       // malformed envelope or header, is refused (logged and counted), not handled on a guess.
       const wire = readWire(msg, name, "event");
       const payload = decodeBody(msg.data, wire, name, "event");
-      ctx = this.#o.contexts.context(msg, Date.now() + this.#o.timeoutMs, wire);
+      // The deadline is the timeout from `started`; the wall clock is read if the handler asks.
+      ctx = this.#o.contexts.context(msg, this.#o.timeoutMs, wire, started);
       pending = handler.handle(payload, ctx);
     } catch (error) {
       this.#done(handler, msg, mm, started, false, error, after);

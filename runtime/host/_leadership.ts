@@ -57,8 +57,8 @@ export class Leadership {
   }
 
   /** The context of a message (or, without one, of a tick) handled now. */
-  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta): HostContext {
-    return this.#context(msg, deadline, this.#signals, wire);
+  context(msg: IncomingMessage | undefined, deadline: number, wire?: WireMeta, since?: number): HostContext {
+    return this.#context(msg, deadline, this.#signals, wire, since);
   }
 
   #context(
@@ -66,8 +66,9 @@ export class Leadership {
     deadline: number,
     signals: readonly AbortSignal[],
     wire?: WireMeta,
+    since?: number,
   ): HostContext {
-    const base = new MessageContext(this.#o.scope, msg, deadline, signals, wire);
+    const base = new MessageContext(this.#o.scope, msg, deadline, signals, wire, since);
     if (this.#o.ws.mode !== "leader" || this.term === undefined) return base;
     const current = this.term;
     return Object.defineProperties(base, {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { HostContext } from "../../runtime/api.js";
 import { createBus } from "../../runtime/bus.js";
 import { DomainError, InvalidMessageError } from "../../runtime/errors.js";
 import type { Heartbeat } from "../../runtime/host.js";
@@ -171,6 +172,54 @@ describe("host", () => {
     expect(stopped).toBe(true);
     await bus.close();
   });
+  it("host — an event handler's deadline is its service's timeout from the event's arrival, read however late; its message id is the one sent", async () => {
+    const hub = new MemoryHub();
+    // The bytes each event went out with, as another subscriber sees them: the drawn id is bytes 2-13.
+    const sentIds: string[] = [];
+    memoryTransport(hub).subscribe(s.Ping.subject, {}, (msg) =>
+      sentIds.push(Buffer.from(msg.data.subarray(2, 14)).toString("base64url")),
+    );
+    const seen: { arrived: number; deadline: number; messageId: string }[] = [];
+    const events = {
+      Ping: async (_: { n: number }, ctx: HostContext) => {
+        const arrived = Date.now();
+        // The deadline and the id are read only after the handler has run a while.
+        await new Promise((r) => setTimeout(r, 300));
+        seen.push({ arrived, deadline: ctx.deadline, messageId: ctx.messageId });
+      },
+    };
+    const host = await startHost({
+      wiring,
+      service: "everyone",
+      definition: {
+        ...pingDefinition(wiring, "everyone", newProbe()),
+        events: { Ping: eventHandler(s.Ping, events, "Ping") },
+      },
+      transport: memoryTransport(hub),
+      instanceId: "everyone-d",
+    });
+    const timeout = wiring.services.everyone!.timeoutMs;
+    const bus = createBus(memoryTransport(hub));
+    for (const n of [1, 2]) await publishEvent(bus, s.Ping, { n });
+    // A caller's own id travels as text and reads back the same.
+    await publishEvent(bus, s.Ping, { n: 3 }, { messageId: "order-3" });
+    const until = Date.now() + 5000;
+    while (seen.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toHaveLength(3);
+    for (const { arrived, deadline } of seen) {
+      // Read 300 ms after the handler began, the deadline still counts from the arrival: at most the
+      // timeout after the handler's first clock read, and not more than a few ms before it; whole ms.
+      expect(Number.isInteger(deadline)).toBe(true);
+      expect(deadline).toBeLessThanOrEqual(arrived + timeout);
+      expect(deadline).toBeGreaterThan(arrived + timeout - 100);
+    }
+    expect(seen.map((x) => x.messageId).sort()).toEqual([sentIds[0], sentIds[1], "order-3"].sort());
+    expect(sentIds[0]).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(sentIds[0]).not.toBe(sentIds[1]);
+    await host.stop();
+    await bus.close();
+  });
+
   it("host — request handlers answer the same whether they return at once or later", async () => {
     const hub = new MemoryHub();
     type In = { text: string; delayMs: number };

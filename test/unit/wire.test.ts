@@ -323,6 +323,20 @@ describe("wire version 4 binary envelope", () => {
       expect(JSON.parse(Buffer.from(data).subarray(wire.body).toString("utf8"))).toEqual(body);
       // And a plain subscriber finds it with docs/runtime.md's lines.
       expect(JSON.parse(Buffer.from(plainBody(data)).toString("utf8"))).toEqual(body);
+      // As nats.js delivers a payload: a Uint8Array viewing part of a larger chunk, not a Buffer.
+      // The id is made from the view's own bytes when first read, not from the chunk's start.
+      const chunk = new Uint8Array(data.length + 9).fill(0xee);
+      chunk.set(data, 5);
+      const view = read(chunk.subarray(5, 5 + data.length));
+      expect(view.messageId).toBe(id);
+      expect([
+        view.correlationId,
+        view.deadline,
+        view.schema,
+        view.traceparent,
+        view.body,
+        view.json,
+      ]).toEqual([wire.correlationId, wire.deadline, wire.schema, wire.traceparent, wire.body, wire.json]);
     }
   });
 
@@ -349,6 +363,8 @@ describe("wire version 4 binary envelope", () => {
       }
     };
     expect(issue(Uint8Array.of(4, 0x20))).toBe("(envelope: flags)");
+    // The error quotes the envelope's own bytes, also when they are a view into a larger chunk.
+    expect(() => read(Uint8Array.of(0xee, 4, 0x20, 0xee).subarray(1, 3))).toThrow('malformed: "0420"');
     expect(issue(Uint8Array.of(4, 0x08, 0))).toBe("(envelope: message id)");
     expect(issue(Uint8Array.of(4, 0x08, 0, 2, 0x61))).toBe("(envelope: message id)");
     expect(issue(Uint8Array.of(4, 0x08, 0, 1, 0xff))).toBe("(envelope: message id)");
