@@ -784,7 +784,7 @@ export function wireOf(msg: WireMessage): WireMeta {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The text of bytes already checked to be UTF-8. */
-function utf8Text(bytes: Buffer): string {
+function utf8Text(bytes: Uint8Array): string {
   return native.utf8Slice.call(bytes, 0, bytes.length);
 }
 
@@ -811,9 +811,8 @@ export function decode(
     if (offset === 0) {
       // A simdutf check and the native slice: cheaper than the fatal TextDecoder (a reply's whole
       // decode), with the same refusal of bytes that are not UTF-8 (they go through the decoder,
-      // which throws its own error).
-      const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-      if (isUtf8(bytes)) return JSON.parse(utf8Text(bytes));
+      // which throws its own error). Both take the view as it came: no Buffer around it.
+      if (isUtf8(data)) return JSON.parse(utf8Text(data));
     }
     return JSON.parse(decoder.decode(offset === 0 ? data : data.subarray(offset)));
   } catch (error) {

@@ -129,6 +129,17 @@ describe("wire version 3 envelope", () => {
     // A view that is not a Buffer reads the same.
     const view = new Uint8Array(data);
     expect(readWire({ data: view, headers: {} }, "Tick", "event")).toEqual(read);
+    // A reply's JSON as nats.js delivers it, a view into a larger chunk, decodes from its own bytes.
+    const chunk = Buffer.concat([
+      Buffer.from('{"x":1}'),
+      Buffer.from('{"text":"héllo ✓"}'),
+      Buffer.from("}"),
+    ]);
+    expect(
+      decode(new Uint8Array(chunk.buffer, chunk.byteOffset + 7, chunk.length - 8), "Tick", "event"),
+    ).toEqual({
+      text: "héllo ✓",
+    });
     // A body that is not UTF-8: the envelope is still read, and the body fails as not valid JSON.
     const bad = Buffer.concat([Buffer.from("C3;id;;6a1a7c42\n"), Buffer.from([0x22, 0xff, 0x22])]);
     const r = readWire({ data: bad, headers: {} }, "Tick", "event");
