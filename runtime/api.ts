@@ -219,7 +219,8 @@ export interface HandlerContext {
   readonly correlationId: string;
   /**
    * When the work must be done, in epoch milliseconds: the caller's deadline for a request, the
-   * service's `timeout` (or 5 s) for events and jobs.
+   * service's `timeout` (or 5 s) from an event's arrival or a job's start, however late the handler
+   * reads it (an event's is computed on first read: most handlers never read it).
    */
   readonly deadline: number;
   /**
