@@ -282,6 +282,11 @@ export function envelope4(
   return out;
 }
 
+/** A Buffer over the same bytes (the view itself when it is one already). */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+}
+
 /** Buffer's native codecs (what write() and toString() call after checking their arguments). */
 const native = (() => {
   const proto = Buffer.prototype as unknown as Record<string, unknown>;
@@ -290,7 +295,6 @@ const native = (() => {
   type Write = (this: Buffer, text: string, at: number, length: number) => number;
   // A slice takes any Uint8Array (a message's payload is a view, not a Buffer).
   type Slice = (this: Uint8Array, start: number, end: number) => string;
-  const view = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length));
   return {
     base64urlWrite: pick<Write>("base64urlWrite", function (text, at, length) {
       return this.write(text, at, length, "base64url");
@@ -302,13 +306,13 @@ const native = (() => {
       return this.write(text, at, length, "utf8");
     }),
     base64urlSlice: pick<Slice>("base64urlSlice", function (start, end) {
-      return view(this).toString("base64url", start, end);
+      return asBuffer(this).toString("base64url", start, end);
     }),
     hexSlice: pick<Slice>("hexSlice", function (start, end) {
-      return view(this).toString("hex", start, end);
+      return asBuffer(this).toString("hex", start, end);
     }),
     utf8Slice: pick<Slice>("utf8Slice", function (start, end) {
-      return view(this).toString("utf8", start, end);
+      return asBuffer(this).toString("utf8", start, end);
     }),
   };
 })();
@@ -448,7 +452,7 @@ const HIGHEST_READ = 5;
 /** Version 3's envelope: `C<version>;…` up to the first line break. */
 function readEnvelope(data: Uint8Array, messageName: string, part: InvalidMessageError["part"]): WireMeta {
   const where = "envelope";
-  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+  const bytes = asBuffer(data);
   // The whole payload is checked and decoded once, and the line and the body are cut from the
   // text: decoding the line and then the body cost two decodes and two views per message, which
   // was the largest part of a subscriber's own work (docs/benchmarks.md). A payload that is not
