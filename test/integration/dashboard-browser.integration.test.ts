@@ -55,10 +55,17 @@ describe("dashboard — in Chromium, on the shop run by catga up", () => {
       .locator('.service[data-service="order"] tr.instance')
       .evaluateAll((rows) => rows.map((r) => [r.getAttribute("data-instance"), r.getAttribute("data-role")]));
     expect(roles).toEqual([0, 1, 2, 3, 4].map((n) => [`order-${n}`, "peer"]));
-    const coordinatorRoles = await page
-      .locator('.service[data-service="coordinator"] tr.instance')
-      .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-role")).sort());
-    expect(coordinatorRoles).toEqual(["leader", "standby", "standby"]);
+    // A standby may still be starting once the leader is on the page (CI saw two rows of three):
+    // wait for all three rather than read the rows once.
+    await expect
+      .poll(
+        () =>
+          page
+            .locator('.service[data-service="coordinator"] tr.instance')
+            .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-role")).sort()),
+        { timeout: 120_000 },
+      )
+      .toEqual(["leader", "standby", "standby"]);
     expect(await page.locator("#graph svg").count()).toBe(0);
     expect(await page.locator("#connection").getAttribute("data-state")).toBe("live");
     expect(await page.locator("#mode").textContent()).toContain("kill and scale act");
