@@ -177,9 +177,19 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     return message(payload, messageId, spec.schemaId, deadline, opts, opts.messageId === undefined);
   }
 
-  /** The transport's options for one attempt of a request {@link requestMessage} wrote. */
-  function requestOptions(data: Uint8Array, headers: Headers | undefined, timeoutMs: number): RequestOptions {
-    return headers ? { headers, timeoutMs } : { timeoutMs, echo: asksEcho(data) };
+  /**
+   * The transport's options for one attempt of a request {@link requestMessage} wrote, waiting
+   * `timeoutMs`; a timeout names the call's `namedTimeoutMs`.
+   */
+  function requestOptions(
+    data: Uint8Array,
+    headers: Headers | undefined,
+    timeoutMs: number,
+    namedTimeoutMs: number,
+  ): RequestOptions {
+    return headers
+      ? { headers, timeoutMs, namedTimeoutMs }
+      : { timeoutMs, namedTimeoutMs, echo: asksEcho(data) };
   }
 
   /**
@@ -200,9 +210,11 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
     if (spec.idempotent) {
       return withRetries(spec, payload, messageId, timeoutMs, deadline, opts, check);
     }
-    // One attempt that waits the whole deadline, chained rather than awaited: this is every
-    // non-idempotent request, and an async frame would add a promise and a microtask to each one.
-    let sent: Promise<IncomingMessage>;
+    // One attempt that waits the whole deadline, not awaited: this is every non-idempotent
+    // request. The transport reads the reply into the result where it arrives, so a waiting
+    // request holds no promise of ours and no closure: an async frame, or a `.then` on the
+    // transport's promise, kept two more objects per request alive until its reply.
+    let sent: Promise<unknown>;
     try {
       const { data, headers } = requestMessage(spec, payload, messageId, deadline, opts);
       opts.signal?.throwIfAborted();
@@ -210,19 +222,17 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       const remaining = deadline - now;
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       // A transport may throw at once (closed, payload too large): that is a rejection too.
-      sent = abortable(
-        transport.request(spec.subject, data, requestOptions(data, headers, remaining)),
-        opts.signal,
+      sent = transport.requestReading(
+        spec.subject,
+        data,
+        requestOptions(data, headers, remaining, timeoutMs),
+        check ? checkedResultOf : resultOf,
+        spec,
       );
     } catch (error) {
       return Promise.reject(error);
     }
-    return sent.then(
-      check ? (reply) => checkedResultOf(spec, reply) : (reply) => resultOf(spec, reply),
-      (error: unknown) => {
-        throw wholeDeadline(error, spec, timeoutMs);
-      },
-    );
+    return abortable(sent, opts.signal);
   }
 
   async function withRetries(
@@ -243,15 +253,21 @@ export function createBus(transport: Transport, options: BusOptions = {}): Bus {
       if (remaining <= 0) throw new TimeoutError(spec.subject, timeoutMs);
       const wait = Math.min(remaining, attemptWaitMs(retry, timeoutMs));
       try {
-        return (check ? checkedResultOf : resultOf)(
-          spec,
-          await abortable(transport.request(spec.subject, data, requestOptions(data, headers, wait)), signal),
+        return await abortable(
+          transport.requestReading(
+            spec.subject,
+            data,
+            requestOptions(data, headers, wait, timeoutMs),
+            check ? checkedResultOf : resultOf,
+            spec,
+          ),
+          signal,
         );
       } catch (error) {
         const retriable = error instanceof NoRespondersError || error instanceof TimeoutError;
-        if (!retriable || signal?.aborted) throw wholeDeadline(error, spec, timeoutMs);
+        if (!retriable || signal?.aborted) throw error;
         const backoff = backoffMs(retry, attempt);
-        if (!retryFits(backoff, deadline)) throw wholeDeadline(error, spec, timeoutMs);
+        if (!retryFits(backoff, deadline)) throw error;
         stats.retries++;
         log.debug("retrying idempotent request", { message: spec.name, attempt: attempt + 1, error });
         await sleep(backoff, signal);
@@ -341,19 +357,14 @@ const PUBLISHED: Promise<void> = Promise.resolve();
 const noop = (): void => {};
 
 /** The result of a reply, or the typed error it carries. */
-function resultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
+function resultOf(reply: IncomingMessage, spec: RequestSpec): unknown {
   if (reply.headers[H.status] === "error") throw errorFromReply(reply.data, reply.headers, spec.name);
   return decode(reply.data, spec.name, "result");
 }
 
 /** {@link resultOf}, checked against the message's result schema. */
-function checkedResultOf(spec: RequestSpec, reply: IncomingMessage): unknown {
-  return parseMessage(spec.result, resultOf(spec, reply), spec.name, "result");
-}
-
-/** The caller asked for the whole deadline: an attempt cut shorter still times out at "the deadline". */
-function wholeDeadline(error: unknown, spec: RequestSpec, timeoutMs: number): unknown {
-  return error instanceof TimeoutError ? new TimeoutError(spec.subject, timeoutMs, { cause: error }) : error;
+function checkedResultOf(reply: IncomingMessage, spec: RequestSpec): unknown {
+  return parseMessage(spec.result, resultOf(reply, spec), spec.name, "result");
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -23,6 +23,7 @@ import {
   type Headers,
   type IncomingMessage,
   messageSize,
+  type ReplyReader,
   type RequestOptions,
   type SubscribeOptions,
   type Transport,
@@ -173,6 +174,45 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
     };
   };
 
+  /** Sends a request; its promise settles with the reply, or with what `read` makes of it. */
+  const send = (
+    subject: string,
+    data: Uint8Array,
+    opts: RequestOptions,
+    read: ReplyReader<unknown, unknown> | undefined,
+    arg: unknown,
+  ): Promise<unknown> => {
+    ensureOpen();
+    checkSize(subject, data, opts.headers);
+    if (!hub.hasInterest(subject)) return Promise.reject(new NoRespondersError(subject));
+    return new Promise<unknown>((resolve, reject) => {
+      const inbox = `${inboxPrefix}.${randomUUID().replace(/-/g, "")}`;
+      let timer: NodeJS.Timeout | undefined;
+      const sub = subscribe(inbox, {}, (reply) => {
+        // As on NATS (RequestOptions.echo): a reply without this request's echo is not its
+        // reply, and the echo is not part of the body.
+        const echoed = opts.echo === true;
+        if (echoed && !echoes(reply.data, data)) return;
+        sub.unsubscribe();
+        clearTimeout(timer);
+        const msg = echoed ? { ...reply, data: reply.data.subarray(ECHO_BYTES) } : reply;
+        if (read === undefined) resolve(msg);
+        else {
+          try {
+            resolve(read(msg, arg));
+          } catch (error) {
+            reject(error);
+          }
+        }
+      });
+      timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new TimeoutError(subject, opts.namedTimeoutMs ?? opts.timeoutMs));
+      }, opts.timeoutMs);
+      hub.route(subject, { subject, data, headers: { ...(opts.headers ?? {}) }, reply: inbox });
+    });
+  };
+
   return {
     kind: "memory",
     streams() {
@@ -187,27 +227,16 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
       hub.route(subject, { subject, data, headers: { ...(headers ?? {}) } });
     },
     request(subject, data, opts: RequestOptions) {
-      ensureOpen();
-      checkSize(subject, data, opts.headers);
-      if (!hub.hasInterest(subject)) return Promise.reject(new NoRespondersError(subject));
-      return new Promise<IncomingMessage>((resolve, reject) => {
-        const inbox = `${inboxPrefix}.${randomUUID().replace(/-/g, "")}`;
-        let timer: NodeJS.Timeout | undefined;
-        const sub = subscribe(inbox, {}, (reply) => {
-          // As on NATS (RequestOptions.echo): a reply without this request's echo is not its
-          // reply, and the echo is not part of the body.
-          const echoed = opts.echo === true;
-          if (echoed && !echoes(reply.data, data)) return;
-          sub.unsubscribe();
-          clearTimeout(timer);
-          resolve(echoed ? { ...reply, data: reply.data.subarray(ECHO_BYTES) } : reply);
-        });
-        timer = setTimeout(() => {
-          sub.unsubscribe();
-          reject(new TimeoutError(subject, opts.timeoutMs));
-        }, opts.timeoutMs);
-        hub.route(subject, { subject, data, headers: { ...(opts.headers ?? {}) }, reply: inbox });
-      });
+      return send(subject, data, opts, undefined, undefined) as Promise<IncomingMessage>;
+    },
+    requestReading<T, A>(
+      subject: string,
+      data: Uint8Array,
+      opts: RequestOptions,
+      read: ReplyReader<T, A>,
+      arg: A,
+    ) {
+      return send(subject, data, opts, read as ReplyReader<unknown, unknown>, arg) as Promise<T>;
     },
     subscribe,
     flush: async () => {},

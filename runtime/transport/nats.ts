@@ -26,6 +26,7 @@ import {
   type Headers,
   type IncomingMessage,
   messageSize,
+  type ReplyReader,
   type RequestOptions,
   type SubscribeOptions,
   type Transport,
@@ -387,13 +388,33 @@ const nativeLatin1Slice = (
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
   token: string;
-  resolve(msg: IncomingMessage): void;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
   subject: string;
+  /** The timeout its TimeoutError names (RequestOptions.namedTimeoutMs). */
   timeoutMs: number;
   expires: number;
   /** The request's bytes when its reply echoes its id (RequestOptions.echo), else undefined. */
   echo: Uint8Array | undefined;
+  /** What reads the reply into the result (Transport.requestReading), or undefined for the reply. */
+  read: ReplyReader<unknown, unknown> | undefined;
+  arg: unknown;
+}
+
+/** Settles a request with its reply, read as it asked. */
+function settle(p: Pending, reply: IncomingMessage): void {
+  if (p.read === undefined) {
+    p.resolve(reply);
+    return;
+  }
+  let result: unknown;
+  try {
+    result = p.read(reply, p.arg);
+  } catch (error) {
+    p.reject(error);
+    return;
+  }
+  p.resolve(result);
 }
 
 /** How often expired requests are failed: the precision of deadlines, traded for one timer in total. */
@@ -448,7 +469,7 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
         }
         // The server answers a request nobody subscribes to with an empty 503 status message.
         if (noResponders(msg)) p.reject(new NoRespondersError(p.subject));
-        else p.resolve(fromMsg(msg, p.echo === undefined ? 0 : ECHO_BYTES));
+        else settle(p, fromMsg(msg, p.echo === undefined ? 0 : ECHO_BYTES));
       },
     });
   };
@@ -475,6 +496,51 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
     }
   };
 
+  /** Sends a request; its promise settles with the reply, or with what `read` makes of it. */
+  const send = (
+    subject: string,
+    data: Uint8Array,
+    options: RequestOptions,
+    read: ReplyReader<unknown, unknown> | undefined,
+    arg: unknown,
+  ): Promise<unknown> => {
+    let token: string | undefined;
+    const named = options.namedTimeoutMs ?? options.timeoutMs;
+    try {
+      checkSize(subject, data, options.headers);
+      if (!muxStarted) startMux();
+      const h = toNatsHeaders(options.headers);
+      const expires = Date.now() + options.timeoutMs;
+      if (expires < nextExpiry) nextExpiry = expires;
+      const echo = options.echo === true ? data : undefined;
+      const unique = echo === undefined ? (nextToken++).toString(36) + randomToken() : "";
+      const promise = new Promise<unknown>((resolve, reject) => {
+        token = pending.add((prefix) => ({
+          token: echo === undefined ? prefix + unique : prefix.slice(0, -1),
+          resolve,
+          reject,
+          subject,
+          timeoutMs: named,
+          expires,
+          echo,
+          read,
+          arg,
+        })).token;
+      });
+      if (sweeper === undefined) {
+        sweeper = setInterval(sweep, SWEEP_MS);
+        sweeper.unref();
+      }
+      const reply = `${inbox}.${token}`;
+      nc.publish(subject, data, h ? { reply, headers: h } : { reply });
+      return promise;
+    } catch (error) {
+      // Nothing was sent (the client refused it): the request is not waiting for a reply.
+      if (token !== undefined) pending.delete(token);
+      return Promise.reject(mapRequestError(error, subject, named));
+    }
+  };
+
   return {
     kind: "nats",
     streams() {
@@ -486,38 +552,16 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
     unmatchedReplies: () => unmatched,
     isConnected: () => !nc.isClosed() && !nc.isDraining() && nc.getServer() !== "",
     request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
-      let token: string | undefined;
-      try {
-        checkSize(subject, data, options.headers);
-        if (!muxStarted) startMux();
-        const h = toNatsHeaders(options.headers);
-        const expires = Date.now() + options.timeoutMs;
-        if (expires < nextExpiry) nextExpiry = expires;
-        const echo = options.echo === true ? data : undefined;
-        const unique = echo === undefined ? (nextToken++).toString(36) + randomToken() : "";
-        const promise = new Promise<IncomingMessage>((resolve, reject) => {
-          token = pending.add((prefix) => ({
-            token: echo === undefined ? prefix + unique : prefix.slice(0, -1),
-            resolve,
-            reject,
-            subject,
-            timeoutMs: options.timeoutMs,
-            expires,
-            echo,
-          })).token;
-        });
-        if (sweeper === undefined) {
-          sweeper = setInterval(sweep, SWEEP_MS);
-          sweeper.unref();
-        }
-        const reply = `${inbox}.${token}`;
-        nc.publish(subject, data, h ? { reply, headers: h } : { reply });
-        return promise;
-      } catch (error) {
-        // Nothing was sent (the client refused it): the request is not waiting for a reply.
-        if (token !== undefined) pending.delete(token);
-        return Promise.reject(mapRequestError(error, subject, options.timeoutMs));
-      }
+      return send(subject, data, options, undefined, undefined) as Promise<IncomingMessage>;
+    },
+    requestReading<T, A>(
+      subject: string,
+      data: Uint8Array,
+      options: RequestOptions,
+      read: ReplyReader<T, A>,
+      arg: A,
+    ): Promise<T> {
+      return send(subject, data, options, read as ReplyReader<unknown, unknown>, arg) as Promise<T>;
     },
     publish(subject, data, headers) {
       checkSize(subject, data, headers);

@@ -40,7 +40,19 @@ export interface RequestOptions {
    * after another (docs/runtime.md, "Reply matching").
    */
   echo?: boolean;
+  /**
+   * The timeout a TimeoutError of this request names, when the caller waits less than it was
+   * given: the bus's one attempt waits what is left of the call's deadline, and still times out
+   * at the call's `timeoutMs`. Default: `timeoutMs`.
+   */
+  namedTimeoutMs?: number;
 }
+
+/**
+ * Reads a reply into a request's result ({@link Transport.requestReading}); `arg` is what it needs
+ * besides the reply, so one function made once serves every request. A throw rejects the request.
+ */
+export type ReplyReader<T, A> = (reply: IncomingMessage, arg: A) => T;
 
 /** Options of {@link Transport.subscribe}. */
 export interface SubscribeOptions {
@@ -72,6 +84,20 @@ export interface Transport {
    * @throws PayloadTooLargeError when the request exceeds {@link maxPayload}.
    */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage>;
+  /**
+   * {@link request}, resolved with `read(reply, arg)` instead of the reply, or rejected with what
+   * `read` throws. The transport reads the reply where it receives it, so a caller that wants
+   * only the result keeps no promise derived from the reply's and no closure per request: at a
+   * thousand requests in flight, those are what the caller's young-generation collections copy
+   * while the requests wait (docs/benchmarks.md, "The caller reads its reply where it arrives").
+   */
+  requestReading<T, A>(
+    subject: string,
+    data: Uint8Array,
+    options: RequestOptions,
+    read: ReplyReader<T, A>,
+    arg: A,
+  ): Promise<T>;
   /**
    * Publishes a message (also used to reply: publish to the request's `reply` subject).
    *

@@ -15,7 +15,7 @@ import { createLogger } from "../../runtime/log.js";
 import { publishEvent, requestSpec, sendRequest } from "../../runtime/messaging.js";
 import { MemoryHub, memoryTransport } from "../../runtime/transport/memory.js";
 import { natsTransport } from "../../runtime/transport/nats.js";
-import type { Transport } from "../../runtime/transport/types.js";
+import type { IncomingMessage, Transport } from "../../runtime/transport/types.js";
 import {
   conformanceWiring,
   echoDefinition,
@@ -201,6 +201,74 @@ for (const envDef of envs) {
       expect(waited).toBeGreaterThanOrEqual(290);
       expect(waited).toBeLessThan(1400);
       expect(await sendRequest(bus, s.Echo, { text: "after", delayMs: 0 })).toBe("after");
+      await cleanup();
+    });
+
+    it(`${envDef.name} — a call whose deadline is shorter than its timeout times out at the deadline and names its timeout`, async () => {
+      await echo(1);
+      const bus = await client();
+      const started = performance.now();
+      // A handler's deadline passed on (InternalCallOptions.deadline): the one attempt waits what
+      // is left of it, and its TimeoutError still names the call's timeout.
+      const error = await bus
+        .request(s.Once, { text: "slow", delayMs: 1500 }, { timeoutMs: 4000, deadline: Date.now() + 250 })
+        .catch((e: unknown) => e);
+      const waited = performance.now() - started;
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(error).toMatchObject({ subject: s.Once.subject, timeoutMs: 4000 });
+      expect(waited).toBeGreaterThanOrEqual(240);
+      expect(waited).toBeLessThan(1400);
+      await cleanup();
+    });
+
+    it(`${envDef.name} — requestReading settles with what its reader makes of the reply, or with what the reader throws`, async () => {
+      await echo(1);
+      const bus = await client();
+      const body = (text: string, delayMs = 0) => new TextEncoder().encode(JSON.stringify({ text, delayMs }));
+      const args: unknown[] = [];
+      const read = (reply: IncomingMessage, arg: { prefix: string }) => {
+        args.push(arg);
+        return `${arg.prefix}${new TextDecoder().decode(reply.data)}`;
+      };
+      const arg = { prefix: "read:" };
+      expect(
+        await bus.transport.requestReading(s.Echo.subject, body("one"), { timeoutMs: 2000 }, read, arg),
+      ).toBe('read:"one"');
+      expect(args).toEqual([arg]);
+      expect(args[0]).toBe(arg);
+      // A reader that throws rejects the request with its error; the next request is served.
+      class Unreadable extends Error {}
+      const thrown = new Unreadable("no");
+      const refused = await bus.transport
+        .requestReading(
+          s.Echo.subject,
+          body("two"),
+          { timeoutMs: 2000 },
+          () => {
+            throw thrown;
+          },
+          undefined,
+        )
+        .catch((e: unknown) => e);
+      expect(refused).toBe(thrown);
+      expect(
+        await bus.transport.requestReading(s.Echo.subject, body("three"), { timeoutMs: 2000 }, read, arg),
+      ).toBe('read:"three"');
+      // A reader is not called for a request that times out; its TimeoutError names namedTimeoutMs.
+      const before = args.length;
+      const late = await bus.transport
+        .requestReading(
+          s.Once.subject,
+          body("slow", 1500),
+          { timeoutMs: 200, namedTimeoutMs: 9000 },
+          read,
+          arg,
+        )
+        .catch((e: unknown) => e);
+      expect(late).toBeInstanceOf(TimeoutError);
+      expect(late).toMatchObject({ subject: s.Once.subject, timeoutMs: 9000 });
+      await new Promise((r) => setTimeout(r, 1500)); // the late reply arrives, and is dropped
+      expect(args.length).toBe(before);
       await cleanup();
     });
 
