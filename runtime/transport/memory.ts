@@ -229,14 +229,9 @@ export function memoryTransport(hub: MemoryHub, options: MemoryTransportOptions 
     request(subject, data, opts: RequestOptions) {
       return send(subject, data, opts, undefined, undefined) as Promise<IncomingMessage>;
     },
-    requestReading<T, A>(
-      subject: string,
-      data: Uint8Array,
-      opts: RequestOptions,
-      read: ReplyReader<T, A>,
-      arg: A,
-    ) {
-      return send(subject, data, opts, read as ReplyReader<unknown, unknown>, arg) as Promise<T>;
+    // Typed by Transport.requestReading; `send` itself is not generic.
+    requestReading(subject, data, opts, read, arg) {
+      return send(subject, data, opts, read as ReplyReader<unknown, unknown>, arg) as Promise<never>;
     },
     subscribe,
     flush: async () => {},

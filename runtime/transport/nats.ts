@@ -554,14 +554,9 @@ function wrap(nc: NatsConnection, inboxPrefix: string, log: Logger | undefined):
     request(subject: string, data: Uint8Array, options: RequestOptions): Promise<IncomingMessage> {
       return send(subject, data, options, undefined, undefined) as Promise<IncomingMessage>;
     },
-    requestReading<T, A>(
-      subject: string,
-      data: Uint8Array,
-      options: RequestOptions,
-      read: ReplyReader<T, A>,
-      arg: A,
-    ): Promise<T> {
-      return send(subject, data, options, read as ReplyReader<unknown, unknown>, arg) as Promise<T>;
+    // Typed by Transport.requestReading; `send` itself is not generic.
+    requestReading(subject, data, options, read, arg) {
+      return send(subject, data, options, read as ReplyReader<unknown, unknown>, arg) as Promise<never>;
     },
     publish(subject, data, headers) {
       checkSize(subject, data, headers);
