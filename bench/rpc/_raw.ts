@@ -15,6 +15,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import {
+  type ConnectionOptions,
   connect,
   createInbox,
   headers,
@@ -31,6 +32,18 @@ const decoder = new TextDecoder();
 
 export const closer = (nc: NatsConnection) => ({ close: () => nc.drain() });
 
+/**
+ * The plain client's connection, with nats.js's defaults. `BENCH_PENDING_LIMIT=<bytes>` sets its
+ * undocumented `pendingLimit` (32 KiB by default; Catga's transport sets 60 KiB, runtime/transport/
+ * nats.ts), to measure how much a plain client gains from the setting Catga uses.
+ */
+export function connectPlain(url: string): Promise<NatsConnection> {
+  const limit = Number(process.env.BENCH_PENDING_LIMIT ?? 0);
+  const options: ConnectionOptions & { pendingLimit?: number } = { servers: url };
+  if (limit > 0) options.pendingLimit = limit;
+  return connect(options);
+}
+
 /** A plain subscription on `subject` (in queue group `queue` if given) that hands each message to `each`. */
 export async function plainSubscriber(
   url: string,
@@ -38,7 +51,7 @@ export async function plainSubscriber(
   each: (msg: Msg) => void,
   queue?: string,
 ) {
-  const nc = await connect({ servers: url });
+  const nc = await connectPlain(url);
   nc.subscribe(subject, {
     ...(queue !== undefined ? { queue } : {}),
     callback: (error, msg) => {
@@ -161,7 +174,7 @@ export function rawContender(options: { headers: boolean; prefix?: boolean; bina
       ),
 
     async caller(url) {
-      const nc = await connect({ servers: url });
+      const nc = await connectPlain(url);
       const inbox = createInbox();
       // A token is used again once its reply has come: nats-server's subject-match cache then hits
       // instead of missing on every reply (no reply is ever late here: there are no deadlines).
@@ -208,7 +221,7 @@ export function rawContender(options: { headers: boolean; prefix?: boolean; bina
       }),
 
     async publisher(url) {
-      const nc = await connect({ servers: url });
+      const nc = await connectPlain(url);
       return {
         publish: () =>
           nc.publish(EVENT, body(false), withHeaders ? { headers: catgaHeaders(false) } : undefined),

@@ -28,9 +28,9 @@
  * id bytes; with none of the three a token is used again once answered and nothing is echoed (as
  * raw's is); without `schema` nothing is validated.
  */
-import { connect, createInbox } from "@nats-io/transport-node";
+import { createInbox } from "@nats-io/transport-node";
 import { z } from "zod";
-import { binaryEnvelope, closer, plainSubscriber, randomBase64url } from "./_raw.js";
+import { binaryEnvelope, closer, connectPlain, plainSubscriber, randomBase64url } from "./_raw.js";
 import { type Contender, main, PAYLOAD } from "./_worker.js";
 
 const REQUEST = "bench.raw-guarded.echo";
@@ -97,7 +97,7 @@ const guarded: Contender = {
     ),
 
   async caller(url) {
-    const nc = await connect({ servers: url });
+    const nc = await connectPlain(url);
     const inbox = createInbox();
     // An array of slots and a free list, as runtime/transport/_pending.ts keeps them.
     const slots: (Waiting | undefined)[] = [];
@@ -150,7 +150,7 @@ const guarded: Contender = {
     }),
 
   async publisher(url) {
-    const nc = await connect({ servers: url });
+    const nc = await connectPlain(url);
     return {
       publish: () => {
         const event = check(PAYLOAD);
